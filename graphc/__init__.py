@@ -1,0 +1,47 @@
+"""graphc: a symbolic graph compiler for Python in the line of Theano and TensorFlow 1.
+
+    import graphc as gc
+    x = gc.placeholder(gc.float32, [None, 3])
+    y = gc.reduce_sum(gc.tanh(x) * 2.0, axis=1)
+    with gc.Session() as sess:
+        print(sess.run(y, {x: [[1, 2, 3]]}))
+"""
+from __future__ import annotations
+
+from . import api as _api  # installs tensor operators
+from .api import nn
+from .api.array import (broadcast_to, concat, expand_dims, fill, gather, getitem, one_hot, ones, ones_like,
+                        pad, range, reshape, shape, slice, split, squeeze, stack, tile, transpose, unstack,
+                        zeros, zeros_like)
+from .api.control import (check_numerics, control_dependencies, group, identity, name_scope, no_op,
+                          stop_gradient)
+from .api.convert import constant, convert_to_tensor
+from .api.graph_edit import clone_replace
+from .api.math import (abs, add, add_n, argmax, argmin, cast, ceil, clip_by_value, cos, divide, equal, erf,
+                       exp, expm1, floor, floordiv, floormod, greater, greater_equal, is_finite, is_inf,
+                       is_nan, less, less_equal, log, log1p, logical_and, logical_not, logical_or,
+                       logical_xor, matmul, maximum, minimum, mod, multiply, negative, not_equal, pow,
+                       reciprocal, reduce_all, reduce_any, reduce_logsumexp, reduce_max, reduce_mean,
+                       reduce_min, reduce_prod, reduce_sum, round, rsqrt, sigmoid, sign, sin, sqrt, square,
+                       squared_difference, subtract, tanh, truediv, where)
+from .api.random import random_normal, random_uniform, set_random_seed
+from .api.variables import (Variable, global_variables, global_variables_initializer,
+                            local_variables_initializer, placeholder, placeholder_with_default,
+                            trainable_variables, variables_initializer)
+from .backends import available_backends
+from .errors import (CompileError, DTypeError, FailedPreconditionError, FeedError, GraphcError,
+                     GraphFileError, InvalidArgumentError, ShapeError)
+from .function import Function, function
+from .ir.context import get_default_session
+from .ir.dtypes import DType, as_dtype, bool_, float32, float64, int32, int64
+from .ir.graph import Graph, NotFoundError, get_default_graph, reset_default_graph
+from .ir.node import Node
+from .ir.tensor import Tensor
+from .session import Session
+
+__version__ = "0.1.0"
+
+bool = bool_  # noqa: A001 - the API's name for the dtype, as TF's tf.bool
+Operation = Node
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,43 @@
+"""Backends turn a Program into something callable: `backend.compile(program)` returns an
+executable taking the program's input arrays and returning its result arrays.
+
+The reference backend ("numpy") is always present. Compiled backends register themselves here
+as they land ("llvm" for CPUs, "cuda" for NVIDIA GPUs).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..errors import CompileError
+from .reference import ReferenceBackend
+
+_FACTORIES: dict[str, Callable[[], Any]] = {"numpy": ReferenceBackend}
+_PLANNED = {"llvm": "the LLVM CPU backend", "cuda": "the CUDA backend"}
+_INSTANCES: dict[str, Any] = {}
+
+# The backend a Session or function uses when none is named.
+DEFAULT_BACKEND = "numpy"
+
+
+def register_backend(name: str, factory: Callable[[], Any]) -> None:
+    _FACTORIES[name] = factory
+    _INSTANCES.pop(name, None)
+
+
+def available_backends() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def get_backend(name: str | None) -> Any:
+    """The backend called `name` (None: the default); CompileError names the choices."""
+    name = name or DEFAULT_BACKEND
+    if name not in _INSTANCES:
+        factory = _FACTORIES.get(name)
+        if factory is None:
+            choices = ", ".join(repr(b) for b in available_backends())
+            if name in _PLANNED:
+                raise CompileError(f"backend {name!r} ({_PLANNED[name]}) is not part of this build yet; "
+                                   f"available: {choices}")
+            raise CompileError(f"unknown backend {name!r}; available: {choices}")
+        _INSTANCES[name] = factory()
+    return _INSTANCES[name]

@@ -1,0 +1,64 @@
+"""Matrix multiplication, batched over broadcast leading dimensions (NumPy's matmul rules).
+
+`transpose_a` / `transpose_b` transpose the last two dimensions of an operand before the
+product, so the rewrite passes can absorb explicit transposes into the op for free.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import DTypeError, ShapeError
+from ..ir.dtypes import promote
+from ..ir.shapes import broadcast_shapes, format_shape
+from ..ir.tensor import Tensor
+from .base import OpDef, TensorType, register
+
+
+def matmul_shape(a: Any, b: Any, transpose_a: bool, transpose_b: bool) -> Any:
+    """Static result shape of matmul; also used by the reference to check itself."""
+    if a is None or b is None:
+        return None
+    if len(a) == 0 or len(b) == 0:
+        raise ShapeError("matmul does not take scalars; use multiply (*) instead")
+    if (transpose_a and len(a) < 2) or (transpose_b and len(b) < 2):
+        raise ShapeError("transpose_a / transpose_b need operands of rank >= 2")
+    a2 = (1,) + tuple(a) if len(a) == 1 else tuple(a)
+    b2 = tuple(b) + (1,) if len(b) == 1 else tuple(b)
+    m, k = (a2[-1], a2[-2]) if transpose_a else (a2[-2], a2[-1])
+    k2, n = (b2[-1], b2[-2]) if transpose_b else (b2[-2], b2[-1])
+    if k is not None and k2 is not None and k != k2:
+        raise ShapeError(
+            f"matmul inner dimensions differ: a has shape {format_shape(tuple(a))}"
+            f"{' (transposed)' if transpose_a else ''}, b has shape {format_shape(tuple(b))}"
+            f"{' (transposed)' if transpose_b else ''}: {k} vs {k2}"
+        )
+    batch = broadcast_shapes(a2[:-2], b2[:-2])
+    out = tuple(batch) + ((m,) if len(a) > 1 else ()) + ((n,) if len(b) > 1 else ())  # type: ignore
+    return out
+
+
+@register
+class MatMul(OpDef):
+    """a @ b with optional transposes of the last two dims, batched with broadcasting."""
+
+    name = "MatMul"
+    arity = 2
+    attr_defaults = {"transpose_a": False, "transpose_b": False}
+
+    def infer(self, inputs: Sequence[Tensor], attrs: dict[str, Any]) -> list[TensorType]:
+        a, b = inputs
+        if a.dtype.is_bool or b.dtype.is_bool:
+            raise DTypeError("matmul does not take bool tensors; cast them to a number type first")
+        dtype = promote(a.dtype, b.dtype)
+        return [(dtype, matmul_shape(a.shape, b.shape, attrs["transpose_a"], attrs["transpose_b"]))]
+
+    def reference(self, inputs, attrs):
+        a, b = inputs
+        if attrs["transpose_a"]:
+            a = np.swapaxes(a, -1, -2)
+        if attrs["transpose_b"]:
+            b = np.swapaxes(b, -1, -2)
+        dtype = np.result_type(a.dtype, b.dtype)
+        return np.matmul(a.astype(dtype, copy=False), b.astype(dtype, copy=False))

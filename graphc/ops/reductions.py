@@ -1,0 +1,222 @@
+"""Reductions over axes: sum, mean, max, min, prod, logsumexp, any, all, argmax, argmin.
+
+Attribute `axis` is None (all axes) or a tuple of possibly negative ints, kept as the user wrote
+it so that it also works on inputs whose rank is unknown until run time.
+
+Dtypes: sum and prod keep int and float dtypes and count bools as int32 (TF/JAX style, where
+NumPy would widen to int64); mean and logsumexp of ints give float64 like NumPy's mean.
+Empty reductions give the identity (0, 1, -inf / dtype min for max, +inf / max for min), as TF
+does; mean of nothing is NaN; argmax of nothing is an error.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import DTypeError, ShapeError
+from ..ir.dtypes import DType, float_result, from_numpy, int32, int64
+from ..ir.shapes import Shape, normalize_axes, normalize_axis
+from ..ir.tensor import Tensor
+from .base import OpDef, TensorType, register
+
+
+def reduced_shape(shape: Shape, axis: tuple[int, ...] | None, keepdims: bool) -> Shape:
+    """The static shape after reducing `axis` (None: all) of `shape`."""
+    if shape is None:
+        return () if axis is None and not keepdims else None
+    axes = normalize_axes(axis, len(shape))
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _np_axis(axis: tuple[int, ...] | None) -> Any:
+    return None if axis is None else tuple(axis)
+
+
+class _Reduction(OpDef):
+    arity = 1
+    attr_defaults = {"axis": None, "keepdims": False}
+    allow_bool = True
+
+    def result_dtype(self, dtype: DType) -> DType:
+        return dtype
+
+    def infer(self, inputs: Sequence[Tensor], attrs: dict[str, Any]) -> list[TensorType]:
+        x = inputs[0]
+        if x.dtype.is_bool and not self.allow_bool:
+            raise DTypeError(f"{self.name} does not take bool tensors; cast to a number first")
+        return [(self.result_dtype(x.dtype), reduced_shape(x.shape, attrs["axis"], attrs["keepdims"]))]
+
+
+@register
+class Sum(_Reduction):
+    """Sum over axes (identity 0)."""
+
+    name = "Sum"
+
+    def result_dtype(self, dtype: DType) -> DType:
+        return int32 if dtype.is_bool else dtype
+
+    def reference(self, inputs, attrs):
+        x = inputs[0]
+        out_dtype = self.result_dtype(_dt(x))
+        return np.sum(x, axis=_np_axis(attrs["axis"]), keepdims=attrs["keepdims"], dtype=out_dtype.np)
+
+
+@register
+class Prod(Sum):
+    """Product over axes (identity 1)."""
+
+    name = "Prod"
+
+    def reference(self, inputs, attrs):
+        x = inputs[0]
+        out_dtype = self.result_dtype(_dt(x))
+        return np.prod(x, axis=_np_axis(attrs["axis"]), keepdims=attrs["keepdims"], dtype=out_dtype.np)
+
+
+@register
+class Mean(_Reduction):
+    """Arithmetic mean over axes (NaN over nothing)."""
+
+    name = "Mean"
+
+    def result_dtype(self, dtype: DType) -> DType:
+        return float_result(dtype)
+
+    def reference(self, inputs, attrs):
+        x = inputs[0]
+        out = self.result_dtype(_dt(x))
+        return np.mean(x, axis=_np_axis(attrs["axis"]), keepdims=attrs["keepdims"], dtype=out.np)
+
+
+class _Extremum(_Reduction):
+    fn = staticmethod(np.max)
+
+    def identity(self, dtype: DType) -> Any:
+        raise NotImplementedError
+
+    def reference(self, inputs, attrs):
+        x = inputs[0]
+        return self.fn(x, axis=_np_axis(attrs["axis"]), keepdims=attrs["keepdims"],
+                       initial=self.identity(_dt(x)))
+
+
+@register
+class Max(_Extremum):
+    """Maximum over axes; NaN propagates; over nothing: -inf (dtype min for ints)."""
+
+    name = "Max"
+    fn = staticmethod(np.max)
+
+    def identity(self, dtype: DType) -> Any:
+        return -np.inf if dtype.is_floating else dtype.min
+
+
+@register
+class Min(_Extremum):
+    """Minimum over axes; NaN propagates; over nothing: +inf (dtype max for ints)."""
+
+    name = "Min"
+    fn = staticmethod(np.min)
+
+    def identity(self, dtype: DType) -> Any:
+        return np.inf if dtype.is_floating else dtype.max
+
+
+@register
+class Any_(_Reduction):
+    """Logical or over axes (False over nothing)."""
+
+    name = "Any"
+
+    def infer(self, inputs, attrs):
+        if not inputs[0].dtype.is_bool:
+            raise DTypeError(f"reduce_any takes bool tensors, got {inputs[0].dtype.name}")
+        return super().infer(inputs, attrs)
+
+    def reference(self, inputs, attrs):
+        return np.any(inputs[0], axis=_np_axis(attrs["axis"]), keepdims=attrs["keepdims"])
+
+
+@register
+class All(Any_):
+    """Logical and over axes (True over nothing)."""
+
+    name = "All"
+
+    def reference(self, inputs, attrs):
+        return np.all(inputs[0], axis=_np_axis(attrs["axis"]), keepdims=attrs["keepdims"])
+
+
+@register
+class LogSumExp(_Reduction):
+    """log(sum(exp(x))) over axes, computed with the max shift (finite for x = +-800)."""
+
+    name = "LogSumExp"
+    allow_bool = False
+
+    def result_dtype(self, dtype: DType) -> DType:
+        return float_result(dtype)
+
+    def reference(self, inputs, attrs):
+        x = inputs[0]
+        dtype = self.result_dtype(_dt(x)).np
+        x = x.astype(dtype, copy=False)
+        axis, keepdims = _np_axis(attrs["axis"]), attrs["keepdims"]
+        if x.size == 0:
+            shape = np.sum(x, axis=axis, keepdims=keepdims).shape
+            return np.full(shape, -np.inf, dtype=dtype)
+        m = np.max(x, axis=axis, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0).astype(dtype)
+        s = np.sum(np.exp(x - m), axis=axis, keepdims=True)
+        out = np.log(s) + m
+        if not keepdims:
+            out = np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
+        return out.astype(dtype, copy=False)
+
+
+class _ArgExtremum(OpDef):
+    arity = 1
+    attr_defaults = {"axis": 0, "output_type": int64}
+
+    def infer(self, inputs, attrs):
+        x = inputs[0]
+        if x.dtype.is_bool:
+            raise DTypeError(f"{self.name} does not take bool tensors; cast to int32 first")
+        out_type = attrs["output_type"]
+        if out_type not in (int32, int64):
+            raise DTypeError(f"{self.name} output_type must be int32 or int64, got {out_type}")
+        if x.shape is None:
+            return [(out_type, None)]
+        axis = normalize_axis(attrs["axis"], len(x.shape))
+        if x.shape[axis] == 0:
+            raise ShapeError(f"{self.name} over an empty axis {axis} of shape {x.shape} has no answer")
+        return [(out_type, tuple(d for i, d in enumerate(x.shape) if i != axis))]
+
+    def reference(self, inputs, attrs):
+        x = inputs[0]
+        if x.shape[attrs["axis"]] == 0:
+            raise ShapeError(f"{self.name} over an empty axis has no answer")
+        fn = np.argmax if self.name == "ArgMax" else np.argmin
+        return fn(x, axis=attrs["axis"]).astype(attrs["output_type"].np)
+
+
+@register
+class ArgMax(_ArgExtremum):
+    """Index of the largest value along `axis` (first one on ties; a NaN counts as largest)."""
+
+    name = "ArgMax"
+
+
+@register
+class ArgMin(_ArgExtremum):
+    """Index of the smallest value along `axis` (first one on ties; a NaN counts as smallest)."""
+
+    name = "ArgMin"
+
+
+def _dt(x: np.ndarray) -> DType:
+    return from_numpy(x.dtype)

@@ -1,0 +1,290 @@
+"""Ops that select or join pieces: basic indexing (strided slice), concat, stack, unstack,
+split, gather and one_hot.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import DTypeError, InvalidArgumentError, ShapeError
+from ..ir.dtypes import as_dtype, float32, promote
+from ..ir.shapes import Shape, format_shape, normalize_axis, same_shapes_or_raise
+from ..ir.tensor import Tensor
+from .base import OpDef, TensorType, register
+
+# --------------------------------------------------------------------------- indexing
+# A strided-slice spec is a tuple of entries, one per index item of x[...]:
+#   ("slice", start, stop, step)  start/stop/step may be None, as in Python
+#   ("index", i)                  removes the dimension
+#   ("newaxis",)                  inserts a dimension of size 1
+#   ("ellipsis",)                 as many full slices as needed
+
+
+def expand_spec(spec: tuple, ndim: int) -> list[tuple]:
+    """Replace the ellipsis by full slices and pad with full slices up to rank `ndim`."""
+    consuming = sum(1 for e in spec if e[0] in ("slice", "index"))
+    if sum(1 for e in spec if e[0] == "ellipsis") > 1:
+        raise ShapeError("an index can only have a single ellipsis ('...')")
+    if consuming > ndim:
+        raise ShapeError(f"too many indices ({consuming}) for a tensor of rank {ndim}")
+    full = ("slice", None, None, None)
+    out: list[tuple] = []
+    seen_ellipsis = False
+    for e in spec:
+        if e[0] == "ellipsis":
+            out.extend([full] * (ndim - consuming))
+            seen_ellipsis = True
+        else:
+            out.append(e)
+    if not seen_ellipsis:
+        out.extend([full] * (ndim - consuming))
+    return out
+
+
+def sliced_shape(shape: Shape, spec: tuple) -> Shape:
+    if shape is None:
+        return None
+    result: list[int | None] = []
+    dims = iter(shape)
+    for e in expand_spec(spec, len(shape)):
+        if e[0] == "newaxis":
+            result.append(1)
+            continue
+        d = next(dims)
+        if e[0] == "index":
+            if d is not None and not -d <= e[1] < d:
+                raise ShapeError(f"index {e[1]} is out of bounds for a dimension of size {d}")
+            continue
+        _, start, stop, step = e
+        if step == 0:
+            raise ShapeError("slice step cannot be zero")
+        result.append(None if d is None else len(range(*slice(start, stop, step).indices(d))))
+    return tuple(result)
+
+
+def spec_to_numpy_index(spec: tuple) -> tuple:
+    items: list[Any] = []
+    for e in spec:
+        kind = e[0]
+        if kind == "slice":
+            items.append(slice(e[1], e[2], e[3]))
+        elif kind == "index":
+            items.append(e[1])
+        elif kind == "newaxis":
+            items.append(None)
+        else:
+            items.append(Ellipsis)
+    return tuple(items)
+
+
+@register
+class StridedSlice(OpDef):
+    """NumPy basic indexing x[1:3, :, None, ..., -1] (ints, slices with steps, None, ...)."""
+
+    name = "StridedSlice"
+    arity = 1
+    attr_defaults = {"spec": ()}
+
+    def infer(self, inputs, attrs):
+        x = inputs[0]
+        return [(x.dtype, sliced_shape(x.shape, attrs["spec"]))]
+
+    def reference(self, inputs, attrs):
+        return np.asarray(inputs[0][spec_to_numpy_index(attrs["spec"])])
+
+
+# --------------------------------------------------------------------------- joining
+@register
+class Concat(OpDef):
+    """Join tensors along an existing axis (dtypes promote as in np.concatenate)."""
+
+    name = "Concat"
+    arity = None
+    attr_defaults = {"axis": 0}
+
+    def infer(self, inputs, attrs):
+        if not inputs:
+            raise ShapeError("concat needs at least one tensor")
+        dtype = promote(*(t.dtype for t in inputs))
+        ranks = {len(t.shape) for t in inputs if t.shape is not None}
+        if len(ranks) > 1:
+            raise ShapeError(f"concat inputs must have equal ranks, got shapes {[format_shape(t.shape) for t in inputs]}")
+        if not ranks:
+            return [(dtype, None)]
+        ndim = ranks.pop()
+        if ndim == 0:
+            raise ShapeError("concat cannot join scalars; use stack")
+        axis = normalize_axis(attrs["axis"], ndim)
+        others = [tuple(d for i, d in enumerate(t.shape) if i != axis) if t.shape is not None else None for t in inputs]
+        rest = same_shapes_or_raise(others, f"concat inputs (outside axis {axis})")
+        sizes = [t.shape[axis] if t.shape is not None else None for t in inputs]
+        total = None if any(s is None for s in sizes) else sum(sizes)  # type: ignore[arg-type]
+        rest = rest if rest is not None else (None,) * (ndim - 1)
+        return [(dtype, tuple(rest[:axis]) + (total,) + tuple(rest[axis:]))]
+
+    def reference(self, inputs, attrs):
+        dtype = np.result_type(*inputs)
+        return np.concatenate([x.astype(dtype, copy=False) for x in inputs], axis=attrs["axis"])
+
+
+@register
+class Pack(OpDef):
+    """Stack equal-shaped tensors along a new axis (TF's Pack, gc.stack)."""
+
+    name = "Pack"
+    arity = None
+    attr_defaults = {"axis": 0}
+
+    def infer(self, inputs, attrs):
+        if not inputs:
+            raise ShapeError("stack needs at least one tensor")
+        dtype = promote(*(t.dtype for t in inputs))
+        shape = same_shapes_or_raise([t.shape for t in inputs], "stacked tensors")
+        if shape is None:
+            return [(dtype, None)]
+        axis = normalize_axis(attrs["axis"], len(shape) + 1)
+        return [(dtype, shape[:axis] + (len(inputs),) + shape[axis:])]
+
+    def reference(self, inputs, attrs):
+        dtype = np.result_type(*inputs)
+        return np.stack([x.astype(dtype, copy=False) for x in inputs], axis=attrs["axis"])
+
+
+@register
+class Unpack(OpDef):
+    """Split a tensor along `axis` into `num` tensors without that axis (gc.unstack)."""
+
+    name = "Unpack"
+    arity = 1
+    attr_defaults = {"axis": 0, "num": None}
+
+    def infer(self, inputs, attrs):
+        x = inputs[0]
+        if x.shape is None:
+            if attrs["num"] is None:
+                raise ShapeError("unstack of a tensor of unknown rank needs num=")
+            return [(x.dtype, None)] * attrs["num"]
+        axis = normalize_axis(attrs["axis"], len(x.shape))
+        num = x.shape[axis] if attrs["num"] is None else attrs["num"]
+        if num is None:
+            raise ShapeError(f"unstack along axis {axis} of shape {format_shape(x.shape)} needs num= (the size is unknown)")
+        if x.shape[axis] not in (None, num):
+            raise ShapeError(f"unstack num={num} but axis {axis} has size {x.shape[axis]}")
+        rest = x.shape[:axis] + x.shape[axis + 1:]
+        return [(x.dtype, rest)] * num
+
+    def reference(self, inputs, attrs):
+        x = inputs[0]
+        return [np.take(x, i, axis=attrs["axis"]) for i in range(x.shape[attrs["axis"]])]
+
+
+@register
+class Split(OpDef):
+    """Split along `axis` into `num_split` equal parts or parts of `size_splits` (one may be -1)."""
+
+    name = "Split"
+    arity = 1
+    attr_defaults = {"axis": 0, "num_split": None, "size_splits": None}
+
+    @staticmethod
+    def sizes(dim: int | None, attrs: dict[str, Any]) -> list[int | None]:
+        n, sizes = attrs["num_split"], attrs["size_splits"]
+        if (n is None) == (sizes is None):
+            raise ShapeError("split needs either a number of parts or a list of sizes")
+        if n is not None:
+            if n < 1:
+                raise ShapeError(f"split into {n} parts is not possible")
+            if dim is None:
+                return [None] * n
+            if dim % n:
+                raise ShapeError(f"a dimension of size {dim} does not split evenly into {n} parts")
+            return [dim // n] * n
+        sizes = list(sizes)
+        if sizes.count(-1) > 1 or any(s < -1 for s in sizes):
+            raise ShapeError(f"split sizes {sizes} may hold one -1 and otherwise sizes >= 0")
+        if dim is None:
+            return [None if s == -1 else s for s in sizes]
+        known = sum(s for s in sizes if s != -1)
+        if -1 in sizes:
+            if known > dim:
+                raise ShapeError(f"split sizes {sizes} exceed the dimension size {dim}")
+            sizes[sizes.index(-1)] = dim - known
+        elif known != dim:
+            raise ShapeError(f"split sizes {sizes} add up to {known}, not to the dimension size {dim}")
+        return sizes
+
+    def infer(self, inputs, attrs):
+        x = inputs[0]
+        if x.shape is None:
+            return [(x.dtype, None)] * len(self.sizes(None, attrs))
+        axis = normalize_axis(attrs["axis"], len(x.shape))
+        return [(x.dtype, x.shape[:axis] + (s,) + x.shape[axis + 1:]) for s in self.sizes(x.shape[axis], attrs)]
+
+    def reference(self, inputs, attrs):
+        x = inputs[0]
+        sizes = self.sizes(x.shape[attrs["axis"]], attrs)
+        return np.split(x, np.cumsum(sizes)[:-1], axis=attrs["axis"])
+
+
+# --------------------------------------------------------------------------- gathering
+@register
+class Gather(OpDef):
+    """params[..., indices, ...] along `axis`; an index outside [0, n) is an error when run."""
+
+    name = "Gather"
+    arity = 2
+    attr_defaults = {"axis": 0}
+
+    def infer(self, inputs, attrs):
+        params, indices = inputs
+        if not indices.dtype.is_integer:
+            raise DTypeError(f"gather indices must be int32 or int64, got {indices.dtype.name}")
+        if params.shape is None or indices.shape is None:
+            return [(params.dtype, None)]
+        if not params.shape:
+            raise ShapeError("gather needs params of rank >= 1")
+        axis = normalize_axis(attrs["axis"], len(params.shape))
+        return [(params.dtype, params.shape[:axis] + indices.shape + params.shape[axis + 1:])]
+
+    def reference(self, inputs, attrs):
+        params, indices = inputs
+        axis = attrs["axis"] % params.ndim
+        n = params.shape[axis]
+        bad = (indices < 0) | (indices >= n)
+        if np.any(bad):
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise InvalidArgumentError(
+                f"indices{list(where)} = {int(indices[where])} is not in [0, {n})"
+            )
+        return np.take(params, indices, axis=axis)
+
+
+@register
+class OneHot(OpDef):
+    """on_value where indices == position along a new axis of size depth, else off_value.
+    Indices outside [0, depth) give a row of off_value (as TF does)."""
+
+    name = "OneHot"
+    arity = 1
+    attr_defaults = {"depth": None, "on_value": 1, "off_value": 0, "axis": -1, "dtype": float32}
+
+    def infer(self, inputs, attrs):
+        indices = inputs[0]
+        if not indices.dtype.is_integer:
+            raise DTypeError(f"one_hot indices must be int32 or int64, got {indices.dtype.name}")
+        depth = attrs["depth"]
+        if not isinstance(depth, int) or depth < 0:
+            raise ShapeError(f"one_hot depth must be a non-negative int, got {depth!r}")
+        dtype = as_dtype(attrs["dtype"])
+        if indices.shape is None:
+            return [(dtype, None)]
+        axis = normalize_axis(attrs["axis"], len(indices.shape) + 1)
+        return [(dtype, indices.shape[:axis] + (depth,) + indices.shape[axis:])]
+
+    def reference(self, inputs, attrs):
+        indices = inputs[0]
+        dtype = as_dtype(attrs["dtype"]).np
+        hot = indices[..., None] == np.arange(attrs["depth"])
+        out = np.where(hot, np.asarray(attrs["on_value"], dtype), np.asarray(attrs["off_value"], dtype))
+        return np.moveaxis(out, -1, attrs["axis"]) if attrs["axis"] != -1 else out

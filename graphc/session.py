@@ -1,0 +1,184 @@
+"""Session: runs parts of a graph with the TF1 `Session.run` contract.
+
+A session owns the values of the graph's variables and the run counters of its random nodes;
+two sessions on one graph never share state. Each distinct (fetches, feed tensors, feed dtypes
+and shapes) is compiled once into a CompiledRun and cached; a run with a cached key does no
+graph work.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from . import backends
+from .compiled import CompiledRun, SessionState
+from .errors import GraphcError
+from .feeds import convert_feed, feed_target
+from .ir import context
+from .ir.graph import Graph, get_default_graph
+from .ir.node import Node
+from .ir.tensor import Tensor
+from .program import build_program
+
+Fetch = Tensor | Node
+
+
+class Session:
+    """`gc.Session(graph=None, backend=None)`; usable as a context manager, like TF1's."""
+
+    def __init__(self, graph: Graph | None = None, backend: str | None = None, config: Any = None) -> None:
+        self.graph = graph if graph is not None else get_default_graph()
+        self.backend = backend or backends.DEFAULT_BACKEND
+        self._backend = backends.get_backend(self.backend)
+        self._state = SessionState()
+        self._cache: dict[Any, CompiledRun] = {}
+        self._lock = threading.RLock()
+        self._closed = False
+        self._contexts: list[Any] = []
+
+    # ------------------------------------------------------------------ running
+    def run(self, fetches: Any, feed_dict: dict | None = None, options: Any = None,
+            run_metadata: Any = None) -> Any:
+        """Compute `fetches` (a tensor, an op, a variable, a name, or nested lists / tuples /
+        dicts of them); the result has the same structure, with NumPy values for tensors and
+        None for ops. Feeds are checked before anything runs."""
+        self._check_open()
+        targets: list[Fetch] = []
+        rebuild = _flatten(self.graph, fetches, targets)
+        feeds = self._convert_feeds(feed_dict)
+        compiled = self.compile(targets, feeds)
+        values = compiled(self._state, [feeds[t] for t in compiled.feed_tensors])
+        return rebuild(_fetch_values(targets, values))
+
+    def make_callable(self, fetches: Any, feed_list: Sequence[Any] = ()) -> Callable[..., Any]:
+        """A function of the values for `feed_list` that runs `fetches` (TF1's make_callable)."""
+        self._check_open()
+        targets: list[Fetch] = []
+        rebuild = _flatten(self.graph, fetches, targets)
+        feed_tensors = [feed_target(self.graph, k) for k in feed_list]
+
+        def call(*values: Any) -> Any:
+            if len(values) != len(feed_tensors):
+                raise GraphcError(f"this callable takes {len(feed_tensors)} values, got {len(values)}")
+            feeds = {t: convert_feed(t, v) for t, v in zip(feed_tensors, values)}
+            compiled = self.compile(targets, feeds)
+            out = compiled(self._state, [feeds[t] for t in compiled.feed_tensors])
+            return rebuild(_fetch_values(targets, out))
+
+        return call
+
+    def compile(self, targets: Sequence[Fetch], feeds: dict[Tensor, np.ndarray],
+                updates: Sequence[tuple[str, Tensor]] = ()) -> CompiledRun:
+        """The cached CompiledRun for these fetches, feed types and updates."""
+        key = (
+            tuple(targets),
+            tuple(sorted((t.node.id, t.index, a.dtype.str, a.shape) for t, a in feeds.items())),
+            tuple(updates),
+        )
+        compiled = self._cache.get(key)
+        if compiled is None:
+            ordered = sorted(feeds, key=lambda t: (t.node.id, t.index))
+            program = build_program(self.graph, targets,
+                                     [(t, t.dtype, feeds[t].shape) for t in ordered], updates)
+            compiled = CompiledRun(program, self._backend.compile(program), self.graph)
+            with self._lock:
+                self._cache.setdefault(key, compiled)
+        return compiled
+
+    def _convert_feeds(self, feed_dict: dict | None) -> dict[Tensor, np.ndarray]:
+        if not feed_dict:
+            return {}
+        if not isinstance(feed_dict, dict):
+            raise GraphcError(f"feed_dict must be a dict, got {type(feed_dict).__name__}")
+        feeds: dict[Tensor, np.ndarray] = {}
+        for key, value in feed_dict.items():
+            t = feed_target(self.graph, key)
+            feeds[t] = convert_feed(t, value)
+        return feeds
+
+    # ------------------------------------------------------------------ state
+    def variable_value(self, name: str) -> np.ndarray | None:
+        """The current value of variable `name` in this session (None if uninitialized)."""
+        value = self._state.variables.get(name)
+        return None if value is None else value.copy()
+
+    def load_variable(self, name: str, value: Any) -> None:
+        """Set variable `name` directly, without running graph ops (TF1's Variable.load)."""
+        info = self.graph.variable_info(name)
+        arr = convert_feed(info.read, value) if info.read is not None else np.asarray(value)
+        self._state.variables[name] = np.array(arr, copy=True)
+
+    # ------------------------------------------------------------------ lifetime
+    def _check_open(self) -> None:
+        if self._closed:
+            raise GraphcError("this session is closed; create a new gc.Session")
+
+    def close(self) -> None:
+        self._closed = True
+        self._cache.clear()
+        self._state = SessionState()
+
+    @contextlib.contextmanager
+    def as_default(self) -> Iterator["Session"]:
+        """Make this the session `Tensor.eval()` and `Node.run()` use."""
+        context.push_session(self)
+        try:
+            yield self
+        finally:
+            context.pop_session(self)
+
+    def __enter__(self) -> "Session":
+        graph_ctx, session_ctx = self.graph.as_default(), self.as_default()
+        graph_ctx.__enter__()
+        session_ctx.__enter__()
+        self._contexts.append((graph_ctx, session_ctx))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        graph_ctx, session_ctx = self._contexts.pop()
+        session_ctx.__exit__(*exc)
+        graph_ctx.__exit__(*exc)
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<gc.Session backend={self.backend!r} closed={self._closed}>"
+
+
+def _flatten(graph: Graph, fetches: Any, targets: list[Fetch]) -> Callable[[list[Any]], Any]:
+    """Append the leaves of a fetch structure to `targets`; return a function rebuilding the
+    structure from a list of values aligned with `targets`."""
+    if isinstance(fetches, (list, tuple)):
+        parts = [_flatten(graph, f, targets) for f in fetches]
+        if hasattr(fetches, "_fields"):  # namedtuple
+            return lambda vals: type(fetches)(*(p(vals) for p in parts))
+        kind = type(fetches) if type(fetches) in (list, tuple) else list
+        return lambda vals: kind(p(vals) for p in parts)
+    if isinstance(fetches, dict):
+        parts_d = {k: _flatten(graph, v, targets) for k, v in fetches.items()}
+        kind_d = type(fetches)
+        return lambda vals: kind_d((k, p(vals)) for k, p in parts_d.items())
+    if fetches is None:
+        raise GraphcError("None is not a valid fetch")
+    try:
+        element = graph.as_graph_element(fetches)
+    except GraphcError as err:
+        raise GraphcError(f"cannot fetch {fetches!r}: {err.message}") from None
+    index = len(targets)
+    targets.append(element)
+    return lambda vals: vals[index]
+
+
+def _fetch_values(targets: Sequence[Fetch], outputs: list[np.ndarray]) -> list[Any]:
+    """Values aligned with targets: arrays (NumPy scalars for 0-d, as TF1) and None for ops."""
+    out: list[Any] = []
+    it = iter(outputs)
+    for t in targets:
+        if isinstance(t, Tensor):
+            v = next(it)
+            out.append(v[()] if v.ndim == 0 else v)
+        else:
+            out.append(None)
+    return out
