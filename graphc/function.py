@@ -56,10 +56,22 @@ class Function:
         state = self.session._state
         missing = [v for v in compiled.variables_read if v not in state.variables]
         if missing:
-            infos = [self.session.graph.variable_info(v) for v in missing]
-            self.session.run([i.initializer for i in infos])
+            self._initialize(missing)
         out = _fetch_values(self.outputs, compiled(state, [feeds[t] for t in compiled.feed_tensors]))
         return out[0] if self._single else out
+
+    def _initialize(self, names: list[str]) -> None:
+        """Run the initializers of `names` and of the uninitialized variables they read."""
+        graph, state = self.session.graph, self.session._state
+        pending = list(names)
+        while True:
+            inits = [graph.variable_info(v).initializer for v in pending]
+            reads = self.session.compile(inits, {}).variables_read
+            more = [v for v in reads if v not in state.variables and v not in pending]
+            if not more:
+                break
+            pending = more + pending
+        self.session.run(inits)
 
     def _bind(self, args: tuple, kwargs: dict) -> list[Any]:
         n = len(self.inputs)

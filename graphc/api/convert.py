@@ -113,26 +113,36 @@ def to_array(value: Any, dtype: DType | None = None, what: str = "value") -> np.
             raise DTypeError(f"cannot make a tensor from {value!r} (NumPy sees dtype {arr.dtype})")
     if arr.dtype == target.np:
         return arr
+    return _convert_exactly(arr, target, what)
+
+
+def _convert_exactly(arr: np.ndarray, target: DType, what: str) -> np.ndarray:
+    """arr as `target`, or DTypeError naming the first value that would change."""
     if target.kind in ("int", "bool") and arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.trunc(arr)) or (
-            target.is_bool and not np.all((arr == 0) | (arr == 1))
-        ):
-            raise DTypeError(f"{what} {_short(value)} cannot be represented as {target.name} without changing it")
-    try:
-        with np.errstate(over="raise", invalid="raise"):
-            out = arr.astype(target.np)
-    except (OverflowError, FloatingPointError):
-        raise DTypeError(f"{what} {_short(value)} does not fit in {target.name}") from None
-    if target.is_integer and arr.dtype.kind in "iu" and not np.array_equal(out, arr):
-        raise DTypeError(f"{what} {_short(value)} does not fit in {target.name}")
-    if target.is_floating and arr.dtype.kind == "f" and np.any(np.isinf(out) & np.isfinite(arr)):
-        raise DTypeError(f"{what} {_short(value)} overflows {target.name}")
+        bad = ~np.isfinite(arr) | (arr != np.trunc(arr))
+        if target.is_bool:
+            bad |= (arr != 0) & (arr != 1)
+        if np.any(bad):
+            raise DTypeError(f"{what} {_first(arr, bad)} cannot be represented as {target.name} without changing it")
+    with np.errstate(all="ignore"):
+        out = arr.astype(target.np)
+    if target.is_integer and arr.dtype.kind in "iuf":
+        bad = out != arr
+        if np.any(bad):
+            raise DTypeError(f"{what} {_first(arr, bad)} does not fit in {target.name}")
+    if target.is_floating and arr.dtype.kind == "f":
+        bad = np.isinf(out) & np.isfinite(arr)
+        if np.any(bad):
+            raise DTypeError(f"{what} {_first(arr, bad)} overflows {target.name}")
     return out
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) < 60 else text[:57] + "..."
+def _first(arr: np.ndarray, bad: np.ndarray) -> str:
+    """The first offending value, and where it is in an array."""
+    if arr.ndim == 0:
+        return repr(arr.item())
+    where = tuple(int(i) for i in np.argwhere(bad)[0])
+    return f"{arr[where].item()!r} (at index {list(where)})"
 
 
 def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None = None) -> Tensor:

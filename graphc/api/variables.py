@@ -123,6 +123,11 @@ class Variable:
         return self.value()
 
     def _as_graph_element(self) -> Tensor:
+        """What `v` means where a tensor is expected: inside a control_dependencies block a fresh
+        read there (so `identity(v)` after an update sees it, as with TF resource variables),
+        else the canonical read."""
+        if self._graph.control_inputs_in_scope():
+            return self.read_value()
         return self.value()
 
     # ---------------------------------------------------------------- state changes

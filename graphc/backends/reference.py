@@ -4,13 +4,17 @@ strictness over speed: each result is checked against the dtype and shape the IR
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..errors import GraphcError, InvalidArgumentError, internal_error
 from ..ir.node import Node
+from ..ops import scalar as S
 from ..program import Program
+
+
+Kernel = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 
 class ReferenceExecutable:
@@ -19,22 +23,27 @@ class ReferenceExecutable:
 
     def __init__(self, program: Program) -> None:
         self.program = program
-        nodes = [n for n in program.nodes() if n.type != "Placeholder"]
         slot: dict[int, int] = {}
 
         def slot_of(t: Any) -> int:
             return slot.setdefault(id(t), len(slot))
 
         self.input_slots = [slot_of(i.tensor) for i in program.inputs]
-        self.steps: list[tuple[Node, list[int], list[int]]] = []
-        for n in nodes:
-            self.steps.append((n, [slot_of(t) for t in n.inputs], [slot_of(t) for t in n.outputs]))
+        self.constants: list[tuple[int, np.ndarray]] = []
+        self.steps: list[tuple[Node, Kernel, list[int], list[int]]] = []
+        for n in program.nodes():
+            if n.type == "Placeholder":
+                continue
+            if n.type == "Const":  # loaded once, not recomputed per run
+                self.constants.append((slot_of(n.outputs[0]), n.attrs["value"]))
+                continue
+            self.steps.append((n, _kernel(n), [slot_of(t) for t in n.inputs], [slot_of(t) for t in n.outputs]))
         self.result_slots = [slot_of(t) for t in program.results]
         self.n_slots = len(slot)
         # Free each intermediate after its last use, so memory stays near the live set.
-        keep = set(self.result_slots)
+        keep = set(self.result_slots) | {s for s, _ in self.constants}
         last_use: dict[int, int] = {}
-        for i, (_, ins, _) in enumerate(self.steps):
+        for i, (_, _, ins, _) in enumerate(self.steps):
             for s in ins:
                 last_use[s] = i
         self.frees: list[list[int]] = [[] for _ in self.steps]
@@ -46,18 +55,39 @@ class ReferenceExecutable:
         values: list[Any] = [None] * self.n_slots
         for s, a in zip(self.input_slots, args):
             values[s] = a
-        for (node, ins, outs), frees in zip(self.steps, self.frees):
-            results = _run_node(node, [values[s] for s in ins])
-            for s, r in zip(outs, results):
-                values[s] = r
-            for s in frees:
-                values[s] = None
+        for s, v in self.constants:
+            values[s] = v
+        with np.errstate(all="ignore"):
+            for (node, kernel, ins, outs), frees in zip(self.steps, self.frees):
+                results = _run_node(node, kernel, [values[s] for s in ins])
+                for s, r in zip(outs, results):
+                    values[s] = r
+                for s in frees:
+                    values[s] = None
         return [values[s] for s in self.result_slots]
 
 
-def _run_node(node: Node, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def _kernel(node: Node) -> Kernel:
+    """The node's reference computation with everything derivable from the node bound once."""
+    op, attrs = node.op, node.attrs
+    if op.is_elementwise:
+        expr = op.scalar_expr([t.dtype for t in node.inputs], dict(attrs))
+        shape = node.outputs[0].shape
+
+        def elementwise(inputs: list[np.ndarray]) -> list[np.ndarray]:
+            out = S.evaluate(expr, inputs)
+            return [out if out.shape == shape else np.broadcast_to(out, shape).copy()]
+        return elementwise
+
+    def general(inputs: list[np.ndarray]) -> list[np.ndarray]:
+        out = op.reference(inputs, attrs)  # NumPy reductions may return scalars: make arrays
+        return [np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else [np.asarray(out)]
+    return general
+
+
+def _run_node(node: Node, kernel: Kernel, inputs: list[np.ndarray]) -> list[np.ndarray]:
     try:
-        results = node.op.evaluate(inputs, dict(node.attrs))
+        results = kernel(inputs)
     except GraphcError as err:
         raise err.attach_node(node.type, node.name, node.source) from None
     except (ValueError, IndexError, TypeError, ArithmeticError) as err:
@@ -65,15 +95,13 @@ def _run_node(node: Node, inputs: list[np.ndarray]) -> list[np.ndarray]:
                                    node_name=node.name, source=node.source) from err
     if len(results) != len(node.outputs):
         raise internal_error(f"{node.type} '{node.name}' returned {len(results)} values, not {len(node.outputs)}")
-    checked = []
     for r, t in zip(results, node.outputs):
-        r = np.asarray(r)
-        if r.dtype != t.dtype.np or r.shape != t.shape:
+        if not isinstance(r, np.ndarray) or r.dtype != t.dtype.np or r.shape != t.shape:
+            r = np.asarray(r)
             raise internal_error(
                 f"{node.type} '{node.name}' produced {r.dtype}{r.shape} but its inferred type is "
                 f"{t.dtype.name}{t.shape}")
-        checked.append(r)
-    return checked
+    return results
 
 
 class ReferenceBackend:

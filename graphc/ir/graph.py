@@ -120,7 +120,7 @@ class Graph:
         finally:
             stack.pop()
 
-    def _current_control_inputs(self) -> tuple[Node, ...]:
+    def control_inputs_in_scope(self) -> tuple[Node, ...]:
         result: list[Node] = []
         for entry in reversed(self._control_stack()):
             if entry is None:
@@ -191,7 +191,7 @@ class Graph:
             else:
                 node_name = self.unique_name(name or op.default_name)
             controls = tuple(control_inputs) + tuple(
-                c for c in self._current_control_inputs() if c not in control_inputs
+                c for c in self.control_inputs_in_scope() if c not in control_inputs
             )
             inputs = tuple(inputs)
             try:

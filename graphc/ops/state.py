@@ -115,7 +115,7 @@ class _Assign(OpDef):
         dtype, shape = as_dtype(attrs["dtype"]), tuple(attrs["shape"])
         if value.dtype != dtype:
             raise DTypeError(
-                f"cannot assign a {value.dtype.name} value to variable '{attrs['var']}' of dtype {dtype.name}",
+                f"cannot assign a value of dtype {value.dtype.name} to variable '{attrs['var']}' of dtype {dtype.name}",
                 hint=f"convert it with gc.cast(value, gc.{dtype.name})",
             )
         ok = compatible(shape, value.shape) if self.variable_effect == "set" else _broadcasts_into(value.shape, shape)

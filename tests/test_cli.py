@@ -1,0 +1,48 @@
+"""The `graphc` command: demo, --version, ops."""
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+
+import pytest
+
+import graphc as gc
+from graphc.cli import main
+from graphc.demo import run_demo
+from graphc.ops import all_ops
+
+
+def test_demo_trains_and_reports_accuracy():
+    out = io.StringIO()
+    accuracy = run_demo(out, steps=120)
+    text = out.getvalue()
+    assert accuracy > 0.9
+    assert f"test accuracy: {accuracy:.3f}" in text
+    losses = [float(v) for v in re.findall(r"loss (\d+\.\d+)", text)]
+    assert len(losses) >= 3 and losses[-1] < losses[0]
+    assert "update w <- " in text and "(feed)" in text
+
+
+def test_cli_demo_exit_code(capsys):
+    assert main(["demo", "--steps", "60"]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_cli_ops_lists_every_op(capsys):
+    assert main(["ops"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert listed == set(all_ops())
+
+
+def test_cli_version_and_usage():
+    done = subprocess.run([sys.executable, "-m", "graphc.cli", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and gc.__version__ in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "graphc.cli"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "usage: graphc" in bad.stderr
+
+
+def test_demo_rejects_unknown_backend():
+    with pytest.raises(gc.CompileError, match="unknown backend"):
+        run_demo(io.StringIO(), steps=1, backend="abacus")
