@@ -107,6 +107,10 @@ def to_array(value: Any, dtype: DType | None = None, what: str = "value") -> np.
         try:
             target = dtype or _default_dtype_for_python(value)
             arr = np.asarray(value)
+            if arr.dtype == object and target.is_floating:
+                arr = np.asarray(value, dtype=np.float64)  # Python ints beyond int64 next to floats
+        except OverflowError:
+            raise DTypeError(f"the value {value!r} is too large for {target.name}") from None
         except (ValueError, TypeError) as err:
             raise DTypeError(f"cannot make a tensor from {value!r}: {err}") from None
         if arr.dtype.kind not in "biuf":

@@ -87,9 +87,15 @@ class Mean(_Reduction):
         return float_result(dtype)
 
     def reference(self, inputs, attrs):
+        # sum / count rather than np.mean, which warns (a RuntimeWarning, not a floating-point
+        # flag) on an empty slice; the result is the same, and NaN over nothing.
         x = inputs[0]
-        out = self.result_dtype(_dt(x))
-        return np.mean(x, axis=_np_axis(attrs["axis"]), keepdims=attrs["keepdims"], dtype=out.np)
+        out = self.result_dtype(_dt(x)).np
+        axes = normalize_axes(attrs["axis"], x.ndim)
+        count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+        total = np.asarray(np.sum(x, axis=_np_axis(attrs["axis"]), keepdims=attrs["keepdims"], dtype=out))
+        with np.errstate(all="ignore"):
+            return (total / np.asarray(count, dtype=out)).astype(out, copy=False)
 
 
 class _Extremum(_Reduction):
