@@ -63,9 +63,10 @@ def expand_dims(input: Any, axis: int, name: str | None = None) -> Tensor:  # no
 
 
 def squeeze(input: Any, axis: Any = None, name: str | None = None, squeeze_dims: Any = None) -> Tensor:  # noqa: A002
-    """Remove size-1 dimensions (all of them, or those in axis)."""
+    """Remove size-1 dimensions (all of them, or those in axis; an empty list means all, as in TF)."""
     axis = axis if axis is not None else squeeze_dims
-    attrs = {"axis": None if axis is None else as_int_tuple(axis, "axis")}
+    axes = None if axis is None else as_int_tuple(axis, "axis")
+    attrs = {"axis": axes or None}
     return apply1("Squeeze", [convert_to_tensor(input)], attrs, name)
 
 

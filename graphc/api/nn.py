@@ -8,12 +8,14 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import numpy as np
+
 from ..errors import GraphcError, ShapeError
 from ..ir.shapes import is_fully_defined
 from ..ir.tensor import Tensor
 from . import array, math
 from .control import identity, stop_gradient
-from .convert import apply1, convert_to_tensor, elementwise_op
+from .convert import apply1, as_int_tuple, convert_to_tensor, elementwise_op, is_tensor_like
 from .random import random_uniform
 
 
@@ -191,7 +193,8 @@ def moments(x: Any, axes: Any, keepdims: bool = False, name: str | None = None) 
     with x.graph.as_default():
         mean = math.reduce_mean(x, axes, keepdims=True)
         variance = math.reduce_mean(math.squared_difference(x, stop_gradient(mean)), axes, keepdims=keepdims)
-        if not keepdims:
+        # squeeze with an empty list would remove every size-1 dim, not just the reduced ones
+        if not keepdims and (axes is None or as_int_tuple(axes, "axes")):
             mean = array.squeeze(mean, axes)
         return mean, variance
 
@@ -216,8 +219,17 @@ def dropout(x: Any, rate: Any = None, noise_shape: Any = None, seed: int | None 
         raise GraphcError("dropout needs exactly one of rate and keep_prob")
     x = convert_to_tensor(x)
     with x.graph.as_default():
+        # A number (Python or NumPy) becomes a Python float and a tensor takes x's dtype, so the
+        # result keeps x's dtype (np.float64(0.5) would otherwise make a float32 x float64).
         if rate is None:
-            rate = math.subtract(1.0, keep_prob) if isinstance(keep_prob, Tensor) else 1.0 - float(keep_prob)
+            if is_tensor_like(keep_prob):
+                rate = math.subtract(1.0, _as_dtype_of(keep_prob, x))
+            else:
+                rate = 1.0 - _as_float(keep_prob, "keep_prob")
+        elif is_tensor_like(rate):
+            rate = _as_dtype_of(rate, x)
+        else:
+            rate = _as_float(rate, "rate")
         if isinstance(rate, numbers.Real) and not 0 <= rate < 1:
             raise GraphcError(f"dropout rate must be in [0, 1), got {rate}")
         if isinstance(rate, numbers.Real) and rate == 0:
@@ -229,3 +241,14 @@ def dropout(x: Any, rate: Any = None, noise_shape: Any = None, seed: int | None 
             else math.multiply(x, 1.0 / (1.0 - rate))
         return math.where(keep, scaled, 0.0, name=name or "dropout")
 
+
+def _as_float(value: Any, what: str) -> float:
+    try:
+        return float(np.asarray(value).item())
+    except (TypeError, ValueError):
+        raise GraphcError(f"dropout {what} must be a number or a scalar tensor, got {value!r}") from None
+
+
+def _as_dtype_of(t: Any, x: Tensor) -> Tensor:
+    t = convert_to_tensor(t)
+    return t if t.dtype == x.dtype or not x.dtype.is_floating else math.cast(t, x.dtype)

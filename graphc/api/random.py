@@ -10,11 +10,14 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import numpy as np
+
 from ..ir.dtypes import as_dtype, float32
 from ..ir.graph import Graph, get_default_graph
 from ..ir.tensor import Tensor
 from .array import _shape_operand
-from .convert import apply1, elementwise_op, graph_of
+from .control import identity
+from .convert import apply1, constant, convert_to_tensor, elementwise_op, graph_of, is_tensor_like
 
 DEFAULT_GRAPH_SEED = 87654321
 
@@ -46,6 +49,10 @@ def random_normal(shape: Any, mean: Any = 0.0, stddev: Any = 1.0, dtype: Any = f
     graph = graph_of([shape, mean, stddev])
     z = _draw("RandomStandardNormal", shape, dtype, seed, graph)
     with graph.as_default():
+        # Numbers (NumPy scalars included, e.g. stddev=np.sqrt(2 / fan_in)) take the draw's
+        # dtype, as in TF: a float32 draw stays float32.
+        stddev = stddev if is_tensor_like(stddev) else constant(stddev, dtype=z.dtype)
+        mean = mean if is_tensor_like(mean) else constant(mean, dtype=z.dtype)
         return elementwise_op("Add", elementwise_op("Mul", z, stddev), mean, name=name or "random_normal")
 
 
@@ -55,6 +62,20 @@ def random_uniform(shape: Any, minval: Any = 0.0, maxval: Any = None, dtype: Any
     graph = graph_of([shape, minval, maxval])
     u = _draw("RandomUniform", shape, dtype, seed, graph)
     maxval = 1.0 if maxval is None else maxval
+    name = name or "random_uniform"
     with graph.as_default():
-        span = elementwise_op("Sub", maxval, minval)
-        return elementwise_op("Add", elementwise_op("Mul", u, span), minval, name=name or "random_uniform")
+        # Bounds given as numbers take the draw's dtype: the span of two Python floats would
+        # otherwise be computed in float32, losing float64 precision.
+        lo = convert_to_tensor(minval) if is_tensor_like(minval) else constant(minval, dtype=u.dtype)
+        hi = convert_to_tensor(maxval) if is_tensor_like(maxval) else constant(maxval, dtype=u.dtype)
+        lo_value, hi_value = lo.static_value, hi.static_value
+        if (lo.dtype == u.dtype and hi.dtype == u.dtype and lo.shape == () and hi.shape == ()
+                and lo_value is not None and hi_value is not None and lo_value == 0 and hi_value == 1):
+            return identity(u, name=name)  # u * 1 + 0 is u: nothing to round
+        span = elementwise_op("Sub", hi, lo)
+        out = elementwise_op("Add", elementwise_op("Mul", u, span), lo)
+        # u * span + minval can round up to maxval when u is close to 1; keep [minval, maxval).
+        if hi_value is not None:
+            below = np.nextafter(np.asarray(hi_value, out.dtype.np), np.asarray(-np.inf, out.dtype.np))
+            return elementwise_op("Minimum", out, constant(below), name=name)
+        return elementwise_op("Select", elementwise_op("Less", out, hi), out, lo, name=name, typed=(1, 2))

@@ -37,11 +37,96 @@ def _shape_arg(inputs: Sequence[Tensor], attrs: dict[str, Any], attr: str, index
     return None
 
 
-def _unknown_of_length(t: Tensor) -> Shape:
-    """A shape of unknown dims whose rank is the length of shape tensor t (if known)."""
-    if t.shape is None or t.shape[0] is None:
+class _DimOf:
+    """An entry of a shape tensor known to equal dimension `index` of tensor `of` (unknown while
+    building), as TF's shape inference tracks symbolic dimensions."""
+
+    __slots__ = ("of", "index")
+
+    def __init__(self, of: Tensor, index: int) -> None:
+        self.of = of
+        self.index = index
+
+
+def _scalar_entry(t: Tensor) -> int | _DimOf | None:
+    """What is known while building of a scalar int tensor used as a shape entry."""
+    if t.static_value is not None:
+        return int(t.static_value)
+    node = t.node
+    if node.type == "Cast" and node.inputs[0].dtype.is_integer:
+        return _scalar_entry(node.inputs[0])
+    if node.type == "StridedSlice" and node.inputs[0].node.type == "Shape":
+        spec = node.attrs["spec"]
+        x = node.inputs[0].node.inputs[0]
+        if len(spec) == 1 and spec[0][0] == "index" and x.shape is not None and -len(x.shape) <= spec[0][1] < len(x.shape):
+            i = spec[0][1] % len(x.shape)
+            return x.shape[i] if x.shape[i] is not None else _DimOf(x, i)
+    return None
+
+
+def _partial_entries(t: Tensor) -> list[int | _DimOf | None] | None:
+    """The entries of a 1-D shape tensor as far as they are known while building (TF's
+    constant_value_as_shape): from gc.shape(x), from a stack of scalars such as
+    [gc.shape(x)[0], -1], and from concatenations of those; None when even the length is unknown."""
+    if t.static_value is not None:
+        return [int(v) for v in t.static_value.reshape(-1)]
+    node = t.node
+    if node.type == "Shape":
+        x = node.inputs[0]
+        if x.shape is None:
+            return None
+        return [d if d is not None else _DimOf(x, i) for i, d in enumerate(x.shape)]
+    if node.type == "Cast" and node.inputs[0].dtype.is_integer:
+        return _partial_entries(node.inputs[0])
+    if node.type == "Pack" and node.attrs["axis"] == 0 and all(i.shape == () for i in node.inputs):
+        return [_scalar_entry(i) for i in node.inputs]
+    if node.type == "Concat" and node.attrs["axis"] in (0, -1) and t.shape is not None and len(t.shape) == 1:
+        parts = [_partial_entries(i) for i in node.inputs]
+        if all(p is not None for p in parts):
+            return [e for p in parts for e in p]  # type: ignore[union-attr]
+    if t.shape is None or len(t.shape) != 1 or t.shape[0] is None:
         return None
-    return (None,) * t.shape[0]
+    return [None] * t.shape[0]
+
+
+def _unknown_of_length(t: Tensor) -> Shape:
+    """The shape a shape tensor t describes, as far as it is known while building: its known
+    non-negative entries, None elsewhere (and None when even its length is unknown)."""
+    entries = _partial_entries(t)
+    if entries is None:
+        return None
+    return tuple(e if isinstance(e, int) and e >= 0 else None for e in entries)
+
+
+def reshape_partial_shape(x: Tensor, entries: list[int | _DimOf | None]) -> Shape:
+    """Reshape's static result for a target only partly known while building.
+
+    Unknown entries stay unknown. A -1 is resolved when every other target entry is a known
+    size or a dimension of x itself (as in reshape(x, [gc.shape(x)[0], -1])), and x's remaining
+    dimensions are known: it is then the product of those over the product of the known sizes.
+    """
+    known = [e for e in entries if isinstance(e, int)]
+    if any(e < -1 for e in known):
+        raise ShapeError(f"reshape target may only hold sizes >= 0 and one -1, got {known}")
+    if known.count(-1) > 1:
+        raise ShapeError("reshape target has more than one -1")
+    result = [e if isinstance(e, int) and e >= 0 else None for e in entries]
+    if -1 not in known or x.shape is None or any(e is None for e in entries):
+        return tuple(result)
+    matched: set[int] = set()
+    for e in entries:
+        if isinstance(e, _DimOf):
+            if e.of is not x or e.index in matched:
+                return tuple(result)
+            matched.add(e.index)
+    rest_in = [d for i, d in enumerate(x.shape) if i not in matched]
+    rest_target = [e for e in known if e != -1]
+    if any(d is None for d in rest_in) or 0 in rest_target:
+        return tuple(result)
+    numerator, denominator = math.prod(rest_in), math.prod(rest_target)  # type: ignore[arg-type]
+    if numerator == 0 or numerator % denominator:
+        return tuple(result)  # left to the check made when the shapes are concrete
+    return tuple(numerator // denominator if e == -1 else r for e, r in zip(entries, result))
 
 
 class _ShapeInputOp(OpDef):
@@ -74,7 +159,19 @@ def reshape_shape(in_shape: Shape, target: tuple[int, ...]) -> Shape:
     if -1 in target:
         if total is None:
             return tuple(None if d == -1 else int(d) for d in target)
-        if known == 0 or total % known:
+        if known == 0:
+            # TF's rule for empty tensors: the -1 takes the product of the input's non-zero
+            # dims over the target's non-zero sizes, so reshape(x, [shape(x)[0], -1]) also
+            # works for a batch of 0 ((0, 3, 4) -> (0, 12)).
+            if total != 0:
+                raise ShapeError(
+                    f"cannot reshape a tensor of shape {format_shape(in_shape)} ({total} elements) "
+                    f"into {tuple(target)} (0 elements)"
+                )
+            nonzero_in = math.prod(d for d in in_shape if d != 0)  # type: ignore[union-attr]
+            nonzero_target = math.prod(d for d in target if d not in (0, -1))
+            return tuple(nonzero_in // nonzero_target if d == -1 else int(d) for d in target)
+        if total % known:
             raise ShapeError(
                 f"cannot reshape a tensor of shape {format_shape(in_shape)} ({total} elements) "
                 f"into {tuple(target)}: {total} is not a multiple of {known}"
@@ -101,11 +198,13 @@ class Reshape(_ShapeInputOp):
         x = inputs[0]
         target = _shape_arg(inputs, attrs, "shape", 1)
         if target is None:
-            return [(x.dtype, _unknown_of_length(inputs[1]))]
+            entries = _partial_entries(inputs[1])
+            return [(x.dtype, None if entries is None else reshape_partial_shape(x, entries))]
         return [(x.dtype, reshape_shape(x.shape, target))]
 
     def reference(self, inputs, attrs):
-        return np.reshape(inputs[0], self.target(inputs, attrs))
+        x = inputs[0]
+        return np.reshape(x, reshape_shape(x.shape, self.target(inputs, attrs)))
 
 
 @register
@@ -268,7 +367,7 @@ class Pad(OpDef):
             if d is None:
                 continue
             limit = d - 1 if mode == "REFLECT" else d
-            if mode != "CONSTANT" and max(a, b) > limit:
+            if mode != "CONSTANT" and max(a, b) > 0 and max(a, b) > limit:
                 raise ShapeError(f"{mode} padding of {max(a, b)} is too large for a dimension of size {d}")
         return [(x.dtype, tuple(None if d is None else d + b + a for (b, a), d in zip(pads, x.shape)))]
 
@@ -276,6 +375,8 @@ class Pad(OpDef):
         x = inputs[0]
         mode = attrs["mode"]
         pads = [tuple(p) for p in attrs["paddings"]]
+        if x.ndim == 0:
+            return x.copy()  # a scalar has nothing to pad (np.pad refuses an empty pad_width)
         if mode == "CONSTANT":
             return np.pad(x, pads, mode="constant", constant_values=np.asarray(attrs["constant_values"], x.dtype))
         return np.pad(x, pads, mode=mode.lower())
