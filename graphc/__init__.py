@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from . import api as _api  # installs tensor operators
+from . import testing, train
 from .api import nn
 from .api.array import (broadcast_to, concat, expand_dims, fill, gather, getitem, one_hot, ones, ones_like,
                         pad, range, reshape, shape, slice, split, squeeze, stack, tile, transpose, unstack,
@@ -28,6 +29,7 @@ from .api.random import random_normal, random_uniform, set_random_seed
 from .api.variables import (Variable, global_variables, global_variables_initializer,
                             local_variables_initializer, placeholder, placeholder_with_default,
                             trainable_variables, variables_initializer)
+from .autodiff import gradients, hessians
 from .backends import available_backends
 from .errors import (CompileError, DTypeError, FailedPreconditionError, FeedError, GraphcError,
                      GraphFileError, InvalidArgumentError, ShapeError)

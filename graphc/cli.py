@@ -11,8 +11,8 @@ from . import __version__
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    accuracy = run_demo(sys.stdout, steps=args.steps, backend=args.backend)
-    return 0 if accuracy > 0.8 else 1
+    accuracy = run_demo(sys.stdout, epochs=args.epochs, backend=args.backend, model=args.model)
+    return 0 if accuracy > 0.9 else 1
 
 
 def _ops(args: argparse.Namespace) -> int:
@@ -28,8 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="graphc", description="A symbolic graph compiler for Python.")
     parser.add_argument("--version", action="version", version=f"graphc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="build, compile and train a small model end to end")
-    demo.add_argument("--steps", type=int, default=200)
+    demo = sub.add_parser("demo", help="build, differentiate, compile and train a digits classifier")
+    demo.add_argument("--epochs", type=int, default=20)
+    demo.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
     demo.add_argument("--backend", default=None, help="numpy (reference); compiled backends as they land")
     demo.set_defaults(fn=_demo)
     ops = sub.add_parser("ops", help="list every op graphc defines")

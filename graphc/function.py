@@ -26,7 +26,7 @@ class Function:
 
     def __init__(self, inputs: Sequence[Any], outputs: Any = None, updates: Any = None,
                  givens: dict | None = None, backend: str | None = None,
-                 session: Session | None = None, name: str | None = None) -> None:
+                 session: Session | None = None, name: str | None = None, pipeline: Any = "default") -> None:
         self.name = name or "function"
         self.inputs = [_as_input(x) for x in inputs]
         if len({id(t) for t in self.inputs}) != len(self.inputs):
@@ -42,7 +42,7 @@ class Function:
             out_tensors, pairs = cloned[: len(out_tensors)], [(v, t) for (v, _), t in zip(pairs, cloned[len(out_tensors):])]
         self.outputs = out_tensors
         self._updates = [(v.name.split(":")[0], t) for v, t in pairs]
-        self.session = session if session is not None else Session(graph, backend)
+        self.session = session if session is not None else Session(graph, backend, pipeline=pipeline)
         if self.session.graph is not graph:
             raise GraphcError("the session passed to gc.function belongs to a different graph")
         self._by_name = {t.node.name: i for i, t in enumerate(self.inputs)}
@@ -139,6 +139,7 @@ def _update_pairs(updates: Any) -> list[tuple[Any, Tensor]]:
 
 def function(inputs: Sequence[Any], outputs: Any = None, updates: Any = None,
              givens: dict | None = None, backend: str | None = None,
-             session: Session | None = None, name: str | None = None) -> Function:
-    """Compile `outputs` as a function of `inputs` (Theano's theano.function)."""
-    return Function(inputs, outputs, updates, givens, backend, session, name)
+             session: Session | None = None, name: str | None = None, pipeline: Any = "default") -> Function:
+    """Compile `outputs` as a function of `inputs` (Theano's theano.function); `pipeline`
+    chooses the rewrite passes as for gc.Session."""
+    return Function(inputs, outputs, updates, givens, backend, session, name, pipeline)

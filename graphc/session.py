@@ -21,18 +21,26 @@ from .ir import context
 from .ir.graph import Graph, get_default_graph
 from .ir.node import Node
 from .ir.tensor import Tensor
+from .passes import DEFAULT_PIPELINE, resolve, run_pipeline
 from .program import build_program
 
 Fetch = Tensor | Node
 
 
 class Session:
-    """`gc.Session(graph=None, backend=None)`; usable as a context manager, like TF1's."""
+    """`gc.Session(graph=None, backend=None, pipeline="default")`; a context manager like TF1's.
 
-    def __init__(self, graph: Graph | None = None, backend: str | None = None, config: Any = None) -> None:
+    `pipeline` chooses the rewrite passes: "default" (the backend's own choice: none for the
+    NumPy reference, the full graphc.passes.DEFAULT_PIPELINE for compiled backends), None, or a
+    list of pass names."""
+
+    def __init__(self, graph: Graph | None = None, backend: str | None = None, config: Any = None,
+                 pipeline: Any = "default") -> None:
         self.graph = graph if graph is not None else get_default_graph()
         self.backend = backend or backends.DEFAULT_BACKEND
         self._backend = backends.get_backend(self.backend)
+        # "default" (the backend's), None (no passes) or a list of pass names (graphc.passes)
+        self.pipeline = resolve(pipeline, getattr(self._backend, "default_pipeline", DEFAULT_PIPELINE))
         self._state = SessionState()
         self._cache: dict[Any, CompiledRun] = {}
         self._lock = threading.RLock()
@@ -83,6 +91,7 @@ class Session:
             ordered = sorted(feeds, key=lambda t: (t.node.id, t.index))
             program = build_program(self.graph, targets,
                                      [(t, t.dtype, feeds[t].shape) for t in ordered], updates)
+            program = run_pipeline(program, self.pipeline)
             compiled = CompiledRun(program, self._backend.compile(program), self.graph)
             with self._lock:
                 self._cache.setdefault(key, compiled)

@@ -90,12 +90,14 @@ def unstack(value: Any, num: int | None = None, axis: int = 0, name: str | None 
 
 def split(value: Any, num_or_size_splits: Any, axis: int = 0, name: str | None = None) -> list[Tensor]:
     """Split along axis into that many equal parts, or parts of the given sizes (one may be -1)."""
+    x = convert_to_tensor(value)
     if isinstance(num_or_size_splits, numbers.Integral):
         attrs = {"axis": int(axis), "num_split": int(num_or_size_splits), "size_splits": None}
-    else:
-        attrs = {"axis": int(axis), "num_split": None,
-                 "size_splits": as_int_tuple(num_or_size_splits, "size_splits")}
-    return list(apply_op("Split", [convert_to_tensor(value)], attrs, name).outputs)
+        return list(apply_op("Split", [x], attrs, name).outputs)
+    with x.graph.as_default():
+        static, dynamic = _shape_operand(num_or_size_splits, "split sizes")
+    attrs = {"axis": int(axis), "num_split": None, "size_splits": static}
+    return list(apply_op("Split", [x] + dynamic, attrs, name).outputs)
 
 
 def gather(params: Any, indices: Any, axis: int = 0, batch_dims: int = 0, name: str | None = None) -> Tensor:

@@ -108,6 +108,8 @@ class ReferenceBackend:
     """backend="numpy"."""
 
     name = "numpy"
+    # The oracle interprets programs as written; ask for passes explicitly to check them.
+    default_pipeline: tuple[str, ...] = ()
 
     def compile(self, program: Program) -> ReferenceExecutable:
         return ReferenceExecutable(program)

@@ -167,8 +167,12 @@ class Graph:
         source: SourceLocation | None = None,
         control_inputs: Sequence[Node] = (),
         exact_name: bool = False,
+        output_types: Sequence[tuple[Any, Any]] | None = None,
     ) -> Node:
-        """Add a node applying `op`; its output types come from `op.infer` (errors name the node)."""
+        """Add a node applying `op`; its output types come from `op.infer` (errors name the node).
+
+        `output_types` skips inference: for copies of a node whose inputs have the same types
+        (compiler passes), where inference would only recompute what is known."""
         if self._finalized:
             raise GraphcError("the graph is finalized and cannot be modified")
         for t in inputs:
@@ -194,11 +198,14 @@ class Graph:
                 c for c in self.control_inputs_in_scope() if c not in control_inputs
             )
             inputs = tuple(inputs)
-            try:
-                attrs = op.complete_attrs(attrs)
-                types = op.output_types(inputs, attrs)
-            except GraphcError as err:
-                raise err.attach_node(op.name, node_name, source) from None
+            if output_types is not None:
+                types = list(output_types)
+            else:
+                try:
+                    attrs = op.complete_attrs(attrs)
+                    types = op.output_types(inputs, attrs)
+                except GraphcError as err:
+                    raise err.attach_node(op.name, node_name, source) from None
             node = Node(self, len(self._nodes), node_name, op, inputs, attrs, controls, source)
             node.outputs = tuple(Tensor(node, i, dt, shape) for i, (dt, shape) in enumerate(types))
             self._nodes.append(node)

@@ -39,7 +39,8 @@ class OpDef:
     variable_effect: ClassVar[str | None] = None
     # Inputs that only carry shape information (a reshape's target shape tensor, ...).
     shape_inputs: ClassVar[tuple[int, ...]] = ()
-    # The gradient rule: grad(node, *output_grads) -> one gradient (or None) per input.
+    # The gradient rule: grad(b, node, *output_grads) -> one gradient (or None) per input, where
+    # b is graphc.api.builder (passed in by graphc.autodiff, as ops may not import the API layer).
     grad: GradFn | None = None
 
     @property
@@ -181,7 +182,7 @@ def all_ops() -> dict[str, OpDef]:
 
 
 def register_gradient(op_name: str) -> Callable[[GradFn], GradFn]:
-    """Decorator filling an op's gradient slot: grad(node, *output_grads) -> input grads."""
+    """Decorator filling an op's gradient slot: grad(b, node, *output_grads) -> input grads."""
     def deco(fn: GradFn) -> GradFn:
         get_op(op_name).grad = fn
         return fn

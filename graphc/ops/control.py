@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DTypeError, InvalidArgumentError
-from .base import OpDef, register
+from .base import OpDef, register, register_gradient
 
 
 @register
@@ -67,3 +67,11 @@ class CheckNumerics(Identity):
             prefix = f"{attrs['message']}: " if attrs["message"] else ""
             raise InvalidArgumentError(f"{prefix}tensor had {' and '.join(kinds)} values")
         return x
+
+
+def _pass_through(b, node, g):
+    return [g]
+
+
+register_gradient("Identity")(_pass_through)
+register_gradient("CheckNumerics")(_pass_through)

@@ -13,7 +13,7 @@ from ..errors import DTypeError, ShapeError
 from ..ir.dtypes import promote
 from ..ir.shapes import broadcast_shapes, format_shape
 from ..ir.tensor import Tensor
-from .base import OpDef, TensorType, register
+from .base import OpDef, TensorType, register, register_gradient
 
 
 def matmul_shape(a: Any, b: Any, transpose_a: bool, transpose_b: bool) -> Any:
@@ -62,3 +62,36 @@ class MatMul(OpDef):
             b = np.swapaxes(b, -1, -2)
         dtype = np.result_type(a.dtype, b.dtype)
         return np.matmul(a.astype(dtype, copy=False), b.astype(dtype, copy=False))
+
+
+@register_gradient("MatMul")
+def _(b, node, g):
+    """The TF1 rules for each transpose combination; 1-D operands are handled as NumPy does
+    (as a row / column that the result drops), batch dims are summed back when broadcast."""
+    a, c = node.inputs
+    ta, tb = node.attrs["transpose_a"], node.attrs["transpose_b"]
+    g = g if g.dtype == node.outputs[0].dtype else b.cast(g, node.outputs[0].dtype)
+    if a.ndim == 1 and c.ndim == 1:  # a dot product
+        return [b.unbroadcast(b.multiply(g, c), a), b.unbroadcast(b.multiply(g, a), c)]
+    a2 = a if a.ndim != 1 else b.expand_dims(a, 0)
+    c2 = c if c.ndim != 1 else b.expand_dims(c, -1)
+    if a.ndim == 1:
+        g = b.expand_dims(g, -2)
+    if c.ndim == 1:
+        g = b.expand_dims(g, -1)
+    if a.ndim is None or c.ndim is None:
+        raise ShapeError("the gradient of matmul needs operands of known rank")
+    mm = lambda x, y, tx, ty: b.matmul(x, y, transpose_a=tx, transpose_b=ty)  # noqa: E731
+    if not ta and not tb:
+        ga, gc_ = mm(g, c2, False, True), mm(a2, g, True, False)
+    elif not ta and tb:
+        ga, gc_ = mm(g, c2, False, False), mm(g, a2, True, False)
+    elif ta and not tb:
+        ga, gc_ = mm(c2, g, False, True), mm(a2, g, False, False)
+    else:
+        ga, gc_ = mm(c2, g, True, True), mm(g, a2, True, True)
+    if a.ndim == 1:
+        ga = b.reshape(ga, [-1]) if ga.ndim == 2 else b.squeeze(ga, [-2])
+    if c.ndim == 1:
+        gc_ = b.reshape(gc_, [-1]) if gc_.ndim == 2 else b.squeeze(gc_, [-1])
+    return [b.unbroadcast(ga, a), b.unbroadcast(gc_, c)]

@@ -18,7 +18,8 @@ from ..errors import DTypeError, ShapeError
 from ..ir.dtypes import DType, float_result, from_numpy, int32, int64
 from ..ir.shapes import Shape, normalize_axes, normalize_axis
 from ..ir.tensor import Tensor
-from .base import OpDef, TensorType, register
+from .base import OpDef, TensorType, register, register_gradient
+from .shape_ops import _ShapeInputOp, _shape_arg, _unknown_of_length
 
 
 def reduced_shape(shape: Shape, axis: tuple[int, ...] | None, keepdims: bool) -> Shape:
@@ -226,3 +227,110 @@ class ArgMin(_ArgExtremum):
 
 def _dt(x: np.ndarray) -> DType:
     return from_numpy(x.dtype)
+
+
+@register
+class SumToShape(_ShapeInputOp):
+    """Sum a broadcast result back to `shape` (the gradient of broadcasting): leading extra
+    dims and dims where `shape` has 1 are summed. The target comes from an attribute or, while
+    building, a shape input (folded when compiling)."""
+
+    name = "SumToShape"
+    arity = (1, 2)
+    attr_defaults = {"shape": None}
+    shape_inputs = (1,)
+
+    def infer(self, inputs, attrs):
+        x = inputs[0]
+        target = _shape_arg(inputs, attrs, "shape", 1)
+        if target is None:
+            return [(x.dtype, _unknown_of_length(inputs[1]))]
+        if x.shape is not None:
+            if len(target) > len(x.shape):
+                raise ShapeError(f"cannot sum shape {x.shape} to the higher-rank shape {target}")
+            for d, t in zip(x.shape[::-1], target[::-1]):
+                if d is not None and t != 1 and d != t:
+                    raise ShapeError(f"cannot sum shape {x.shape} to shape {target}")
+        return [(x.dtype, tuple(target))]
+
+    def reference(self, inputs, attrs):
+        x = inputs[0]
+        target = self.target(inputs, attrs)
+        lead = x.ndim - len(target)
+        axes = tuple(range(lead)) + tuple(lead + i for i, t in enumerate(target) if t == 1 and x.shape[lead + i] != 1)
+        return np.sum(x, axis=axes, dtype=x.dtype).reshape(target) if axes else x.reshape(target)
+
+
+# --------------------------------------------------------------------------- gradient rules
+@register_gradient("SumToShape")
+def _(b, node, g):
+    return [b.broadcast_to(g, b.shape_arg(node.inputs[0]))]
+
+
+@register_gradient("Sum")
+def _(b, node, g):
+    x = node.inputs[0]
+    return [b.cast(b.unreduce(g, x, node.attrs["axis"], node.attrs["keepdims"]), x.dtype)]
+
+
+@register_gradient("Mean")
+def _(b, node, g):
+    x, y = node.inputs[0], node.outputs[0]
+    if x.size is not None and y.size is not None:
+        count = float(x.size // max(y.size, 1)) if y.size else 1.0
+    else:  # sizes known when compiling: the ratio of element counts
+        count = b.divide(b.cast(b.reduce_sum(b.ones_like(x)), y.dtype), b.cast(b.reduce_sum(b.ones_like(y)), y.dtype))
+    return [b.cast(b.unreduce(b.divide(g, count), x, node.attrs["axis"], node.attrs["keepdims"]), x.dtype)]
+
+
+def _extremum_grad(b, node, g):
+    """Split g equally among the elements that attain the max (min): ties handled consistently."""
+    x, y = node.inputs[0], node.outputs[0]
+    axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
+    y_full = b.unreduce(y, x, axis, keepdims)
+    hits = b.cast(b.equal(x, y_full), x.dtype)
+    count = b.unreduce(b.apply1("Sum", [hits], {"axis": axis, "keepdims": keepdims}), x, axis, keepdims)
+    return [b.divide(b.multiply(hits, b.unreduce(g, x, axis, keepdims)), count)]
+
+
+register_gradient("Max")(_extremum_grad)
+register_gradient("Min")(_extremum_grad)
+
+
+@register_gradient("Prod")
+def _(b, node, g):
+    """d prod / d x_i = the product of the others, exact with zeros and differentiable again.
+
+    With no zero in a reduced slice it is prod / x_i. Where the slice holds zeros, "the others"
+    is written so that its own derivative is right as well (second derivatives, Hessians): with
+    one zero z, it is the product P of the non-zeros at z's place and z * P / x_i elsewhere (0,
+    but with derivative P / x_i in z); with two zeros z, w, it is (z + w - x_i) * P at the zeros
+    (the other zero times P) and 0 elsewhere; with more, 0 everywhere (its derivative is 0 too).
+    """
+    x = node.inputs[0]
+    axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
+
+    def reduce_back(op, t):
+        return b.unreduce(b.apply1(op, [t], {"axis": axis, "keepdims": keepdims}), x, axis, keepdims)
+
+    is_zero = b.equal(x, 0)
+    zero = b.zeros_like(x)
+    safe = b.where(is_zero, b.ones_like(x), x)
+    nonzero_prod = reduce_back("Prod", safe)                 # P: the product of the non-zeros
+    count = reduce_back("Sum", b.cast(is_zero, x.dtype))     # the number of zeros
+    zero_sum = reduce_back("Sum", b.where(is_zero, x, zero))  # 0, but its derivative is 1 at each zero
+    no_zero = b.divide(nonzero_prod, safe)
+    one_zero = b.where(is_zero, nonzero_prod, b.divide(b.multiply(zero_sum, nonzero_prod), safe))
+    two_zeros = b.where(is_zero, b.multiply(b.subtract(zero_sum, x), nonzero_prod), zero)
+    others = b.where(b.equal(count, 0), no_zero,
+                     b.where(b.equal(count, 1), one_zero, b.where(b.equal(count, 2), two_zeros, zero)))
+    return [b.multiply(others, b.unreduce(g, x, axis, keepdims))]
+
+
+@register_gradient("LogSumExp")
+def _(b, node, g):
+    x, y = node.inputs[0], node.outputs[0]
+    axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
+    xf = x if x.dtype == y.dtype else b.cast(x, y.dtype)
+    weights = b.exp(b.subtract(xf, b.unreduce(y, x, axis, keepdims)))
+    return [b.cast(b.multiply(weights, b.unreduce(g, x, axis, keepdims)), x.dtype)]

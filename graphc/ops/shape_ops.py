@@ -16,9 +16,9 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError
 from ..ir.dtypes import int32, int64
-from ..ir.shapes import Shape, format_shape, is_fully_defined, normalize_axis, num_elements
+from ..ir.shapes import Shape, format_shape, is_fully_defined, normalize_axes, normalize_axis, num_elements
 from ..ir.tensor import Tensor
-from .base import OpDef, TensorType, register
+from .base import OpDef, TensorType, register, register_gradient
 
 
 def _shape_arg(inputs: Sequence[Tensor], attrs: dict[str, Any], attr: str, index: int) -> tuple | None:
@@ -240,7 +240,8 @@ class Transpose(OpDef):
 
 @register
 class ExpandDims(OpDef):
-    """Insert a dimension of size 1 at `axis` (-1 appends)."""
+    """Insert size-1 dimensions at `axis`: an int or a tuple of positions in the result, as
+    np.expand_dims (-1 appends)."""
 
     name = "ExpandDims"
     arity = 1
@@ -250,11 +251,15 @@ class ExpandDims(OpDef):
         x = inputs[0]
         if x.shape is None:
             return [(x.dtype, None)]
-        axis = normalize_axis(attrs["axis"], len(x.shape) + 1)
-        return [(x.dtype, x.shape[:axis] + (1,) + x.shape[axis:])]
+        axes = (attrs["axis"],) if isinstance(attrs["axis"], int) else tuple(attrs["axis"])
+        ndim = len(x.shape) + len(axes)
+        positions = set(normalize_axes(axes, ndim))
+        dims = iter(x.shape)
+        return [(x.dtype, tuple(1 if i in positions else next(dims) for i in range(ndim)))]
 
     def reference(self, inputs, attrs):
-        return np.expand_dims(inputs[0], attrs["axis"])
+        axis = attrs["axis"]
+        return np.expand_dims(inputs[0], axis if isinstance(axis, int) else tuple(axis))
 
 
 @register
@@ -426,3 +431,86 @@ class Shape_(OpDef):
 
     def reference(self, inputs, attrs):
         return np.array(inputs[0].shape, dtype=attrs["out_type"].np)
+
+
+# --------------------------------------------------------------------------- gradient rules
+def _reshape_back(b, node, g):
+    return [b.reshape(g, b.shape_arg(node.inputs[0]))] + [None] * (len(node.inputs) - 1)
+
+
+for _name in ("Reshape", "ExpandDims", "Squeeze"):
+    register_gradient(_name)(_reshape_back)
+
+
+@register_gradient("Transpose")
+def _(b, node, g):
+    perm = node.attrs["perm"]
+    if perm is None:
+        return [b.transpose(g)]
+    ndim = len(perm)
+    inverse = [0] * ndim
+    for i, p in enumerate(perm):
+        inverse[p % ndim] = i
+    return [b.transpose(g, inverse)]
+
+
+@register_gradient("BroadcastTo")
+def _(b, node, g):
+    return [b.unbroadcast(g, node.inputs[0])] + [None] * (len(node.inputs) - 1)
+
+
+@register_gradient("Tile")
+def _(b, node, g):
+    """Fold g into (multiple_0, dim_0, multiple_1, dim_1, ...) and sum the multiples away."""
+    x = node.inputs[0]
+    multiples = node.attrs["multiples"]
+    if multiples is None or x.ndim is None:
+        raise ShapeError("the gradient of tile needs static multiples and an input of known rank")
+    dims = b.shape_arg(x)
+    if isinstance(dims, tuple):
+        folded = [v for m, d in zip(multiples, dims) for v in (m, d)]
+    else:
+        folded = [v for i, m in enumerate(multiples) for v in (m, dims[i])]
+    summed = b.apply1("Sum", [b.reshape(g, folded)], {"axis": tuple(range(0, 2 * len(multiples), 2)), "keepdims": False})
+    return [summed] + [None] * (len(node.inputs) - 1)
+
+
+def _mirror_grad(b, g, axis: int, before: int, after: int, n: int, reflect: bool):
+    """Gradient of REFLECT / SYMMETRIC padding along one axis: the centre of g plus each border,
+    flipped and shifted onto the elements it copies (REFLECT skips the edge element)."""
+    def along(start, stop, step, t):
+        spec = (("slice", None, None, None),) * axis + (("slice", start, stop, step), ("ellipsis",))
+        return b.apply1("StridedSlice", [t], {"spec": spec})
+
+    def pad_along(t, lo, hi):
+        return b.pad(t, [(lo, hi) if i == axis else (0, 0) for i in range(g.ndim)])
+
+    shift = 1 if reflect else 0
+    total = along(before, -after if after else None, 1, g)
+    if before:  # border element j copies x[before - j - 1 + shift]
+        total = b.add(total, pad_along(along(None, None, -1, along(0, before, 1, g)), shift, n - before - shift))
+    if after:   # border element j copies x[n - 1 - shift - j]
+        total = b.add(total, pad_along(along(None, None, -1, along(-after, None, 1, g)), n - after - shift, shift))
+    return total
+
+
+@register_gradient("Pad")
+def _(b, node, g):
+    x = node.inputs[0]
+    pads = node.attrs["paddings"]
+    mode = node.attrs["mode"]
+    if mode == "CONSTANT":
+        spec = tuple(("slice", lo, -hi if hi else None, 1) for lo, hi in pads)
+        return [b.apply1("StridedSlice", [g], {"spec": spec})]
+    if x.shape is None or any(d is None for (lo, hi), d in zip(pads, x.shape) if lo or hi):
+        raise ShapeError(f"the gradient of {mode} padding needs the padded dimensions' sizes")
+    for axis, ((lo, hi), n) in enumerate(zip(pads, x.shape)):
+        if lo or hi:
+            g = _mirror_grad(b, g, axis, lo, hi, n, mode == "REFLECT")
+    return [g]
+
+
+@register_gradient("Fill")
+def _(b, node, g):
+    value = node.inputs[0]
+    return [b.cast(b.reduce_sum(g), value.dtype)] + [None] * (len(node.inputs) - 1)

@@ -11,7 +11,8 @@ from ..errors import DTypeError, InvalidArgumentError, ShapeError
 from ..ir.dtypes import as_dtype, float32, promote
 from ..ir.shapes import Shape, format_shape, normalize_axis, same_shapes_or_raise
 from ..ir.tensor import Tensor
-from .base import OpDef, TensorType, register
+from .base import OpDef, TensorType, register, register_gradient
+from .shape_ops import _ShapeInputOp, _shape_arg, _unknown_of_length
 
 # --------------------------------------------------------------------------- indexing
 # A strided-slice spec is a tuple of entries, one per index item of x[...]:
@@ -180,12 +181,15 @@ class Unpack(OpDef):
 
 
 @register
-class Split(OpDef):
-    """Split along `axis` into `num_split` equal parts or parts of `size_splits` (one may be -1)."""
+class Split(_ShapeInputOp):
+    """Split along `axis` into `num_split` equal parts or parts of `size_splits` (one may be -1).
+    While building, the sizes may come from a 1-D int tensor input (folded when compiling)."""
 
     name = "Split"
-    arity = 1
+    arity = (1, 2)
     attr_defaults = {"axis": 0, "num_split": None, "size_splits": None}
+    shape_inputs = (1,)
+    shape_attr = "size_splits"
 
     @staticmethod
     def sizes(dim: int | None, attrs: dict[str, Any]) -> list[int | None]:
@@ -214,16 +218,35 @@ class Split(OpDef):
             raise ShapeError(f"split sizes {sizes} add up to {known}, not to the dimension size {dim}")
         return sizes
 
+    def _attrs(self, inputs: Sequence[Any], attrs: dict[str, Any]) -> dict[str, Any] | int:
+        """attrs with the sizes from a known sizes input, or the number of parts if unknown."""
+        if attrs["size_splits"] is not None or attrs["num_split"] is not None or len(inputs) < 2:
+            return attrs
+        t = inputs[1]
+        value = t.static_value if isinstance(t, Tensor) else t
+        if value is not None:
+            return dict(attrs, size_splits=tuple(int(v) for v in np.asarray(value).reshape(-1)))
+        if t.shape is None or t.shape[0] is None:
+            raise ShapeError("split needs to know how many parts it makes while building")
+        return t.shape[0]
+
     def infer(self, inputs, attrs):
         x = inputs[0]
+        full = self._attrs(inputs, attrs)
+        if isinstance(full, int):
+            if x.shape is None:
+                return [(x.dtype, None)] * full
+            axis = normalize_axis(attrs["axis"], len(x.shape))
+            return [(x.dtype, x.shape[:axis] + (None,) + x.shape[axis + 1:])] * full
         if x.shape is None:
-            return [(x.dtype, None)] * len(self.sizes(None, attrs))
+            return [(x.dtype, None)] * len(self.sizes(None, full))
         axis = normalize_axis(attrs["axis"], len(x.shape))
-        return [(x.dtype, x.shape[:axis] + (s,) + x.shape[axis + 1:]) for s in self.sizes(x.shape[axis], attrs)]
+        return [(x.dtype, x.shape[:axis] + (s,) + x.shape[axis + 1:]) for s in self.sizes(x.shape[axis], full)]
 
     def reference(self, inputs, attrs):
         x = inputs[0]
-        sizes = self.sizes(x.shape[attrs["axis"]], attrs)
+        full = self._attrs(inputs, attrs)
+        sizes = self.sizes(x.shape[attrs["axis"]], full)
         return np.split(x, np.cumsum(sizes)[:-1], axis=attrs["axis"])
 
 
@@ -288,3 +311,115 @@ class OneHot(OpDef):
         hot = indices[..., None] == np.arange(attrs["depth"])
         out = np.where(hot, np.asarray(attrs["on_value"], dtype), np.asarray(attrs["off_value"], dtype))
         return np.moveaxis(out, -1, attrs["axis"]) if attrs["axis"] != -1 else out
+
+
+# --------------------------------------------------------------------------- gradient helpers
+@register
+class StridedSliceGrad(_ShapeInputOp):
+    """Zeros of `shape` with g written where StridedSlice(spec) read: the gradient of indexing."""
+
+    name = "StridedSliceGrad"
+    arity = (1, 2)
+    attr_defaults = {"spec": (), "shape": None}
+    shape_inputs = (1,)
+
+    def infer(self, inputs, attrs):
+        g = inputs[0]
+        target = _shape_arg(inputs, attrs, "shape", 1)
+        if target is None:
+            return [(g.dtype, _unknown_of_length(inputs[1]))]
+        expected = sliced_shape(tuple(target), attrs["spec"])
+        if g.shape is not None and not all(a is None or a == e for a, e in zip(g.shape, expected)):
+            raise ShapeError(f"slice gradient of shape {format_shape(g.shape)} does not match the slice {expected}")
+        return [(g.dtype, tuple(target))]
+
+    def reference(self, inputs, attrs):
+        g = inputs[0]
+        out = np.zeros(self.target(inputs, attrs), dtype=g.dtype)
+        out[spec_to_numpy_index(attrs["spec"])] = g
+        return out
+
+
+@register
+class GatherGrad(_ShapeInputOp):
+    """Zeros of `shape` with g added at the gathered positions (repeated indices add up):
+    the gradient of gather."""
+
+    name = "GatherGrad"
+    arity = (2, 3)
+    attr_defaults = {"axis": 0, "shape": None}
+    shape_inputs = (2,)
+
+    def infer(self, inputs, attrs):
+        g, indices = inputs[0], inputs[1]
+        if not indices.dtype.is_integer:
+            raise DTypeError(f"gather indices must be int32 or int64, got {indices.dtype.name}")
+        target = _shape_arg(inputs, attrs, "shape", 2)
+        if target is None:
+            return [(g.dtype, _unknown_of_length(inputs[2]))]
+        return [(g.dtype, tuple(target))]
+
+    def reference(self, inputs, attrs):
+        g, indices = inputs[0], inputs[1]
+        shape = self.target(inputs, attrs)
+        out = np.zeros(shape, dtype=g.dtype)
+        axis = attrs["axis"] % len(shape)
+        np.add.at(out, (slice(None),) * axis + (indices.astype(np.int64),), g)
+        return out
+
+
+# --------------------------------------------------------------------------- gradient rules
+@register_gradient("StridedSlice")
+def _(b, node, g):
+    x = node.inputs[0]
+    shape = b.shape_arg(x)
+    inputs = [g] if isinstance(shape, tuple) else [g, shape]
+    return [b.apply1("StridedSliceGrad", inputs, {"spec": node.attrs["spec"],
+                                                  "shape": shape if isinstance(shape, tuple) else None})]
+
+
+@register_gradient("StridedSliceGrad")
+def _(b, node, g):
+    return [b.apply1("StridedSlice", [g], {"spec": node.attrs["spec"]})] + [None] * (len(node.inputs) - 1)
+
+
+@register_gradient("Gather")
+def _(b, node, g):
+    params, indices = node.inputs
+    shape = b.shape_arg(params)
+    inputs = [g, indices] if isinstance(shape, tuple) else [g, indices, shape]
+    attrs = {"axis": node.attrs["axis"], "shape": shape if isinstance(shape, tuple) else None}
+    return [b.apply1("GatherGrad", inputs, attrs), None]
+
+
+@register_gradient("GatherGrad")
+def _(b, node, g):
+    return [b.gather(g, node.inputs[1], axis=node.attrs["axis"])] + [None] * (len(node.inputs) - 1)
+
+
+@register_gradient("Concat")
+def _(b, node, g):
+    axis = node.attrs["axis"]
+    dims = [x.shape[axis] if x.shape is not None else None for x in node.inputs]
+    if all(d is not None for d in dims):
+        sizes = dims
+    else:
+        sizes = b.stack([b.shape(x)[axis] for x in node.inputs])
+    parts = b.split(g, sizes, axis=axis)
+    return [b.cast(p, x.dtype) if p.dtype != x.dtype else p for p, x in zip(parts, node.inputs)]
+
+
+@register_gradient("Pack")
+def _(b, node, g):
+    parts = b.unstack(g, num=len(node.inputs), axis=node.attrs["axis"])
+    return [b.cast(p, x.dtype) if p.dtype != x.dtype else p for p, x in zip(parts, node.inputs)]
+
+
+@register_gradient("Unpack")
+def _(b, node, *gs):
+    return [b.stack(list(gs), axis=node.attrs["axis"])]
+
+
+@register_gradient("Split")
+def _(b, node, *gs):
+    return [b.concat(list(gs), axis=node.attrs["axis"])] + [None] * (len(node.inputs) - 1)

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import DTypeError, FeedError, ShapeError, internal_error
 from ..ir.dtypes import as_dtype, from_numpy
 from ..ir.shapes import compatible, format_shape
-from .base import OpDef, register
+from .base import OpDef, register, register_gradient
 
 
 @register
@@ -160,3 +160,8 @@ class AssignSub(_Assign):
 
     name = "AssignSub"
     variable_effect = "sub"
+
+
+@register_gradient("PlaceholderWithDefault")
+def _(b, node, g):
+    return [g]
