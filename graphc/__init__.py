@@ -31,6 +31,7 @@ from .api.variables import (Variable, global_variables, global_variables_initial
                             trainable_variables, variables_initializer)
 from .autodiff import gradients, hessians
 from .backends import available_backends
+from .debugprint import debugprint
 from .errors import (CompileError, DTypeError, FailedPreconditionError, FeedError, GraphcError,
                      GraphFileError, InvalidArgumentError, ShapeError)
 from .function import Function, function

@@ -48,7 +48,10 @@ class VariableInfo:
 class Graph:
     """A TF1-style computation graph."""
 
-    def __init__(self) -> None:
+    def __init__(self, unique_names: bool = True) -> None:
+        # Programs' private graphs keep their nodes' user names even when a pass copies a node
+        # (unique_names=False); user graphs keep names unique, as TF1 does.
+        self._unique_names = unique_names
         self._nodes: list[Node] = []
         self._by_name: dict[str, Node] = {}
         self._names_in_use: dict[str, int] = {}
@@ -189,7 +192,7 @@ class Graph:
         if source is None:
             source = capture_source(1)
         with self._lock:
-            if exact_name and name is not None and name not in self._by_name:
+            if exact_name and name is not None and (not self._unique_names or name not in self._by_name):
                 node_name = name  # keep a copied node's name (or a name reserved by the caller)
                 self._names_in_use.setdefault(name, 1)
             else:

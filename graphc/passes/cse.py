@@ -17,7 +17,10 @@ def common_subexpressions(program: Program) -> Program:
     def rule(rw: Rewriter, node: Node, inputs: list[Tensor]) -> list[Tensor] | None:
         if node.op.stateful or node.op.has_side_effect:
             return None
-        key = (node.op.name, freeze_attrs(node.attrs), tuple((id(t.node), t.index) for t in inputs))
+        attrs_key = node._cache.get("attrs_key")
+        if attrs_key is None:
+            attrs_key = node._cache["attrs_key"] = freeze_attrs(node.attrs)
+        key = (node.op.name, attrs_key, tuple((id(t.node), t.index) for t in inputs))
         twin = seen.get(key)
         if twin is None:
             seen[key] = rw.copy(node, inputs)

@@ -12,7 +12,7 @@ from .rewriter import copy_node
 
 
 def dead_code_elimination(program: Program) -> Program:
-    graph = Graph()
+    graph = Graph(unique_names=False)
     mapping: dict[Tensor, Tensor] = {}
     inputs = []
     for i in program.inputs:

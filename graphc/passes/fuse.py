@@ -225,25 +225,25 @@ class _Partitioner:
         changed = True
         while changed:
             changed = False
+            readers = self.reader_map()
             for h in reversed(self.groups):
-                if h.kind != "elementwise" or not h.nodes:
+                if h.kind != "elementwise" or not h.nodes or len(readers.get(h.id, ())) != 1:
                     continue
-                readers = self.readers_of(h)
-                if len(readers) != 1:
-                    continue
-                g = readers.pop()
+                (g,) = readers[h.id]
                 if g.kind in ("elementwise", "reduction") and g.space == h.space and self.reads_directly(g, h):
                     self.absorb(g, h)
                     changed = True
+                    break  # reader sets changed: recompute them
 
-    def readers_of(self, h: FusionGroup) -> set[FusionGroup]:
-        members = {m.id for m in h.nodes}
-        readers = set()
+    def reader_map(self) -> dict[int, set[FusionGroup]]:
+        """group id -> the other groups that read its values (in one pass over the nodes)."""
+        readers: dict[int, set[FusionGroup]] = {}
         for g in self.groups:
-            if g is h or not g.nodes:
-                continue
-            if any(self.base(t).node.id in members for m in g.nodes for t in m.inputs):
-                readers.add(g)
+            for m in g.nodes:
+                for t in m.inputs:
+                    src = self.group_of.get(self.base(t).node.id)
+                    if src is not None and src is not g:
+                        readers.setdefault(src.id, set()).add(g)
         return readers
 
     def reads_directly(self, g: FusionGroup, h: FusionGroup) -> bool:

@@ -132,7 +132,8 @@ def _reshape(rw, node, inputs):
     if x.shape == out.shape:
         return [x]
     if x.node.type == "Reshape" and len(x.node.inputs) == 1:
-        return [rw.emit("Reshape", [x.node.inputs[0]], {"shape": out.shape}, node)]
+        inner = x.node.inputs[0]
+        return [inner] if inner.shape == out.shape else [rw.emit("Reshape", [inner], {"shape": out.shape}, node)]
     if len(inputs) > 1 or node.attrs["shape"] != out.shape:  # canonical: resolved, no -1
         return [rw.emit("Reshape", [x], {"shape": out.shape}, node)]
     return None
@@ -148,7 +149,8 @@ def _broadcast(rw, node, inputs):
     if x.shape == out.shape:
         return [x]
     if x.node.type == "BroadcastTo":
-        return [rw.emit("BroadcastTo", [x.node.inputs[0]], {"shape": out.shape}, node)]
+        inner = x.node.inputs[0]
+        return [inner] if inner.shape == out.shape else [rw.emit("BroadcastTo", [inner], {"shape": out.shape}, node)]
     if len(inputs) > 1:
         return [rw.emit("BroadcastTo", [x], {"shape": out.shape}, node)]
     return None

@@ -48,7 +48,7 @@ def needed_nodes(roots: Sequence[Node], fed: set[Tensor]) -> list[Node]:
 class _Builder:
     def __init__(self, graph: Graph) -> None:
         self.user = graph
-        self.program_graph = Graph()
+        self.program_graph = Graph(unique_names=False)
         self.inputs: list[ProgramInput] = []
         self.value: dict[Tensor, Tensor] = {}        # user tensor -> program tensor
         self.version: dict[str, Tensor] = {}         # variable -> its current program value

@@ -71,23 +71,27 @@ class Program:
         return counts
 
     def listing(self) -> str:
-        """A readable text form: one line per node, with dtypes and shapes."""
-        names: dict[int, str] = {}
-        lines = []
-        for i in self.inputs:
-            names[id(i.tensor)] = f"%{i.tensor.node.name}"
-            lines.append(f"  input  %{i.tensor.node.name}: {_type(i.tensor)}  ({i.kind})")
-        for n in self.nodes():
+        """A readable text form: one line per node, with dtypes and shapes. Nodes keep their
+        user names; when two live nodes share one, the later ones get #2, #3..."""
+        nodes = self.nodes()
+        label: dict[int, str] = {}
+        seen: dict[str, int] = {}
+        for n in nodes:
+            seen[n.name] = seen.get(n.name, 0) + 1
+            label[n.id] = n.name if seen[n.name] == 1 else f"{n.name}#{seen[n.name]}"
+
+        def ref(t: Tensor) -> str:
+            base = label.get(t.node.id, t.node.name)
+            return f"%{base}" if t.node.type == "Placeholder" else f"%{base}:{t.index}"
+
+        lines = [f"  input  {ref(i.tensor)}: {_type(i.tensor)}  ({i.kind})" for i in self.inputs]
+        for n in nodes:
             if n.type == "Placeholder":
                 continue
-            outs = ", ".join(f"%{t.name}: {_type(t)}" for t in n.outputs)
-            args = ", ".join(names.get(id(t), f"%{t.name}") for t in n.inputs)
-            attrs = _attr_text(n)
-            lines.append(f"  {outs} = {n.type}({args}){attrs}")
-        for i, t in enumerate(self.outputs):
-            lines.append(f"  output {i}: %{t.name}")
-        for var, t in self.updates:
-            lines.append(f"  update {var} <- %{t.name}")
+            outs = ", ".join(f"{ref(t)}: {_type(t)}" for t in n.outputs)
+            lines.append(f"  {outs} = {n.type}({', '.join(ref(t) for t in n.inputs)}){_attr_text(n)}")
+        lines += [f"  output {i}: {ref(t)}" for i, t in enumerate(self.outputs)]
+        lines += [f"  update {var} <- {ref(t)}" for var, t in self.updates]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
