@@ -6,6 +6,11 @@ builds the function in float64 on fresh placeholders, projects its output on a f
 direction (so every output element is checked at once), and compares gc.gradients with
 (f(x + eps) - f(x - eps)) / (2 eps) element by element. A mismatch raises GradientCheckError
 naming the input, the worst element, both values and the errors.
+
+An element passes when |symbolic - numeric| <= atol + noise + rtol * max(|symbolic|, |numeric|),
+where noise = 16 * machine_eps * sum(|y * direction|) / (2 eps) is the rounding error of the
+numeric difference itself (negligible unless the projected output is large: then differences
+below it cannot be resolved by finite differences at this eps).
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .api.convert import convert_to_tensor
-from .api.math import multiply, reduce_sum
+from .api.math import abs as abs_, multiply, reduce_sum
 from .api.variables import global_variables_initializer, placeholder
 from .autodiff import gradients
 from .errors import GraphcError
@@ -55,7 +60,9 @@ def check_gradients(fn_or_tensors: Callable[..., Any] | Any, inputs: Sequence[An
         raise GraphcError(f"check_gradients needs a float output, got {y.dtype.name}")
     with graph.as_default():
         direction = placeholder(y.dtype, y.shape, name="direction")
-        objective = reduce_sum(multiply(y, direction))
+        weighted = multiply(y, direction)
+        objective = reduce_sum(weighted)
+        magnitude = reduce_sum(abs_(weighted))
         symbolic = gradients(objective, xs, unconnected_gradients="zero")
     sess = Session(graph, backend=backend)
     if graph.variables:
@@ -64,7 +71,8 @@ def check_gradients(fn_or_tensors: Callable[..., Any] | Any, inputs: Sequence[An
     shape_probe = sess.run(y, feeds)
     rng = np.random.default_rng(seed)
     feeds[direction] = rng.normal(size=np.shape(shape_probe)).astype(y.dtype.np)
-    analytic = sess.run(symbolic, feeds)
+    analytic, size = sess.run([symbolic, magnitude], feeds)
+    noise = 16 * float(np.finfo(y.dtype.np).eps) * float(size) / (2 * eps)
     worst = 0.0
     for i, (x, value, got) in enumerate(zip(xs, values, analytic)):
         numeric = np.zeros_like(value, dtype=np.float64)
@@ -75,7 +83,7 @@ def check_gradients(fn_or_tensors: Callable[..., Any] | Any, inputs: Sequence[An
             f_plus = sess.run(objective, {**feeds, x: plus})
             f_minus = sess.run(objective, {**feeds, x: minus})
             numeric[index] = (float(f_plus) - float(f_minus)) / (2 * eps)
-        scale = atol + rtol * np.maximum(np.abs(numeric), np.abs(got))
+        scale = atol + noise + rtol * np.maximum(np.abs(numeric), np.abs(got))
         err = np.abs(np.asarray(got, np.float64) - numeric) / scale
         if err.size and not np.all(np.isfinite(err)):
             bad = tuple(int(j) for j in np.argwhere(~np.isfinite(err))[0])

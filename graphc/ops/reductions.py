@@ -264,7 +264,8 @@ class SumToShape(_ShapeInputOp):
 # --------------------------------------------------------------------------- gradient rules
 @register_gradient("SumToShape")
 def _(b, node, g):
-    return [b.broadcast_to(g, b.shape_arg(node.inputs[0]))]
+    # no gradient for the optional shape input (present when the target was unknown while building)
+    return [b.broadcast_to(g, b.shape_arg(node.inputs[0]))] + [None] * (len(node.inputs) - 1)
 
 
 @register_gradient("Sum")
@@ -297,33 +298,76 @@ register_gradient("Max")(_extremum_grad)
 register_gradient("Min")(_extremum_grad)
 
 
-@register_gradient("Prod")
-def _(b, node, g):
-    """d prod / d x_i = the product of the others, exact with zeros and differentiable again.
+def _exclusive_cumprod(b, t, n: int):
+    """out[:, i] = prod(t[:, :i]) (1 for i = 0) along axis 1 of an (M, n) tensor, n >= 1, by
+    log2(n) doubling steps of slices, pads and products (so it is differentiable again)."""
+    def shifted(c, k):  # c moved right by k along axis 1, ones coming in
+        return b.pad(c[:, :n - k], [(0, 0), (k, 0)], constant_values=1)
 
-    With no zero in a reduced slice it is prod / x_i. Where the slice holds zeros, "the others"
-    is written so that its own derivative is right as well (second derivatives, Hessians): with
-    one zero z, it is the product P of the non-zeros at z's place and z * P / x_i elsewhere (0,
-    but with derivative P / x_i in z); with two zeros z, w, it is (z + w - x_i) * P at the zeros
-    (the other zero times P) and 0 elsewhere; with more, 0 everywhere (its derivative is 0 too).
-    """
-    x = node.inputs[0]
-    axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
+    c, k = t, 1
+    while k < n:
+        c = b.multiply(c, shifted(c, k))
+        k *= 2
+    return shifted(c, 1)
 
+
+def _prod_others_static(b, x, axis):
+    """For each element, the product of the other elements of its reduced slice, as TF computes
+    it: exclusive products from the left times those from the right. No division, so exact with
+    zeros (and with products that underflow), and its own derivatives are exact too."""
+    rank = len(x.shape)
+    axes = sorted(normalize_axes(axis, rank))
+    kept = [i for i in range(rank) if i not in axes]
+    perm = kept + axes
+    m = int(np.prod([x.shape[i] for i in kept], dtype=np.int64))
+    n = int(np.prod([x.shape[i] for i in axes], dtype=np.int64))
+    if m == 0 or n == 0:
+        return b.zeros_like(x)
+    moved = x if perm == list(range(rank)) else b.transpose(x, perm)
+    flat = b.reshape(moved, (m, n))
+    left = _exclusive_cumprod(b, flat, n)
+    right = _exclusive_cumprod(b, flat[:, ::-1], n)[:, ::-1]
+    others = b.reshape(b.multiply(left, right), tuple(x.shape[p] for p in perm))
+    if perm == list(range(rank)):
+        return others
+    inverse = [0] * rank
+    for i, p in enumerate(perm):
+        inverse[p] = i
+    return b.transpose(others, inverse)
+
+
+def _prod_others_dynamic(b, x, axis, keepdims):
+    """The product of the others when x's shape is only known at run time: prod / x_i where the
+    slice has no zero; where it has zeros, written so that the first derivative of "the others"
+    is right as well (second derivatives, Hessians): with one zero z, the product P of the
+    non-zeros at z's place and z * P / x_i elsewhere (0, with derivative P / x_i in z); with two
+    zeros z, w, (z + w - x_i) * P at the zeros (the other zero times P) and 0 elsewhere; with
+    more, 0. (A product that underflows to 0 without a zero loses the others; see the static path.)"""
     def reduce_back(op, t):
         return b.unreduce(b.apply1(op, [t], {"axis": axis, "keepdims": keepdims}), x, axis, keepdims)
 
     is_zero = b.equal(x, 0)
     zero = b.zeros_like(x)
     safe = b.where(is_zero, b.ones_like(x), x)
-    nonzero_prod = reduce_back("Prod", safe)                 # P: the product of the non-zeros
-    count = reduce_back("Sum", b.cast(is_zero, x.dtype))     # the number of zeros
+    nonzero_prod = reduce_back("Prod", safe)                  # P: the product of the non-zeros
+    count = reduce_back("Sum", b.cast(is_zero, x.dtype))      # the number of zeros
     zero_sum = reduce_back("Sum", b.where(is_zero, x, zero))  # 0, but its derivative is 1 at each zero
     no_zero = b.divide(nonzero_prod, safe)
     one_zero = b.where(is_zero, nonzero_prod, b.divide(b.multiply(zero_sum, nonzero_prod), safe))
     two_zeros = b.where(is_zero, b.multiply(b.subtract(zero_sum, x), nonzero_prod), zero)
-    others = b.where(b.equal(count, 0), no_zero,
-                     b.where(b.equal(count, 1), one_zero, b.where(b.equal(count, 2), two_zeros, zero)))
+    return b.where(b.equal(count, 0), no_zero,
+                   b.where(b.equal(count, 1), one_zero, b.where(b.equal(count, 2), two_zeros, zero)))
+
+
+@register_gradient("Prod")
+def _(b, node, g):
+    """d prod / d x_i = the product of the other elements of x_i's reduced slice."""
+    x = node.inputs[0]
+    axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
+    if x.size is not None:
+        others = _prod_others_static(b, x, axis)
+    else:
+        others = _prod_others_dynamic(b, x, axis, keepdims)
     return [b.multiply(others, b.unreduce(g, x, axis, keepdims))]
 
 
