@@ -41,6 +41,7 @@ from .ir.graph import Graph, NotFoundError, get_default_graph, reset_default_gra
 from .ir.node import Node
 from .ir.tensor import Tensor
 from .session import Session
+from .io import load_graph, onnx, save_graph
 
 __version__ = "0.1.0"
 

@@ -1,4 +1,4 @@
-"""The `graphc` command."""
+"""The `graphc` command: demo, ops, and the graph-file tools show and run."""
 from __future__ import annotations
 
 import argparse
@@ -24,6 +24,18 @@ def _ops(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show(args: argparse.Namespace) -> int:
+    from .io.cli_commands import show
+
+    return show(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .io.cli_commands import run
+
+    return run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="graphc", description="A symbolic graph compiler for Python.")
     parser.add_argument("--version", action="version", version=f"graphc {__version__}")
@@ -35,6 +47,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.set_defaults(fn=_demo)
     ops = sub.add_parser("ops", help="list every op graphc defines")
     ops.set_defaults(fn=_ops)
+    show = sub.add_parser("show", help="describe a .gcx graph file (or draw it with --dot / --svg)")
+    show.add_argument("file", help="the .gcx file")
+    show.add_argument("--dot", action="store_true", help="write the graph as Graphviz DOT (stdout, or -o FILE)")
+    show.add_argument("--svg", metavar="FILE", help="render the graph to an SVG file (needs Graphviz's `dot`)")
+    show.add_argument("-o", "--output", metavar="FILE", help="where --dot writes")
+    show.set_defaults(fn=_show)
+    run = sub.add_parser("run", help="run a .gcx graph file on .npy inputs")
+    run.add_argument("file", help="the .gcx file")
+    run.add_argument("--feed", action="append", default=[], metavar="NAME=FILE.npy",
+                     help="a value for a placeholder (by node name) or any tensor (by tensor name); repeatable")
+    run.add_argument("--fetch", action="append", default=[], metavar="NAME",
+                     help="a tensor (name:index) or node name to compute; repeatable (default: the graph's outputs)")
+    run.add_argument("-o", "--output", metavar="FILE", help="write the results: .npy (one fetch) or .npz")
+    run.add_argument("--backend", default="numpy", help="the backend to run on (default: numpy)")
+    run.set_defaults(fn=_run)
     args = parser.parse_args(argv)
     return args.fn(args)
 

@@ -75,6 +75,16 @@ class Variable:
                 [GLOBAL_VARIABLES] + ([TRAINABLE_VARIABLES] if trainable else [])):
             graph.add_to_collection(key, self)
 
+    @classmethod
+    def from_info(cls, graph: Graph, info: VariableInfo) -> "Variable":
+        """The Python object for a variable whose nodes already exist in `graph` (a loaded
+        graph file): no nodes are created."""
+        var = cls.__new__(cls)
+        var._graph = graph
+        var._info = info
+        info.python_object = var
+        return var
+
     # ---------------------------------------------------------------- properties
     @property
     def name(self) -> str:

@@ -294,6 +294,9 @@ class Graph:
     def get_collection(self, key: str) -> list[Any]:
         return list(self._collections.get(key, ()))
 
+    def get_all_collection_keys(self) -> list[str]:
+        return sorted(self._collections)
+
     def finalize(self) -> None:
         """Forbid adding nodes (catches graphs that grow inside a training loop)."""
         self._finalized = True

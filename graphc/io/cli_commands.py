@@ -1,0 +1,119 @@
+"""`graphc show` and `graphc run`: the command-line face of .gcx files.
+
+Errors a user can cause (a bad file, a missing feed, an unknown name) print one clear line on
+stderr and return exit code 1 instead of a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..errors import GraphcError
+from .describe import describe, graph_outputs, summarize_array, to_dot
+from .load import load_graph
+
+
+def _fail(message: str) -> int:
+    print(f"graphc: error: {message}", file=sys.stderr)
+    return 1
+
+
+def show(args: argparse.Namespace) -> int:
+    try:
+        graph = load_graph(args.file)
+    except GraphcError as err:
+        return _fail(str(err).splitlines()[0])
+    title = os.path.basename(args.file)
+    if args.svg:
+        dot = shutil.which("dot")
+        if dot is None:
+            return _fail("cannot render SVG: the Graphviz program `dot` was not found on PATH; install Graphviz "
+                         "(e.g. `apt-get install graphviz`) or write DOT text with --dot")
+        done = subprocess.run([dot, "-Tsvg", "-o", args.svg], input=to_dot(graph, title), text=True,
+                              capture_output=True)
+        if done.returncode != 0:
+            return _fail(f"Graphviz failed: {done.stderr.strip()}")
+        print(f"wrote {args.svg}")
+        return 0
+    if args.dot:
+        text = to_dot(graph, title)
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+            print(f"wrote {args.output}")
+        else:
+            sys.stdout.write(text)
+        return 0
+    describe(graph, sys.stdout, title)
+    return 0
+
+
+def _feed_target(graph: Any, name: str) -> Any:
+    """A tensor by tensor name ('x:0') or by node name ('x' means its first output)."""
+    if ":" in name:
+        return graph.get_tensor_by_name(name)
+    node = graph.get_operation_by_name(name)
+    if not node.outputs:
+        raise GraphcError(f"node {name!r} ({node.type}) has no output to feed")
+    return node.outputs[0]
+
+
+def _fetch_target(graph: Any, name: str) -> Any:
+    if ":" in name:
+        return graph.get_tensor_by_name(name)
+    node = graph.get_operation_by_name(name)
+    return node.outputs[0] if len(node.outputs) == 1 else node
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..session import Session
+
+    try:
+        graph = load_graph(args.file)
+        feeds = {}
+        for item in args.feed:
+            name, sep, path = item.partition("=")
+            if not sep or not name or not path:
+                return _fail(f"--feed takes NAME=FILE.npy, got {item!r}")
+            try:
+                value = np.load(path, allow_pickle=False)
+            except (OSError, ValueError) as err:
+                return _fail(f"cannot read {path!r} for --feed {name}: {err}")
+            if isinstance(value, np.lib.npyio.NpzFile):
+                return _fail(f"--feed {name}: {path!r} is an .npz archive; give one .npy array")
+            feeds[_feed_target(graph, name)] = value
+        names = args.fetch or [t.name for t in graph_outputs(graph) if hasattr(t, "dtype")]
+        if not names:
+            return _fail("nothing to fetch: give --fetch NAME")
+        fetches = [_fetch_target(graph, n) for n in names]
+        with Session(graph, backend=args.backend) as sess:
+            if graph.variables:
+                sess.run([info.initializer for info in graph.variables.values()])
+            values = sess.run(fetches, feeds)
+    except GraphcError as err:
+        return _fail(str(err).splitlines()[0])
+    results = {n: v for n, v in zip(names, values) if v is not None}
+    if args.output:
+        return _write(args.output, results)
+    for name, value in results.items():
+        print(summarize_array(name, value))
+    return 0
+
+
+def _write(path: str, results: dict[str, Any]) -> int:
+    if path.endswith(".npy"):
+        if len(results) != 1:
+            return _fail(f"{len(results)} results do not fit one .npy file; write an .npz")
+        np.save(path, np.asarray(next(iter(results.values()))), allow_pickle=False)
+    elif path.endswith(".npz"):
+        np.savez(path, **{k.replace(":", "_").replace("/", "_"): np.asarray(v) for k, v in results.items()})
+    else:
+        return _fail(f"-o {path!r}: the file name must end in .npy or .npz")
+    print(f"wrote {path}")
+    return 0

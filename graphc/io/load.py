@@ -1,0 +1,144 @@
+"""`gc.load_graph`: read a `.gcx` file into a new Graph that runs like the one saved.
+
+The file is untrusted. Reading goes archive (sizes, names, zip bombs; see archive.py) ->
+document (JSON, version upgrade) -> arrays (.npy without pickle, dtype and shape checked) ->
+structure (every field typed, names unique, references resolved, no cycles) -> nodes, created
+one at a time through `Graph.create_node`, which re-runs each op's dtype and shape inference;
+the result must equal what the file records. Any problem is a GraphFileError naming the node
+and the field. Nothing from the file is ever executed.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from ..errors import GraphFileError
+from ..ir.graph import Graph
+from .archive import Archive
+from .build import GraphBuilder
+from .codec import Decoder
+from .format import DEFAULT_LIMITS, GRAPH_ENTRY, Limits
+from .upgrade import upgrade
+
+_TOP_FIELDS = {"format", "version", "producer", "graph", "nodes", "variables", "collections", "arrays"}
+_NODE_FIELDS = {"name", "op", "inputs", "control_inputs", "attrs", "outputs", "source"}
+
+
+def load_graph(path: str | os.PathLike, limits: Limits | None = None) -> Graph:
+    """A new Graph from the `.gcx` file at `path`: same node names, variables (as gc.Variable
+    objects in the collections, their initializers restoring the saved values) and collections.
+    Raises GraphFileError for anything invalid; never executes code from the file."""
+    limits = limits or DEFAULT_LIMITS
+    where = os.fspath(path)
+    try:
+        size = os.stat(where).st_size
+    except OSError as err:
+        raise GraphFileError(f"cannot read graph file {where!r}: {err.strerror or err}") from None
+    if size > limits.max_file_size:
+        raise GraphFileError(f"{where}: the file is {size} bytes, more than the limit {limits.max_file_size}")
+    with open(where, "rb") as f:
+        data = f.read(limits.max_file_size + 1)
+    return load_graph_bytes(data, where, limits)
+
+
+def load_graph_bytes(data: bytes, where: str = "<bytes>", limits: Limits | None = None) -> Graph:
+    """load_graph for the bytes of a file already in memory."""
+    limits = limits or DEFAULT_LIMITS
+    archive = Archive(data, where, limits)
+    doc = upgrade(archive.document(), where)
+    dec = Decoder(limits, {})
+    doc = dec.obj(doc, f"{where}: the graph document", _TOP_FIELDS)
+    dec.string(doc["producer"], f"{where}: field 'producer'")
+    dec.arrays = _read_arrays(archive, doc["arrays"], dec, where)
+    nodes = dec.array_list(doc["nodes"], f"{where}: field 'nodes'", limits.max_nodes)
+    checked = [_check_node(dec, raw, i, where) for i, raw in enumerate(nodes)]
+    _check_references(checked, where)
+    builder = GraphBuilder(dec, where)
+    graph_meta = dec.obj(doc["graph"], f"{where}: field 'graph'", {"seed"})
+    seed = graph_meta["seed"]
+    if seed is not None:
+        seed = dec.integer(seed, f"{where}: field 'graph.seed'")
+    return builder.build(checked, doc["variables"], doc["collections"], seed)
+
+
+def _read_arrays(archive: Archive, table: Any, dec: Decoder, where: str) -> dict[str, np.ndarray]:
+    if not isinstance(table, dict):
+        raise GraphFileError(f"{where}: field 'arrays' must be a JSON object")
+    undeclared = sorted(set(archive.entries) - set(table) - {GRAPH_ENTRY})
+    if undeclared:
+        raise GraphFileError(f"{where}: archive entry {undeclared[0]!r} is not declared in field 'arrays'")
+    arrays: dict[str, np.ndarray] = {}
+    for name, meta in table.items():
+        at = f"{where}: field 'arrays', entry {name!r}"
+        if name not in archive.entries:
+            raise GraphFileError(f"{at}: the archive has no such entry")
+        meta = dec.obj(meta, at, {"dtype", "shape"})
+        dtype = dec.dtype(meta["dtype"], f"{at}, dtype")
+        shape = dec.shape(meta["shape"], f"{at}, shape", allow_unknown=False)
+        arrays[name] = archive.array(name, dtype.name, shape)
+    return arrays
+
+
+def _check_node(dec: Decoder, raw: Any, index: int, where: str) -> dict[str, Any]:
+    """The node's fields with their JSON types checked (attributes are decoded by the builder)."""
+    at = f"{where}: node #{index}"
+    if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+        at = f"{where}: node #{index} '{raw['name'][:80]}'"
+    raw = dec.obj(raw, at, _NODE_FIELDS)
+    name = dec.string(raw["name"], f"{at}, field 'name'", allow_empty=False)
+    op = dec.string(raw["op"], f"{at}, field 'op'", allow_empty=False)
+    inputs = [dec.string(s, f"{at}, inputs[{i}]")
+              for i, s in enumerate(dec.array_list(raw["inputs"], f"{at}, field 'inputs'", dec.limits.max_nodes))]
+    controls = [dec.string(s, f"{at}, control_inputs[{i}]")
+                for i, s in enumerate(dec.array_list(raw["control_inputs"], f"{at}, field 'control_inputs'",
+                                                     dec.limits.max_nodes))]
+    attrs = raw["attrs"]
+    if not isinstance(attrs, dict):
+        raise GraphFileError(f"{at}, field 'attrs' must be a JSON object")
+    outputs = []
+    for i, o in enumerate(dec.array_list(raw["outputs"], f"{at}, field 'outputs'", dec.limits.max_outputs_per_node)):
+        o = dec.obj(o, f"{at}, outputs[{i}]", {"dtype", "shape"})
+        outputs.append((dec.dtype(o["dtype"], f"{at}, outputs[{i}].dtype"),
+                        dec.shape(o["shape"], f"{at}, outputs[{i}].shape")))
+    refs = []
+    for i, ref in enumerate(inputs):
+        src, sep, idx = ref.rpartition(":")
+        if not sep or not src or not idx.isdigit() or (len(idx) > 1 and idx[0] == "0") or len(idx) > 9:
+            raise GraphFileError(f"{at}, inputs[{i}]: {ref!r} is not a tensor reference 'node_name:index'")
+        refs.append((src, int(idx)))
+    return {"at": at, "name": name, "op": op, "inputs": refs, "control_inputs": controls, "attrs": attrs,
+            "outputs": outputs, "source": dec.source(raw["source"], f"{at}, field 'source'")}
+
+
+def _check_references(nodes: list[dict[str, Any]], where: str) -> None:
+    """Names are unique; every input names a node of the file, with no cycle, and nodes come
+    in creation order (each after everything it reads)."""
+    position: dict[str, int] = {}
+    for i, n in enumerate(nodes):
+        if n["name"] in position:
+            raise GraphFileError(f"{n['at']}: the name '{n['name']}' is used by node #{position[n['name']]} too")
+        position[n["name"]] = i
+    deps = nx.DiGraph()
+    deps.add_nodes_from(position)
+    for n in nodes:
+        for i, (src, _) in enumerate(n["inputs"]):
+            if src not in position:
+                raise GraphFileError(f"{n['at']}, inputs[{i}]: refers to node '{src}', which the file does not have")
+            deps.add_edge(src, n["name"])
+        for i, src in enumerate(n["control_inputs"]):
+            if src not in position:
+                raise GraphFileError(f"{n['at']}, control_inputs[{i}]: refers to node '{src}', which the file "
+                                     f"does not have")
+            deps.add_edge(src, n["name"])
+    if not nx.is_directed_acyclic_graph(deps):
+        cycle = nx.find_cycle(deps)
+        path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+        raise GraphFileError(f"{where}: the graph has a cycle: {path[:500]}")
+    for i, n in enumerate(nodes):
+        for src in [s for s, _ in n["inputs"]] + n["control_inputs"]:
+            if position[src] >= i:
+                raise GraphFileError(f"{n['at']}: reads node '{src}', which comes later in the file "
+                                     f"(nodes must be listed in creation order)")

@@ -1,0 +1,206 @@
+"""Exporting a graphc subgraph as an ONNX model.
+
+The exported model computes `outputs` from `inputs`: the nodes the outputs need (cut at the
+inputs) are converted one by one by the rules in export_math / export_array / export_nn, each
+producing ONNX nodes. Variables are frozen: their reads become initializers holding the value
+from `session` (else the initial value). ONNX requires equal input types where graphc promotes
+like NumPy, so rules cast operands to the dtype graphc computes in. A node without an ONNX
+equivalent is a GraphcError naming its op type, its name and the line that created it.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ...errors import GraphcError
+from ...ir.dtypes import DType
+from ...ir.graph import Graph
+from ...ir.node import Node
+from ...ir.tensor import Tensor
+from ..save import variable_values
+from .common import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, onnx_type
+
+Rule = Callable[["ExportContext", Node], Sequence[str]]
+RULES: dict[str, Rule] = {}
+
+
+def rule(*op_names: str) -> Callable[[Rule], Rule]:
+    """Register an export rule: rule(ctx, node) -> one ONNX value name per node output."""
+    def deco(fn: Rule) -> Rule:
+        for name in op_names:
+            RULES[name] = fn
+        return fn
+    return deco
+
+
+class ExportContext:
+    """The ONNX graph being built: nodes, initializers and the ONNX name of each graphc tensor."""
+
+    def __init__(self, opset: int, variables: dict[str, np.ndarray]) -> None:
+        import onnx
+
+        self.onnx = onnx
+        self.helper = onnx.helper
+        self.opset = opset
+        self.variables = variables
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self.names: dict[Tensor, str] = {}
+        self._used: set[str] = set()
+        self._consts: dict[tuple, str] = {}
+        self.current: Node | None = None
+
+    # ------------------------------------------------------------------ names and values
+    def fresh(self, hint: str) -> str:
+        name, k = hint, 0
+        while name in self._used:
+            k += 1
+            name = f"{hint}_{k}"
+        self._used.add(name)
+        return name
+
+    def input(self, node: Node, i: int, dtype: DType | None = None) -> str:
+        """The ONNX name of input i, cast to `dtype` when given and different."""
+        t = node.inputs[i]
+        name = self.names[t]
+        return self.cast(name, t.dtype, dtype) if dtype is not None else name
+
+    def cast(self, name: str, have: DType, want: DType | None) -> str:
+        if want is None or have is want:
+            return name
+        return self.op("Cast", [name], to=onnx_type(want))
+
+    def const(self, value: Any, dtype: Any = None, hint: str = "const") -> str:
+        """An initializer holding `value` (deduplicated)."""
+        arr = np.asarray(value, dtype=dtype)
+        if arr.dtype == np.float16 or arr.dtype.kind not in "biuf":
+            raise GraphcError(f"cannot export a constant of dtype {arr.dtype}")
+        key = (arr.dtype.str, arr.shape, arr.tobytes())
+        if key in self._consts:
+            return self._consts[key]
+        name = self.fresh(f"{self.current.name}/{hint}" if self.current is not None else hint)
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(arr, order="C"), name))
+        self._consts[key] = name
+        return name
+
+    def ints(self, values: Sequence[int], hint: str = "ints") -> str:
+        return self.const(np.asarray(list(values), dtype=np.int64).reshape(-1), hint=hint)
+
+    def op(self, op_type: str, inputs: Sequence[str], n_out: int = 1, **attrs: Any) -> Any:
+        """Add an ONNX node; returns its output name (or a list of names when n_out != 1)."""
+        base = self.current.name if self.current is not None else op_type
+        outs = [self.fresh(f"{base}/{op_type}" + (f":{i}" if n_out > 1 else "")) for i in range(n_out)]
+        attrs = {k: v for k, v in attrs.items() if v is not None}
+        self.nodes.append(self.helper.make_node(op_type, list(inputs), outs, name=self.fresh(f"{base}/{op_type}#"),
+                                                **attrs))
+        return outs[0] if n_out == 1 else outs
+
+    def reduce(self, op_type: str, x: str, axes: Sequence[int] | None, keepdims: bool) -> str:
+        """A Reduce* node in this opset's form: axes as an input (opset >= 18, and ReduceSum
+        since 13) or as an attribute."""
+        keep = 1 if keepdims else 0
+        if axes is None:
+            return self.op(op_type, [x], keepdims=keep)
+        if op_type == "ReduceSum" or self.opset >= 18:
+            return self.op(op_type, [x, self.ints(axes, "axes")], keepdims=keep)
+        return self.op(op_type, [x], axes=list(axes), keepdims=keep)
+
+    def unsupported(self, node: Node, why: str = "") -> GraphcError:
+        detail = f": {why}" if why else ""
+        return GraphcError(f"graphc op {node.type} has no ONNX equivalent{detail}", op_type=node.type,
+                           node_name=node.name, source=node.source)
+
+
+def _as_tensor(graph: Graph, item: Any, what: str) -> Tensor:
+    if isinstance(item, str):
+        item = graph.get_tensor_by_name(item) if ":" in item else graph.get_operation_by_name(item).outputs[0]
+    elif hasattr(item, "_as_graph_element"):
+        item = item._as_graph_element()
+    if not isinstance(item, Tensor):
+        raise GraphcError(f"ONNX export: {what} must be tensors (or tensor names), got {item!r}")
+    return item
+
+
+def build_model(inputs: Sequence[Any], outputs: Sequence[Any], session: Any = None, opset: int | None = None) -> Any:
+    """The ONNX ModelProto computing `outputs` from `inputs` (checked by onnx.checker). ONNX
+    value names are graphc tensor names ('x:0'), so the model's inputs and outputs keep them."""
+    import onnx
+
+    from . import export_array, export_math, export_nn  # noqa: F401  (register the rules)
+
+    opset = DEFAULT_OPSET if opset is None else int(opset)
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise GraphcError(f"ONNX export supports opsets {MIN_OPSET} to {MAX_OPSET}, not {opset}")
+    if not outputs:
+        raise GraphcError("ONNX export needs at least one output")
+    first = outputs[0]._as_graph_element() if hasattr(outputs[0], "_as_graph_element") else outputs[0]
+    graph = session.graph if session is not None else first.graph
+    ins = [_as_tensor(graph, x, "inputs") for x in inputs]
+    outs = [_as_tensor(graph, y, "outputs") for y in outputs]
+    nodes = _data_ancestors(outs, set(ins))
+    read_vars = sorted({n.attrs["var"] for n in nodes if n.op.variable_effect == "read"})
+    values = variable_values(graph, session) if read_vars else {}
+    ctx = ExportContext(opset, values)
+    helper = onnx.helper
+    graph_inputs = []
+    for t in ins:
+        name = ctx.fresh(t.name)
+        ctx.names[t] = name
+        graph_inputs.append(helper.make_tensor_value_info(name, onnx_type(t.dtype), _dims(t.shape)))
+    for n in nodes:
+        if all(t in ctx.names for t in n.outputs) and n.outputs:
+            continue  # an input of the model
+        ctx.current = n
+        fn = RULES.get(n.type)
+        if fn is None:
+            raise ctx.unsupported(n)
+        names = fn(ctx, n)
+        for t, name in zip(n.outputs, names):
+            ctx.names.setdefault(t, name)
+    ctx.current = None
+    graph_outputs = []
+    for t in outs:  # each output gets its own Identity, so names are the graphc tensor names
+        final = ctx.fresh(t.name)
+        ctx.nodes.append(helper.make_node("Identity", [ctx.names[t]], [final], name=ctx.fresh(f"{t.name}/output")))
+        graph_outputs.append(helper.make_tensor_value_info(final, onnx_type(t.dtype), _dims(t.shape)))
+    onnx_graph = helper.make_graph(ctx.nodes, "graphc", graph_inputs, graph_outputs, ctx.initializers)
+    model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="graphc", producer_version=_version())
+    model.ir_version = min(model.ir_version, 10)  # readable by onnxruntime releases of the same era
+    onnx.checker.check_model(model)
+    return model
+
+
+def export_model(path: Any, inputs: Sequence[Any], outputs: Sequence[Any], session: Any = None,
+                 opset: int | None = None) -> Any:
+    """build_model, written to `path`."""
+    import onnx
+
+    model = build_model(inputs, outputs, session=session, opset=opset)
+    onnx.save(model, os.fspath(path))
+    return model
+
+
+def _data_ancestors(outputs: Sequence[Tensor], inputs: set[Tensor]) -> list[Node]:
+    """The nodes the outputs need through data edges, stopping at the inputs, in creation
+    order. Control dependencies are left out: ONNX is pure dataflow, and variables are frozen."""
+    seen: dict[int, Node] = {}
+    stack = [t.node for t in outputs if t not in inputs]
+    while stack:
+        n = stack.pop()
+        if n.id not in seen:
+            seen[n.id] = n
+            stack.extend(t.node for t in n.inputs if t not in inputs)
+    return [seen[i] for i in sorted(seen)]
+
+
+def _dims(shape: Any) -> Any:
+    return None if shape is None else [d for d in shape]
+
+
+def _version() -> str:
+    from ... import __version__
+
+    return __version__

@@ -1,0 +1,305 @@
+"""Import rules for the softmax family, convolution, pooling and normalization.
+
+ONNX's NCHW layout is graphc's NCHW data format; OIHW weights are transposed to graphc's HWIO
+filters. 1-D convolutions and pools run as 2-D ones over a height of 1. Explicit pads that
+graphc's SAME / VALID cannot express become an explicit pad (with -inf for max pooling) before
+a VALID window; average pooling then divides by the count of elements each window covers.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...api import array as A
+from ...api import math as M
+from ...api import nn as N
+from ...ir.dtypes import float64
+from ...ir.tensor import Tensor
+from ...ops.conv import window_output
+from .importer import ImportContext, rule
+from .import_math import c
+
+
+# ----------------------------------------------------------------------------- softmax family
+@rule("Softmax", "LogSoftmax", "Hardmax")
+def _softmax(ctx, node, ins, attrs):
+    x = ins[0]
+    if ctx.opset >= 13:
+        return [_softmax_along(node.op_type, x, int(attrs.get("axis", -1)))]
+    # before opset 13: coerce to 2-D at `axis` (rows = the dims before it), softmax each row
+    rank = x.ndim
+    if rank is None:
+        raise ctx.error("softmax before opset 13 needs an input of known rank")
+    axis = int(attrs.get("axis", 1)) % max(rank, 1)
+    dims = A.shape(x)
+    outer = M.reduce_prod(A.getitem(dims, slice(0, axis))) if axis else 1
+    flat = A.reshape(x, [outer, -1])
+    return [A.reshape(_softmax_along(node.op_type, flat, -1), dims)]
+
+
+def _softmax_along(op: str, x: Tensor, axis: int) -> Tensor:
+    if op == "Softmax":
+        return N.softmax(x, axis=axis)
+    if op == "LogSoftmax":
+        return N.log_softmax(x, axis=axis)
+    rank = x.ndim
+    axis %= rank
+    first = M.argmax(x, axis=axis)
+    hot = A.one_hot(first, x.shape[axis], axis=axis, dtype=x.dtype)
+    return hot
+
+
+# ----------------------------------------------------------------------------- helpers
+def _spatial_rank(ctx: ImportContext, x: Tensor) -> int:
+    if x.ndim not in (3, 4):
+        raise ctx.error(f"graphc imports 1-D and 2-D convolutions and pools (inputs of rank 3 or 4), got rank "
+                        f"{x.ndim}")
+    return x.ndim - 2
+
+
+def _as_2d(x: Tensor) -> Tensor:
+    return A.expand_dims(x, 2)  # (N, C, L) -> (N, C, 1, L)
+
+
+def _pairs(ctx: ImportContext, x: Tensor, attrs: dict[str, Any], kernel: list[int], strides: list[int],
+           dilations: list[int]) -> Any:
+    """graphc padding: 'SAME', 'VALID' or ((top, bottom), (left, right)) for 2-D."""
+    auto = attrs.get("auto_pad", "NOTSET")
+    if auto == "VALID":
+        return "VALID"
+    if auto == "SAME_UPPER":
+        return "SAME"
+    if auto == "SAME_LOWER":
+        pairs = []
+        for i in range(2):
+            n = x.shape[2 + i]
+            if n is None:
+                raise ctx.error("auto_pad SAME_LOWER needs known spatial sizes")
+            _, (lo, hi) = window_output(n, kernel[i], strides[i], dilations[i], "SAME")
+            pairs.append((hi, lo))  # the odd pixel goes first
+        return tuple(pairs)
+    pads = list(attrs.get("pads", [0] * 4))
+    pairs = ((pads[0], pads[2]), (pads[1], pads[3]))
+    return "VALID" if pairs == ((0, 0), (0, 0)) else pairs
+
+
+def _window_attrs(ctx, x: Tensor, attrs: dict[str, Any], kernel: list[int]):
+    """(x as 4-D, kernel, strides, dilations, attrs with 2-D pads) for a 1-D or 2-D node."""
+    one_d = _spatial_rank(ctx, x) == 1
+    strides = list(attrs.get("strides", [1] * len(kernel)))
+    dilations = list(attrs.get("dilations", [1] * len(kernel)))
+    if one_d:
+        x = _as_2d(x)
+        kernel, strides, dilations = [1] + kernel, [1] + strides, [1] + dilations
+        if "pads" in attrs:
+            attrs = dict(attrs, pads=[0, attrs["pads"][0], 0, attrs["pads"][1]])
+    return x, one_d, kernel, strides, dilations, attrs
+
+
+# ----------------------------------------------------------------------------- convolution
+@rule("Conv")
+def _conv(ctx, node, ins, attrs):
+    x, w = ins[0], ins[1]
+    bias = ins[2] if len(ins) > 2 else None
+    if w.shape is None or any(d is None for d in w.shape):
+        raise ctx.error("the weights must have a known shape")
+    kernel = list(attrs.get("kernel_shape", w.shape[2:]))
+    x4, one_d, kernel, strides, dilations, attrs = _window_attrs(ctx, x, attrs, kernel)
+    w4 = _as_2d(w) if one_d else w
+    padding = _pairs(ctx, x4, attrs, kernel, strides, dilations)
+    group = int(attrs.get("group", 1))
+    filters = A.transpose(w4, [2, 3, 1, 0])  # OIHW -> HWIO
+    if group == 1:
+        y = N.conv2d(x4, filters, strides=strides, padding=_explicit(padding), data_format="NCHW",
+                     dilations=dilations)
+    else:  # grouped: split the channels and the filters, convolve each group, join
+        xs = A.split(x4, group, axis=1)
+        fs = A.split(filters, group, axis=3)
+        y = A.concat([N.conv2d(a, f, strides=strides, padding=_explicit(padding), data_format="NCHW",
+                               dilations=dilations) for a, f in zip(xs, fs)], axis=1)
+    if bias is not None:
+        y = M.add(y, A.reshape(bias, [1, -1, 1, 1]))
+    return [A.squeeze(y, [2]) if one_d else y]
+
+
+def _explicit(padding: Any) -> Any:
+    return padding if isinstance(padding, str) else [[0, 0], [0, 0], list(padding[0]), list(padding[1])]
+
+
+# ----------------------------------------------------------------------------- pooling
+def _ceil_extra(n: int | None, k: int, s: int, before: int, after: int, ceil_mode: bool) -> int:
+    """Extra padding at the end so that ceil_mode's last window exists (it must start inside
+    the input or the leading padding)."""
+    if not ceil_mode or n is None:
+        return 0
+    span = n + before + after - k
+    out = -(-span // s) + 1
+    if (out - 1) * s >= n + before:
+        out -= 1
+    return max((out - 1) * s + k - (n + before + after), 0)
+
+
+@rule("MaxPool", "AveragePool")
+def _pool(ctx, node, ins, attrs):
+    x = ins[0]
+    if len(node.output) > 1 and node.output[1]:
+        raise ctx.error("the Indices output of MaxPool is not supported")
+    if not x.dtype.is_floating:  # graphc pools floats; integers up to 2**53 are exact in float64
+        y, = _pool(ctx, node, [M.cast(x, float64)] + list(ins[1:]), attrs)
+        return [M.cast(y, x.dtype)]
+    kernel = list(attrs["kernel_shape"])
+    if x.ndim is None or x.ndim == 5 or any(d != 1 for d in attrs.get("dilations", [1])):
+        return [pool_by_slices(ctx, node.op_type, x, attrs)]
+    x4, one_d, kernel, strides, dilations, attrs = _window_attrs(ctx, x, attrs, kernel)
+    padding = _pairs(ctx, x4, attrs, kernel, strides, dilations)
+    ceil_mode = bool(attrs.get("ceil_mode", 0))
+    is_max = node.op_type == "MaxPool"
+    include_pad = bool(attrs.get("count_include_pad", 0))
+    if isinstance(padding, str) and not ceil_mode and (padding == "VALID" or is_max or not include_pad):
+        fn = N.max_pool2d if is_max else N.avg_pool2d
+        y = fn(x4, kernel, strides, padding, data_format="NCHW")
+        return [A.squeeze(y, [2]) if one_d else y]
+    if isinstance(padding, str):  # SAME with count_include_pad or ceil_mode: make it explicit
+        pairs = []
+        for i in range(2):
+            n = x4.shape[2 + i]
+            if n is None:
+                raise ctx.error("this pooling needs known spatial sizes")
+            pairs.append((0, 0) if padding == "VALID" else
+                         window_output(n, kernel[i], strides[i], 1, "SAME")[1])
+        padding = tuple(pairs)
+    extra = [_ceil_extra(x4.shape[2 + i], kernel[i], strides[i], padding[i][0], padding[i][1], ceil_mode)
+             for i in range(2)]
+    total = [[0, 0], [0, 0]] + [[padding[i][0], padding[i][1] + extra[i]] for i in range(2)]
+    if is_max:
+        lowest = -np.inf if x.dtype.is_floating else x.dtype.min
+        y = N.max_pool2d(A.pad(x4, total, constant_values=lowest), kernel, strides, "VALID", data_format="NCHW")
+    else:
+        summed = N.avg_pool2d(A.pad(x4, total), kernel, strides, "VALID", data_format="NCHW")
+        ones = A.ones_like(x4)
+        if include_pad:
+            ones = A.pad(ones, [[0, 0], [0, 0], list(padding[0]), list(padding[1])], constant_values=1)
+            counted = [[0, 0], [0, 0], [0, extra[0]], [0, extra[1]]]
+        else:
+            counted = total
+        count = N.avg_pool2d(A.pad(ones, counted), kernel, strides, "VALID", data_format="NCHW")
+        y = M.divide(summed, count)
+    return [A.squeeze(y, [2]) if one_d else y]
+
+
+@rule("GlobalAveragePool", "GlobalMaxPool")
+def _global_pool(ctx, node, ins, attrs):
+    x = ins[0]
+    if x.ndim is None or x.ndim < 3:
+        raise ctx.error("global pooling needs an input of known rank >= 3")
+    fn = M.reduce_mean if node.op_type == "GlobalAveragePool" else M.reduce_max
+    return [fn(x, axis=list(range(2, x.ndim)), keepdims=True)]
+
+
+# ----------------------------------------------------------------------------- normalization
+@rule("BatchNormalization")
+def _batch_norm(ctx, node, ins, attrs):
+    """Inference form with the given statistics; training_mode=1 normalizes with the batch's
+    own mean and (biased) variance and also returns the updated running statistics."""
+    x, scale, bias, mean, var = ins[:5]
+    if x.ndim is None:
+        raise ctx.error("the input must have a known rank")
+    shape = [1, -1] + [1] * (x.ndim - 2)
+    eps = float(attrs.get("epsilon", 1e-5))
+    outputs = []
+    if attrs.get("training_mode", 0):
+        axes = [0] + list(range(2, x.ndim))
+        batch_mean = M.reduce_mean(x, axis=axes)
+        batch_var = M.reduce_mean(M.square(M.subtract(x, A.reshape(batch_mean, shape))), axis=axes)
+        momentum = float(attrs.get("momentum", 0.9))
+        outputs = [M.add(M.multiply(mean, c(ctx, momentum, mean)), M.multiply(batch_mean, c(ctx, 1 - momentum, mean))),
+                   M.add(M.multiply(var, c(ctx, momentum, var)), M.multiply(batch_var, c(ctx, 1 - momentum, var)))]
+        mean, var = batch_mean, batch_var
+    inv = M.rsqrt(M.add(A.reshape(var, shape), c(ctx, eps, var)))
+    y = M.add(M.multiply(M.multiply(M.subtract(x, A.reshape(mean, shape)), inv), A.reshape(scale, shape)),
+              A.reshape(bias, shape))
+    return [y] + outputs
+
+
+@rule("LayerNormalization")
+def _layer_norm(ctx, node, ins, attrs):
+    x, scale = ins[0], ins[1]
+    bias = ins[2] if len(ins) > 2 else None
+    if x.ndim is None:
+        raise ctx.error("the input must have a known rank")
+    axis = int(attrs.get("axis", -1)) % x.ndim
+    axes = list(range(axis, x.ndim))
+    eps = float(attrs.get("epsilon", 1e-5))
+    mean = M.reduce_mean(x, axis=axes, keepdims=True)
+    centered = M.subtract(x, mean)
+    var = M.reduce_mean(M.square(centered), axis=axes, keepdims=True)
+    inv = M.rsqrt(M.add(var, c(ctx, eps, var)))
+    y = M.multiply(M.multiply(centered, inv), scale)
+    if bias is not None:
+        y = M.add(y, bias)
+    return [y, mean, inv][: max(1, len([o for o in node.output if o]))]
+
+
+
+
+def pool_by_slices(ctx: ImportContext, op: str, x: Tensor, attrs: dict[str, Any]) -> Tensor:
+    """Pooling of any spatial rank, dilation, padding and ceil_mode as the max (or sum) of one
+    strided slice per kernel offset; needs known spatial sizes. Used where graphc's own 2-D
+    pools do not fit (3-D, dilated)."""
+    import itertools
+
+    if x.shape is None or any(d is None for d in x.shape[2:]):
+        raise ctx.error("this pooling needs known spatial sizes")
+    if not x.dtype.is_floating:
+        return M.cast(pool_by_slices(ctx, op, M.cast(x, float64), attrs), x.dtype)
+    spatial = list(x.shape[2:])
+    nd = len(spatial)
+    kernel = list(attrs["kernel_shape"])
+    strides = list(attrs.get("strides", [1] * nd))
+    dil = list(attrs.get("dilations", [1] * nd))
+    eff = [(k - 1) * d + 1 for k, d in zip(kernel, dil)]
+    auto = attrs.get("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads = []
+        for n, e, st in zip(spatial, eff, strides):
+            total = max((-(-n // st) - 1) * st + e - n, 0)
+            small, big = total // 2, total - total // 2
+            pads.append((small, big) if auto == "SAME_UPPER" else (big, small))
+    elif auto == "VALID":
+        pads = [(0, 0)] * nd
+    else:
+        flat = list(attrs.get("pads", [0] * 2 * nd))
+        pads = [(flat[i], flat[i + nd]) for i in range(nd)]
+    ceil_mode = bool(attrs.get("ceil_mode", 0))
+    outs, extra = [], []
+    for n, e, st, (lo, hi) in zip(spatial, eff, strides, pads):
+        span = n + lo + hi - e
+        out = (-(-span // st) if ceil_mode else span // st) + 1
+        if ceil_mode and (out - 1) * st >= n + lo:
+            out -= 1
+        outs.append(out)
+        extra.append(max((out - 1) * st + e - (n + lo + hi), 0))
+    is_max = op == "MaxPool"
+    fill = -np.inf if is_max else 0.0
+    full = [[0, 0], [0, 0]] + [[lo, hi + ex] for (lo, hi), ex in zip(pads, extra)]
+    xp = A.pad(x, full, constant_values=fill)
+    if attrs.get("count_include_pad", 0):
+        ones = A.pad(A.ones_like(x), [[0, 0], [0, 0]] + [list(p) for p in pads], constant_values=1)
+        ones = A.pad(ones, [[0, 0], [0, 0]] + [[0, ex] for ex in extra])
+    else:
+        ones = A.pad(A.ones_like(x), full)
+
+    def window(t: Tensor, offset: tuple[int, ...]) -> Tensor:
+        key = (slice(None), slice(None)) + tuple(
+            slice(o * d, o * d + (m - 1) * st + 1, st) for o, d, m, st in zip(offset, dil, outs, strides))
+        return A.getitem(t, key)
+
+    total = count = None
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        part = window(xp, offset)
+        total = part if total is None else (M.maximum(total, part) if is_max else M.add(total, part))
+        if not is_max:
+            w = window(ones, offset)
+            count = w if count is None else M.add(count, w)
+    return total if is_max else M.divide(total, count)

@@ -1,0 +1,158 @@
+"""`gc.save_graph`: write a graph, its constants and its variables' values to a `.gcx` file.
+
+The values come from `session` when one is given (a trained model), else from the variables'
+initializers run once in a fresh reference Session (so random initial values are drawn exactly
+as a first `global_variables_initializer()` would draw them). The file never holds code: ops are
+named, attributes are typed JSON and arrays are plain `.npy` entries.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+import numpy as np
+
+from ..errors import GraphcError
+from ..ir.graph import Graph, get_default_graph
+from ..ir.node import Node
+from ..ir.tensor import Tensor
+from .archive import write_archive
+from .codec import encode_shape, encode_source, encode_value
+from .format import ARRAY_DIR, FORMAT_NAME, FORMAT_VERSION
+from .initial import consumer_counts, value_const
+
+
+class _ArrayTable:
+    """Arrays to write, deduplicated by content; each gets an entry name `arrays/<n>.npy`."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, np.ndarray] = {}
+        self.meta: dict[str, dict[str, Any]] = {}
+        self._by_key: dict[tuple, str] = {}
+
+    def add(self, value: np.ndarray) -> str:
+        arr = np.asarray(value, order="C")
+        if arr.dtype.kind not in "biuf" or arr.dtype.name not in ("bool", "int32", "int64", "float32", "float64"):
+            raise GraphcError(f"cannot write an array of NumPy dtype {arr.dtype}: not a graphc dtype")
+        digest = hashlib.blake2b(arr.tobytes(), digest_size=16).hexdigest()
+        key = (arr.dtype.str, arr.shape, digest)
+        name = self._by_key.get(key)
+        if name is None:
+            name = f"{ARRAY_DIR}{len(self.entries)}.npy"
+            self._by_key[key] = name
+            self.entries[name] = arr
+            self.meta[name] = {"dtype": arr.dtype.name, "shape": list(arr.shape)}
+        return name
+
+
+def variable_values(graph: Graph, session: Any = None) -> dict[str, np.ndarray]:
+    """Each variable's value: from `session` where it is initialized there, else its initial
+    value computed by running every initializer once in a fresh reference Session."""
+    infos = graph.variables
+    values: dict[str, np.ndarray] = {}
+    if session is not None:
+        for name in infos:
+            v = session.variable_value(name)
+            if v is not None:
+                values[name] = v
+    missing = [name for name in infos if name not in values]
+    if missing:
+        from ..session import Session  # the IO layer runs graphs only here, to compute values
+
+        with Session(graph, backend="numpy") as fresh:
+            try:
+                fresh.run([infos[name].initializer for name in infos])
+            except GraphcError as err:
+                raise GraphcError(
+                    f"cannot compute the initial values of variables {missing} to save them: {err.message}",
+                    hint="pass session= with the variables initialized") from None
+            for name in missing:
+                values[name] = fresh.variable_value(name)
+    return values
+
+
+def save_graph(path: str | os.PathLike, graph: Graph | None = None, session: Any = None) -> str:
+    """Write `graph` (default: the session's graph, else the default graph) to `path` as one
+    self-contained `.gcx` file with the variables' values from `session` (else their initial
+    values). Returns the path written."""
+    if graph is None:
+        graph = session.graph if session is not None else get_default_graph()
+    if session is not None and session.graph is not graph:
+        raise GraphcError("save_graph: the session runs a different graph than the one to save")
+    table = _ArrayTable()
+    values = variable_values(graph, session)
+    nodes = graph.get_operations()
+    counts = consumer_counts(nodes)
+    control_targets = {c.name for n in nodes for c in n.control_inputs}
+    carrier: dict[str, str] = {}  # Const node name -> variable whose value it carries
+    variables = []
+    for name, info in graph.variables.items():
+        value = np.asarray(values[name], dtype=info.dtype.np).reshape(info.shape)
+        entry = table.add(value)
+        const = value_const(info.initializer, counts, control_targets) if info.initializer is not None else None
+        if const is not None:
+            carrier[const.name] = entry
+        variables.append({
+            "name": name, "dtype": info.dtype.name, "shape": list(info.shape), "trainable": bool(info.trainable),
+            "initializer": info.initializer.name if info.initializer is not None else None,
+            "initial_value": info.initial_value.name if info.initial_value is not None else None,
+            "read": info.read.name if info.read is not None else None,
+            "value": entry, "source": encode_source(info.source),
+        })
+    document = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "producer": f"graphc {_version()}",
+        "graph": {"seed": graph.seed},
+        "nodes": [_node_entry(n, table, carrier) for n in nodes],
+        "variables": variables,
+        "collections": _collections(graph),
+        "arrays": table.meta,
+    }
+    write_archive(path, document, table.entries)
+    return os.fspath(path)
+
+
+def _node_entry(n: Node, table: _ArrayTable, carrier: dict[str, str]) -> dict[str, Any]:
+    where = f"node '{n.name}' ({n.type})"
+    attrs = {}
+    for key, value in n.attrs.items():
+        if key == "value" and n.name in carrier:
+            attrs[key] = {"array": carrier[n.name]}
+        else:
+            attrs[key] = encode_value(value, table.add, f"{where}, attribute '{key}'")
+    return {
+        "name": n.name,
+        "op": n.type,
+        "inputs": [t.name for t in n.inputs],
+        "control_inputs": [c.name for c in n.control_inputs],
+        "attrs": attrs,
+        "outputs": [{"dtype": t.dtype.name, "shape": encode_shape(t.shape)} for t in n.outputs],
+        "source": encode_source(n.source),
+    }
+
+
+def _collections(graph: Graph) -> dict[str, list[dict[str, str]]]:
+    """Collections of variables, nodes and tensors, by name; other Python objects cannot be
+    written (a file holds no code) and are left out."""
+    from ..api.variables import Variable
+
+    out: dict[str, list[dict[str, str]]] = {}
+    for key in graph.get_all_collection_keys():
+        items = []
+        for item in graph.get_collection(key):
+            if isinstance(item, Variable):
+                items.append({"variable": item._info.name})
+            elif isinstance(item, Node):
+                items.append({"node": item.name})
+            elif isinstance(item, Tensor):
+                items.append({"tensor": item.name})
+        out[key] = items
+    return out
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

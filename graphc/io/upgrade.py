@@ -1,0 +1,41 @@
+"""Bringing a graph document of an older format version up to the current one, in one place.
+
+Every reader goes through `upgrade()` right after parsing the JSON: it refuses versions newer
+than this graphc knows (with a message saying so) and applies the registered upgrade steps one
+version at a time, so the rest of the reader only ever sees the current layout.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..errors import GraphFileError
+from .format import FORMAT_NAME, FORMAT_VERSION
+
+# version N -> a function turning a version-N document into a version-(N + 1) document.
+# Version 1 is the first, so there is nothing to upgrade yet; a change of layout adds a step here.
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def upgrade(doc: Any, where: str) -> dict[str, Any]:
+    """The document in the current layout, or GraphFileError naming the problem."""
+    if not isinstance(doc, dict):
+        raise GraphFileError(f"{where}: the graph document must be a JSON object, got {type(doc).__name__}")
+    if doc.get("format") != FORMAT_NAME:
+        raise GraphFileError(f"{where}: not a graphc graph file (field 'format' is {doc.get('format')!r}, "
+                             f"expected {FORMAT_NAME!r})")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise GraphFileError(f"{where}: field 'version' must be a positive integer, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise GraphFileError(
+            f"{where}: the file has format version {version}, but this graphc reads versions up to "
+            f"{FORMAT_VERSION}; it was written by a newer graphc (producer {doc.get('producer')!r})",
+            hint="upgrade graphc to read it")
+    while version < FORMAT_VERSION:
+        step = UPGRADES.get(version)
+        if step is None:
+            raise GraphFileError(f"{where}: format version {version} is no longer supported")
+        doc = step(doc)
+        version += 1
+        doc["version"] = version
+    return doc

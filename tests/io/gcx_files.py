@@ -1,0 +1,55 @@
+"""Helpers to take a valid .gcx file apart and put (possibly hostile) pieces back together."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+import numpy as np
+
+import graphc as gc
+
+
+def small_model_bytes(tmp_path) -> bytes:
+    """A valid file: a placeholder, a variable, a few ops and a gradient."""
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, [None, 3], name="x")
+        w = gc.Variable(np.arange(6, dtype=np.float32).reshape(3, 2), name="w")
+        y = gc.nn.softmax(x @ w, axis=-1)
+        gc.gradients(gc.reduce_sum(y * y), [w])
+    path = tmp_path / "small.gcx"
+    gc.save_graph(path, g)
+    return path.read_bytes()
+
+
+def entries(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {info.filename: zf.read(info) for info in zf.infolist()}
+
+
+def document(data: bytes) -> dict[str, Any]:
+    return json.loads(entries(data)["graph.json"])
+
+
+def rezip(parts: dict[str, bytes], stored: bool = False) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, body in parts.items():
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED if stored or name.endswith(".npy") else zipfile.ZIP_DEFLATED
+            zf.writestr(info, body)
+    return buf.getvalue()
+
+
+def with_document(data: bytes, doc: Any) -> bytes:
+    parts = entries(data)
+    parts["graph.json"] = json.dumps(doc).encode()
+    return rezip(parts)
+
+
+def npy_bytes(arr: np.ndarray, allow_pickle: bool = False) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=allow_pickle)
+    return buf.getvalue()
