@@ -8,7 +8,7 @@ import graphc as gc
 
 # Every compiled backend is compared with the NumPy reference; backends join this list as
 # they land (issue: LLVM CPU backend adds "llvm").
-BACKENDS = ["numpy"]
+BACKENDS = ["numpy", "llvm"]
 
 
 @pytest.fixture(autouse=True)

@@ -11,12 +11,18 @@ from typing import Any, Callable
 from ..errors import CompileError
 from .reference import ReferenceBackend
 
-_FACTORIES: dict[str, Callable[[], Any]] = {"numpy": ReferenceBackend}
-_PLANNED = {"llvm": "the LLVM CPU backend", "cuda": "the CUDA backend"}
+def _llvm() -> Any:
+    from .llvm import LLVMBackend  # llvmlite loads on first use, not on `import graphc`
+
+    return LLVMBackend()
+
+
+_FACTORIES: dict[str, Callable[[], Any]] = {"numpy": ReferenceBackend, "llvm": _llvm}
+_PLANNED = {"cuda": "the CUDA backend"}
 _INSTANCES: dict[str, Any] = {}
 
 # The backend a Session or function uses when none is named.
-DEFAULT_BACKEND = "numpy"
+DEFAULT_BACKEND = "llvm"
 
 
 def register_backend(name: str, factory: Callable[[], Any]) -> None:

@@ -5,7 +5,8 @@ generators render: elementwise ops, simple reductions (sum, max, ...) and views.
   log_softmax(x)    -> (x - m) - log(sum(exp(x - m)))
   logsumexp(x)      -> log(sum(exp(x - m))) + m
   softmax_cross_entropy_with_logits(l, x) -> -sum(where(l != 0, l * log_softmax(x), 0))
-  mean(x)           -> sum(x) / count            (in the result dtype, as the reference does)
+  mean(x)           -> sum(x) / count            (in the result dtype, as the reference does;
+                                                 over nothing, 0 / 0 gives the reference's NaN)
   sum_to_shape(x)   -> reshape(sum(x, axes))
 
 Each expansion computes what the op's reference computes, step by step, so results agree with
@@ -70,8 +71,6 @@ def _as_float(rw: Rewriter, node: Node, x: Tensor, dtype: DType) -> Tensor:
 def _logsumexp(rw, node, inputs):
     out = node.outputs[0]
     x = _as_float(rw, node, inputs[0], out.dtype)
-    if x.size == 0:
-        return None  # an empty reduction: leave it to the op's own definition
     axes = tuple(range(x.ndim)) if node.attrs["axis"] is None else tuple(a % x.ndim for a in node.attrs["axis"])
     m, s = _shifted(rw, node, x, axes)
     z = rw.emit("Sum", [rw.emit("Exp", [s], {}, node)], {"axis": axes, "keepdims": True}, node)
@@ -93,9 +92,7 @@ def _softmax_xent(rw, node, inputs):
 def _mean(rw, node, inputs):
     out = node.outputs[0]
     x = _as_float(rw, node, inputs[0], out.dtype)
-    count = max(int(np.prod(x.shape)) // max(int(np.prod(out.shape)), 1), 0) if x.size else 0
-    if count == 0:
-        return None  # mean of nothing (NaN): leave it to the op's own definition
+    count = int(np.prod(x.shape)) // max(int(np.prod(out.shape)), 1)   # 0 over nothing: 0 / 0 is NaN
     total = rw.emit("Sum", [x], dict(node.attrs), node)
     return rw.emit("RealDiv", [total, rw.constant(count, out.dtype, node)], {}, node)
 

@@ -259,7 +259,9 @@ class _Partitioner:
         return True
 
     def absorb(self, g: FusionGroup, h: FusionGroup) -> None:
-        g.nodes = sorted(g.nodes + h.nodes, key=lambda n: n.id)
+        # h never depends on g (g reads h, and groups are acyclic), so h's nodes can run first:
+        # all of them belong to g's main space, before any anchor, whatever their creation order
+        g.nodes = h.nodes + g.nodes
         for m in h.nodes:
             self.group_of[m.id] = g
         h.nodes = []

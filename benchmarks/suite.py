@@ -1,0 +1,221 @@
+"""graphc against its peers, side by side in one process: `python benchmarks/suite.py` (or
+`graphc bench`). Peers that are not installed are skipped (pip install ".[bench]" brings numexpr,
+jax and pytensor). Each figure is the median of repeats after warm-up; ratios are graphc's time
+over the peer's (below 1 means graphc is faster).
+
+Sections: the elementwise chain tanh(0.5x+0.1)*sigmoid(x) - exp(-x^2) on 1e6 and 1e7 float32;
+row softmax and logsumexp on 4096x1024; an MLP 784-256-10 training step (Adam, batch 128);
+compile time of that step, cold and warm (new process); call overhead of a tiny graph.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import graphc as gc  # noqa: E402
+from timing import median_seconds, table  # noqa: E402
+
+
+def peer(name: str):
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
+
+
+jax = peer("jax")
+numexpr = peer("numexpr")
+pytensor = peer("pytensor")
+if jax is not None:
+    import jax.numpy as jnp
+    jax.config.update("jax_platforms", "cpu")
+
+
+def report(title: str, times: dict[str, float], reference: str = "jax.jit") -> list[tuple[str, ...]]:
+    base = times.get(reference)
+    rows = []
+    for name, t in times.items():
+        ratio = f"{times['graphc'] / t:.2f}" if name != "graphc" else "1.00"
+        rows.append((title, name, f"{t * 1e3:.3f}", ratio))
+    return rows
+
+
+def elementwise(n: int) -> dict[str, float]:
+    rng = np.random.default_rng(0)
+    x_np = rng.normal(size=n).astype(np.float32)
+    out: dict[str, float] = {}
+    x = gc.placeholder(gc.float32, [n])
+    f = gc.function([x], gc.tanh(0.5 * x + 0.1) * gc.sigmoid(x) - gc.exp(-x * x))
+    out["graphc"] = median_seconds(lambda: f(x_np))
+    half, tenth = np.float32(0.5), np.float32(0.1)
+    out["numpy"] = median_seconds(lambda: np.tanh(half * x_np + tenth) * (1 / (1 + np.exp(-x_np))) - np.exp(-x_np * x_np))
+    if numexpr is not None:
+        out["numexpr"] = median_seconds(lambda: numexpr.evaluate("tanh(0.5*x+0.1)*(1/(1+exp(-x)))-exp(-x*x)",
+                                                                  local_dict={"x": x_np}))
+    if jax is not None:
+        jf = jax.jit(lambda v: jnp.tanh(0.5 * v + 0.1) * jax.nn.sigmoid(v) - jnp.exp(-v * v))
+        xj = jnp.asarray(x_np)
+        out["jax.jit"] = median_seconds(lambda: jf(xj).block_until_ready())
+    if pytensor is not None:
+        import pytensor.tensor as pt
+        v = pt.vector(dtype="float32")
+        pf = pytensor.function([v], pt.tanh(0.5 * v + 0.1) * pt.sigmoid(v) - pt.exp(-v * v))
+        out["pytensor"] = median_seconds(lambda: pf(x_np))
+    gc.reset_default_graph()
+    return out
+
+
+def softmax_and_logsumexp() -> tuple[dict[str, float], dict[str, float]]:
+    rng = np.random.default_rng(0)
+    x_np = rng.normal(size=(4096, 1024)).astype(np.float32)
+    x = gc.placeholder(gc.float32, [4096, 1024])
+    sm = gc.function([x], gc.nn.softmax(x))
+    lse = gc.function([x], gc.reduce_logsumexp(x, axis=1))
+    soft = {"graphc": median_seconds(lambda: sm(x_np))}
+    logsum = {"graphc": median_seconds(lambda: lse(x_np))}
+
+    def np_softmax(a):
+        e = np.exp(a - a.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    soft["numpy"] = median_seconds(lambda: np_softmax(x_np))
+    logsum["numpy"] = median_seconds(lambda: np.log(np.exp(x_np - x_np.max(1, keepdims=True)).sum(1)) + x_np.max(1))
+    if jax is not None:
+        xj = jnp.asarray(x_np)
+        js = jax.jit(lambda v: jax.nn.softmax(v, axis=1))
+        jl = jax.jit(lambda v: jax.nn.logsumexp(v, axis=1))
+        soft["jax.jit"] = median_seconds(lambda: js(xj).block_until_ready())
+        logsum["jax.jit"] = median_seconds(lambda: jl(xj).block_until_ready())
+    if pytensor is not None:
+        import pytensor.tensor as pt
+        m = pt.matrix(dtype="float32")
+        ps = pytensor.function([m], pt.special.softmax(m, axis=1))
+        pl = pytensor.function([m], pt.logsumexp(m, axis=1))
+        soft["pytensor"] = median_seconds(lambda: ps(x_np))
+        logsum["pytensor"] = median_seconds(lambda: pl(x_np))
+    gc.reset_default_graph()
+    return soft, logsum
+
+
+MLP_SCRIPT = """
+import numpy as np, graphc as gc
+x = gc.placeholder(gc.float32, [None, 784]); y = gc.placeholder(gc.int32, [None])
+w1 = gc.Variable(gc.random_normal([784, 256], stddev=0.05, seed=1)); b1 = gc.Variable(gc.zeros([256]))
+w2 = gc.Variable(gc.random_normal([256, 10], stddev=0.05, seed=2)); b2 = gc.Variable(gc.zeros([10]))
+logits = gc.nn.relu(x @ w1 + b1) @ w2 + b2
+loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+train = gc.train.AdamOptimizer(0.001).minimize(loss)
+sess = gc.Session()
+sess.run(gc.global_variables_initializer())
+rng = np.random.default_rng(0)
+feed = {x: rng.normal(size=(128, 784)).astype(np.float32), y: rng.integers(0, 10, 128).astype(np.int32)}
+"""
+
+
+def mlp_step() -> dict[str, float]:
+    scope: dict = {}
+    exec(MLP_SCRIPT, scope)
+    sess, train, loss, feed = scope["sess"], scope["train"], scope["loss"], scope["feed"]
+    step = sess.make_callable([train, loss], [scope["x"], scope["y"]])
+    xb, yb = feed[scope["x"]], feed[scope["y"]]
+    out = {"graphc": median_seconds(lambda: step(xb, yb), repeats=9)}
+    gc.reset_default_graph()
+    if jax is not None:
+        key = jax.random.PRNGKey(0)
+        k1, k2 = jax.random.split(key)
+        params = [jax.random.normal(k1, (784, 256)) * 0.05, jnp.zeros(256), jax.random.normal(k2, (256, 10)) * 0.05,
+                  jnp.zeros(10)]
+        state = ([jnp.zeros_like(p) for p in params], [jnp.zeros_like(p) for p in params], jnp.zeros(()))
+
+        def loss_fn(ps, xs, ys):
+            h = jax.nn.relu(xs @ ps[0] + ps[1])
+            lg = h @ ps[2] + ps[3]
+            return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(lg), ys[:, None], axis=1))
+
+        @jax.jit
+        def jstep(ps, st, xs, ys):
+            value, grads = jax.value_and_grad(loss_fn)(ps, xs, ys)
+            m, v, t = st
+            t = t + 1
+            lr_t = 0.001 * jnp.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+            m = [0.9 * a + 0.1 * g for a, g in zip(m, grads)]
+            v = [0.999 * a + 0.001 * g * g for a, g in zip(v, grads)]
+            ps = [p - lr_t * a / (jnp.sqrt(b) + 1e-8) for p, a, b in zip(ps, m, v)]
+            return ps, (m, v, t), value
+
+        xj, yj = jnp.asarray(xb), jnp.asarray(yb)
+        holder = {"ps": params, "st": state}
+
+        def run():
+            holder["ps"], holder["st"], value = jstep(holder["ps"], holder["st"], xj, yj)
+            value.block_until_ready()
+
+        out["jax.jit"] = median_seconds(run, repeats=9)
+    return out
+
+
+def compile_times() -> dict[str, float]:
+    """Cold (empty cache) and warm (new process, cache filled) compile of the MLP step."""
+    probe = MLP_SCRIPT + textwrap.dedent("""
+        import time
+        t0 = time.perf_counter()
+        sess.run([train, loss], feed)
+        print(time.perf_counter() - t0)
+    """)
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, GRAPHC_CACHE_DIR=cache)
+        run = lambda: float(subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,  # noqa: E731
+                                           check=True).stdout.strip().splitlines()[-1])
+        cold = run()
+        warm = sorted(run() for _ in range(3))[1]
+    return {"cold": cold, "warm": warm}
+
+
+def call_overhead() -> dict[str, float]:
+    x = gc.placeholder(gc.float32, [4])
+    y = x * 2.0 + 1.0
+    v = np.arange(4, dtype=np.float32)
+    f = gc.function([x], y)
+    sess = gc.Session()
+    feed = {x: v}
+    out = {"graphc function": median_seconds(lambda: f(v)), "graphc Session.run": median_seconds(lambda: sess.run(y, feed))}
+    if jax is not None:
+        jf = jax.jit(lambda a: a * 2.0 + 1.0)
+        vj = jnp.asarray(v)
+        out["jax.jit"] = median_seconds(lambda: jf(vj).block_until_ready())
+    out["numpy"] = median_seconds(lambda: v * np.float32(2.0) + np.float32(1.0))
+    gc.reset_default_graph()
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the 1e7 chain and the compile-time runs")
+    args = parser.parse_args(argv)
+    rows: list[tuple[str, ...]] = []
+    for n in ([10 ** 6] if args.quick else [10 ** 6, 10 ** 7]):
+        rows += report(f"chain {n:.0e}", elementwise(n))
+    soft, lse = softmax_and_logsumexp()
+    rows += report("softmax 4096x1024", soft) + report("logsumexp 4096x1024", lse)
+    rows += report("MLP train step", mlp_step())
+    print(table(rows, ("workload", "implementation", "ms (median)", "graphc / this")))
+    overhead = call_overhead()
+    print("\ncall overhead of a tiny graph (us): " + ", ".join(f"{k} {v * 1e6:.2f}" for k, v in overhead.items()))
+    if not args.quick:
+        ct = compile_times()
+        print(f"MLP step compile: cold {ct['cold'] * 1e3:.0f} ms, warm (new process) {ct['warm'] * 1e3:.1f} ms")
+    print(f"\nthreads: {os.cpu_count()}, peers: " + ", ".join(
+        n for n, m in (("jax", jax), ("numexpr", numexpr), ("pytensor", pytensor)) if m is not None))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""The LLVM renderer: a whole KernelProgram becomes ONE module (the same module the AOT
+compiler writes to an object file).
+
+The module defines, for a program named P:
+  P_k<i>(i8** frame, i64 start, i64 end)   each kernel, over [start, end) of its outer loop
+  P_run(i8** frame)                         every kernel in order, whole ranges
+  P_bind(i64* objects, i8** frame)          frame[2 + buffer] = data pointer of the NumPy array
+                                            whose address (id) is objects[j], for each dynamic
+                                            buffer j (inputs, then outputs)
+  P_call(i64* objects, i8** frame)          bind, then run: one native call per session run
+  P_seg<j>(i8** frame)                      consecutive kernels the thread pool runs serially
+The frame holds the workspace pointer (slot 0), the error record (slot 1: code, value, where)
+and one data pointer per buffer; constants and temporaries are bound once per executable.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llvmlite import ir
+
+from ..lower.kernel import GemmCall, KernelProgram, LoopKernel
+from . import llvm_types as T
+from .llvm_gemm import render_gemm
+from .llvm_loops import FRAME_BUFFERS, LoopRenderer
+
+NUMPY_DATA_OFFSET = 16  # PyArrayObject: PyObject_HEAD (refcount, type), then char *data
+
+
+@dataclass
+class KernelInfo:
+    name: str
+    extent: int          # iterations of the outer loop (the range a call covers)
+    splittable: bool     # may run as several [start, end) chunks at once
+    work: int            # cost estimate (iterations of the whole nest, or multiply-adds)
+
+
+@dataclass
+class ModuleInfo:
+    name: str
+    kernels: list[KernelInfo]
+    dynamic: list[int]                       # buffer ids bound per call, in `objects` order
+    segments: list[tuple[int, int]] = field(default_factory=list)   # [first, last) kernel ranges
+
+
+def render_module(kp: KernelProgram, name: str = "graphc", triple: str | None = None) -> tuple[ir.Module, ModuleInfo]:
+    module = ir.Module(name=name)
+    if triple:
+        module.triple = triple
+    infos: list[KernelInfo] = []
+    errors: list = []
+
+    def error_code(check) -> int:
+        errors.append(check)
+        return len(errors)
+
+    for i, k in enumerate(kp.kernels):
+        kname = f"{name}_k{i}"
+        if isinstance(k, GemmCall):
+            render_gemm(module, kname, k)
+            extent = int(_prod(k.batch))
+            infos.append(KernelInfo(kname, extent, False, k.work))
+        else:
+            LoopRenderer(k, error_code).render(module, kname)
+            extent = k.space[k.order[0]] if k.order else 1
+            splittable = bool(k.order) and len(k.order) > len(k.reduced) and not k.serial
+            infos.append(KernelInfo(kname, extent, splittable, k.work))
+    kp.errors = errors
+    dynamic = [b.id for b in kp.buffers if b.kind in ("input", "output")]
+    info = ModuleInfo(name, infos, dynamic)
+    _entries(module, info)
+    return module, info
+
+
+def _prod(values) -> int:
+    out = 1
+    for v in values:
+        out *= v
+    return out
+
+
+def _call_kernels(b: ir.IRBuilder, module: ir.Module, frame: ir.Value, kernels: list[KernelInfo]) -> None:
+    for k in kernels:
+        fn = module.globals[k.name]
+        b.call(fn, [frame, ir.Constant(T.I64, 0), ir.Constant(T.I64, k.extent)])
+
+
+def _entries(module: ir.Module, info: ModuleInfo) -> None:
+    run = ir.Function(module, ir.FunctionType(T.VOID, [T.I8PP]), name=f"{info.name}_run")
+    b = ir.IRBuilder(run.append_basic_block("entry"))
+    _call_kernels(b, module, run.args[0], info.kernels)
+    b.ret_void()
+
+    bind = ir.Function(module, ir.FunctionType(T.VOID, [T.I64P, T.I8PP]), name=f"{info.name}_bind")
+    b = ir.IRBuilder(bind.append_basic_block("entry"))
+    objects, frame = bind.args
+    for j, buffer_id in enumerate(info.dynamic):
+        address = b.load(b.gep(objects, [ir.Constant(T.I64, j)]))
+        field_ptr = b.inttoptr(b.add(address, ir.Constant(T.I64, NUMPY_DATA_OFFSET)), T.I8PP)
+        b.store(b.load(field_ptr), b.gep(frame, [ir.Constant(T.I64, FRAME_BUFFERS + buffer_id)]))
+    b.ret_void()
+
+    call = ir.Function(module, ir.FunctionType(T.VOID, [T.I64P, T.I8PP]), name=f"{info.name}_call")
+    b = ir.IRBuilder(call.append_basic_block("entry"))
+    b.call(bind, list(call.args))
+    b.call(run, [call.args[1]])
+    b.ret_void()
+
+
+def add_segments(module: ir.Module, info: ModuleInfo, segments: list[tuple[int, int]]) -> None:
+    """Define P_seg<j> for each [first, last) range of kernels that run serially."""
+    info.segments = segments
+    for j, (first, last) in enumerate(segments):
+        fn = ir.Function(module, ir.FunctionType(T.VOID, [T.I8PP]), name=f"{info.name}_seg{j}")
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        _call_kernels(b, module, fn.args[0], info.kernels[first:last])
+        b.ret_void()
+
+
+__all__ = ["KernelInfo", "ModuleInfo", "render_module", "add_segments", "LoopKernel"]

@@ -1,0 +1,268 @@
+"""Rendering a LoopKernel as an LLVM function `void name(i8** frame, i64 start, i64 end)`.
+
+The frame holds one data pointer per buffer (slot 2 + buffer id), the error record at slot 1.
+The function loads the pointers and calls an internal body function whose pointer parameters
+are `noalias` (buffers never overlap while a kernel runs), so that after inlining LLVM knows the
+stores cannot change the loads and vectorizes. The outermost loop runs over [start, end), which
+is how the thread pool splits a kernel; reductions keep their accumulators in registers (allocas
+promoted by mem2reg) and combine with `reassoc` so that the vectorizer can reorder them.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from llvmlite import ir
+
+from ..lower.kernel import Buffer, LoopKernel
+from ..lower.reads import flatten
+from . import llvm_types as T
+from .llvm_random import philox_value
+from .llvm_scalar import IndexEmitter, ScalarEmitter
+
+FRAME_ERROR = 1
+FRAME_BUFFERS = 2
+
+
+def frame_pointer(b: ir.IRBuilder, frame: ir.Value, slot: int, elem: ir.Type) -> ir.Value:
+    raw = b.load(b.gep(frame, [ir.Constant(T.I64, slot)], inbounds=True))
+    return b.bitcast(raw, elem.as_pointer())
+
+
+def define_entry(module: ir.Module, name: str, buffers: list[Buffer],
+                 body: Callable[[ir.IRBuilder, ir.Function, dict[int, ir.Value], ir.Value, ir.Value, ir.Value], None],
+                 **attrs: Any) -> ir.Function:
+    """`void name(i8** frame, i64 start, i64 end)` loading buffer pointers, then an internal
+    `name_body(noalias pointers..., error, start, end)` filled in by `body`."""
+    uniq = list({b.id: b for b in buffers}.values())
+    params = [T.memory_type(b.dtype).as_pointer() for b in uniq] + [T.I64P, T.I64, T.I64]
+    inner = ir.Function(module, ir.FunctionType(T.VOID, params), name=f"{name}_body")
+    inner.linkage = "internal"
+    for arg in inner.args[: len(uniq)]:
+        arg.add_attribute("noalias")
+    entry = inner.append_basic_block("entry")
+    ib = ir.IRBuilder(entry)
+    pointers = {buf.id: arg for buf, arg in zip(uniq, inner.args)}
+    error, start, end = inner.args[len(uniq):]
+    body(ib, inner, pointers, error, start, end)
+    ib.ret_void()
+
+    outer = ir.Function(module, ir.FunctionType(T.VOID, [T.I8PP, T.I64, T.I64]), name=name)
+    ob = ir.IRBuilder(outer.append_basic_block("entry"))
+    frame, s, e = outer.args
+    args = [frame_pointer(ob, frame, FRAME_BUFFERS + buf.id, T.memory_type(buf.dtype)) for buf in uniq]
+    args.append(frame_pointer(ob, frame, FRAME_ERROR, T.I64))
+    ob.call(inner, args + [s, e])
+    ob.ret_void()
+    return outer
+
+
+class LoopRenderer:
+    def __init__(self, kernel: LoopKernel, error_code: Callable[[Any], int]) -> None:
+        self.k = kernel
+        self.error_code = error_code
+
+    def render(self, module: ir.Module, name: str) -> ir.Function:
+        buffers = [s.buffer for s in self.k.slots] + [s.buffer for s in self.k.stores]
+        return define_entry(module, name, buffers, self.body)
+
+    # ---------------------------------------------------------------- structure
+    def body(self, b: ir.IRBuilder, fn: ir.Function, pointers: dict[int, ir.Value], error: ir.Value,
+             start: ir.Value, end: ir.Value) -> None:
+        k = self.k
+        self.fn, self.pointers, self.error = fn, pointers, error
+        self.allocas: list[tuple[ir.Value, ir.Value | None]] = []
+        for acc in k.accumulators:  # the entry block is still empty: allocas come first
+            arg = acc.combiner in ("argmax", "argmin")
+            value = b.alloca(T.value_type(acc.operand.dtype if arg else acc.dtype))
+            self.allocas.append((value, b.alloca(T.I64) if arg else None))
+        n_outer = len(k.order) - len(k.reduced)
+        loop_vars: dict[int, ir.Value] = {}
+        splittable = n_outer > 0 and not k.serial
+
+        def level(i: int) -> None:
+            if i == n_outer and k.accumulators:  # entering the reduced loops (maybe none of them)
+                self.init_accumulators(b)
+                if i == len(k.order):
+                    self.inner(b, loop_vars)
+                else:
+                    self.loop(b, i, loop_vars, level, None)
+                self.outer(b, loop_vars)
+                return
+            if i == len(k.order):
+                self.inner(b, loop_vars)
+                return
+            self.loop(b, i, loop_vars, level, (start, end) if i == 0 and splittable else None)
+
+        level(0)
+
+    def loop(self, b: ir.IRBuilder, i: int, loop_vars: dict[int, ir.Value], inside: Callable[[int], None],
+             bounds: tuple[ir.Value, ir.Value] | None) -> None:
+        axis = self.k.order[i]
+        lo, hi = bounds if bounds is not None else (ir.Constant(T.I64, 0), ir.Constant(T.I64, self.k.space[axis]))
+        pre = b.block
+        header = self.fn.append_basic_block(f"l{i}.head")
+        body = self.fn.append_basic_block(f"l{i}.body")
+        exit_ = self.fn.append_basic_block(f"l{i}.exit")
+        b.branch(header)
+        b.position_at_end(header)
+        var = b.phi(T.I64, name=f"i{axis}")
+        var.add_incoming(lo, pre)
+        b.cbranch(b.icmp_signed("<", var, hi), body, exit_)
+        b.position_at_end(body)
+        loop_vars[axis] = var
+        inside(i + 1)
+        nxt = b.add(var, ir.Constant(T.I64, 1), flags=["nsw"])
+        var.add_incoming(nxt, b.block)
+        b.branch(header)
+        b.position_at_end(exit_)
+        del loop_vars[axis]
+
+    # ---------------------------------------------------------------- values
+    def emitters(self, b: ir.IRBuilder, loop_vars: dict[int, ir.Value], accs: list[ir.Value] | None):
+        slots = self.k.slots
+        loaded: dict[int, ir.Value] = {}
+
+        def load(n: int) -> ir.Value:
+            if n not in loaded:
+                loaded[n] = self.load_slot(b, slots[n], index)
+            return loaded[n]
+
+        def load_int(n: int) -> ir.Value:
+            v = load(n)
+            return v if v.type == T.I64 else b.sext(v, T.I64)
+
+        def acc_value(n: int) -> ir.Value:
+            assert accs is not None, "an accumulator used inside its own reduction"
+            return accs[n]
+
+        index = IndexEmitter(b, dict(loop_vars), load_int, lambda n: acc_index(n))
+
+        def acc_index(n: int) -> ir.Value:
+            return b.load(self.allocas[n][1])
+
+        scalar = ScalarEmitter(b, load, acc_value, index, philox_value)
+        return scalar, index
+
+    def load_slot(self, b: ir.IRBuilder, slot: Any, index: IndexEmitter) -> ir.Value:
+        buf = slot.buffer
+        offset = self.offset(buf, slot.index, index)
+        valid = index.condition(slot.valid)
+        if valid is not None:
+            offset = b.select(valid, offset, ir.Constant(T.I64, 0))
+        ptr = b.gep(self.pointers[buf.id], [offset], inbounds=True)
+        value = b.load(ptr)
+        if buf.dtype.is_bool:
+            value = b.icmp_unsigned("!=", value, ir.Constant(T.I8, 0))
+        if valid is not None:
+            value = b.select(valid, value, T.constant(buf.dtype, slot.fill))
+        return value
+
+    def offset(self, buf: Buffer, idx: Any, index: IndexEmitter) -> ir.Value:
+        flat = idx if not isinstance(idx, tuple) else flatten(idx, buf.shape)
+        return index.emit(flat)
+
+    def store(self, b: ir.IRBuilder, st: Any, scalar: ScalarEmitter, index: IndexEmitter) -> None:
+        value = scalar.emit(st.value)
+        ptr = b.gep(self.pointers[st.buffer.id], [self.offset(st.buffer, st.index, index)], inbounds=True)
+        if st.mode == "add":
+            old = b.load(ptr)
+            if st.buffer.dtype.is_bool:
+                old = b.icmp_unsigned("!=", old, ir.Constant(T.I8, 0))
+                value = b.or_(old, value)
+            else:
+                value = b.fadd(old, value) if st.buffer.dtype.is_floating else b.add(old, value)
+        if st.buffer.dtype.is_bool:
+            value = b.zext(value, T.I8)
+        b.store(value, ptr)
+
+    def checks(self, b: ir.IRBuilder, inner: bool, scalar: ScalarEmitter, loop_vars: dict[int, ir.Value]) -> None:
+        for check in self.k.checks:
+            if check.inner != inner:
+                continue
+            ok = scalar.emit(check.condition)
+            fail = self.fn.append_basic_block("check.fail")
+            cont = self.fn.append_basic_block("check.ok")
+            b.cbranch(ok, cont, fail)
+            b.position_at_end(fail)
+            code = self.error_code(check)
+            first = b.icmp_signed("==", b.load(self.error), ir.Constant(T.I64, 0))
+            with b.if_then(first):
+                b.store(ir.Constant(T.I64, code), self.error)
+                detail = scalar.emit(check.detail) if check.detail is not None else ir.Constant(T.I64, 0)
+                b.store(detail, b.gep(self.error, [ir.Constant(T.I64, 1)]))
+                flat = ir.Constant(T.I64, 0)
+                for axis, extent in enumerate(self.k.space):
+                    var = loop_vars.get(axis, ir.Constant(T.I64, 0))
+                    flat = b.add(b.mul(flat, ir.Constant(T.I64, extent)), var)
+                b.store(flat, b.gep(self.error, [ir.Constant(T.I64, 2)]))
+            b.branch(cont)
+            b.position_at_end(cont)
+
+    # ---------------------------------------------------------------- bodies
+    def inner(self, b: ir.IRBuilder, loop_vars: dict[int, ir.Value]) -> None:
+        scalar, index = self.emitters(b, loop_vars, None)
+        self.checks(b, True, scalar, loop_vars)
+        for (value, idx), acc in zip(self.allocas, self.k.accumulators):
+            x = scalar.emit(acc.operand)
+            self.combine(b, acc.combiner, value, idx, x, loop_vars)
+        for st in self.k.stores:
+            if st.inner or not self.k.accumulators:
+                self.store(b, st, scalar, index)
+
+    def outer(self, b: ir.IRBuilder, loop_vars: dict[int, ir.Value]) -> None:
+        accs = []
+        for (value, idx), acc in zip(self.allocas, self.k.accumulators):
+            accs.append(b.load(idx) if idx is not None else b.load(value))
+        scalar, index = self.emitters(b, loop_vars, accs)
+        self.checks(b, False, scalar, loop_vars)
+        for st in self.k.stores:
+            if not st.inner:
+                self.store(b, st, scalar, index)
+
+    def init_accumulators(self, b: ir.IRBuilder) -> None:
+        for (value, idx), acc in zip(self.allocas, self.k.accumulators):
+            dtype = acc.operand.dtype if acc.combiner in ("argmax", "argmin") else acc.dtype
+            b.store(T.constant(dtype, identity(acc.combiner, dtype)), value)
+            if idx is not None:
+                b.store(ir.Constant(T.I64, 0), idx)
+
+    def combine(self, b: ir.IRBuilder, combiner: str, slot: ir.Value, idx: ir.Value | None, x: ir.Value,
+                loop_vars: dict[int, ir.Value]) -> None:
+        cur = b.load(slot)
+        t = cur.type
+        fl = isinstance(t, (ir.FloatType, ir.DoubleType))
+        if combiner == "sum":
+            new = b.fadd(cur, x, flags=["reassoc"]) if fl else (b.or_(cur, x) if t == T.I1 else b.add(cur, x))
+        elif combiner == "prod":
+            new = b.fmul(cur, x, flags=["reassoc"]) if fl else (b.and_(cur, x) if t == T.I1 else b.mul(cur, x))
+        elif combiner in ("max", "min"):
+            if fl:
+                fn = T.intrinsic(b.module, f"llvm.{'maximum' if combiner == 'max' else 'minimum'}.{T.suffix(t)}", t, [t, t])
+                new = b.call(fn, [cur, x])
+            elif t == T.I1:
+                new = b.or_(cur, x) if combiner == "max" else b.and_(cur, x)
+            else:
+                new = b.select(b.icmp_signed(">" if combiner == "max" else "<", x, cur), x, cur)
+        elif combiner in ("any", "all"):
+            new = b.or_(cur, x) if combiner == "any" else b.and_(cur, x)
+        else:  # argmax / argmin: first extremum; a NaN counts as the extremum (NumPy)
+            better = b.fcmp_ordered(">" if combiner == "argmax" else "<", x, cur) if fl else \
+                b.icmp_signed(">" if combiner == "argmax" else "<", x, cur)
+            if fl:
+                better = b.or_(better, b.and_(b.fcmp_unordered("uno", x, x), b.fcmp_ordered("ord", cur, cur)))
+            position = ir.Constant(T.I64, 0)
+            for axis in self.k.reduced:
+                position = b.add(b.mul(position, ir.Constant(T.I64, self.k.space[axis])), loop_vars[axis])
+            b.store(b.select(better, position, b.load(idx)), idx)
+            new = b.select(better, x, cur)
+        b.store(new, slot)
+
+
+def identity(combiner: str, dtype: Any) -> Any:
+    if combiner in ("sum", "any"):
+        return 0
+    if combiner in ("prod", "all"):
+        return 1
+    big = float("inf") if dtype.is_floating else (True if dtype.is_bool else dtype.max)
+    small = float("-inf") if dtype.is_floating else (False if dtype.is_bool else dtype.min)
+    return small if combiner in ("max", "argmax") else big

@@ -1,0 +1,125 @@
+"""exp, expm1, tanh and sigmoid as branch-free IR (see ``llvm_math`` for the contract).
+
+All four share one reduction: x = n*ln2 + r with n = rint(x/ln2) and |r| <= ln2/2, computed with
+ln2 split in two parts (the high part has trailing zero bits, so n*hi is exact even without FMA and
+x - n*hi is exact by Sterbenz). ``e**r - 1 = r + r**2 * P(r)`` with minimax P fitted on
+[-ln2/2, ln2/2] (``llvm_math_fit``) for the relative error of e**r (exp, sigmoid) or of e**r - 1
+(expm1, tanh, which also keep r and the final sum in double-word form). Scaling by 2**n goes
+through two exact power-of-two factors so that overflow to inf and gradual underflow into the
+subnormals happen in the final multiplication, with no special-case code: clamping x keeps n in
+the range where the factors are normal numbers, and the clamp is written with selects so NaN
+propagates.
+"""
+from __future__ import annotations
+
+from .llvm_math_base import Emitter
+
+# e**r - 1 - r = sum_{j>=2} c_j r**j on |r| <= ln2/2 (relative error of e**r - 1: 2**-28.8 / 2**-59.3).
+EXPM1_COEFFS = {
+    "f32": (0.5, 0.1666666567325592, 0.041666362434625626, 0.008333389647305012, 0.0013940617209300399,
+            0.00019845875794999301),
+    "f64": (0.5, 0.16666666666666666, 0.04166666666666669, 0.008333333333333312, 0.0013888888888872327,
+            0.00019841269841342765, 2.480158734935688e-05, 2.755731911756274e-06, 2.755725248848915e-07,
+            2.505216775380657e-08, 2.092141207995065e-09, 1.6059708799108844e-10),
+}
+# The same for exp alone, fitted for the relative error of e**r (2**-28.0 / 2**-60.3): one term less.
+EXP_COEFFS = {
+    "f32": (0.4999999403953552, 0.1666652113199234, 0.04166838899254799, 0.008368710055947304,
+            0.001381461275741458),
+    "f64": (0.5, 0.16666666666666682, 0.041666666666666095, 0.008333333333317048, 0.0013888888889115446,
+            0.0001984126989635075, 2.4801586926856e-05, 2.7557234895668536e-06, 2.7557581746577484e-07,
+            2.5112024846282957e-08, 2.0826635711932592e-09),
+}
+# ln2 = hi + lo; hi keeps 15 (f32) / 32 (f64) significant bits so that n*hi is exact.
+LN2 = {"f32": (0.693145751953125, 1.4286068203094173e-06), "f64": (0.6931471803691238, 1.9082149292705877e-10)}
+LOG2E = 1.4426950408889634
+# exp clamps: beyond these the result is 0 or inf anyway; n then stays within [-2*bias-2, 2*bias+2].
+EXP_RANGE = {"f32": (-104.0, 89.0), "f64": (-746.0, 710.0)}
+# expm1 clamps: below lo, e**x < half an ulp of 1 and the result is -1.
+EXPM1_RANGE = {"f32": (-20.0, 89.0), "f64": (-40.0, 710.0)}
+
+
+def reduce_ln2(em: Emitter, x, extra=None):
+    """(n, r) with x + extra = n*ln2 + r, |r| <~ ln2/2; n as an integer."""
+    nf, n = em.rint(em.mul(x, em(LOG2E)))
+    hi, lo = LN2[em.fmt.suffix]
+    neg_n = em.neg(nf)
+    r = em.fma(neg_n, em(lo), em.fma(neg_n, em(hi), x))
+    return n, (r if extra is None else em.add(r, extra))
+
+
+def expm1_poly(em: Emitter, r, coeffs=EXPM1_COEFFS):
+    """e**r - 1 for |r| <= ln2/2, relative error well below one ulp (of e**r with EXP_COEFFS)."""
+    return em.fma(em.mul(r, r), em.horner(r, coeffs[em.fmt.suffix]), r)
+
+
+def exp_core(em: Emitter, x, extra=None):
+    """e**(x + extra) for x already clamped to EXP_RANGE (extra: a small low-order correction)."""
+    n, r = reduce_ln2(em, x, extra)
+    return em.ldexp(em.add(em(1.0), expm1_poly(em, r, EXP_COEFFS)), n)
+
+
+def expm1_core(em: Emitter, x):
+    """e**x - 1 for x already clamped to EXPM1_RANGE (wrong for |x| < 2**-mant: callers select x).
+
+    With the reduced argument as a double-word r1 + rl (x - n*ln2_hi is exact; adding -n*ln2_lo
+    with a two-sum) and e**r - 1 = r1 + t, e**x - 1 = 2 * ((h - 1/2) + h*r1 + h*t) with h = 2**(n-1):
+    the first two terms are added exactly (two-sum) so the result is rounded about once; h instead
+    of 2**n keeps n = bias+1 (just below overflow) representable.
+    """
+    nf, n = em.rint(em.mul(x, em(LOG2E)))
+    hi, lo = LN2[em.fmt.suffix]
+    r1, rl = em.two_sum(em.fma(em.neg(nf), em(hi), x), em.mul(em.neg(nf), em(lo)))
+    p2 = em.mul(em.mul(r1, r1), em.horner(r1, EXPM1_COEFFS[em.fmt.suffix]))  # e**r1 - 1 - r1
+    t = em.fma(rl, em.add(em.add(em(1.0), r1), p2), p2)  # + rl * e**r1
+    half = em.pow2(em.b.sub(n, em.i(1)))
+    s, e = em.two_sum(em.sub(half, em(0.5)), em.mul(half, r1))
+    return em.mul(em(2.0), em.add(s, em.fma(half, t, e)))
+
+
+def _tiny(em: Emitter, x):
+    """|x| < 2**-(mant+2): where expm1(x) and tanh(x) round to x."""
+    return em.cmp("<", em.abs(x), em(2.0 ** -(em.fmt.mant + 2)))
+
+
+def _ratio(em: Emitter, num, a, b):
+    """num / (a + b). float64 forms a + b exactly and corrects the quotient once with the fused
+    residual (about half an ulp better than the two plain roundings float32 keeps)."""
+    if em.fmt.suffix == "f32":
+        return em.div(num, em.add(a, b))
+    dh, dl = em.two_sum(a, b)
+    q = em.div(num, dh)
+    resid = em.fma(em.neg(q), dl, em.fma(em.neg(q), dh, num))  # num - q*(dh + dl)
+    return em.add(q, em.div(resid, dh))
+
+
+def exp(em: Emitter, x):
+    return exp_core(em, em.clamp(x, *EXP_RANGE[em.fmt.suffix]))
+
+
+def expm1(em: Emitter, x):
+    res = expm1_core(em, em.clamp(x, *EXPM1_RANGE[em.fmt.suffix]))
+    return em.sel(_tiny(em, x), x, res)  # also keeps -0.0 and subnormals exact
+
+
+def tanh(em: Emitter, x):
+    """tanh|x| = m / (m + 2) with m = expm1(2|x|): no cancellation anywhere, so the error is that
+    of m plus the division's (about 2.4 ulp in float32, 1.5 in float64 with the corrected ratio).
+
+    |x| is clamped at 20 where tanh rounds to 1 in both formats (avoids inf/inf).
+    """
+    a = em.abs(x)
+    a = em.sel(em.cmp(">", a, em(20.0)), em(20.0), a)
+    m = expm1_core(em, em.add(a, a))
+    return em.sel(_tiny(em, x), x, em.copysign(_ratio(em, m, m, em(2.0)), x))
+
+
+def sigmoid(em: Emitter, x):
+    """1 / (1 + e**-x) for x >= 0 and e**x / (1 + e**x) for x < 0, from one e = exp(-|x|).
+
+    The second form keeps full relative accuracy where the result is tiny (down to subnormals),
+    where 1 / (1 + e**-x) would overflow to 0.
+    """
+    e = exp_core(em, em.clamp(em.neg(em.abs(x)), EXP_RANGE[em.fmt.suffix][0], 0.0))
+    num = em.sel(em.cmp(">=", x, em(0.0)), em(1.0), e)
+    return _ratio(em, num, em(1.0), e)

@@ -1,0 +1,186 @@
+"""The kernel IR: what the code generators (LLVM now, CUDA later) render. It knows nothing of
+either; it knows buffers, loops, index maps, scalar expressions and library calls.
+
+A KernelProgram is a list of kernels over buffers:
+  - LoopKernel: a loop nest over an iteration space in a given order. It reads slots (a buffer
+    through an index map, optionally masked with a fill value), evaluates scalar expressions
+    (graphc.ops.scalar.SExpr, whose "arg" leaves are slots, "acc" leaves accumulator results and
+    "index" leaves loop variables), reduces over trailing loop axes into accumulators, stores
+    values through index maps, and checks conditions (an index out of range sets an error).
+  - GemmCall: C = op(A) @ op(B) (batched), for a BLAS or a generated GEMM.
+Every buffer is C-contiguous; views exist only as index maps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..ir.dtypes import DType
+from ..ops.scalar import SExpr
+from .index import IExpr
+
+BUFFER_KINDS = ("input", "output", "const", "temp")
+
+
+@dataclass(eq=False)
+class Buffer:
+    id: int
+    name: str
+    dtype: DType
+    shape: tuple[int, ...]
+    kind: str                          # input | output | const | temp
+    value: np.ndarray | None = None    # for constants
+    offset: int | None = None          # workspace offset of a temp (memory plan)
+    alias_of: "Buffer | None" = None   # storage shared with another buffer (in-place updates)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        """Element strides of the C-contiguous layout."""
+        out, step = [], 1
+        for d in reversed(self.shape):
+            out.append(step)
+            step *= max(d, 1)
+        return tuple(reversed(out))
+
+    def __repr__(self) -> str:
+        return f"<Buffer {self.id} {self.name} {self.kind} {self.dtype.name}{list(self.shape)}>"
+
+
+@dataclass(eq=False)
+class Slot:
+    """A value read per iteration: buffer[index], or `fill` where `valid` is false. `index` is
+    one IExpr per buffer dimension, or a single IExpr giving the flat element offset."""
+
+    buffer: Buffer
+    index: tuple[IExpr, ...] | IExpr
+    valid: IExpr | None = None
+    fill: Any = 0
+
+
+@dataclass(eq=False)
+class Accumulator:
+    """A reduction over the kernel's reduced axes: combiner of `operand` values.
+    argmax / argmin reduce one axis and give the index (int64) of the first extremum."""
+
+    combiner: str        # sum | prod | max | min | any | all | argmax | argmin
+    operand: SExpr
+    dtype: DType         # of the result
+
+
+@dataclass(eq=False)
+class Store:
+    """buffer[index] = value (mode "set") or += value (mode "add"); `inner` stores run inside
+    the reduction loops (their index may use reduced axes), outer ones after them."""
+
+    buffer: Buffer
+    index: tuple[IExpr, ...]
+    value: SExpr
+    mode: str = "set"
+    inner: bool = False
+
+
+@dataclass(eq=False)
+class Check:
+    """A condition that must hold for every iteration; otherwise the run fails with `message`
+    (a format string receiving the offending value) naming `node`."""
+
+    condition: SExpr      # bool
+    detail: SExpr | None  # int64 value reported in the message as {value}
+    message: Any          # a str using {value} and {index} (the failing iteration, through `where`),
+                          # or a function (value, index) -> str
+    node: Any
+    inner: bool = True
+    where: Any = None     # iteration index -> the index reported as {index}
+
+
+@dataclass(eq=False)
+class LoopKernel:
+    name: str
+    space: tuple[int, ...]                 # extents of loop variables 0..n-1
+    order: tuple[int, ...]                 # nesting order, outermost first; reduced axes last
+    reduced: tuple[int, ...] = ()          # loop variables reduced over
+    slots: list[Slot] = field(default_factory=list)
+    accumulators: list[Accumulator] = field(default_factory=list)
+    stores: list[Store] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    serial: bool = False                   # stores may collide (scatter): never split
+    node: Any = None                       # the program node it mainly implements
+
+    @property
+    def parallel_extent(self) -> int:
+        """Iterations of the outermost loop, the one split across threads."""
+        return self.space[self.order[0]] if self.order else 1
+
+    @property
+    def work(self) -> int:
+        """A cost estimate: iterations of the whole nest."""
+        return int(np.prod(self.space, dtype=np.int64)) if self.space else 1
+
+    def reads(self) -> list[Buffer]:
+        return [s.buffer for s in self.slots]
+
+    def writes(self) -> list[Buffer]:
+        return [s.buffer for s in self.stores]
+
+
+@dataclass(eq=False)
+class GemmCall:
+    """C[b] = alpha * op(A[b]) @ op(B[b]) (+ C[b] if accumulate), for each batch index b of
+    `batch`; a_batch / b_batch give each operand's batch element (broadcasting)."""
+
+    name: str
+    a: Buffer
+    b: Buffer
+    c: Buffer
+    m: int
+    n: int
+    k: int
+    transpose_a: bool
+    transpose_b: bool
+    batch: tuple[int, ...] = ()
+    a_batch_strides: tuple[int, ...] = ()   # element offsets per batch index, 0 where broadcast
+    b_batch_strides: tuple[int, ...] = ()
+    node: Any = None
+
+    @property
+    def work(self) -> int:
+        return int(np.prod(self.batch, dtype=np.int64)) * self.m * self.n * self.k
+
+    def reads(self) -> list[Buffer]:
+        return [self.a, self.b]
+
+    def writes(self) -> list[Buffer]:
+        return [self.c]
+
+
+Kernel = LoopKernel | GemmCall
+
+
+@dataclass
+class KernelProgram:
+    buffers: list[Buffer]
+    kernels: list[Kernel]
+    inputs: list[Buffer]        # in Program.inputs order
+    results: list[Buffer]       # in Program.results order (outputs, then updates)
+    workspace_bytes: int = 0
+    errors: list[Any] = field(default_factory=list)   # Check objects, by error code - 1
+
+    def describe(self) -> str:
+        lines = []
+        for k in self.kernels:
+            if isinstance(k, GemmCall):
+                lines.append(f"{k.name}: gemm {k.batch}x[{k.m}x{k.k}]@[{k.k}x{k.n}] -> {k.c.name}")
+            else:
+                lines.append(f"{k.name}: loop {k.space} order {k.order} reduce {k.reduced} "
+                             f"reads {len(k.slots)} stores {len(k.stores)}")
+        return "\n".join(lines)

@@ -1,0 +1,363 @@
+"""Lowering of ops that are not elementwise or simple reductions into kernels: matmul (a GEMM
+call for floats), gather and its gradient, one_hot, concat / stack / unstack / split, pad, tile,
+slice gradients, argmax, random draws, checks, and the sparse cross-entropy. Convolution and
+pooling are in library_nn.py. Every function writes the node's outputs into their buffers.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import CompileError
+from ..ir.dtypes import bool_, float32, float64, int64
+from ..ir.node import Node
+from ..ir.shapes import normalize_axis
+from ..ops import scalar as S
+from ..ops.random import philox_key
+from ..ops.slicing import expand_spec
+from . import index as I
+from .builder import LoopBuilder, condition, index_value
+from .kernel import GemmCall
+from .reads import Dims, flatten, through_view
+
+Lower = Callable[[Any, Node], None]
+_LIBRARY: dict[str, Lower] = {}
+
+
+def library(*names: str) -> Callable[[Lower], Lower]:
+    def deco(fn: Lower) -> Lower:
+        for n in names:
+            _LIBRARY[n] = fn
+        return fn
+    return deco
+
+
+def lower_library(lw: Any, node: Node) -> None:
+    fn = _LIBRARY.get(node.type)
+    if fn is None:
+        raise CompileError(f"the llvm backend cannot compile {node.type} yet", op_type=node.type,
+                           node_name=node.name, source=node.source)
+    fn(lw, node)
+
+
+def _kb(lw: Any, node: Node, space, **kw) -> LoopBuilder:
+    return LoopBuilder(lw, f"k{len(lw.kernels)}_{node.type}", space, node=node, **kw)
+
+
+def copy_into(lw: Any, node: Node, src, out_buf, space, out_index: Callable[[Dims], Dims], src_index=None,
+              mode: str = "set", serial: bool = False) -> None:
+    """A kernel over `space` storing src (a tensor) into out_buf at out_index(loop vars)."""
+    kb = _kb(lw, node, space, serial=serial)
+    value = kb.read(src, kb.vars if src_index is None else src_index(kb.vars))
+    kb.store(out_buf, out_index(kb.vars), value, mode=mode)
+    kb.finish()
+
+
+def fill(lw: Any, node: Node, buf, value: Any) -> None:
+    kb = _kb(lw, node, buf.shape)
+    kb.store(buf, kb.vars, S.const(value, buf.dtype))
+    kb.finish()
+
+
+# --------------------------------------------------------------------------- matmul
+@library("MatMul")
+def _matmul(lw: Any, node: Node) -> None:
+    a, b = node.inputs
+    out = node.outputs[0]
+    c = lw.buffer_of[out]
+    ta, tb = node.attrs["transpose_a"], node.attrs["transpose_b"]
+    a_shape = (1,) + tuple(a.shape) if a.ndim == 1 else tuple(a.shape)
+    b_shape = tuple(b.shape) + (1,) if b.ndim == 1 else tuple(b.shape)
+    m, k = (a_shape[-1], a_shape[-2]) if ta else (a_shape[-2], a_shape[-1])
+    n = b_shape[-2] if tb else b_shape[-1]
+    batch = tuple(out.shape[: len(out.shape) - (a.ndim > 1) - (b.ndim > 1)])
+    if lw.blas and out.dtype in (float32, float64) and a.dtype is out.dtype and b.dtype is out.dtype:
+        a_buf, b_buf = _stored(lw, node, a), _stored(lw, node, b)
+        lw.kernels.append(GemmCall(f"k{len(lw.kernels)}_gemm", a_buf, b_buf, c, m, n, k, ta, tb, batch,
+                                   _batch_strides(a_shape, batch), _batch_strides(b_shape, batch), node))
+        return
+    # integers, or mixed dtypes: a reduction kernel out[..., i, j] = sum_p a[..., i, p] * b[..., p, j]
+    kb = _kb(lw, node, batch + (m, n, k), reduced=(len(batch) + 2,))
+    *bv, i, j, p = kb.vars
+    ai = (p, i) if ta else (i, p)
+    bi = (j, p) if tb else (p, j)
+    a_idx = tuple(bv[len(batch) - (len(a_shape) - 2):]) + ai
+    b_idx = tuple(bv[len(batch) - (len(b_shape) - 2):]) + bi
+    a_idx = tuple(I.const(0) if d == 1 else e for e, d in zip(a_idx, a_shape))
+    b_idx = tuple(I.const(0) if d == 1 else e for e, d in zip(b_idx, b_shape))
+    av = S.cast(kb.read(a, a_idx if a.ndim > 1 else a_idx[-1:]), out.dtype)
+    bvl = S.cast(kb.read(b, b_idx if b.ndim > 1 else b_idx[-2:-1]), out.dtype)
+    acc = kb.accumulate("sum", av * bvl, out.dtype)
+    out_idx = tuple(bv) + ((i,) if a.ndim > 1 else ()) + ((j,) if b.ndim > 1 else ())
+    kb.store(c, out_idx, acc)
+    kb.finish()
+
+
+def _stored(lw: Any, node: Node, t) -> Any:
+    """The buffer holding t's data contiguously (materializing a view when t is one)."""
+    if t in lw.buffer_of:
+        return lw.buffer_of[t]
+    buf = lw.new_buffer(f"{t.name}/contiguous", t)
+    copy_into(lw, node, t, buf, tuple(t.shape), lambda v: v)
+    return buf
+
+
+def _batch_strides(shape: tuple[int, ...], batch: tuple[int, ...]) -> tuple[int, ...]:
+    """Element offset per batch index for an operand of `shape` (0 where it broadcasts)."""
+    mat = shape[-1] * shape[-2]
+    own = shape[:-2]
+    lead = len(batch) - len(own)
+    strides, step = [0] * len(batch), mat
+    for i in range(len(own) - 1, -1, -1):
+        strides[lead + i] = 0 if own[i] == 1 else step
+        step *= own[i]
+    return tuple(strides)
+
+
+# --------------------------------------------------------------------------- gathers
+@library("Gather")
+def _gather(lw: Any, node: Node) -> None:
+    params, indices = node.inputs
+    out = node.outputs[0]
+    axis = normalize_axis(node.attrs["axis"], params.ndim)
+    n = params.shape[axis]
+    kb = _kb(lw, node, out.shape)
+    v = kb.vars
+    mid = v[axis: axis + indices.ndim]
+    raw = kb.read_int(indices, tuple(mid))
+    ok = I.logical_and(I.greater_equal(raw, 0), I.less(raw, n)) or I.const(1)
+    safe = I.select(ok, raw, 0)
+    value = kb.read(params, tuple(v[:axis]) + (safe,) + tuple(v[axis + indices.ndim:]))
+    kb.check(condition(ok), index_value(raw), f"indices{{index}} = {{value}} is not in [0, {n})", node,
+             where=lambda it: it[axis: axis + indices.ndim])
+    kb.store(lw.buffer_of[out], v, value)
+    kb.finish()
+
+
+@library("GatherGrad")
+def _gather_grad(lw: Any, node: Node) -> None:
+    g, indices = node.inputs[0], node.inputs[1]
+    out = lw.buffer_of[node.outputs[0]]
+    axis = normalize_axis(node.attrs["axis"], len(out.shape))
+    fill(lw, node, out, 0)
+    kb = _kb(lw, node, g.shape, serial=True)
+    v = kb.vars
+    raw = kb.read_int(indices, tuple(v[axis: axis + indices.ndim]))
+    ok = I.logical_and(I.greater_equal(raw, 0), I.less(raw, out.shape[axis])) or I.const(1)
+    kb.check(condition(ok), index_value(raw), f"indices{{index}} = {{value}} is not in [0, {out.shape[axis]})", node,
+             where=lambda it: it[axis: axis + indices.ndim])
+    target = tuple(v[:axis]) + (I.select(ok, raw, 0),) + tuple(v[axis + indices.ndim:])
+    kb.store(out, target, S.select(condition(ok), kb.read(g, v), S.const(0, out.dtype)), mode="add")
+    kb.finish()
+
+
+@library("OneHot")
+def _one_hot(lw: Any, node: Node) -> None:
+    (indices,) = node.inputs
+    out = node.outputs[0]
+    axis = normalize_axis(node.attrs["axis"], out.ndim)
+    kb = _kb(lw, node, out.shape)
+    v = kb.vars
+    idx = S.cast(kb.read(indices, tuple(v[:axis]) + tuple(v[axis + 1:])), int64)
+    hot = S.call("eq", idx, index_value(v[axis]))
+    kb.store(lw.buffer_of[out], v, S.select(hot, S.const(node.attrs["on_value"], out.dtype),
+                                            S.const(node.attrs["off_value"], out.dtype)))
+    kb.finish()
+
+
+# --------------------------------------------------------------------------- joining and splitting
+@library("Concat")
+def _concat(lw: Any, node: Node) -> None:
+    out = node.outputs[0]
+    axis = normalize_axis(node.attrs["axis"], out.ndim)
+    buf = lw.buffer_of[out]
+    offset = 0
+    for t in node.inputs:
+        shift = offset
+        copy_into(lw, node, t, buf, tuple(t.shape),
+                  lambda v, shift=shift: tuple(I.add(e, shift) if a == axis else e for a, e in enumerate(v)))
+        offset += t.shape[axis]
+
+
+@library("Pack")
+def _pack(lw: Any, node: Node) -> None:
+    out = node.outputs[0]
+    axis = normalize_axis(node.attrs["axis"], out.ndim)
+    for i, t in enumerate(node.inputs):
+        copy_into(lw, node, t, lw.buffer_of[out], tuple(t.shape),
+                  lambda v, i=i: tuple(v[:axis]) + (I.const(i),) + tuple(v[axis:]))
+
+
+@library("Unpack")
+def _unpack(lw: Any, node: Node) -> None:
+    (x,) = node.inputs
+    axis = normalize_axis(node.attrs["axis"], x.ndim)
+    for i, t in enumerate(node.outputs):
+        copy_into(lw, node, x, lw.buffer_of[t], tuple(t.shape), lambda v: v,
+                  src_index=lambda v, i=i: tuple(v[:axis]) + (I.const(i),) + tuple(v[axis:]))
+
+
+@library("Split")
+def _split(lw: Any, node: Node) -> None:
+    x = node.inputs[0]
+    axis = normalize_axis(node.attrs["axis"], x.ndim)
+    offset = 0
+    for t in node.outputs:
+        shift = offset
+        copy_into(lw, node, x, lw.buffer_of[t], tuple(t.shape), lambda v: v,
+                  src_index=lambda v, shift=shift: tuple(I.add(e, shift) if a == axis else e for a, e in enumerate(v)))
+        offset += t.shape[axis]
+
+
+@library("Pad")
+def _pad(lw: Any, node: Node) -> None:
+    (x,) = node.inputs
+    out = node.outputs[0]
+    mode = node.attrs["mode"]
+    kb = _kb(lw, node, out.shape)
+    src, valid = [], None
+    for e, (before, _), n in zip(kb.vars, node.attrs["paddings"], x.shape):
+        r = I.add(e, -before)
+        if mode == "CONSTANT":
+            valid = I.logical_and(valid, I.in_range(r, 0, n))
+            src.append(I.select(I.in_range(r, 0, n) or I.const(1), r, 0))
+        elif mode == "REFLECT":
+            src.append(I.select(I.less(r, 0), I.mul(r, -1), I.select(I.less(r, n), r, I.add(2 * n - 2, I.mul(r, -1)))))
+        else:
+            src.append(I.select(I.less(r, 0), I.add(-1, I.mul(r, -1)), I.select(I.less(r, n), r, I.add(2 * n - 1, I.mul(r, -1)))))
+    fill_value = node.attrs["constant_values"] if mode == "CONSTANT" else 0
+    kb.store(lw.buffer_of[out], kb.vars, kb.read(x, tuple(src), valid, fill_value))
+    kb.finish()
+
+
+@library("Tile")
+def _tile(lw: Any, node: Node) -> None:
+    x = node.inputs[0]
+    out = node.outputs[0]
+    copy_into(lw, node, x, lw.buffer_of[out], tuple(out.shape), lambda v: v,
+              src_index=lambda v: tuple(I.mod(e, n) for e, n in zip(v, x.shape)))
+
+
+@library("StridedSliceGrad")
+def _strided_slice_grad(lw: Any, node: Node) -> None:
+    g = node.inputs[0]
+    out = lw.buffer_of[node.outputs[0]]
+    fill(lw, node, out, 0)
+    spec = node.attrs["spec"]
+
+    def target(v: Dims) -> Dims:
+        src, it, dims = [], iter(v), iter(out.shape)
+        for entry in expand_spec(spec, len(out.shape)):
+            if entry[0] == "newaxis":
+                next(it)
+                continue
+            n = next(dims)
+            if entry[0] == "index":
+                src.append(I.const(entry[1] % n))
+                continue
+            start, _, step = slice(entry[1], entry[2], entry[3]).indices(n)
+            src.append(I.add(start, I.mul(next(it), step)))
+        return tuple(src)
+
+    copy_into(lw, node, g, out, tuple(g.shape), target)
+
+
+@library("Fill", "Identity", "StopGradient", "PlaceholderWithDefault", "BroadcastTo", "Reshape", "Transpose",
+         "ExpandDims", "Squeeze", "StridedSlice")
+def _as_copy(lw: Any, node: Node) -> None:
+    """Views and identities that reach a library group (no pipeline simplified them)."""
+    out = node.outputs[0]
+    kb = _kb(lw, node, out.shape)
+    if node.type == "Fill":
+        value = kb.read(node.inputs[0], ())
+    elif node.type in ("Identity", "StopGradient", "PlaceholderWithDefault"):
+        value = kb.read(node.inputs[0], kb.vars)
+    else:
+        src, idx = through_view(out, kb.vars)
+        value = kb.read(src, idx)
+    kb.store(lw.buffer_of[out], kb.vars, value)
+    kb.finish()
+
+
+@library("Shape")
+def _shape(lw: Any, node: Node) -> None:
+    out = lw.buffer_of[node.outputs[0]]
+    for i, d in enumerate(node.inputs[0].shape):
+        kb = _kb(lw, node, ())
+        kb.store(out, (I.const(i),), S.const(d, out.dtype))
+        kb.finish()
+
+
+@library("CheckNumerics")
+def _check_numerics(lw: Any, node: Node) -> None:
+    """A copy that also reduces (any NaN, any Inf) over the whole tensor, then checks both."""
+    (x,) = node.inputs
+    kb = _kb(lw, node, x.shape, reduced=tuple(range(x.ndim)))
+    value = kb.read(x, kb.vars)
+    kb.store(lw.buffer_of[node.outputs[0]], kb.vars, value, inner=True)
+    nan = kb.accumulate("any", S.call("isnan", value), bool_)
+    inf = kb.accumulate("any", S.call("isinf", value), bool_)
+    prefix = f"{node.attrs['message']}: " if node.attrs["message"] else ""
+    kinds = {1: "NaN", 2: "Inf", 3: "NaN and Inf"}
+    detail = S.cast(nan, int64) + S.cast(inf, int64) * 2
+    kb.check(S.call("not", S.call("or", nan, inf)), detail, lambda value, index: f"{prefix}tensor had {kinds[value]} values",
+             node, inner=False)
+    kb.finish()
+
+
+# --------------------------------------------------------------------------- reductions with indices
+@library("ArgMax", "ArgMin")
+def _argmax(lw: Any, node: Node) -> None:
+    (x,) = node.inputs
+    out = node.outputs[0]
+    axis = normalize_axis(node.attrs["axis"], x.ndim)
+    kb = _kb(lw, node, x.shape, reduced=(axis,))
+    acc = kb.accumulate(node.type.lower(), kb.read(x, kb.vars), int64)
+    kb.store(lw.buffer_of[out], tuple(v for a, v in enumerate(kb.vars) if a != axis), acc)
+    kb.finish()
+
+
+@library("SparseSoftmaxCrossEntropyWithLogits")
+def _sparse_xent(lw: Any, node: Node) -> None:
+    labels, logits = node.inputs
+    out = node.outputs[0]
+    classes = logits.shape[-1]
+    rows = tuple(logits.shape[:-1])
+    m_buf = lw.new_buffer(f"{node.name}/max", logits.dtype, rows)
+    kb = _kb(lw, node, logits.shape, reduced=(logits.ndim - 1,))
+    m = kb.accumulate("max", kb.read(logits, kb.vars), logits.dtype)
+    kb.store(m_buf, kb.vars[:-1], S.select(S.call("isfinite", m), m, S.const(0, m.dtype)))
+    kb.finish()
+    kb = _kb(lw, node, logits.shape, reduced=(logits.ndim - 1,))
+    row = kb.vars[:-1]
+    shift = kb.load(m_buf, row)
+    total = kb.accumulate("sum", S.call("exp", kb.read(logits, kb.vars) - shift), logits.dtype)
+    label = kb.read_int(labels, row)
+    ok = I.logical_and(I.greater_equal(label, 0), I.less(label, classes)) or I.const(1)
+    kb.check(condition(ok), index_value(label), f"label value {{value}} is outside the valid range [0, {classes})",
+             node, inner=False)
+    picked = kb.read(logits, row + (I.select(ok, label, 0),))
+    kb.store(lw.buffer_of[out], row, S.call("log", total) + shift - picked)
+    kb.finish()
+
+
+# --------------------------------------------------------------------------- random draws
+@library("RandomUniform", "RandomStandardNormal")
+def _random(lw: Any, node: Node) -> None:
+    out = node.outputs[0]
+    counter = node.inputs[-1]
+    kb = _kb(lw, node, out.shape)
+    run = S.cast(kb.read(counter, ()), int64)
+    key = philox_key(node.attrs["seed"], node.attrs["seed2"])
+    flat = flatten(kb.vars, tuple(out.shape))
+    prim = "philox_uniform" if node.type == "RandomUniform" else "philox_normal"
+    kb.store(lw.buffer_of[out], kb.vars, S.SExpr(prim, (run,), out.dtype, (key[0], key[1], flat)))
+    kb.finish()
+
+
+def float_const(value: float, dtype) -> S.SExpr:
+    return S.const(np.asarray(value, dtype.np).item(), dtype)
+
+
+from . import library_nn  # noqa: E402,F401  (registers convolution and pooling)

@@ -1,0 +1,206 @@
+"""Convolution and pooling as reduction kernels over windows.
+
+A window position is an affine index (out * stride + tap * dilation - pad), masked where it
+falls into padding; the transposed directions (gradients with respect to the input) invert the
+map, keeping taps whose position divides by the stride. Max pooling's gradient scatters each
+window's gradient to the window's first maximum (argmax over the flattened window), serially,
+because windows overlap.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..ir.node import Node
+from ..ops import scalar as S
+from ..ops.conv import window_output
+from . import index as I
+from .builder import LoopBuilder, index_value
+from .library import fill, library
+
+
+def _kb(lw: Any, node: Node, space, **kw) -> LoopBuilder:
+    return LoopBuilder(lw, f"k{len(lw.kernels)}_{node.type}", space, node=node, **kw)
+
+
+def _layout(fmt: str, n, h, w, c) -> tuple:
+    """A logical (n, h, w, c) index in the tensor's data format."""
+    return (n, h, w, c) if fmt == "NHWC" else (n, c, h, w)
+
+
+def _hwc(shape: tuple, fmt: str) -> tuple[int, int, int, int]:
+    return (shape[0], shape[1], shape[2], shape[3]) if fmt == "NHWC" else (shape[0], shape[2], shape[3], shape[1])
+
+
+def _pads(attrs: dict, hw: tuple[int, int], khw: tuple[int, int]) -> list[int]:
+    """(pad_top, pad_left) for an input of spatial size hw and a kernel of size khw."""
+    pad = attrs["padding"]
+    dil = attrs.get("dilations") or (1, 1)
+    return [window_output(hw[i], khw[i], attrs["strides"][i], dil[i], pad if isinstance(pad, str) else pad[i])[1][0]
+            for i in range(2)]
+
+
+def _forward_tap(o, k, stride: int, dilation: int, pad: int, size: int):
+    """Input position read by output o at tap k, and whether it is inside the input."""
+    pos = I.add(I.add(I.mul(o, stride), I.mul(k, dilation)), -pad)
+    return pos, I.in_range(pos, 0, size)
+
+
+def _backward_tap(i, k, stride: int, dilation: int, pad: int, out_size: int):
+    """Output position that reads input i at tap k (if any), and whether it exists."""
+    num = I.add(I.add(i, pad), I.mul(k, -dilation))
+    o = I.floordiv(num, stride)
+    ok = I.logical_and(I.greater_equal(num, 0), I.less(o, out_size),
+                       I.equal(I.mod(num, stride), 0) if stride > 1 else None)
+    return o, ok
+
+
+@library("Conv2D")
+def _conv2d(lw: Any, node: Node) -> None:
+    x, f = node.inputs
+    out = node.outputs[0]
+    fmt, (sh, sw), (dh, dw) = node.attrs["data_format"], node.attrs["strides"], node.attrs["dilations"]
+    n, h, w, ci = _hwc(tuple(x.shape), fmt)
+    _, oh, ow, co = _hwc(tuple(out.shape), fmt)
+    kh, kw = f.shape[:2]
+    pt, pl = _pads(node.attrs, (h, w), (kh, kw))
+    kb = _kb(lw, node, (n, oh, ow, co, kh, kw, ci), reduced=(4, 5, 6))
+    vn, vh, vw, vc, vkh, vkw, vci = kb.vars
+    ph, okh = _forward_tap(vh, vkh, sh, dh, pt, h)
+    pw, okw = _forward_tap(vw, vkw, sw, dw, pl, w)
+    valid = I.logical_and(okh, okw)
+    xv = kb.read(x, _layout(fmt, vn, I.select(okh, ph, 0), I.select(okw, pw, 0), vci), valid, 0)
+    acc = kb.accumulate("sum", S.cast(xv, out.dtype) * S.cast(kb.read(f, (vkh, vkw, vci, vc)), out.dtype), out.dtype)
+    kb.store(lw.buffer_of[out], _layout(fmt, vn, vh, vw, vc), acc)
+    kb.finish()
+
+
+@library("Conv2DBackpropInput")
+def _conv2d_backprop_input(lw: Any, node: Node) -> None:
+    f, g = node.inputs[0], node.inputs[1]
+    out = node.outputs[0]
+    fmt, (sh, sw), (dh, dw) = node.attrs["data_format"], node.attrs["strides"], node.attrs["dilations"]
+    n, h, w, ci = _hwc(tuple(out.shape), fmt)
+    _, oh, ow, co = _hwc(tuple(g.shape), fmt)
+    kh, kw = f.shape[:2]
+    pt, pl = _pads(node.attrs, (h, w), (kh, kw))
+    kb = _kb(lw, node, (n, h, w, ci, kh, kw, co), reduced=(4, 5, 6))
+    vn, vh, vw, vci, vkh, vkw, vco = kb.vars
+    yh, okh = _backward_tap(vh, vkh, sh, dh, pt, oh)
+    yw, okw = _backward_tap(vw, vkw, sw, dw, pl, ow)
+    valid = I.logical_and(okh, okw)
+    gv = kb.read(g, _layout(fmt, vn, I.select(okh or I.const(1), yh, 0), I.select(okw or I.const(1), yw, 0), vco),
+                 valid, 0)
+    acc = kb.accumulate("sum", S.cast(gv, out.dtype) * S.cast(kb.read(f, (vkh, vkw, vci, vco)), out.dtype), out.dtype)
+    kb.store(lw.buffer_of[out], _layout(fmt, vn, vh, vw, vci), acc)
+    kb.finish()
+
+
+@library("Conv2DBackpropFilter")
+def _conv2d_backprop_filter(lw: Any, node: Node) -> None:
+    x, g = node.inputs[0], node.inputs[1]
+    out = node.outputs[0]
+    fmt, (sh, sw), (dh, dw) = node.attrs["data_format"], node.attrs["strides"], node.attrs["dilations"]
+    n, h, w, ci = _hwc(tuple(x.shape), fmt)
+    _, oh, ow, co = _hwc(tuple(g.shape), fmt)
+    kh, kw = out.shape[:2]
+    pt, pl = _pads(node.attrs, (h, w), (kh, kw))
+    kb = _kb(lw, node, (kh, kw, ci, co, n, oh, ow), reduced=(4, 5, 6))
+    vkh, vkw, vci, vco, vn, voh, vow = kb.vars
+    ph, okh = _forward_tap(voh, vkh, sh, dh, pt, h)
+    pw, okw = _forward_tap(vow, vkw, sw, dw, pl, w)
+    valid = I.logical_and(okh, okw)
+    xv = kb.read(x, _layout(fmt, vn, I.select(okh, ph, 0), I.select(okw, pw, 0), vci), valid, 0)
+    gv = kb.read(g, _layout(fmt, vn, voh, vow, vco))
+    acc = kb.accumulate("sum", S.cast(xv, out.dtype) * S.cast(gv, out.dtype), out.dtype)
+    kb.store(lw.buffer_of[out], (vkh, vkw, vci, vco), acc)
+    kb.finish()
+
+
+def _pool_setup(node: Node, x_shape: tuple, out_shape: tuple):
+    fmt, (kh, kw), (sh, sw) = node.attrs["data_format"], node.attrs["ksize"], node.attrs["strides"]
+    n, h, w, c = _hwc(x_shape, fmt)
+    _, oh, ow, _ = _hwc(out_shape, fmt)
+    pt, pl = _pads(dict(node.attrs, dilations=(1, 1)), (h, w), (kh, kw))
+    return fmt, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl
+
+
+def _window_read(kb: LoopBuilder, x, fmt, vn, voh, vow, vc, vkh, vkw, sh, sw, pt, pl, h, w, fill_value):
+    ph, okh = _forward_tap(voh, vkh, sh, 1, pt, h)
+    pw, okw = _forward_tap(vow, vkw, sw, 1, pl, w)
+    return kb.read(x, _layout(fmt, vn, I.select(okh, ph, 0), I.select(okw, pw, 0), vc),
+                   I.logical_and(okh, okw), fill_value)
+
+
+def _count(o, stride: int, pad: int, k: int, size: int) -> I.IExpr:
+    """How many real (unpadded) input positions window o covers along one axis."""
+    start = I.add(I.mul(o, stride), -pad)
+    return I.add(I.minimum(I.add(start, k), size), I.mul(I.maximum(start, 0), -1))
+
+
+@library("MaxPool", "AvgPool")
+def _pool(lw: Any, node: Node) -> None:
+    (x,) = node.inputs
+    out = node.outputs[0]
+    fmt, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl = _pool_setup(node, tuple(x.shape), tuple(out.shape))
+    kb = _kb(lw, node, (n, oh, ow, c, kh, kw), reduced=(4, 5))
+    vn, voh, vow, vc, vkh, vkw = kb.vars
+    is_max = node.type == "MaxPool"
+    value = _window_read(kb, x, fmt, vn, voh, vow, vc, vkh, vkw, sh, sw, pt, pl, h, w,
+                         float("-inf") if is_max else 0.0)
+    acc = kb.accumulate("max" if is_max else "sum", value, out.dtype)
+    if not is_max:
+        count = I.mul(_count(voh, sh, pt, kh, h), _count(vow, sw, pl, kw, w))
+        acc = acc / S.cast(index_value(count), out.dtype)
+    kb.store(lw.buffer_of[out], _layout(fmt, vn, voh, vow, vc), acc)
+    kb.finish()
+
+
+def _argmax_window(lw, node, x, out_shape, serial: bool):
+    fmt, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl = _pool_setup(node, tuple(x.shape), out_shape)
+    kb = _kb(lw, node, (n, oh, ow, c, kh, kw), reduced=(4, 5), serial=serial)
+    vn, voh, vow, vc, vkh, vkw = kb.vars
+    value = _window_read(kb, x, fmt, vn, voh, vow, vc, vkh, vkw, sh, sw, pt, pl, h, w, float("-inf"))
+    kb.accumulate("argmax", value, x.dtype)
+    best = I.IExpr("acc", (), 0)
+    at_h = I.add(I.add(I.mul(voh, sh), I.floordiv(best, kw)), -pt)
+    at_w = I.add(I.add(I.mul(vow, sw), I.mod(best, kw)), -pl)
+    return kb, fmt, (vn, voh, vow, vc), (at_h, at_w)
+
+
+@library("MaxPoolGrad")
+def _max_pool_grad(lw: Any, node: Node) -> None:
+    x, g = node.inputs
+    out = lw.buffer_of[node.outputs[0]]
+    fill(lw, node, out, 0)
+    kb, fmt, (vn, voh, vow, vc), (at_h, at_w) = _argmax_window(lw, node, x, tuple(g.shape), serial=True)
+    kb.store(out, _layout(fmt, vn, at_h, at_w, vc), kb.read(g, _layout(fmt, vn, voh, vow, vc)), mode="add")
+    kb.finish()
+
+
+@library("MaxPoolGradGrad")
+def _max_pool_grad_grad(lw: Any, node: Node) -> None:
+    x, gg = node.inputs
+    out = node.outputs[0]
+    kb, fmt, (vn, voh, vow, vc), (at_h, at_w) = _argmax_window(lw, node, x, tuple(out.shape), serial=False)
+    kb.store(lw.buffer_of[out], _layout(fmt, vn, voh, vow, vc), kb.read(gg, _layout(fmt, vn, at_h, at_w, vc)))
+    kb.finish()
+
+
+@library("AvgPoolGrad")
+def _avg_pool_grad(lw: Any, node: Node) -> None:
+    g = node.inputs[0]
+    out = node.outputs[0]
+    fmt, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl = _pool_setup(node, tuple(out.shape), tuple(g.shape))
+    kb = _kb(lw, node, (n, h, w, c, kh, kw), reduced=(4, 5))
+    vn, vh, vw, vc, vkh, vkw = kb.vars
+    yh, okh = _backward_tap(vh, vkh, sh, 1, pt, oh)
+    yw, okw = _backward_tap(vw, vkw, sw, 1, pl, ow)
+    valid = I.logical_and(okh, okw)
+    sy, sx = I.select(okh or I.const(1), yh, 0), I.select(okw or I.const(1), yw, 0)
+    gv = kb.read(g, _layout(fmt, vn, sy, sx, vc), valid, 0)
+    count = I.mul(_count(sy, sh, pt, kh, h), _count(sx, sw, pl, kw, w))
+    safe = I.maximum(count, 1)
+    acc = kb.accumulate("sum", gv / S.cast(index_value(safe), out.dtype), out.dtype)
+    kb.store(lw.buffer_of[out], _layout(fmt, vn, vh, vw, vc), acc)
+    kb.finish()
+

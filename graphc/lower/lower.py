@@ -1,0 +1,157 @@
+"""Lowering: a fused Program (graphc.passes.fuse ran) becomes a KernelProgram.
+
+Each fusion group becomes one loop kernel (elementwise, or a reduction with its prologue and
+epilogue), or a library kernel followed by an elementwise epilogue kernel; a materialized view
+becomes a copy kernel. Program inputs, constants and every value a group stores get a buffer;
+results get output buffers, the rest temporaries placed by the memory plan.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import CompileError
+from ..ir.node import Node
+from ..ir.shapes import normalize_axes
+from ..ir.tensor import Tensor
+from ..ops import scalar as S
+from ..passes.fuse import FusionGroup
+from ..program import Program
+from . import index as I
+from .builder import LoopBuilder, substitute
+from .kernel import Buffer, KernelProgram
+from .reads import Dims, broadcast_index, through_view
+
+COMBINERS = {"Sum": "sum", "Prod": "prod", "Max": "max", "Min": "min", "Any": "any", "All": "all"}
+
+
+class Lowering:
+    def __init__(self, program: Program, blas: bool = True) -> None:
+        if program.groups is None:
+            raise CompileError("internal: the program must be fused before lowering")
+        self.program = program
+        self.buffers: list[Buffer] = []
+        self.buffer_of: dict[Tensor, Buffer] = {}
+        self.stored: set[Tensor] = set()
+        self.kernels: list[Any] = []
+        self.results = set(program.results)
+        self.blas = blas  # float matmuls become GemmCalls (else generated loop kernels)
+
+    # ---------------------------------------------------------------- buffers
+    def new_buffer(self, name: str, t_or_dtype: Any, shape: tuple[int, ...] | None = None, kind: str = "temp",
+                   value: Any = None) -> Buffer:
+        dtype = t_or_dtype.dtype if isinstance(t_or_dtype, Tensor) else t_or_dtype
+        shape = tuple(t_or_dtype.shape) if shape is None else tuple(shape)
+        buf = Buffer(len(self.buffers), name, dtype, shape, kind, value)
+        self.buffers.append(buf)
+        return buf
+
+    def bind(self, t: Tensor, kind: str | None = None) -> Buffer:
+        """The buffer holding t (created on first use)."""
+        buf = self.buffer_of.get(t)
+        if buf is None:
+            buf = self.new_buffer(t.name, t, kind=kind or ("output" if t in self.results else "temp"))
+            self.buffer_of[t] = buf
+            self.stored.add(t)
+        return buf
+
+    # ---------------------------------------------------------------- main
+    def lower(self) -> KernelProgram:
+        p = self.program
+        inputs = [self.bind(i.tensor, "input") for i in p.inputs]
+        for n in p.nodes():
+            if n.type == "Const":
+                self.bind(n.outputs[0], "const").value = n.attrs["value"]
+        for g in p.groups:
+            for t in g.stores:
+                self.bind(t)
+        for g in p.groups:
+            lower_group = {"elementwise": self.elementwise_group, "reduction": self.reduction_group,
+                           "library": self.library_group, "copy": self.copy_group}[g.kind]
+            lower_group(g)
+        results = [self.buffer_of[t] for t in p.results]
+        return KernelProgram(self.buffers, self.kernels, inputs, results)
+
+    # ---------------------------------------------------------------- expressions
+    def elementwise_value(self, kb: LoopBuilder, node: Node, out_index: Dims, env: dict[Tensor, S.SExpr]) -> S.SExpr:
+        """node's scalar expression at `out_index`, reading members from env, the rest from memory."""
+        expr = node.op.scalar_expr([t.dtype for t in node.inputs], dict(node.attrs))
+        out_shape = tuple(node.outputs[0].shape)
+        args = []
+        for t in node.inputs:
+            if t in env:
+                args.append(env[t])
+            else:
+                args.append(kb.read(t, broadcast_index(out_index, out_shape, tuple(t.shape))))
+        return substitute(expr, args)
+
+    def run_members(self, kb: LoopBuilder, nodes: list[Node], index: Dims, env: dict[Tensor, S.SExpr]) -> None:
+        for n in nodes:
+            env[n.outputs[0]] = self.elementwise_value(kb, n, index, env)
+
+    # ---------------------------------------------------------------- groups
+    def elementwise_group(self, g: FusionGroup) -> None:
+        kb = LoopBuilder(self, f"k{len(self.kernels)}_{g.nodes[-1].type}", g.space, node=g.nodes[-1])
+        env: dict[Tensor, S.SExpr] = {}
+        self.run_members(kb, g.nodes, kb.vars, env)
+        for t in g.stores:
+            kb.store(self.buffer_of[t], kb.vars, env[t])
+        kb.finish()
+
+    def reduction_group(self, g: FusionGroup) -> None:
+        anchor = g.anchor
+        x = anchor.inputs[0]
+        space = tuple(x.shape)
+        axes = normalize_axes(anchor.attrs["axis"], len(space))
+        kb = LoopBuilder(self, f"k{len(self.kernels)}_{anchor.type}", space, reduced=axes, node=anchor)
+        split = g.nodes.index(anchor)
+        env: dict[Tensor, S.SExpr] = {}
+        self.run_members(kb, g.nodes[:split], kb.vars, env)
+        out = anchor.outputs[0]
+        operand = env[x] if x in env else kb.read(x, kb.vars)
+        if anchor.type in ("Sum", "Prod") and operand.dtype is not out.dtype:
+            operand = S.cast(operand, out.dtype)
+        acc = kb.accumulate(COMBINERS[anchor.type], operand, out.dtype)
+        if anchor.attrs["keepdims"]:
+            out_index = tuple(I.const(0) if a in axes else v for a, v in enumerate(kb.vars))
+        else:
+            out_index = tuple(v for a, v in enumerate(kb.vars) if a not in axes)
+        outer: dict[Tensor, S.SExpr] = {out: acc}
+        self.run_members(kb, g.nodes[split + 1:], out_index, outer)
+        for t in g.stores:
+            if t in env:
+                kb.store(self.buffer_of[t], kb.vars, env[t], inner=True)
+            else:
+                kb.store(self.buffer_of[t], out_index, outer[t])
+        kb.finish()
+
+    def library_group(self, g: FusionGroup) -> None:
+        anchor = g.anchor
+        for t in anchor.outputs:
+            self.bind(t)
+        lower_library(self, anchor)
+        if g.epilogue:
+            self.elementwise_tail(g.epilogue, g, tuple(anchor.outputs[0].shape))
+
+    def elementwise_tail(self, nodes: list[Node], g: FusionGroup, space: tuple[int, ...]) -> None:
+        kb = LoopBuilder(self, f"k{len(self.kernels)}_{nodes[-1].type}", space, node=nodes[-1])
+        env: dict[Tensor, S.SExpr] = {}
+        self.run_members(kb, nodes, kb.vars, env)
+        for t in g.stores:
+            if t in env:
+                kb.store(self.buffer_of[t], kb.vars, env[t])
+        kb.finish()
+
+    def copy_group(self, g: FusionGroup) -> None:
+        (view,) = g.nodes
+        t = view.outputs[0]
+        kb = LoopBuilder(self, f"k{len(self.kernels)}_copy", t.shape, node=view)
+        src, idx = through_view(t, kb.vars)
+        kb.store(self.buffer_of[t], kb.vars, kb.read(src, idx))
+        kb.finish()
+
+
+def lower_program(program: Program, blas: bool = True) -> KernelProgram:
+    return Lowering(program, blas).lower()
+
+
+from .library import lower_library  # noqa: E402  (library kernels use Lowering's helpers)

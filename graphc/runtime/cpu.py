@@ -1,0 +1,142 @@
+"""The CPU executable: binds NumPy arrays to a compiled program and runs it.
+
+Per call, Python only writes the addresses of the argument and result arrays (id(array)) into
+a preallocated table and makes one native call: the module's `bind` reads each array's data
+pointer itself (NumPy's stable struct layout), so no per-array ctypes conversion is needed.
+Programs with kernels big enough to split run as a plan of serial segments and parallel
+kernels over the thread pool. A failed check (an index out of range) is reported with the node
+and source line that created the failing op; no variable or result is touched by a failed run.
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import InvalidArgumentError
+from ..lower.kernel import KernelProgram
+from .threads import PARALLEL_WORK, pool
+
+KERNEL = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
+SEGMENT = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+CALL = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def parallel_kernels(info: Any) -> list[bool]:
+    """Which kernels are worth splitting across threads (the cost model)."""
+    threads = pool().size if PARALLEL_WORK else 1
+    return [threads > 1 and k.splittable and k.extent >= 2 and k.work >= PARALLEL_WORK for k in info.kernels]
+
+
+def plan_segments(flags: list[bool]) -> list[tuple[int, int]]:
+    """Maximal runs of kernels that are not split: each becomes one native segment call."""
+    segments, start = [], None
+    for i, parallel in enumerate(flags + [True]):
+        if parallel:
+            if start is not None:
+                segments.append((start, i))
+                start = None
+        elif start is None:
+            start = i
+    return segments
+
+
+class CpuExecutable:
+    def __init__(self, kp: KernelProgram, info: Any, engine: Any, program: Any) -> None:
+        self.kp, self.info, self.engine, self.program = kp, info, engine, program
+        n = len(kp.buffers)
+        self.frame = (ctypes.c_void_p * (2 + n))()
+        self.error = (ctypes.c_int64 * 4)()
+        self.frame[1] = ctypes.addressof(self.error)
+        self.workspace = np.empty(kp.workspace_bytes + 64, np.uint8)
+        base = self.workspace.ctypes.data
+        base += (-base) % 64
+        self.frame[0] = base
+        self._constants = []
+        for b in kp.buffers:
+            if b.kind == "temp":
+                self.frame[2 + b.id] = base + (b.offset or 0)
+            elif b.kind == "const":
+                arr = np.asarray(b.value, dtype=b.dtype.np, order="C")
+                self._constants.append(arr)
+                self.frame[2 + b.id] = arr.ctypes.data
+        position = {buffer_id: j for j, buffer_id in enumerate(info.dynamic)}
+        self._input_slots = [position[b.id] for b in kp.inputs]
+        outputs = [b for b in kp.buffers if b.kind == "output"]
+        self._outputs = [(position[b.id], b.shape, b.dtype.np) for b in outputs]
+        self._result_plan = []
+        for b in kp.results:
+            if b.kind == "output":
+                self._result_plan.append(("out", outputs.index(b)))
+            elif b.kind == "input":
+                self._result_plan.append(("in", kp.inputs.index(b)))
+            else:
+                self._result_plan.append(("const", np.asarray(b.value, dtype=b.dtype.np, order="C")))
+        self.objects = (ctypes.c_int64 * max(1, len(info.dynamic)))()
+        self._frame_ptr = ctypes.addressof(self.frame)
+        self._objects_ptr = ctypes.addressof(self.objects)
+        address = engine.address
+        self._call = CALL(address(f"{info.name}_call"))
+        self._bind = CALL(address(f"{info.name}_bind"))
+        flags = parallel_kernels(info)
+        self._steps: list[tuple[Any, Any]] | None = None
+        if any(flags):
+            steps = []
+            seg_index = {s: j for j, s in enumerate(info.segments)}
+            i = 0
+            while i < len(flags):
+                if flags[i]:
+                    k = info.kernels[i]
+                    steps.append((KERNEL(address(k.name)), k.extent))
+                    i += 1
+                else:
+                    first = i
+                    while i < len(flags) and not flags[i]:
+                        i += 1
+                    steps.append((SEGMENT(address(f"{info.name}_seg{seg_index[(first, i)]}")), None))
+            self._steps = steps
+        self._lock = threading.Lock()
+
+    def __call__(self, args: Sequence[Any]) -> list[np.ndarray]:
+        keep = []
+        objects = self.objects
+        for slot, a in zip(self._input_slots, args):
+            if type(a) is not np.ndarray or not a.flags.c_contiguous:
+                a = np.asarray(a, order="C")
+            keep.append(a)
+            objects[slot] = id(a)
+        outs = []
+        for slot, shape, dtype in self._outputs:
+            o = np.empty(shape, dtype)
+            outs.append(o)
+            objects[slot] = id(o)
+        with self._lock:
+            self.error[0] = 0
+            if self._steps is None:
+                self._call(self._objects_ptr, self._frame_ptr)
+            else:
+                self._bind(self._objects_ptr, self._frame_ptr)
+                run = pool().run
+                for fn, extent in self._steps:
+                    if extent is None:
+                        fn(self._frame_ptr)
+                    else:
+                        run(fn, self._frame_ptr, extent)
+            if self.error[0]:
+                self._raise(int(self.error[0]), int(self.error[1]), int(self.error[2]))
+        results = []
+        for kind, value in self._result_plan:
+            results.append(outs[value] if kind == "out" else keep[value] if kind == "in" else value)
+        return results
+
+    def _raise(self, code: int, value: int, where: int) -> None:
+        check = self.kp.errors[code - 1]
+        kernel = next(k for k in self.kp.kernels if check in getattr(k, "checks", ()))
+        iteration = tuple(int(i) for i in np.unravel_index(where, kernel.space)) if kernel.space else ()
+        index = list(check.where(iteration)) if check.where is not None else list(iteration)
+        node = check.node
+        message = check.message(value, index) if callable(check.message) else check.message.format(value=value, index=index)
+        raise InvalidArgumentError(message, op_type=node.type,
+                                   node_name=node.name, source=node.source)

@@ -1,0 +1,62 @@
+"""A persistent pool that runs chunks of a native kernel on every core.
+
+A kernel is a native function f(frame, start, end); the pool splits [0, extent) into one chunk
+per core, runs one chunk on the calling thread and the others on worker threads, and waits. The
+calls go through ctypes, which releases the GIL, so the chunks really run at once. A round trip
+costs tens of microseconds, so callers only split kernels with enough work (see PARALLEL_WORK).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+PARALLEL_WORK = 1 << 17   # iterations below which a kernel runs on one thread
+
+
+class ThreadPool:
+    def __init__(self, threads: int | None = None) -> None:
+        self.size = max(1, threads or os.cpu_count() or 1)
+        self._jobs: list[Any] = [None] * self.size
+        self._start = [threading.Event() for _ in range(self.size)]
+        self._done = [threading.Event() for _ in range(self.size)]
+        self._lock = threading.Lock()
+        for i in range(1, self.size):
+            threading.Thread(target=self._work, args=(i,), daemon=True, name=f"graphc-worker-{i}").start()
+
+    def _work(self, i: int) -> None:
+        while True:
+            self._start[i].wait()
+            self._start[i].clear()
+            fn, frame, lo, hi = self._jobs[i]
+            try:
+                fn(frame, lo, hi)
+            finally:
+                self._done[i].set()
+
+    def run(self, fn: Any, frame: Any, extent: int) -> None:
+        """fn(frame, start, end) over [0, extent), split across the pool."""
+        parts = min(self.size, extent)
+        if parts <= 1:
+            fn(frame, 0, extent)
+            return
+        bounds = [extent * i // parts for i in range(parts + 1)]
+        with self._lock:  # one parallel kernel at a time
+            for i in range(1, parts):
+                self._done[i].clear()
+                self._jobs[i] = (fn, frame, bounds[i], bounds[i + 1])
+                self._start[i].set()
+            fn(frame, bounds[0], bounds[1])
+            for i in range(1, parts):
+                self._done[i].wait()
+
+
+_pool: ThreadPool | None = None
+
+
+def pool() -> ThreadPool:
+    global _pool
+    if _pool is None:
+        threads = os.environ.get("GRAPHC_NUM_THREADS")
+        _pool = ThreadPool(int(threads) if threads else None)
+    return _pool
