@@ -7,21 +7,24 @@ lowering needs (decomposition of composite ops, dead code elimination, fusion).
 """
 from __future__ import annotations
 
+import hashlib
 import time
+from functools import lru_cache
+from pathlib import Path
 
-from ..codegen.llvm import add_segments, render_module
+from ..codegen.llvm import add_segments, module_info, render_module
 from ..lower import lower_program, plan_memory
+from ..lower.fingerprint import fingerprint
 from ..passes import DEFAULT_PIPELINE, run_pipeline
 from ..program import Program
 from ..runtime import cache, jit
 from ..runtime.cpu import CpuExecutable, parallel_kernels, plan_segments
 
 REQUIRED_PASSES = ("decompose", "cse", "dce", "fuse")
-PREFIX = "GRAPHC_PROGRAM"   # replaced by a key-derived prefix in the compiled symbols
 # Programs doing less work than this (loop iterations, or GEMM multiply-adds, in all) run in a
 # few microseconds whatever the code quality: they are compiled quickly rather than well.
 QUICK_WORK = 1 << 14
-FORMAT = "graphc-llvm-1"
+FORMAT = "graphc-llvm-2"
 
 
 class LLVMBackend:
@@ -33,26 +36,42 @@ class LLVMBackend:
         if program.groups is None:
             program = run_pipeline(program, REQUIRED_PASSES)
         kp = plan_memory(lower_program(program, blas=jit.gemm_available()))
-        module, info = render_module(kp, PREFIX)
-        add_segments(module, info, plan_segments(parallel_kernels(info)))
-        generic = str(module)
-        t1 = time.perf_counter()
         quick = sum(k.work for k in kp.kernels) < QUICK_WORK
-        key = cache.key_of(FORMAT, jit.host_description(), "quick" if quick else "O3", generic)
+        parallel = parallel_kernels(module_info(kp, "_"))   # which kernels the pool splits
+        key = cache.key_of(FORMAT, code_digest(), jit.host_description(), "quick" if quick else "O3",
+                           repr(parallel), fingerprint(kp))
         prefix = f"g{key[:20]}"   # symbols unique per program in the shared engine
-        info.name = prefix
-        for k in info.kernels:
-            k.name = k.name.replace(PREFIX, prefix, 1)
-        hit = jit.is_loaded(key)
-        code = None if hit else cache.load(key)
-        hit = hit or code is not None
-        if not jit.is_loaded(key):
+        info = module_info(kp, prefix)
+        info.segments = plan_segments(parallel)
+        t1 = time.perf_counter()
+        source = "memory" if jit.is_loaded(key) else "disk"
+        if source == "disk":
+            code = cache.load(key)
             if code is None:
-                code = jit.compile_object(generic.replace(f'@"{PREFIX}_', f'@"{prefix}_'), quick)
+                source = "compiled"
+                module, info = render_module(kp, prefix)
+                add_segments(module, info, plan_segments(parallel))
+                code = jit.compile_object(str(module), quick)
                 cache.store(key, code)
             jit.load_object(key, code)
         t2 = time.perf_counter()
         executable = CpuExecutable(kp, info, jit.load_object(key, b""), program)
-        executable.timings = {"lower_and_render_ms": (t1 - t0) * 1e3, "llvm_ms": (t2 - t1) * 1e3,
-                              "cache_hit": hit, "tier": "quick" if quick else "O3", "kernels": len(kp.kernels), "ir_bytes": len(generic)}
+        executable.timings = {"lower_ms": (t1 - t0) * 1e3, "codegen_ms": (t2 - t1) * 1e3, "code_from": source,
+                              "cache_hit": source != "compiled", "tier": "quick" if quick else "O3",
+                              "kernels": len(kp.kernels)}
         return executable
+
+
+@lru_cache(maxsize=1)
+def code_digest() -> str:
+    """A hash of the source of everything that turns a kernel program into machine code: part of
+    every cache key, so code cached by another graphc version is never loaded."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    files = [*sorted((root / "codegen").glob("*.py")), *sorted((root / "runtime").glob("*.py")),
+             *sorted((root / "lower").glob("*.py")), root / "backends" / "llvm.py", root / "ops" / "scalar.py",
+             root / "ir" / "dtypes.py"]
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()

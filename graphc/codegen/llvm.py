@@ -42,31 +42,37 @@ class ModuleInfo:
     segments: list[tuple[int, int]] = field(default_factory=list)   # [first, last) kernel ranges
 
 
+def module_info(kp: KernelProgram, name: str) -> ModuleInfo:
+    """What the runtime needs to know of the module render_module(kp, name) defines; cheap, so
+    a cached program is loaded without rendering. Also numbers the program's checks (kp.errors:
+    error code i + 1 is check i) in the order the renderer reports them."""
+    infos: list[KernelInfo] = []
+    errors: list = []
+    for i, k in enumerate(kp.kernels):
+        kname = f"{name}_k{i}"
+        if isinstance(k, GemmCall):
+            infos.append(KernelInfo(kname, int(_prod(k.batch)), False, k.work))
+        else:
+            extent = k.space[k.order[0]] if k.order else 1
+            splittable = bool(k.order) and len(k.order) > len(k.reduced) and not k.serial
+            infos.append(KernelInfo(kname, extent, splittable, k.work))
+            errors.extend(k.checks)
+    kp.errors = errors
+    dynamic = [b.id for b in kp.buffers if b.kind in ("input", "output")]
+    return ModuleInfo(name, infos, dynamic)
+
+
 def render_module(kp: KernelProgram, name: str = "graphc", triple: str | None = None) -> tuple[ir.Module, ModuleInfo]:
     module = ir.Module(name=name)
     if triple:
         module.triple = triple
-    infos: list[KernelInfo] = []
-    errors: list = []
-
-    def error_code(check) -> int:
-        errors.append(check)
-        return len(errors)
-
-    for i, k in enumerate(kp.kernels):
-        kname = f"{name}_k{i}"
+    info = module_info(kp, name)
+    codes = {id(check): i + 1 for i, check in enumerate(kp.errors)}
+    for k, kinfo in zip(kp.kernels, info.kernels):
         if isinstance(k, GemmCall):
-            render_gemm(module, kname, k)
-            extent = int(_prod(k.batch))
-            infos.append(KernelInfo(kname, extent, False, k.work))
+            render_gemm(module, kinfo.name, k)
         else:
-            LoopRenderer(k, error_code).render(module, kname)
-            extent = k.space[k.order[0]] if k.order else 1
-            splittable = bool(k.order) and len(k.order) > len(k.reduced) and not k.serial
-            infos.append(KernelInfo(kname, extent, splittable, k.work))
-    kp.errors = errors
-    dynamic = [b.id for b in kp.buffers if b.kind in ("input", "output")]
-    info = ModuleInfo(name, infos, dynamic)
+            LoopRenderer(k, lambda check: codes[id(check)]).render(module, kinfo.name)
     _entries(module, info)
     return module, info
 
@@ -116,4 +122,4 @@ def add_segments(module: ir.Module, info: ModuleInfo, segments: list[tuple[int, 
         b.ret_void()
 
 
-__all__ = ["KernelInfo", "ModuleInfo", "render_module", "add_segments", "LoopKernel"]
+__all__ = ["KernelInfo", "ModuleInfo", "module_info", "render_module", "add_segments", "LoopKernel"]

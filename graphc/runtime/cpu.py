@@ -80,7 +80,8 @@ class CpuExecutable:
         address = engine.address
         self._call = CALL(address(f"{info.name}_call"))
         self._bind = CALL(address(f"{info.name}_bind"))
-        flags = parallel_kernels(info)
+        serial = {i for first, last in info.segments for i in range(first, last)}
+        flags = [i not in serial for i in range(len(info.kernels))]   # split over the pool
         self._steps: list[tuple[Any, Any]] | None = None
         if any(flags):
             steps = []
