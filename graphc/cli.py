@@ -1,8 +1,10 @@
-"""The `graphc` command: demo, ops, and the graph-file tools show and run."""
+"""The `graphc` command: demo, ops, the graph-file tools show and run, and bench."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from . import __version__
@@ -36,6 +38,27 @@ def _run(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _suite_path() -> Path:
+    """benchmarks/suite.py of the source checkout graphc runs from (absent from installs)."""
+    import graphc
+
+    return Path(graphc.__file__).resolve().parents[1] / "benchmarks" / "suite.py"
+
+
+def _bench(args: argparse.Namespace) -> int:
+    path = _suite_path()
+    if not path.is_file():
+        print(f"graphc bench: the benchmark suite is not installed with graphc ({path} not found); "
+              f"run `graphc bench` from a source checkout (pip install -e . in a clone of graphc)", file=sys.stderr)
+        return 2
+    spec = importlib.util.spec_from_file_location("graphc_benchmark_suite", path)
+    assert spec is not None and spec.loader is not None
+    suite = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite)
+    code = suite.main(["--quick"] if args.quick else [])
+    return code if isinstance(code, int) else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="graphc", description="A symbolic graph compiler for Python.")
     parser.add_argument("--version", action="version", version=f"graphc {__version__}")
@@ -62,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("-o", "--output", metavar="FILE", help="write the results: .npy (one fetch) or .npz")
     run.add_argument("--backend", default="numpy", help="the backend to run on (default: numpy)")
     run.set_defaults(fn=_run)
+    bench_help = "run the benchmark suite against NumPy and the installed peers (benchmarks/suite.py; needs a source checkout)"
+    bench = sub.add_parser("bench", help=bench_help, description=bench_help)
+    bench.add_argument("--quick", action="store_true", help="skip the 1e7 chain and the compile-time runs")
+    bench.set_defaults(fn=_bench)
     args = parser.parse_args(argv)
     return args.fn(args)
 

@@ -5,6 +5,7 @@ Session.run and gc.function share this object; it does no graph work when called
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -33,6 +34,10 @@ class CompiledRun:
         self._update_vars = [v for v, _ in program.updates]
         self._rng_nodes = [i.key for i in program.inputs if i.kind == "rng"]
         self._graph = graph
+        # Which results the executable allocated for this call alone (no copy needed).
+        n = len(program.results)
+        self._fresh = list(getattr(executable, "fresh_results", [False] * n))
+        self.profile: Any = None   # a graphc.profile.ProgramProfile while the session profiles
 
     @property
     def variables_read(self) -> list[str]:
@@ -54,10 +59,17 @@ class CompiledRun:
                 args.append(value)
             else:
                 args.append(np.int64(state.rng_runs.get(key, 0)))
-        results = self.executable(args)
-        outputs = [_owned(r, args) for r in results[: self._n_outputs]]
-        for var, value in zip(self._update_vars, results[self._n_outputs:]):
-            state.variables[var] = _owned(value, args + outputs)  # never shared with a fetch
+        if self.profile is None:
+            results = self.executable(args)
+        else:
+            start = time.perf_counter()
+            results = self.executable(args, self.profile)
+            self.profile.runs += 1
+            self.profile.run_seconds += time.perf_counter() - start
+        fresh = self._fresh
+        outputs = [r if fresh[i] else _owned(r, args) for i, r in enumerate(results[: self._n_outputs])]
+        for i, (var, value) in enumerate(zip(self._update_vars, results[self._n_outputs:]), self._n_outputs):
+            state.variables[var] = value if fresh[i] else _owned(value, args + outputs)  # never shared with a fetch
         for key in self._rng_nodes:
             state.rng_runs[key] = state.rng_runs.get(key, 0) + 1
         return outputs

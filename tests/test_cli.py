@@ -1,14 +1,16 @@
-"""The `graphc` command: demo, --version, ops."""
+"""The `graphc` command: demo, --version, ops, bench."""
 from __future__ import annotations
 
 import io
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import graphc as gc
+import graphc.cli as cli
 from graphc.cli import main
 from graphc.demo import run_demo
 from graphc.ops import all_ops
@@ -46,3 +48,34 @@ def test_cli_version_and_usage():
 def test_demo_rejects_unknown_backend():
     with pytest.raises(gc.CompileError, match="unknown backend"):
         run_demo(io.StringIO(), epochs=1, backend="abacus")
+
+
+def test_cli_bench_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: graphc bench" in out and "--quick" in out
+
+
+def test_cli_bench_finds_the_suite_of_this_checkout():
+    assert cli._suite_path() == Path(__file__).resolve().parents[1] / "benchmarks" / "suite.py"
+    assert cli._suite_path().is_file()
+
+
+def test_cli_bench_without_a_source_checkout(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(cli, "_suite_path", lambda: tmp_path / "site-packages" / "benchmarks" / "suite.py")
+    assert main(["bench"]) == 2
+    captured = capsys.readouterr()
+    lines = (captured.out + captured.err).strip().splitlines()
+    assert len(lines) == 1 and "source checkout" in lines[0] and "graphc bench" in lines[0]
+
+
+def test_cli_bench_runs_the_suite_main_with_quick(monkeypatch, tmp_path, capsys):
+    fake = tmp_path / "benchmarks" / "suite.py"
+    fake.parent.mkdir()
+    fake.write_text("def main(argv=None):\n    print('suite main called with', argv)\n")
+    monkeypatch.setattr(cli, "_suite_path", lambda: fake)
+    assert main(["bench", "--quick"]) == 0
+    assert main(["bench"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["suite main called with ['--quick']", "suite main called with []"]

@@ -4,6 +4,8 @@ strictness over speed: each result is checked against the dtype and shape the IR
 """
 from __future__ import annotations
 
+import time
+
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -51,15 +53,22 @@ class ReferenceExecutable:
             if s not in keep:
                 self.frees[i].append(s)
 
-    def __call__(self, args: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def kernel_labels(self) -> list[tuple[str, str, str]]:
+        """(name, op type, node name) per interpreted node, for profiles."""
+        return [(node.name, node.type, node.name) for node, _, _, _ in self.steps]
+
+    def __call__(self, args: Sequence[np.ndarray], profile: Any = None) -> list[np.ndarray]:
         values: list[Any] = [None] * self.n_slots
         for s, a in zip(self.input_slots, args):
             values[s] = a
         for s, v in self.constants:
             values[s] = v
         with np.errstate(all="ignore"):
-            for (node, kernel, ins, outs), frees in zip(self.steps, self.frees):
+            for i, ((node, kernel, ins, outs), frees) in enumerate(zip(self.steps, self.frees)):
+                t0 = time.perf_counter() if profile is not None else 0.0
                 results = _run_node(node, kernel, [values[s] for s in ins])
+                if profile is not None:
+                    profile.record(i, time.perf_counter() - t0)
                 for s, r in zip(outs, results):
                     values[s] = r
                 for s in frees:

@@ -7,7 +7,8 @@ The module defines, for a program named P:
   P_bind(i64* objects, i8** frame)          frame[2 + buffer] = data pointer of the NumPy array
                                             whose address (id) is objects[j], for each dynamic
                                             buffer j (inputs, then outputs)
-  P_call(i64* objects, i8** frame)          bind, then run: one native call per session run
+  P_call(i64* objects, i8** frame) -> i64   clear the error record, bind, run; returns the error
+                                            code (0 when every check held): one native call per run
   P_seg<j>(i8** frame)                      consecutive kernels the thread pool runs serially
 The frame holds the workspace pointer (slot 0), the error record (slot 1: code, value, where)
 and one data pointer per buffer; constants and temporaries are bound once per executable.
@@ -21,9 +22,13 @@ from llvmlite import ir
 from ..lower.kernel import GemmCall, KernelProgram, LoopKernel
 from . import llvm_types as T
 from .llvm_gemm import render_gemm
-from .llvm_loops import FRAME_BUFFERS, LoopRenderer
+from .llvm_loops import FRAME_BUFFERS, FRAME_ERROR, LoopRenderer
 
-NUMPY_DATA_OFFSET = 16  # PyArrayObject: PyObject_HEAD (refcount, type), then char *data
+NUMPY_DATA_OFFSET = 16
+# Loop kernels with fewer iterations than this run in microseconds even unoptimized: they are
+# marked optnone, which cuts a training step's compile time by half (the O3 pipeline and
+# instruction selection are then spent only on the kernels whose speed matters).
+SMALL_KERNEL_WORK = 1 << 12  # PyArrayObject: PyObject_HEAD (refcount, type), then char *data
 
 
 @dataclass
@@ -73,6 +78,12 @@ def render_module(kp: KernelProgram, name: str = "graphc", triple: str | None = 
             render_gemm(module, kinfo.name, k)
         else:
             LoopRenderer(k, lambda check: codes[id(check)]).render(module, kinfo.name)
+        # Entries call kernels; inlining them there would only compile each kernel twice more.
+        module.globals[kinfo.name].attributes.add("noinline")
+        if isinstance(k, LoopKernel) and k.work < SMALL_KERNEL_WORK:
+            for fn in (module.globals[kinfo.name], module.globals[f"{kinfo.name}_body"]):
+                fn.attributes.add("noinline")
+                fn.attributes.add("optnone")
     _entries(module, info)
     return module, info
 
@@ -105,11 +116,16 @@ def _entries(module: ir.Module, info: ModuleInfo) -> None:
         b.store(b.load(field_ptr), b.gep(frame, [ir.Constant(T.I64, FRAME_BUFFERS + buffer_id)]))
     b.ret_void()
 
-    call = ir.Function(module, ir.FunctionType(T.VOID, [T.I64P, T.I8PP]), name=f"{info.name}_call")
+    # call: clear the error record, bind, run, and return the error code (0: success), so a
+    # plain run costs Python one foreign call and no reads of the record.
+    call = ir.Function(module, ir.FunctionType(T.I64, [T.I64P, T.I8PP]), name=f"{info.name}_call")
     b = ir.IRBuilder(call.append_basic_block("entry"))
+    slot = b.gep(call.args[1], [ir.Constant(T.I64, FRAME_ERROR)])
+    record = b.bitcast(b.load(slot), T.I64P)
+    b.store(ir.Constant(T.I64, 0), record)
     b.call(bind, list(call.args))
     b.call(run, [call.args[1]])
-    b.ret_void()
+    b.ret(b.load(record))
 
 
 def add_segments(module: ir.Module, info: ModuleInfo, segments: list[tuple[int, int]]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -21,7 +22,8 @@ from .threads import PARALLEL_WORK, pool
 
 KERNEL = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 SEGMENT = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-CALL = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+BIND = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+CALL = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)   # returns the error code
 
 
 def parallel_kernels(info: Any) -> list[bool]:
@@ -74,12 +76,17 @@ class CpuExecutable:
                 self._result_plan.append(("in", kp.inputs.index(b)))
             else:
                 self._result_plan.append(("const", np.asarray(b.value, dtype=b.dtype.np, order="C")))
+        self._results_are_outputs = self._result_plan == [("out", j) for j in range(len(outputs))]
+        uses = [id(b) for b in kp.results]
+        # A result is fresh when it is an output buffer no other result shares: its array is new
+        # per call and belongs to the caller as it is.
+        self.fresh_results = [b.kind == "output" and uses.count(id(b)) == 1 for b in kp.results]
         self.objects = (ctypes.c_int64 * max(1, len(info.dynamic)))()
         self._frame_ptr = ctypes.addressof(self.frame)
         self._objects_ptr = ctypes.addressof(self.objects)
         address = engine.address
         self._call = CALL(address(f"{info.name}_call"))
-        self._bind = CALL(address(f"{info.name}_bind"))
+        self._bind = BIND(address(f"{info.name}_bind"))
         serial = {i for first, last in info.segments for i in range(first, last)}
         flags = [i not in serial for i in range(len(info.kernels))]   # split over the pool
         self._steps: list[tuple[Any, Any]] | None = None
@@ -99,14 +106,41 @@ class CpuExecutable:
                     steps.append((SEGMENT(address(f"{info.name}_seg{seg_index[(first, i)]}")), None))
             self._steps = steps
         self._lock = threading.Lock()
+        self._kernel_fns: list[Any] | None = None
 
-    def __call__(self, args: Sequence[Any]) -> list[np.ndarray]:
-        keep = []
+    def kernel_labels(self) -> list[tuple[str, str, str]]:
+        """(kernel name, op type, node name) per kernel, for profiles."""
+        labels = []
+        for k in self.kp.kernels:
+            node = getattr(k, "node", None)
+            labels.append((k.name, getattr(node, "type", "?"), getattr(node, "name", "?")))
+        return labels
+
+    def _run_profiled(self, profile: Any) -> None:
+        """Each kernel on its own, timed (split over the pool as in a plain run)."""
+        if self._kernel_fns is None:
+            self._kernel_fns = [KERNEL(self.engine.address(k.name)) for k in self.info.kernels]
+        serial = {i for first, last in self.info.segments for i in range(first, last)}
+        self._bind(self._objects_ptr, self._frame_ptr)
+        run = pool().run
+        clock = time.perf_counter
+        for i, (fn, k) in enumerate(zip(self._kernel_fns, self.info.kernels)):
+            t0 = clock()
+            if i in serial or self._steps is None:
+                fn(self._frame_ptr, 0, k.extent)
+            else:
+                run(fn, self._frame_ptr, k.extent)
+            profile.record(i, clock() - t0)
+            if self.error[0]:
+                return
+
+    def __call__(self, args: Sequence[Any], profile: Any = None) -> list[np.ndarray]:
         objects = self.objects
-        for slot, a in zip(self._input_slots, args):
+        keep = list(args)
+        for j, slot in enumerate(self._input_slots):
+            a = keep[j]
             if type(a) is not np.ndarray or not a.flags.c_contiguous:
-                a = np.asarray(a, order="C")
-            keep.append(a)
+                a = keep[j] = np.asarray(a, order="C")
             objects[slot] = id(a)
         outs = []
         for slot, shape, dtype in self._outputs:
@@ -114,23 +148,27 @@ class CpuExecutable:
             outs.append(o)
             objects[slot] = id(o)
         with self._lock:
-            self.error[0] = 0
-            if self._steps is None:
-                self._call(self._objects_ptr, self._frame_ptr)
+            if profile is None and self._steps is None:
+                code = self._call(self._objects_ptr, self._frame_ptr)
             else:
-                self._bind(self._objects_ptr, self._frame_ptr)
-                run = pool().run
-                for fn, extent in self._steps:
-                    if extent is None:
-                        fn(self._frame_ptr)
-                    else:
-                        run(fn, self._frame_ptr, extent)
-            if self.error[0]:
-                self._raise(int(self.error[0]), int(self.error[1]), int(self.error[2]))
-        results = []
-        for kind, value in self._result_plan:
-            results.append(outs[value] if kind == "out" else keep[value] if kind == "in" else value)
-        return results
+                self.error[0] = 0
+                if profile is not None:
+                    self._run_profiled(profile)
+                else:
+                    self._bind(self._objects_ptr, self._frame_ptr)
+                    run = pool().run
+                    for fn, extent in self._steps:
+                        if extent is None:
+                            fn(self._frame_ptr)
+                        else:
+                            run(fn, self._frame_ptr, extent)
+                code = self.error[0]
+            if code:
+                self._raise(int(code), int(self.error[1]), int(self.error[2]))
+        if self._results_are_outputs:
+            return outs
+        return [outs[value] if kind == "out" else keep[value] if kind == "in" else value
+                for kind, value in self._result_plan]
 
     def _raise(self, code: int, value: int, where: int) -> None:
         check = self.kp.errors[code - 1]
