@@ -10,6 +10,7 @@ The module defines, for a program named P:
   P_call(i64* objects, i8** frame) -> i64   clear the error record, bind, run; returns the error
                                             code (0 when every check held): one native call per run
   P_seg<j>(i8** frame)                      consecutive kernels the thread pool runs serially
+  P_chain<j>(i8** frame, i64 start, i64 end) a row chain (graphc.lower.chains) over rows [start, end)
 The frame holds the workspace pointer (slot 0), the error record (slot 1: code, value, where)
 and one data pointer per buffer; constants and temporaries are bound once per executable.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 
 from llvmlite import ir
 
+from ..lower.chains import Chain, row_chains
 from ..lower.kernel import GemmCall, KernelProgram, LoopKernel
 from . import llvm_types as T
 from .llvm_gemm import render_gemm
@@ -45,6 +47,7 @@ class ModuleInfo:
     kernels: list[KernelInfo]
     dynamic: list[int]                       # buffer ids bound per call, in `objects` order
     segments: list[tuple[int, int]] = field(default_factory=list)   # [first, last) kernel ranges
+    chains: list[Chain] = field(default_factory=list)               # row chains (P_chain<j>)
 
 
 def module_info(kp: KernelProgram, name: str) -> ModuleInfo:
@@ -64,7 +67,7 @@ def module_info(kp: KernelProgram, name: str) -> ModuleInfo:
             errors.extend(k.checks)
     kp.errors = errors
     dynamic = [b.id for b in kp.buffers if b.kind in ("input", "output")]
-    return ModuleInfo(name, infos, dynamic)
+    return ModuleInfo(name, infos, dynamic, chains=row_chains(kp))
 
 
 def render_module(kp: KernelProgram, name: str = "graphc", triple: str | None = None) -> tuple[ir.Module, ModuleInfo]:
@@ -95,16 +98,48 @@ def _prod(values) -> int:
     return out
 
 
-def _call_kernels(b: ir.IRBuilder, module: ir.Module, frame: ir.Value, kernels: list[KernelInfo]) -> None:
-    for k in kernels:
-        fn = module.globals[k.name]
-        b.call(fn, [frame, ir.Constant(T.I64, 0), ir.Constant(T.I64, k.extent)])
+def _call_kernels(b: ir.IRBuilder, module: ir.Module, frame: ir.Value, info: ModuleInfo, first: int,
+                  last: int) -> None:
+    """Call kernels [first, last) over their whole ranges, a row chain as one call."""
+    starts = {c.first: (j, c) for j, c in enumerate(info.chains)}
+    i = first
+    while i < last:
+        if i in starts and starts[i][1].last <= last:
+            j, chain = starts[i]
+            fn, extent, i = module.globals[f"{info.name}_chain{j}"], chain.extent, chain.last
+        else:
+            fn, extent, i = module.globals[info.kernels[i].name], info.kernels[i].extent, i + 1
+        b.call(fn, [frame, ir.Constant(T.I64, 0), ir.Constant(T.I64, extent)])
+
+
+def _chain_function(module: ir.Module, info: ModuleInfo, j: int, chain: Chain) -> None:
+    """P_chain<j>(frame, start, end): for each block of rows in [start, end), every member."""
+    fn = ir.Function(module, ir.FunctionType(T.VOID, [T.I8PP, T.I64, T.I64]), name=f"{info.name}_chain{j}")
+    frame, start, end = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    head, body, done = (fn.append_basic_block(n) for n in ("block.head", "block.body", "block.exit"))
+    b.branch(head)
+    b.position_at_end(head)
+    row = b.phi(T.I64)
+    row.add_incoming(start, fn.entry_basic_block)
+    b.cbranch(b.icmp_signed("<", row, end), body, done)
+    b.position_at_end(body)
+    stop = b.add(row, ir.Constant(T.I64, chain.block))
+    stop = b.select(b.icmp_signed("<", stop, end), stop, end)
+    for k in info.kernels[chain.first:chain.last]:
+        b.call(module.globals[k.name], [frame, row, stop])
+    row.add_incoming(stop, b.block)
+    b.branch(head)
+    b.position_at_end(done)
+    b.ret_void()
 
 
 def _entries(module: ir.Module, info: ModuleInfo) -> None:
+    for j, chain in enumerate(info.chains):
+        _chain_function(module, info, j, chain)
     run = ir.Function(module, ir.FunctionType(T.VOID, [T.I8PP]), name=f"{info.name}_run")
     b = ir.IRBuilder(run.append_basic_block("entry"))
-    _call_kernels(b, module, run.args[0], info.kernels)
+    _call_kernels(b, module, run.args[0], info, 0, len(info.kernels))
     b.ret_void()
 
     bind = ir.Function(module, ir.FunctionType(T.VOID, [T.I64P, T.I8PP]), name=f"{info.name}_bind")
@@ -134,7 +169,7 @@ def add_segments(module: ir.Module, info: ModuleInfo, segments: list[tuple[int, 
     for j, (first, last) in enumerate(segments):
         fn = ir.Function(module, ir.FunctionType(T.VOID, [T.I8PP]), name=f"{info.name}_seg{j}")
         b = ir.IRBuilder(fn.append_basic_block("entry"))
-        _call_kernels(b, module, fn.args[0], info.kernels[first:last])
+        _call_kernels(b, module, fn.args[0], info, first, last)
         b.ret_void()
 
 

@@ -29,7 +29,11 @@ CALL = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)   # re
 def parallel_kernels(info: Any) -> list[bool]:
     """Which kernels are worth splitting across threads (the cost model)."""
     threads = pool().size if PARALLEL_WORK else 1
-    return [threads > 1 and k.splittable and k.extent >= 2 and k.work >= PARALLEL_WORK for k in info.kernels]
+    flags = [threads > 1 and k.splittable and k.extent >= 2 and k.work >= PARALLEL_WORK for k in info.kernels]
+    for chain in info.chains:   # a row chain is split as one unit, by its total work
+        members = info.kernels[chain.first:chain.last]
+        flags[chain.first:chain.last] = [threads > 1 and sum(k.work for k in members) >= PARALLEL_WORK] * len(members)
+    return flags
 
 
 def plan_segments(flags: list[bool]) -> list[tuple[int, int]]:
@@ -93,9 +97,14 @@ class CpuExecutable:
         if any(flags):
             steps = []
             seg_index = {s: j for j, s in enumerate(info.segments)}
+            chains = {c.first: (j, c) for j, c in enumerate(info.chains)}
             i = 0
             while i < len(flags):
-                if flags[i]:
+                if flags[i] and i in chains:
+                    j, chain = chains[i]
+                    steps.append((KERNEL(address(f"{info.name}_chain{j}")), chain.extent))
+                    i = chain.last
+                elif flags[i]:
                     k = info.kernels[i]
                     steps.append((KERNEL(address(k.name)), k.extent))
                     i += 1

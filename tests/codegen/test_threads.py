@@ -54,7 +54,11 @@ def compile_and_run(monkeypatch, build: Callable[..., Any], arrays: list[np.ndar
 
 
 def split_kernels(executable) -> int:
-    return sum(1 for _, extent in (executable._steps or []) if extent is not None)
+    """How many kernels run split across the pool (a row chain's members each count)."""
+    if executable._steps is None:
+        return 0
+    serial = {i for first, last in executable.info.segments for i in range(first, last)}
+    return len(executable.info.kernels) - len(serial)
 
 
 def check_threaded_equals_serial(monkeypatch, build, arrays, rtol, atol, min_split=1):
@@ -149,3 +153,20 @@ def test_graphc_num_threads_env(tmp_path):
         assert child.returncode == 0, err
         assert json.loads(out.strip().splitlines()[-1]) == {"pool": n, "split": n > 1}
     assert np.array_equal(np.load(tmp_path / "out1.npy"), np.load(tmp_path / "out2.npy"))
+
+
+def test_row_chain_covers_softmax_and_blocks_unevenly(monkeypatch):
+    """A row softmax runs as one chain (max, exp-sum, divide block by block) with a block size
+    that does not divide the rows; threaded and serial agree bit for bit, and with NumPy."""
+    from graphc.lower.chains import row_chains
+
+    rows = 1031
+    arrays = [np.random.default_rng(5).normal(size=(rows, 700)).astype(np.float32) * 30]
+
+    def build(x):
+        return [gc.nn.softmax(x), gc.reduce_logsumexp(x, axis=1)]
+
+    serial, ex = compile_and_run(monkeypatch, build, arrays, "serial")
+    chains = row_chains(ex.kp)
+    assert chains and chains[0].last - chains[0].first >= 3 and rows % chains[0].block
+    check_threaded_equals_serial(monkeypatch, build, arrays, rtol=1e-5, atol=1e-6, min_split=3)
