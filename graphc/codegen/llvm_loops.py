@@ -13,13 +13,14 @@ from typing import Any, Callable
 
 from llvmlite import ir
 
-from ..lower.kernel import Buffer, LoopKernel
+from ..lower.kernel import Buffer, LoopKernel, columnar_axis
 from ..lower.reads import flatten
 from . import llvm_types as T
 from .llvm_random import philox_value
 from .llvm_scalar import IndexEmitter, ScalarEmitter
 
 FRAME_ERROR = 1
+COLUMN_BLOCK = 1024   # accumulators per block when a reduction runs across columns (columnar_axis)
 FRAME_BUFFERS = 2
 
 
@@ -71,15 +72,21 @@ class LoopRenderer:
         k = self.k
         self.fn, self.pointers, self.error = fn, pointers, error
         self.allocas: list[tuple[ir.Value, ir.Value | None]] = []
+        column = columnar_axis(k)
+        width = COLUMN_BLOCK if column is not None else None
         for acc in k.accumulators:  # the entry block is still empty: allocas come first
             arg = acc.combiner in ("argmax", "argmin")
-            value = b.alloca(T.value_type(acc.operand.dtype if arg else acc.dtype))
-            self.allocas.append((value, b.alloca(T.I64) if arg else None))
+            value = b.alloca(T.value_type(acc.operand.dtype if arg else acc.dtype), size=width)
+            self.allocas.append((value, b.alloca(T.I64, size=width) if arg else None))
+        self.arrays = list(self.allocas)
         n_outer = len(k.order) - len(k.reduced)
         loop_vars: dict[int, ir.Value] = {}
         splittable = n_outer > 0 and not k.serial
 
         def level(i: int) -> None:
+            if column is not None and i == n_outer - 1:
+                self.column_blocks(b, i, loop_vars, (start, end) if i == 0 and splittable else None)
+                return
             if i == n_outer and k.accumulators:  # entering the reduced loops (maybe none of them)
                 self.init_accumulators(b)
                 if i == len(k.order):
@@ -94,6 +101,61 @@ class LoopRenderer:
             self.loop(b, i, loop_vars, level, (start, end) if i == 0 and splittable else None)
 
         level(0)
+
+    def column_blocks(self, b: ir.IRBuilder, i: int, loop_vars: dict[int, ir.Value],
+                      bounds: tuple[ir.Value, ir.Value] | None) -> None:
+        """Loop position i (a kept axis, see columnar_axis) in blocks of COLUMN_BLOCK: per block,
+        initialize an array of accumulators, run the reduction loops with this axis innermost
+        (unit stride, vectorized), then the epilogue per element of the block."""
+        k = self.k
+        axis = k.order[i]
+        lo, hi = bounds if bounds is not None else (ir.Constant(T.I64, 0), ir.Constant(T.I64, k.space[axis]))
+        width = ir.Constant(T.I64, COLUMN_BLOCK)
+
+        def block(first: ir.Value) -> None:
+            stop = b.add(first, width)
+            stop = b.select(b.icmp_signed("<", stop, hi), stop, hi)
+
+            def per_element(action: Callable[[], None]) -> Callable[[ir.Value], None]:
+                def run(c: ir.Value) -> None:
+                    loop_vars[axis] = c
+                    j = b.sub(c, first)
+                    self.allocas = [(b.gep(v, [j]), b.gep(x, [j]) if x is not None else None) for v, x in self.arrays]
+                    action()
+                    del loop_vars[axis]
+                return run
+
+            self.range_loop(b, first, stop, ir.Constant(T.I64, 1), per_element(lambda: self.init_accumulators(b)))
+
+            def reduce_level(j: int) -> None:
+                if j == len(k.order):
+                    self.range_loop(b, first, stop, ir.Constant(T.I64, 1),
+                                    per_element(lambda: self.inner(b, loop_vars)))
+                else:
+                    self.loop(b, j, loop_vars, reduce_level, None)
+
+            reduce_level(i + 1)
+            self.range_loop(b, first, stop, ir.Constant(T.I64, 1), per_element(lambda: self.outer(b, loop_vars)))
+
+        self.range_loop(b, lo, hi, width, block)
+
+    def range_loop(self, b: ir.IRBuilder, lo: ir.Value, hi: ir.Value, step: ir.Value,
+                   inside: Callable[[ir.Value], None]) -> None:
+        """for (v = lo; v < hi; v += step) inside(v)."""
+        pre = b.block
+        header = self.fn.append_basic_block("r.head")
+        body = self.fn.append_basic_block("r.body")
+        exit_ = self.fn.append_basic_block("r.exit")
+        b.branch(header)
+        b.position_at_end(header)
+        var = b.phi(T.I64)
+        var.add_incoming(lo, pre)
+        b.cbranch(b.icmp_signed("<", var, hi), body, exit_)
+        b.position_at_end(body)
+        inside(var)
+        var.add_incoming(b.add(var, step, flags=["nsw"]), b.block)
+        b.branch(header)
+        b.position_at_end(exit_)
 
     def loop(self, b: ir.IRBuilder, i: int, loop_vars: dict[int, ir.Value], inside: Callable[[int], None],
              bounds: tuple[ir.Value, ir.Value] | None) -> None:

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..ir.dtypes import DType
 from ..ops.scalar import SExpr
-from .index import IExpr
+from .index import IExpr, affine
+from .reads import flatten
 
 BUFFER_KINDS = ("input", "output", "const", "temp")
 
@@ -184,3 +185,29 @@ class KernelProgram:
                 lines.append(f"{k.name}: loop {k.space} order {k.order} reduce {k.reduced} "
                              f"reads {len(k.slots)} stores {len(k.stores)}")
         return "\n".join(lines)
+
+
+def columnar_axis(k: LoopKernel) -> int | None:
+    """The kept loop axis to run innermost, across a block of accumulators, when a reduction
+    walks memory with a stride (a column sum: rows reduced, columns contiguous). Summing one
+    column at a time touches one element per cache line; summing a block of columns row by row
+    reads whole lines and vectorizes. None when the kernel's own order is already right."""
+    if not k.accumulators or not k.reduced or k.serial:
+        return None
+    n_outer = len(k.order) - len(k.reduced)
+    if n_outer == 0:
+        return None
+    kept, reduced = k.order[n_outer - 1], k.order[-1]
+    if k.space[kept] < 8:
+        return None
+    unit_kept = strided_reduced = False
+    for s in k.slots:
+        form = affine(s.index if not isinstance(s.index, tuple) else flatten(s.index, s.buffer.shape))
+        if form is None:
+            continue
+        coeffs = form[0]
+        if abs(coeffs.get(reduced, 0)) == 1:
+            return None   # some operand is contiguous along the reduction: keep the row order
+        unit_kept |= coeffs.get(kept, 0) == 1
+        strided_reduced |= coeffs.get(reduced, 0) != 0
+    return kept if unit_kept and strided_reduced else None
