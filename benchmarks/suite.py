@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import graphc as gc  # noqa: E402
-from timing import median_seconds, table  # noqa: E402
+from timing import compare, table  # noqa: E402
 
 
 def peer(name: str):
@@ -55,23 +55,23 @@ def elementwise(n: int) -> dict[str, float]:
     out: dict[str, float] = {}
     x = gc.placeholder(gc.float32, [n])
     f = gc.function([x], gc.tanh(0.5 * x + 0.1) * gc.sigmoid(x) - gc.exp(-x * x))
-    out["graphc"] = median_seconds(lambda: f(x_np))
+    out["graphc"] = lambda: f(x_np)
     half, tenth = np.float32(0.5), np.float32(0.1)
-    out["numpy"] = median_seconds(lambda: np.tanh(half * x_np + tenth) * (1 / (1 + np.exp(-x_np))) - np.exp(-x_np * x_np))
+    out["numpy"] = lambda: np.tanh(half * x_np + tenth) * (1 / (1 + np.exp(-x_np))) - np.exp(-x_np * x_np)
     if numexpr is not None:
-        out["numexpr"] = median_seconds(lambda: numexpr.evaluate("tanh(0.5*x+0.1)*(1/(1+exp(-x)))-exp(-x*x)",
-                                                                  local_dict={"x": x_np}))
+        out["numexpr"] = lambda: numexpr.evaluate("tanh(0.5*x+0.1)*(1/(1+exp(-x)))-exp(-x*x)", local_dict={"x": x_np})
     if jax is not None:
         jf = jax.jit(lambda v: jnp.tanh(0.5 * v + 0.1) * jax.nn.sigmoid(v) - jnp.exp(-v * v))
         xj = jnp.asarray(x_np)
-        out["jax.jit"] = median_seconds(lambda: jf(xj).block_until_ready())
+        out["jax.jit"] = lambda: jf(xj).block_until_ready()
     if pytensor is not None:
         import pytensor.tensor as pt
         v = pt.vector(dtype="float32")
         pf = pytensor.function([v], pt.tanh(0.5 * v + 0.1) * pt.sigmoid(v) - pt.exp(-v * v))
-        out["pytensor"] = median_seconds(lambda: pf(x_np))
+        out["pytensor"] = lambda: pf(x_np)
+    result = compare(out)
     gc.reset_default_graph()
-    return out
+    return result
 
 
 def softmax_and_logsumexp() -> tuple[dict[str, float], dict[str, float]]:
@@ -80,30 +80,31 @@ def softmax_and_logsumexp() -> tuple[dict[str, float], dict[str, float]]:
     x = gc.placeholder(gc.float32, [4096, 1024])
     sm = gc.function([x], gc.nn.softmax(x))
     lse = gc.function([x], gc.reduce_logsumexp(x, axis=1))
-    soft = {"graphc": median_seconds(lambda: sm(x_np))}
-    logsum = {"graphc": median_seconds(lambda: lse(x_np))}
+    soft = {"graphc": lambda: sm(x_np)}
+    logsum = {"graphc": lambda: lse(x_np)}
 
     def np_softmax(a):
         e = np.exp(a - a.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
-    soft["numpy"] = median_seconds(lambda: np_softmax(x_np))
-    logsum["numpy"] = median_seconds(lambda: np.log(np.exp(x_np - x_np.max(1, keepdims=True)).sum(1)) + x_np.max(1))
+    soft["numpy"] = lambda: np_softmax(x_np)
+    logsum["numpy"] = lambda: np.log(np.exp(x_np - x_np.max(1, keepdims=True)).sum(1)) + x_np.max(1)
     if jax is not None:
         xj = jnp.asarray(x_np)
         js = jax.jit(lambda v: jax.nn.softmax(v, axis=1))
         jl = jax.jit(lambda v: jax.nn.logsumexp(v, axis=1))
-        soft["jax.jit"] = median_seconds(lambda: js(xj).block_until_ready())
-        logsum["jax.jit"] = median_seconds(lambda: jl(xj).block_until_ready())
+        soft["jax.jit"] = lambda: js(xj).block_until_ready()
+        logsum["jax.jit"] = lambda: jl(xj).block_until_ready()
     if pytensor is not None:
         import pytensor.tensor as pt
         m = pt.matrix(dtype="float32")
         ps = pytensor.function([m], pt.special.softmax(m, axis=1))
         pl = pytensor.function([m], pt.logsumexp(m, axis=1))
-        soft["pytensor"] = median_seconds(lambda: ps(x_np))
-        logsum["pytensor"] = median_seconds(lambda: pl(x_np))
+        soft["pytensor"] = lambda: ps(x_np)
+        logsum["pytensor"] = lambda: pl(x_np)
+    result = compare(soft), compare(logsum)
     gc.reset_default_graph()
-    return soft, logsum
+    return result
 
 
 MLP_SCRIPT = """
@@ -127,7 +128,7 @@ def mlp_step() -> dict[str, float]:
     sess, train, loss, feed = scope["sess"], scope["train"], scope["loss"], scope["feed"]
     step = sess.make_callable([train, loss], [scope["x"], scope["y"]])
     xb, yb = feed[scope["x"]], feed[scope["y"]]
-    out = {"graphc": median_seconds(lambda: step(xb, yb), repeats=9)}
+    out = {"graphc": lambda: step(xb, yb)}
     gc.reset_default_graph()
     if jax is not None:
         key = jax.random.PRNGKey(0)
@@ -159,8 +160,8 @@ def mlp_step() -> dict[str, float]:
             holder["ps"], holder["st"], value = jstep(holder["ps"], holder["st"], xj, yj)
             value.block_until_ready()
 
-        out["jax.jit"] = median_seconds(run, repeats=9)
-    return out
+        out["jax.jit"] = run
+    return compare(out)
 
 
 def compile_times() -> dict[str, float]:
@@ -187,14 +188,15 @@ def call_overhead() -> dict[str, float]:
     f = gc.function([x], y)
     sess = gc.Session()
     feed = {x: v}
-    out = {"graphc function": median_seconds(lambda: f(v)), "graphc Session.run": median_seconds(lambda: sess.run(y, feed))}
+    out = {"graphc function": lambda: f(v), "graphc Session.run": lambda: sess.run(y, feed)}
     if jax is not None:
         jf = jax.jit(lambda a: a * 2.0 + 1.0)
         vj = jnp.asarray(v)
-        out["jax.jit"] = median_seconds(lambda: jf(vj).block_until_ready())
-    out["numpy"] = median_seconds(lambda: v * np.float32(2.0) + np.float32(1.0))
+        out["jax.jit"] = lambda: jf(vj).block_until_ready()
+    out["numpy"] = lambda: v * np.float32(2.0) + np.float32(1.0)
+    result = compare(out)
     gc.reset_default_graph()
-    return out
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:

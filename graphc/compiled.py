@@ -37,13 +37,18 @@ class CompiledRun:
         # Which results the executable allocated for this call alone (no copy needed).
         n = len(program.results)
         self._fresh = list(getattr(executable, "fresh_results", [False] * n))
-        self.profile: Any = None   # a graphc.profile.ProgramProfile while the session profiles
+        self.profile: Any = None
+        # Runs that only feed and fetch fresh arrays skip the state bookkeeping below.
+        self._simple = (all(kind == "feed" for kind, _ in self._plan) and not self._update_vars
+                        and all(self._fresh[: self._n_outputs]) and len(self._fresh) == self._n_outputs)   # a graphc.profile.ProgramProfile while the session profiles
 
     @property
     def variables_read(self) -> list[str]:
         return [key for kind, key in self._plan if kind == "variable"]
 
     def __call__(self, state: SessionState, feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if self._simple and self.profile is None:
+            return self.executable(feeds)
         args: list[Any] = []
         fed = iter(feeds)
         for kind, key in self._plan:

@@ -88,7 +88,11 @@ class Function:
         order = [next(i for i, t in enumerate(self.inputs) if t is f) for f in compiled.feed_tensors]
         state, outputs, single = self.session._state, self.outputs, self._single
 
-        if single:
+        if single and order == list(range(len(self.inputs))):
+            def run(args: tuple) -> Any:
+                value = compiled(state, args)[0]
+                return value[()] if value.ndim == 0 else value
+        elif single:
             def run(args: tuple) -> Any:
                 value = compiled(state, [args[i] for i in order])[0]
                 return value[()] if value.ndim == 0 else value

@@ -56,3 +56,34 @@ def test_function_hot_path_reinitializes_a_reset_variable():
     assert np.array_equal(f(a), [6.0, 6.0])
     f.session._state.variables.clear()
     assert np.array_equal(f(a), [6.0, 6.0])
+
+
+def test_big_results_are_reused_only_when_nobody_holds_them():
+    n = 1 << 16   # above RECYCLE_BYTES
+    x = gc.placeholder(gc.float32, [n])
+    f = gc.function([x], x * 2.0, backend="llvm")
+    ones = np.ones(n, np.float32)
+    held = f(ones)
+    view = f(ones)[::2]                      # only a view of this result survives
+    buffers = [f(ones * k) for k in range(3, 6)]
+    assert np.array_equal(held, np.full(n, 2.0, np.float32))
+    assert np.array_equal(view, np.full(n // 2, 2.0, np.float32))
+    for k, b in zip(range(3, 6), buffers):
+        assert np.array_equal(b, np.full(n, 2.0 * k, np.float32))
+    for _ in range(3):
+        f(ones * 7)                          # dropped at once: the same array may serve again
+    assert np.array_equal(held, np.full(n, 2.0, np.float32)) and view[0] == 2.0
+
+
+def test_concurrent_calls_from_threads_are_each_correct():
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = 1 << 15
+    x = gc.placeholder(gc.float32, [n])
+    f = gc.function([x], gc.tanh(x) * 3.0, backend="llvm")
+    inputs = [np.full(n, k / 10, np.float32) for k in range(16)]
+    expected = [np.tanh(a) * 3.0 for a in inputs]
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(lambda a: f(a), inputs * 4))
+    for r, e in zip(results, expected * 4):
+        np.testing.assert_allclose(r, e, rtol=1e-6)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import threading
 import time
+from sys import getrefcount
 from typing import Any, Sequence
 
 import numpy as np
@@ -19,6 +20,10 @@ import numpy as np
 from ..errors import InvalidArgumentError
 from ..lower.kernel import KernelProgram
 from .threads import PARALLEL_WORK, pool
+
+# Results at least this big are reused once the caller has dropped them (see __call__).
+RECYCLE_BYTES = 1 << 16
+_UNREFERENCED = 3   # getrefcount of an array held only by the recycle list and a local variable
 
 KERNEL = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 SEGMENT = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -72,6 +77,7 @@ class CpuExecutable:
         self._input_slots = [position[b.id] for b in kp.inputs]
         outputs = [b for b in kp.buffers if b.kind == "output"]
         self._outputs = [(position[b.id], b.shape, b.dtype.np) for b in outputs]
+        self._recycled: list[np.ndarray | None] = [None] * len(outputs)
         self._result_plan = []
         for b in kp.results:
             if b.kind == "output":
@@ -144,19 +150,26 @@ class CpuExecutable:
                 return
 
     def __call__(self, args: Sequence[Any], profile: Any = None) -> list[np.ndarray]:
-        objects = self.objects
         keep = list(args)
-        for j, slot in enumerate(self._input_slots):
-            a = keep[j]
+        for j, a in enumerate(keep):
             if type(a) is not np.ndarray or not a.flags.c_contiguous:
-                a = keep[j] = np.asarray(a, order="C")
-            objects[slot] = id(a)
+                keep[j] = np.asarray(a, order="C")
         outs = []
-        for slot, shape, dtype in self._outputs:
-            o = np.empty(shape, dtype)
-            outs.append(o)
-            objects[slot] = id(o)
-        with self._lock:
+        with self._lock:   # one call at a time: the frame, the objects table and `recycled`
+            objects = self.objects
+            for j, slot in enumerate(self._input_slots):
+                objects[slot] = id(keep[j])
+            recycled = self._recycled
+            for j, (slot, shape, dtype) in enumerate(self._outputs):
+                o = recycled[j]
+                # A big result of an earlier call that nobody holds any more (only `recycled`
+                # and `o` refer to it) is reused: a fresh one costs a page fault per 4 KiB.
+                if o is None or getrefcount(o) > _UNREFERENCED:
+                    o = np.empty(shape, dtype)
+                    if o.nbytes >= RECYCLE_BYTES:
+                        recycled[j] = o
+                outs.append(o)
+                objects[slot] = id(o)
             if profile is None and self._steps is None:
                 code = self._call(self._objects_ptr, self._frame_ptr)
             else:
