@@ -76,8 +76,8 @@ class CpuExecutable:
         position = {buffer_id: j for j, buffer_id in enumerate(info.dynamic)}
         self._input_slots = [position[b.id] for b in kp.inputs]
         outputs = [b for b in kp.buffers if b.kind == "output"]
-        self._outputs = [(position[b.id], b.shape, b.dtype.np) for b in outputs]
-        self._recycled: list[np.ndarray | None] = [None] * len(outputs)
+        # (argument slot, shape, dtype, [the result array kept for reuse or None]) per output
+        self._outputs = [(position[b.id], b.shape, b.dtype.np, [None]) for b in outputs]
         self._result_plan = []
         for b in kp.results:
             if b.kind == "output":
@@ -150,24 +150,25 @@ class CpuExecutable:
                 return
 
     def __call__(self, args: Sequence[Any], profile: Any = None) -> list[np.ndarray]:
-        keep = list(args)
-        for j, a in enumerate(keep):
+        keep = args
+        for j, a in enumerate(args):
             if type(a) is not np.ndarray or not a.flags.c_contiguous:
+                if keep is args:
+                    keep = list(args)
                 keep[j] = np.asarray(a, order="C")
         outs = []
         with self._lock:   # one call at a time: the frame, the objects table and `recycled`
             objects = self.objects
-            for j, slot in enumerate(self._input_slots):
-                objects[slot] = id(keep[j])
-            recycled = self._recycled
-            for j, (slot, shape, dtype) in enumerate(self._outputs):
-                o = recycled[j]
+            for slot, a in zip(self._input_slots, keep):
+                objects[slot] = id(a)
+            for slot, shape, dtype, recycled in self._outputs:
+                o = recycled[0]
                 # A big result of an earlier call that nobody holds any more (only `recycled`
                 # and `o` refer to it) is reused: a fresh one costs a page fault per 4 KiB.
                 if o is None or getrefcount(o) > _UNREFERENCED:
                     o = np.empty(shape, dtype)
                     if o.nbytes >= RECYCLE_BYTES:
-                        recycled[j] = o
+                        recycled[0] = o
                 outs.append(o)
                 objects[slot] = id(o)
             if profile is None and self._steps is None:
