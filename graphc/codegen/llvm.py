@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from llvmlite import ir
 
 from ..lower.chains import Chain, row_chains
-from ..lower.kernel import GemmCall, KernelProgram, LoopKernel
+from ..lower.kernel import GemmCall, KernelProgram, LoopKernel, estimated_ns
 from . import llvm_types as T
 from .llvm_gemm import render_gemm
 from .llvm_loops import FRAME_BUFFERS, FRAME_ERROR, LoopRenderer
@@ -39,6 +39,7 @@ class KernelInfo:
     extent: int          # iterations of the outer loop (the range a call covers)
     splittable: bool     # may run as several [start, end) chunks at once
     work: int            # cost estimate (iterations of the whole nest, or multiply-adds)
+    cost_ns: float = 0.0 # estimated serial run time (graphc.lower.kernel.estimated_ns)
 
 
 @dataclass
@@ -59,11 +60,11 @@ def module_info(kp: KernelProgram, name: str) -> ModuleInfo:
     for i, k in enumerate(kp.kernels):
         kname = f"{name}_k{i}"
         if isinstance(k, GemmCall):
-            infos.append(KernelInfo(kname, int(_prod(k.batch)), False, k.work))
+            infos.append(KernelInfo(kname, int(_prod(k.batch)), False, k.work, estimated_ns(k)))
         else:
             extent = k.space[k.order[0]] if k.order else 1
             splittable = bool(k.order) and len(k.order) > len(k.reduced) and not k.serial
-            infos.append(KernelInfo(kname, extent, splittable, k.work))
+            infos.append(KernelInfo(kname, extent, splittable, k.work, estimated_ns(k)))
             errors.extend(k.checks)
     kp.errors = errors
     dynamic = [b.id for b in kp.buffers if b.kind in ("input", "output")]

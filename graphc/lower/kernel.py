@@ -211,3 +211,40 @@ def columnar_axis(k: LoopKernel) -> int | None:
         unit_kept |= coeffs.get(kept, 0) == 1
         strided_reduced |= coeffs.get(reduced, 0) != 0
     return kept if unit_kept and strided_reduced else None
+
+
+# --------------------------------------------------------------------------- cost model
+# Nanoseconds per vectorized iteration, measured on the development machine (a 2-core Zen 4):
+# streaming memory costs ~0.0125 ns per byte; an inline transcendental ~0.4 ns; a division or
+# square root ~0.06; other primitives ~0.01. Only ratios matter: they decide whether a kernel is
+# worth splitting across threads (a pool round trip costs tens of microseconds).
+NS_PER_BYTE = 0.0125
+NS_PER_PRIM = {"exp": 0.4, "expm1": 0.4, "log": 0.4, "log1p": 0.4, "tanh": 0.45, "sigmoid": 0.4, "erf": 0.45,
+               "sin": 0.5, "cos": 0.5, "pow": 0.8, "div": 0.06, "sqrt": 0.06, "rsqrt": 0.07, "mod": 0.1,
+               "floordiv": 0.1}
+NS_PHILOX = 0.5   # a random draw (primitives named philox*)
+NS_OTHER_PRIM = 0.01
+
+
+def estimated_ns(k: Kernel) -> float:
+    """A rough serial run time of the kernel, for the threading cost model."""
+    if isinstance(k, GemmCall):
+        return k.work * 0.01   # BLAS threads itself; kept for completeness
+    seen: set[int] = set()
+
+    def cost(e: SExpr) -> float:
+        if id(e) in seen:
+            return 0.0
+        seen.add(id(e))
+        if e.prim in ("arg", "const", "acc", "index"):
+            own = 0.0
+        else:
+            own = NS_PHILOX if e.prim.startswith("philox") else NS_PER_PRIM.get(e.prim, NS_OTHER_PRIM)
+        return own + sum(cost(a) for a in e.args if isinstance(a, SExpr))
+
+    per_iteration = sum(s.buffer.dtype.itemsize for s in k.slots) * NS_PER_BYTE
+    per_iteration += sum(cost(a.operand) for a in k.accumulators)
+    per_iteration += sum(cost(s.value) + s.buffer.dtype.itemsize * NS_PER_BYTE for s in k.stores if s.inner
+                         or not k.accumulators)
+    per_iteration += sum(cost(c.condition) for c in k.checks if c.inner)
+    return k.work * per_iteration

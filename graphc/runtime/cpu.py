@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 from ..lower.kernel import KernelProgram
-from .threads import PARALLEL_WORK, pool
+from .threads import PARALLEL_NS, pool
 
 # Results at least this big are reused once the caller has dropped them (see __call__).
 RECYCLE_BYTES = 1 << 16
@@ -33,11 +33,11 @@ CALL = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)   # re
 
 def parallel_kernels(info: Any) -> list[bool]:
     """Which kernels are worth splitting across threads (the cost model)."""
-    threads = pool().size if PARALLEL_WORK else 1
-    flags = [threads > 1 and k.splittable and k.extent >= 2 and k.work >= PARALLEL_WORK for k in info.kernels]
-    for chain in info.chains:   # a row chain is split as one unit, by its total work
+    threads = pool().size
+    flags = [threads > 1 and k.splittable and k.extent >= 2 and k.cost_ns >= PARALLEL_NS for k in info.kernels]
+    for chain in info.chains:   # a row chain is split as one unit, by its total cost
         members = info.kernels[chain.first:chain.last]
-        flags[chain.first:chain.last] = [threads > 1 and sum(k.work for k in members) >= PARALLEL_WORK] * len(members)
+        flags[chain.first:chain.last] = [threads > 1 and sum(k.cost_ns for k in members) >= PARALLEL_NS] * len(members)
     return flags
 
 

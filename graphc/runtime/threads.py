@@ -3,7 +3,8 @@
 A kernel is a native function f(frame, start, end); the pool splits [0, extent) into one chunk
 per core, runs one chunk on the calling thread and the others on worker threads, and waits. The
 calls go through ctypes, which releases the GIL, so the chunks really run at once. A round trip
-costs tens of microseconds, so callers only split kernels with enough work (see PARALLEL_WORK).
+costs tens of microseconds, so callers only split kernels whose estimated serial time is at least
+PARALLEL_NS (graphc.lower.kernel.estimated_ns): below that, one thread is as fast.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import os
 import threading
 from typing import Any
 
-PARALLEL_WORK = 1 << 17   # iterations below which a kernel runs on one thread
+PARALLEL_NS = 150_000   # estimated serial nanoseconds below which a kernel runs on one thread
 
 
 class ThreadPool:

@@ -1,10 +1,11 @@
 """Threaded kernels give bitwise the results of serial ones.
 
-The LLVM backend splits the outermost loop of a big kernel (work >= threads.PARALLEL_WORK) into
+The LLVM backend splits the outermost loop of a costly kernel (estimated time >= PARALLEL_NS) into
 one chunk per pool thread. Every chunk computes whole output elements, so the split must not
 change a single bit. Each case is compiled twice in this process: once with the split turned off
-(graphc.runtime.cpu.PARALLEL_WORK patched to a huge value: the module has no segments and the
-executable makes one native call) and once with it on, over a dedicated pool of 3 threads (chunk
+(graphc.runtime.cpu.PARALLEL_NS patched to a huge value: the module has no segments and the
+executable makes one native call) and once with every splittable kernel split (PARALLEL_NS = 0),
+over a dedicated pool of 3 threads (chunk
 bounds that are not multiples of the vector width, and more chunks than this machine may have
 cores). The threaded executable must really have split a kernel, so a test cannot pass
 vacuously. Results are also checked against the NumPy reference backend within a tolerance.
@@ -47,7 +48,7 @@ def compile_and_run(monkeypatch, build: Callable[..., Any], arrays: list[np.ndar
     outs = build(*phs)
     if mode == "numpy":
         return gc.function(phs, outs, backend="numpy")(*arrays), None
-    monkeypatch.setattr(cpu, "PARALLEL_WORK", SERIAL if mode == "serial" else threads.PARALLEL_WORK)
+    monkeypatch.setattr(cpu, "PARALLEL_NS", SERIAL if mode == "serial" else 0)
     f = gc.function(phs, outs, backend="llvm")
     results = f(*arrays)
     return results, f._last.executable
