@@ -38,13 +38,14 @@ def key_of(*parts: str) -> str:
     return h.hexdigest()
 
 
-def load(key: str) -> bytes | None:
-    """The cached payload, or None when absent, unreadable or corrupt."""
+def load(key: str, section: str = "llvm") -> bytes | None:
+    """The cached payload, or None when absent, unreadable or corrupt. `section` is a
+    subdirectory: "llvm" for programs, "runtime" for graphc's own native helpers."""
     folder = cache_dir()
     if folder is None:
         return None
     try:
-        blob = (folder / "llvm" / f"{key}.o").read_bytes()
+        blob = (folder / section / f"{key}.o").read_bytes()
     except OSError:
         return None
     if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + _HEADER.size:
@@ -56,12 +57,12 @@ def load(key: str) -> bytes | None:
     return payload
 
 
-def store(key: str, payload: bytes) -> bool:
+def store(key: str, payload: bytes, section: str = "llvm") -> bool:
     """Write an entry atomically; False (and no error) when the cache cannot be written."""
     folder = cache_dir()
     if folder is None:
         return False
-    target = folder / "llvm"
+    target = folder / section
     try:
         target.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target, prefix=".tmp-", suffix=".o")

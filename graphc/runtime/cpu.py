@@ -19,13 +19,13 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 from ..lower.kernel import KernelProgram
+from .native_pool import kernel_call
 from .threads import PARALLEL_NS, pool
 
 # Results at least this big are reused once the caller has dropped them (see __call__).
 RECYCLE_BYTES = 1 << 16
 _UNREFERENCED = 3   # getrefcount of an array held only by the recycle list and a local variable
 
-KERNEL = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 SEGMENT = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 BIND = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 CALL = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)   # returns the error code
@@ -99,7 +99,7 @@ class CpuExecutable:
         self._bind = BIND(address(f"{info.name}_bind"))
         serial = {i for first, last in info.segments for i in range(first, last)}
         flags = [i not in serial for i in range(len(info.kernels))]   # split over the pool
-        self._steps: list[tuple[Any, Any]] | None = None
+        self._steps: list[tuple[Any, Any]] | None = None   # (kernel address, extent) or (segment, None)
         if any(flags):
             steps = []
             seg_index = {s: j for j, s in enumerate(info.segments)}
@@ -108,11 +108,11 @@ class CpuExecutable:
             while i < len(flags):
                 if flags[i] and i in chains:
                     j, chain = chains[i]
-                    steps.append((KERNEL(address(f"{info.name}_chain{j}")), chain.extent))
+                    steps.append((address(f"{info.name}_chain{j}"), chain.extent))
                     i = chain.last
                 elif flags[i]:
                     k = info.kernels[i]
-                    steps.append((KERNEL(address(k.name)), k.extent))
+                    steps.append((address(k.name), k.extent))
                     i += 1
                 else:
                     first = i
@@ -134,7 +134,7 @@ class CpuExecutable:
     def _run_profiled(self, profile: Any) -> None:
         """Each kernel on its own, timed (split over the pool as in a plain run)."""
         if self._kernel_fns is None:
-            self._kernel_fns = [KERNEL(self.engine.address(k.name)) for k in self.info.kernels]
+            self._kernel_fns = [self.engine.address(k.name) for k in self.info.kernels]
         serial = {i for first, last in self.info.segments for i in range(first, last)}
         self._bind(self._objects_ptr, self._frame_ptr)
         run = pool().run
@@ -142,7 +142,7 @@ class CpuExecutable:
         for i, (fn, k) in enumerate(zip(self._kernel_fns, self.info.kernels)):
             t0 = clock()
             if i in serial or self._steps is None:
-                fn(self._frame_ptr, 0, k.extent)
+                kernel_call(fn)(self._frame_ptr, 0, k.extent)
             else:
                 run(fn, self._frame_ptr, k.extent)
             profile.record(i, clock() - t0)

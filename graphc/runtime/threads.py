@@ -1,10 +1,12 @@
 """A persistent pool that runs chunks of a native kernel on every core.
 
 A kernel is a native function f(frame, start, end); the pool splits [0, extent) into one chunk
-per core, runs one chunk on the calling thread and the others on worker threads, and waits. The
-calls go through ctypes, which releases the GIL, so the chunks really run at once. A round trip
-costs tens of microseconds, so callers only split kernels whose estimated serial time is at least
-PARALLEL_NS (graphc.lower.kernel.estimated_ns): below that, one thread is as fast.
+per core, runs one chunk on the calling thread and the others on worker threads, and waits.
+The native pool (graphc.runtime.native_pool) does it in a couple of microseconds (a few tens
+when its workers were asleep); this portable ThreadPool, used where that one is unavailable,
+goes through threading.Event and ctypes (which releases the GIL) and costs ~50 us. Callers
+only split kernels whose estimated serial time is at least PARALLEL_NS
+(graphc.lower.kernel.estimated_ns): below that, one thread is as fast.
 """
 from __future__ import annotations
 
@@ -12,7 +14,10 @@ import os
 import threading
 from typing import Any
 
-PARALLEL_NS = 150_000   # estimated serial nanoseconds below which a kernel runs on one thread
+from . import native_pool
+from .native_pool import kernel_call
+
+PARALLEL_NS = 50_000   # estimated serial nanoseconds below which a kernel runs on one thread
 
 
 class ThreadPool:
@@ -35,8 +40,9 @@ class ThreadPool:
             finally:
                 self._done[i].set()
 
-    def run(self, fn: Any, frame: Any, extent: int) -> None:
-        """fn(frame, start, end) over [0, extent), split across the pool."""
+    def run(self, address: int, frame: Any, extent: int) -> None:
+        """fn(frame, start, end) over [0, extent), split across the pool (fn given by address)."""
+        fn = kernel_call(address)
         parts = min(self.size, extent)
         if parts <= 1:
             fn(frame, 0, extent)
@@ -52,12 +58,29 @@ class ThreadPool:
                 self._done[i].wait()
 
 
-_pool: ThreadPool | None = None
+_pool: Any = None
 
 
-def pool() -> ThreadPool:
+def pool() -> Any:
+    """The process pool: native (graphc.runtime.native_pool) where supported, else ThreadPool.
+    GRAPHC_NUM_THREADS sets its size (default: every core)."""
     global _pool
     if _pool is None:
-        threads = os.environ.get("GRAPHC_NUM_THREADS")
-        _pool = ThreadPool(int(threads) if threads else None)
+        configured = os.environ.get("GRAPHC_NUM_THREADS")
+        threads = max(1, int(configured) if configured else (os.cpu_count() or 1))
+        _pool = ThreadPool(threads)
+        if threads > 1 and native_pool.supported():
+            try:
+                _pool = native_pool.NativePool(threads)
+            except Exception:   # pragma: no cover - keep the portable pool if LLVM refuses
+                pass
     return _pool
+
+
+def _forget_pool() -> None:
+    """After fork() the child has none of the parent's worker threads: start a new pool."""
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)

@@ -1,0 +1,73 @@
+"""The native thread pool (graphc.runtime.native_pool): every chunk runs exactly once, for any
+extent and pool size, back to back (workers spinning) and after pauses (workers asleep on the
+futex), and kernels split over it give bitwise the serial results."""
+import time
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.runtime import native_pool, threads
+from graphc.runtime.native_pool import NativePool
+
+pytestmark = pytest.mark.skipif(not native_pool.supported(), reason="the native pool needs Linux on x86-64/AArch64")
+
+_POOLS: dict[int, NativePool] = {}
+
+
+def native(size: int) -> NativePool:
+    if size not in _POOLS:
+        _POOLS[size] = NativePool(size)
+    return _POOLS[size]
+
+
+def _kernel(n: int):
+    """A compiled serial kernel writing out[i] = 3 * in[i] + 1 over its outer loop, and its frame."""
+    x = gc.placeholder(gc.float32, [n])
+    f = gc.function([x], x * 3.0 + 1.0, backend="llvm")
+    a = np.arange(n, dtype=np.float32)
+    f(a)
+    ex = f._last.executable
+    out = np.zeros(n, np.float32)
+    ex.objects[ex._input_slots[0]] = id(a)
+    ex.objects[ex._outputs[0][0]] = id(out)
+    ex._bind(ex._objects_ptr, ex._frame_ptr)
+    return ex.engine.address(ex.info.kernels[0].name), ex._frame_ptr, a, out, (ex, f)
+
+
+@pytest.mark.parametrize("size", [2, 3, 5])
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 1000, 4099])
+def test_every_element_once_for_any_extent(size, n):
+    address, frame, a, out, keep = _kernel(n)
+    pool = native(size)
+    for _ in range(50):
+        out[:] = -1
+        pool.run(address, frame, n)
+        assert np.array_equal(out, a * 3 + 1)
+
+
+def test_back_to_back_and_after_sleeping():
+    address, frame, a, out, keep = _kernel(10007)
+    pool = native(2)
+    for i in range(3000):                  # workers spinning between jobs
+        out[:] = 0
+        pool.run(address, frame, 10007)
+        assert out[-1] == a[-1] * 3 + 1 and out[0] == 1
+    for _ in range(5):                     # workers gone to sleep on the futex in between
+        time.sleep(0.005)
+        out[:] = 0
+        pool.run(address, frame, 10007)
+        assert np.array_equal(out, a * 3 + 1)
+
+
+def test_process_pool_is_native_and_split_results_match_serial(monkeypatch):
+    n = 1 << 20
+    x = gc.placeholder(gc.float32, [n])
+    a = np.random.default_rng(0).normal(size=n).astype(np.float32)
+    f = gc.function([x], gc.tanh(0.5 * x + 0.1) * gc.sigmoid(x) - gc.exp(-x * x), backend="llvm")
+    monkeypatch.setattr(threads, "_pool", native(2))
+    threaded = f(a)
+    assert f._last.executable._steps is not None            # the kernel was split
+    serial = gc.function([x], gc.tanh(0.5 * x + 0.1) * gc.sigmoid(x) - gc.exp(-x * x), backend="llvm")
+    monkeypatch.setattr(threads, "_pool", threads.ThreadPool(1))
+    assert np.array_equal(threaded, serial(a))
