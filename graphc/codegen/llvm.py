@@ -49,6 +49,7 @@ class ModuleInfo:
     dynamic: list[int]                       # buffer ids bound per call, in `objects` order
     segments: list[tuple[int, int]] = field(default_factory=list)   # [first, last) kernel ranges
     chains: list[Chain] = field(default_factory=list)               # row chains (P_chain<j>)
+    frame_size: int = 0                                              # pointer slots in a frame
 
 
 def module_info(kp: KernelProgram, name: str) -> ModuleInfo:
@@ -68,7 +69,7 @@ def module_info(kp: KernelProgram, name: str) -> ModuleInfo:
             errors.extend(k.checks)
     kp.errors = errors
     dynamic = [b.id for b in kp.buffers if b.kind in ("input", "output")]
-    return ModuleInfo(name, infos, dynamic, chains=row_chains(kp))
+    return ModuleInfo(name, infos, dynamic, chains=row_chains(kp), frame_size=FRAME_BUFFERS + len(kp.buffers))
 
 
 def render_module(kp: KernelProgram, name: str = "graphc", triple: str | None = None) -> tuple[ir.Module, ModuleInfo]:
@@ -114,10 +115,23 @@ def _call_kernels(b: ir.IRBuilder, module: ir.Module, frame: ir.Value, info: Mod
 
 
 def _chain_function(module: ir.Module, info: ModuleInfo, j: int, chain: Chain) -> None:
-    """P_chain<j>(frame, start, end): for each block of rows in [start, end), every member."""
+    """P_chain<j>(frame, start, end): for each block of rows in [start, end), every member.
+    The chain's private temporaries are redirected, block by block, to scratch space on this
+    thread's stack through a private copy of the frame (other threads run other blocks)."""
     fn = ir.Function(module, ir.FunctionType(T.VOID, [T.I8PP, T.I64, T.I64]), name=f"{info.name}_chain{j}")
     frame, start, end = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
+    scratch = []
+    if chain.private:
+        slots = ir.Constant(T.I64, info.frame_size)
+        local = b.alloca(T.I8P, size=slots)
+        for i in range(info.frame_size):   # small: two slots and one per buffer
+            b.store(b.load(b.gep(frame, [ir.Constant(T.I64, i)])), b.gep(local, [ir.Constant(T.I64, i)]))
+        for buffer_id, row_bytes in chain.private:
+            area = b.alloca(T.I8, size=ir.Constant(T.I64, chain.block * row_bytes + 64))
+            area.align = 64
+            scratch.append((buffer_id, row_bytes, b.ptrtoint(area, T.I64)))
+        frame = local
     head, body, done = (fn.append_basic_block(n) for n in ("block.head", "block.body", "block.exit"))
     b.branch(head)
     b.position_at_end(head)
@@ -127,6 +141,9 @@ def _chain_function(module: ir.Module, info: ModuleInfo, j: int, chain: Chain) -
     b.position_at_end(body)
     stop = b.add(row, ir.Constant(T.I64, chain.block))
     stop = b.select(b.icmp_signed("<", stop, end), stop, end)
+    for buffer_id, row_bytes, area in scratch:   # row r of the buffer -> area + (r - row) * row_bytes
+        base = b.sub(area, b.mul(row, ir.Constant(T.I64, row_bytes)))
+        b.store(b.inttoptr(base, T.I8P), b.gep(frame, [ir.Constant(T.I64, FRAME_BUFFERS + buffer_id)]))
     for k in info.kernels[chain.first:chain.last]:
         b.call(module.globals[k.name], [frame, row, stop])
     row.add_incoming(stop, b.block)

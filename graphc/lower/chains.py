@@ -8,6 +8,8 @@ all three. A chain is legal when every buffer one member writes and another touc
 only at the row being computed (its first index is the kernel's outer loop variable), and no
 two distinct buffers of the chain share memory (the memory plan reuses workspace). Code
 generators render a chain as a function looping over row blocks and calling the members.
+Temporaries that only the chain touches (softmax's exponentials) need no memory at all beyond
+the block being computed: the code generator gives each thread a scratch area for them.
 """
 from __future__ import annotations
 
@@ -26,6 +28,9 @@ class Chain:
     last: int
     extent: int     # rows (the members' common outer extent)
     block: int      # rows per block
+    # Temporaries only this chain touches, as (buffer id, bytes per row): a block's rows of them
+    # live in a per-thread scratch area (in cache) instead of the workspace (in memory).
+    private: tuple[tuple[int, int], ...] = ()
 
 
 def row_chains(kp: KernelProgram) -> list[Chain]:
@@ -37,16 +42,21 @@ def row_chains(kp: KernelProgram) -> list[Chain]:
         while j < len(kp.kernels) and _chainable(kp.kernels[i:j + 1]):
             j += 1
         if j - i >= 2:
-            chains.append(_chain(kp.kernels, i, j))
+            chains.append(_chain(kp, i, j))
         i = j
     return chains
 
 
-def _chain(kernels: list, first: int, last: int) -> Chain:
-    members = kernels[first:last]
+def _chain(kp: KernelProgram, first: int, last: int) -> Chain:
+    members = kp.kernels[first:last]
     extent = members[0].parallel_extent
     row_bytes = max(k.work // max(extent, 1) * 8 for k in members)
-    return Chain(first, last, extent, max(1, min(extent, BLOCK_BYTES // max(row_bytes, 1))))
+    block = max(1, min(extent, BLOCK_BYTES // max(row_bytes, 1)))
+    outside = {id(b) for k in kp.kernels[:first] + kp.kernels[last:] for b in k.reads() + k.writes()}
+    results = {id(b) for b in kp.results}
+    private = {b.id: b.nbytes // extent for k in members for b in k.writes()
+               if b.kind == "temp" and id(b) not in outside and id(b) not in results}
+    return Chain(first, last, extent, block, tuple(sorted(private.items())))
 
 
 def _row_kernel(k: object) -> bool:

@@ -57,7 +57,9 @@ def _softmax(rw, node, inputs):
     _, s = _shifted(rw, node, x, (node.attrs["axis"],))
     e = rw.emit("Exp", [s], {}, node)
     z = rw.emit("Sum", [e], {"axis": (node.attrs["axis"],), "keepdims": True}, node)
-    return rw.emit("RealDiv", [e, z], {}, node)
+    # One division per row and a multiplication per element (as XLA does): a division per
+    # element costs more than the exponential; the result differs by at most an ulp.
+    return rw.emit("Mul", [e, rw.emit("Reciprocal", [z], {}, node)], {}, node)
 
 
 def _log_softmax_rule(rw, node, inputs):
