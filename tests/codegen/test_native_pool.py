@@ -71,3 +71,17 @@ def test_process_pool_is_native_and_split_results_match_serial(monkeypatch):
     serial = gc.function([x], gc.tanh(0.5 * x + 0.1) * gc.sigmoid(x) - gc.exp(-x * x), backend="llvm")
     monkeypatch.setattr(threads, "_pool", threads.ThreadPool(1))
     assert np.array_equal(threaded, serial(a))
+
+
+def test_cost_model_keeps_cheap_kernels_on_one_thread(monkeypatch):
+    """A pool round trip must never make a kernel slower than serial: a streaming add over 131072
+    floats (~20 us) stays serial, a transcendental chain over as many elements is split."""
+    monkeypatch.setattr(threads, "_pool", native(2))
+    n = 1 << 17
+    a = np.ones(n, np.float32)
+    x = gc.placeholder(gc.float32, [n])
+    add = gc.function([x], x + 1.0, backend="llvm")
+    chain = gc.function([x], gc.tanh(0.5 * x + 0.1) * gc.sigmoid(x) - gc.exp(-x * x), backend="llvm")
+    add(a), chain(a)
+    assert add._last.executable._steps is None
+    assert chain._last.executable._steps is not None
