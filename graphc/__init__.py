@@ -42,6 +42,7 @@ from .ir.node import Node
 from .ir.tensor import Tensor
 from .session import Session
 from .io import load_graph, onnx, save_graph
+from . import aot
 
 __version__ = "0.1.0"
 

@@ -38,6 +38,12 @@ def _run(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _aot(args: argparse.Namespace) -> int:
+    from .io.cli_commands import aot
+
+    return aot(args)
+
+
 def _suite_path() -> Path:
     """benchmarks/suite.py of the source checkout graphc runs from (absent from installs)."""
     import graphc
@@ -85,6 +91,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("-o", "--output", metavar="FILE", help="write the results: .npy (one fetch) or .npz")
     run.add_argument("--backend", default="numpy", help="the backend to run on (default: numpy)")
     run.set_defaults(fn=_run)
+    aot_help = "compile a .gcx graph ahead of time into NAME.h, NAME.o and libNAME.so (no Python needed to run them)"
+    aot = sub.add_parser("aot", help=aot_help, description=aot_help)
+    aot.add_argument("file", help="the .gcx file")
+    aot.add_argument("--input", action="append", default=[], metavar="NAME:SHAPE[:DTYPE]",
+                     help="a placeholder and its shape, e.g. x:1x784:float32; repeatable, in the C argument order")
+    aot.add_argument("--output", action="append", default=[], metavar="NAME",
+                     help="a tensor (name:index) or node name to compute; repeatable, in the C argument order")
+    aot.add_argument("-o", "--output-dir", default=".", metavar="DIR", help="where the files go (default: .)")
+    aot.add_argument("--name", required=True, help="the library name (a C identifier): NAME_run, NAME.h, ...")
+    aot.add_argument("--target", metavar="TRIPLE", help="an LLVM target triple to cross-compile for (no .so is linked)")
+    aot.add_argument("--cpu", metavar="CPU", help="the CPU to tune for (default: this machine's), e.g. x86-64-v3")
+    aot.set_defaults(fn=_aot)
     bench_help = "run the benchmark suite against NumPy and the installed peers (benchmarks/suite.py; needs a source checkout)"
     bench = sub.add_parser("bench", help=bench_help, description=bench_help)
     bench.add_argument("--quick", action="store_true", help="skip the 1e7 chain and the compile-time runs")

@@ -117,3 +117,34 @@ def _write(path: str, results: dict[str, Any]) -> int:
         return _fail(f"-o {path!r}: the file name must end in .npy or .npz")
     print(f"wrote {path}")
     return 0
+
+
+def aot(args: argparse.Namespace) -> int:
+    """graphc aot FILE.gcx --input x:1x784:float32 --output logits -o DIR --name NAME."""
+    from .. import aot as aot_module
+
+    try:
+        graph = load_graph(args.file)
+        inputs = {}
+        for item in args.input:
+            parts = item.split(":")
+            if len(parts) not in (2, 3) or not parts[0]:
+                return _fail(f"--input takes NAME:SHAPE[:DTYPE] (e.g. x:1x784:float32), got {item!r}")
+            target = _feed_target(graph, parts[0])
+            try:
+                shape = tuple(int(d) for d in parts[1].split("x")) if parts[1] else ()
+            except ValueError:
+                return _fail(f"--input {parts[0]}: the shape must be dimensions joined by x (1x784), got {parts[1]!r}")
+            if len(parts) == 3 and parts[2] != target.dtype.name:
+                return _fail(f"--input {parts[0]} is {target.dtype.name} in the graph, not {parts[2]}")
+            inputs[target] = shape
+        if not args.output:
+            return _fail("give at least one --output NAME")
+        outputs = [_fetch_target(graph, n) for n in args.output]
+        lib = aot_module.compile(outputs, inputs, args.output_dir, args.name, target=args.target, cpu=args.cpu)
+    except GraphcError as err:
+        return _fail(str(err).splitlines()[0])
+    for path in (lib.header, lib.object, lib.shared):
+        if path is not None:
+            print(f"wrote {path}")
+    return 0

@@ -206,8 +206,10 @@ def columnar_axis(k: LoopKernel) -> int | None:
         if form is None:
             continue
         coeffs = form[0]
-        if abs(coeffs.get(reduced, 0)) == 1:
-            return None   # some operand is contiguous along the reduction: keep the row order
+        if abs(coeffs.get(reduced, 0)) == 1 and coeffs.get(kept, 0) != 0:
+            return None   # an operand is contiguous along the reduction: keep the row order
+        # (one that does not vary along the kept axis, like A[m, k] in A @ B, is loaded once per
+        # reduction step and broadcast across the block: that is the fast matmul order)
         unit_kept |= coeffs.get(kept, 0) == 1
         strided_reduced |= coeffs.get(reduced, 0) != 0
     return kept if unit_kept and strided_reduced else None

@@ -46,8 +46,8 @@ def host_description() -> str:
            f"{llvm.get_host_cpu_name()}; {llvm.get_host_cpu_features().flatten()}; blas {gemm_available()}"
 
 
-def optimize(module: llvm.ModuleRef) -> None:
-    tm = target_machine()
+def optimize(module: llvm.ModuleRef, tm: llvm.TargetMachine | None = None) -> None:
+    tm = tm or target_machine()
     pto = llvm.create_pipeline_tuning_options(speed_level=3)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
@@ -81,6 +81,28 @@ def compile_object(ir_text: str, quick: bool = False) -> bytes:
         return tm.emit_object(module)
     optimize(module)
     return target_machine().emit_object(module)
+
+
+def compile_object_for_target(ir_text: str, triple: str | None = None, cpu: str | None = None,
+                              features: str | None = None) -> bytes:
+    """Position-independent object code for a library (ahead-of-time compilation): for this
+    host by default, or for another triple / CPU (features default to the CPU's own)."""
+    _init()
+    if triple is not None:
+        llvm.initialize_all_targets()
+        llvm.initialize_all_asmprinters()
+    triple = triple or llvm.get_process_triple()
+    if cpu is None and triple == llvm.get_process_triple():
+        cpu, features = llvm.get_host_cpu_name(), features if features is not None else \
+            llvm.get_host_cpu_features().flatten()
+    tm = llvm.Target.from_triple(triple).create_target_machine(
+        cpu=cpu or "", features=features or "", opt=3, reloc="pic", codemodel="default")
+    module = llvm.parse_assembly(ir_text)
+    module.triple = tm.triple
+    module.data_layout = str(tm.target_data)
+    module.verify()
+    optimize(module, tm)
+    return tm.emit_object(module)
 
 
 class _Loader:
