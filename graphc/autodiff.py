@@ -12,7 +12,7 @@ unconnected_gradients="zero".
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 from .api import array, builder, math
 from .api.convert import convert_to_tensor

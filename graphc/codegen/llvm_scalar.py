@@ -7,7 +7,7 @@ from graphc.codegen.llvm_math as inlinable IR, never from libm, so loops stay ve
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 from llvmlite import ir
 

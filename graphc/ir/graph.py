@@ -18,7 +18,7 @@ from ..errors import GraphcError
 from ..source import SourceLocation, capture_source
 from .dtypes import DType
 from .node import Node
-from .shapes import Shape, num_elements
+from .shapes import num_elements
 from .tensor import Tensor
 
 _VALID_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/]*$")

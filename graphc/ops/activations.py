@@ -89,7 +89,7 @@ def _(b, x, g, y):
 
 @register_gradient("LeakyRelu")
 def _(b, node, g):
-    x, y = node.inputs[0], node.outputs[0]
+    x = node.inputs[0]
     return [b.unbroadcast(b.where(b.greater(x, 0), g, b.multiply(g, node.attrs["alpha"])), x)]
 
 

@@ -2,7 +2,6 @@
 Convolution and pooling live in conv.py."""
 from __future__ import annotations
 
-from typing import Any, Sequence
 
 import numpy as np
 
@@ -10,7 +9,7 @@ from ..errors import DTypeError, InvalidArgumentError, ShapeError
 from ..ir.dtypes import promote
 from ..ir.shapes import format_shape, merge, normalize_axis
 from ..ir.tensor import Tensor
-from .base import OpDef, TensorType, register, register_gradient
+from .base import OpDef, register, register_gradient
 
 
 def _require_float(op: str, *tensors: Tensor) -> None:

@@ -18,7 +18,7 @@ from ..errors import DTypeError, ShapeError
 from ..ir.dtypes import int32, int64
 from ..ir.shapes import Shape, format_shape, is_fully_defined, normalize_axes, normalize_axis, num_elements
 from ..ir.tensor import Tensor
-from .base import OpDef, TensorType, register, register_gradient
+from .base import OpDef, register, register_gradient
 
 
 def _shape_arg(inputs: Sequence[Tensor], attrs: dict[str, Any], attr: str, index: int) -> tuple | None:

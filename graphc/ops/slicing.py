@@ -11,7 +11,7 @@ from ..errors import DTypeError, InvalidArgumentError, ShapeError
 from ..ir.dtypes import as_dtype, float32, promote
 from ..ir.shapes import Shape, format_shape, normalize_axis, same_shapes_or_raise
 from ..ir.tensor import Tensor
-from .base import OpDef, TensorType, register, register_gradient
+from .base import OpDef, register, register_gradient
 from .shape_ops import _ShapeInputOp, _shape_arg, _unknown_of_length
 
 # --------------------------------------------------------------------------- indexing
