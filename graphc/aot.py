@@ -135,7 +135,11 @@ def compile(outputs: Any, inputs: Sequence[Any] | dict, output_dir: str | os.Pat
     prefix = f"{name}__graphc"
     module, info = render_module(kp, prefix)
     add_aot_entries(module, info, kp, name, sources)
-    code = jit.compile_object_for_target(str(module), target, cpu)
+    try:
+        code = jit.compile_object_for_target(str(module), target, cpu)
+    except jit.TargetError as err:
+        raise CompileError(str(err), hint="LLVM triples look like x86_64-unknown-linux-gnu or "
+                           "aarch64-unknown-linux-gnu; CPUs like x86-64-v3, skylake-avx512, znver4, generic") from None
 
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -83,6 +83,10 @@ def compile_object(ir_text: str, quick: bool = False) -> bytes:
     return target_machine().emit_object(module)
 
 
+class TargetError(ValueError):
+    """An unknown target triple or CPU name (callers turn it into a CompileError)."""
+
+
 def compile_object_for_target(ir_text: str, triple: str | None = None, cpu: str | None = None,
                               features: str | None = None) -> bytes:
     """Position-independent object code for a library (ahead-of-time compilation): for this
@@ -95,14 +99,41 @@ def compile_object_for_target(ir_text: str, triple: str | None = None, cpu: str 
     if cpu is None and triple == llvm.get_process_triple():
         cpu, features = llvm.get_host_cpu_name(), features if features is not None else \
             llvm.get_host_cpu_features().flatten()
-    tm = llvm.Target.from_triple(triple).create_target_machine(
-        cpu=cpu or "", features=features or "", opt=3, reloc="pic", codemodel="default")
+    try:
+        target = llvm.Target.from_triple(triple)
+    except RuntimeError as err:
+        raise TargetError(f"unknown target triple {triple!r}: {err}") from None
+    # LLVM only warns about an unknown CPU on stderr, then aborts the process when it emits
+    # code: read the warning and refuse the CPU first.
+    complaint = _stderr_of(lambda: target.create_target_machine(cpu=cpu or "", features=features or ""))
+    if "not a recognized processor" in complaint:
+        raise TargetError(f"unknown CPU {cpu!r} for {triple} (LLVM: {complaint.strip().splitlines()[0]})")
+    tm = target.create_target_machine(cpu=cpu or "", features=features or "", opt=3, reloc="pic",
+                                      codemodel="default")
     module = llvm.parse_assembly(ir_text)
     module.triple = tm.triple
     module.data_layout = str(tm.target_data)
     module.verify()
     optimize(module, tm)
     return tm.emit_object(module)
+
+
+def _stderr_of(action) -> str:
+    """What native code wrote to file descriptor 2 while `action` ran."""
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            action()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        return capture.read().decode(errors="replace")
 
 
 class _Loader:

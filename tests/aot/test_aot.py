@@ -185,6 +185,10 @@ def test_bad_requests_are_clear_errors(tmp_path):
         gc.aot.compile(x * 2.0, [x], tmp_path, "f")
     with pytest.raises(gc.CompileError, match="C identifier"):
         gc.aot.compile(x * 2.0, {x: (1, 4)}, tmp_path, "not-a-name")
+    with pytest.raises(gc.CompileError, match="unknown target triple"):
+        gc.aot.compile(x * 2.0, {x: (1, 4)}, tmp_path, "f", target="no-such-triple")
+    with pytest.raises(gc.CompileError, match="unknown CPU 'no-such-cpu'"):   # LLVM would abort the process
+        gc.aot.compile(x * 2.0, {x: (1, 4)}, tmp_path, "f", cpu="no-such-cpu")
     lib = gc.aot.compile(x * 2.0, {x: (1, 4)}, tmp_path, "f")
     with pytest.raises(gc.GraphcError, match="shape"):
         lib.load()(np.ones((2, 4), np.float32))
