@@ -1,8 +1,8 @@
 """Backends turn a Program into something callable: `backend.compile(program)` returns an
 executable taking the program's input arrays and returning its result arrays.
 
-The reference backend ("numpy") is always present. Compiled backends register themselves here
-as they land ("llvm" for CPUs, "cuda" for NVIDIA GPUs).
+"llvm" (compiled for this CPU, the default) and "numpy" (the reference interpreter, the oracle
+every compiled backend is tested against) are registered here; "cuda" is planned.
 """
 from __future__ import annotations
 
