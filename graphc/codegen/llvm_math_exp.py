@@ -102,13 +102,31 @@ def expm1(em: Emitter, x):
     return em.sel(_tiny(em, x), x, res)  # also keeps -0.0 and subnormals exact
 
 
-def tanh(em: Emitter, x):
-    """tanh|x| = m / (m + 2) with m = expm1(2|x|): no cancellation anywhere, so the error is that
-    of m plus the division's (about 2.4 ulp in float32, 1.5 in float64 with the corrected ratio).
+# float32 tanh(a) = a + a**3 * P(a**2) for a < TANH_SMALL (fitted for the relative error of
+# tanh, 2**-28.5 before rounding; coefficients are float32 values).
+TANH_SMALL = 0.625
+TANH_F32_COEFFS = (-0.3333333134651184, 0.13333211839199066, -0.05394744873046875, 0.021703973412513733,
+                   -0.008184603415429592, 0.00214893720112741)
 
-    |x| is clamped at 20 where tanh rounds to 1 in both formats (avoids inf/inf).
+
+def tanh(em: Emitter, x):
+    """float64: tanh|x| = m / (m + 2) with m = expm1(2|x|): no cancellation anywhere, so the
+    error is that of m plus the corrected division's (1.5 ulp).
+
+    float32 (the speed that matters in networks, about 40% fewer instructions): an odd
+    polynomial below 0.625, and 1 - 2/(e + 1) with e = exp(2|x|) above, where the result is
+    over 0.55 so the subtraction loses nothing (max error 1.3 ulp, measured over every float32).
+
+    |x| is clamped (10 in float32, 20 in float64) where tanh rounds to 1 (avoids inf/inf).
     """
     a = em.abs(x)
+    if em.fmt.suffix == "f32":
+        a = em.sel(em.cmp(">", a, em(10.0)), em(10.0), a)
+        z = em.mul(a, a)
+        small = em.fma(em.mul(a, z), em.horner(z, TANH_F32_COEFFS), a)
+        e = exp_core(em, em.add(a, a))
+        large = em.sub(em(1.0), em.div(em(2.0), em.add(e, em(1.0))))
+        return em.copysign(em.sel(em.cmp("<", a, em(TANH_SMALL)), small, large), x)
     a = em.sel(em.cmp(">", a, em(20.0)), em(20.0), a)
     m = expm1_core(em, em.add(a, a))
     return em.sel(_tiny(em, x), x, em.copysign(_ratio(em, m, m, em(2.0)), x))
