@@ -209,7 +209,8 @@ def _header(lib: AotLibrary) -> str:
             lines += [f"/* {role.lower()} {j}: {s.name} */",
                       f"#define {tag}_DTYPE \"{s.dtype}\"", f"typedef {C_TYPES[s.dtype]} {tag}_T;",
                       f"#define {tag}_RANK {len(s.shape)}",
-                      f"#define {tag}_SHAPE {{{', '.join(str(d) for d in s.shape) or '1'}}}",
+                      f"#define {tag}_SHAPE {{{', '.join(str(d) for d in s.shape) or '1'}}}"
+                      + (" /* a scalar: rank 0, one element */" if not s.shape else ""),
                       f"#define {tag}_SIZE {int(np.prod(s.shape, dtype=np.int64))}",
                       f"#define {tag}_BYTES {s.nbytes}", ""]
     lines += [f"int {lib.name}_run(const void *const *inputs, void *const *outputs);",
