@@ -14,6 +14,7 @@ import os
 import threading
 from typing import Any
 
+from ..errors import GraphcError
 from . import native_pool
 from .native_pool import kernel_call
 
@@ -66,14 +67,19 @@ def pool() -> Any:
     GRAPHC_NUM_THREADS sets its size (default: every core)."""
     global _pool
     if _pool is None:
-        configured = os.environ.get("GRAPHC_NUM_THREADS")
-        threads = max(1, int(configured) if configured else (os.cpu_count() or 1))
-        _pool = ThreadPool(threads)
+        configured = os.environ.get("GRAPHC_NUM_THREADS", "").strip()
+        try:
+            threads = int(configured) if configured else (os.cpu_count() or 1)
+        except ValueError:
+            raise GraphcError(f"GRAPHC_NUM_THREADS must be a whole number of threads, got {configured!r}") from None
+        threads = max(1, threads)
         if threads > 1 and native_pool.supported():
             try:
                 _pool = native_pool.NativePool(threads)
             except Exception:   # pragma: no cover - keep the portable pool if LLVM refuses
-                pass
+                _pool = None
+        if _pool is None:
+            _pool = ThreadPool(threads)
     return _pool
 
 
