@@ -74,7 +74,9 @@ class CompiledRun:
         fresh = self._fresh
         outputs = [r if fresh[i] else _owned(r, args) for i, r in enumerate(results[: self._n_outputs])]
         for i, (var, value) in enumerate(zip(self._update_vars, results[self._n_outputs:]), self._n_outputs):
-            state.variables[var] = value if fresh[i] else _owned(value, args + outputs)  # never shared with a fetch
+            # A variable's array belongs to the session alone (never shared with a fetch, a
+            # constant or another variable), since the LLVM backend may update it in place.
+            state.variables[var] = value if fresh[i] else np.array(value, copy=True)
         for key in self._rng_nodes:
             state.rng_runs[key] = state.rng_runs.get(key, 0) + 1
         return outputs

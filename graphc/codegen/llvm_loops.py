@@ -31,10 +31,15 @@ def frame_pointer(b: ir.IRBuilder, frame: ir.Value, slot: int, elem: ir.Type) ->
 
 def define_entry(module: ir.Module, name: str, buffers: list[Buffer],
                  body: Callable[[ir.IRBuilder, ir.Function, dict[int, ir.Value], ir.Value, ir.Value, ir.Value], None],
-                 **attrs: Any) -> ir.Function:
+                 skip_on_error: bool = False, **attrs: Any) -> ir.Function:
     """`void name(i8** frame, i64 start, i64 end)` loading buffer pointers, then an internal
-    `name_body(noalias pointers..., error, start, end)` filled in by `body`."""
-    uniq = list({b.id: b for b in buffers}.values())
+    `name_body(noalias pointers..., error, start, end)` filled in by `body`. A buffer computed in
+    place of another (alias_of) shares that one's pointer, so `noalias` stays true; with
+    `skip_on_error` the kernel does nothing once a check has failed (it writes in place)."""
+    def storage(b: Buffer) -> Buffer:
+        return b.alias_of if b.alias_of is not None else b
+
+    uniq = list({storage(b).id: storage(b) for b in buffers}.values())
     params = [T.memory_type(b.dtype).as_pointer() for b in uniq] + [T.I64P, T.I64, T.I64]
     inner = ir.Function(module, ir.FunctionType(T.VOID, params), name=f"{name}_body")
     inner.linkage = "internal"
@@ -43,6 +48,8 @@ def define_entry(module: ir.Module, name: str, buffers: list[Buffer],
     entry = inner.append_basic_block("entry")
     ib = ir.IRBuilder(entry)
     pointers = {buf.id: arg for buf, arg in zip(uniq, inner.args)}
+    for b in buffers:
+        pointers[b.id] = pointers[storage(b).id]
     error, start, end = inner.args[len(uniq):]
     body(ib, inner, pointers, error, start, end)
     ib.ret_void()
@@ -52,6 +59,10 @@ def define_entry(module: ir.Module, name: str, buffers: list[Buffer],
     frame, s, e = outer.args
     args = [frame_pointer(ob, frame, FRAME_BUFFERS + buf.id, T.memory_type(buf.dtype)) for buf in uniq]
     args.append(frame_pointer(ob, frame, FRAME_ERROR, T.I64))
+    if skip_on_error:
+        failed = ob.icmp_signed("!=", ob.load(args[-1]), ir.Constant(T.I64, 0))
+        with ob.if_then(failed, likely=False):
+            ob.ret_void()
     ob.call(inner, args + [s, e])
     ob.ret_void()
     return outer
@@ -64,7 +75,7 @@ class LoopRenderer:
 
     def render(self, module: ir.Module, name: str) -> ir.Function:
         buffers = [s.buffer for s in self.k.slots] + [s.buffer for s in self.k.stores]
-        return define_entry(module, name, buffers, self.body)
+        return define_entry(module, name, buffers, self.body, skip_on_error=self.k.skip_on_error)
 
     # ---------------------------------------------------------------- structure
     def body(self, b: ir.IRBuilder, fn: ir.Function, pointers: dict[int, ir.Value], error: ir.Value,

@@ -116,6 +116,7 @@ class LoopKernel:
     checks: list[Check] = field(default_factory=list)
     serial: bool = False                   # stores may collide (scatter): never split
     node: Any = None                       # the program node it mainly implements
+    skip_on_error: bool = False            # writes in place: do nothing once a check failed
 
     @property
     def parallel_extent(self) -> int:
@@ -175,6 +176,9 @@ class KernelProgram:
     results: list[Buffer]       # in Program.results order (outputs, then updates)
     workspace_bytes: int = 0
     errors: list[Any] = field(default_factory=list)   # Check objects, by error code - 1
+    # (index into inputs, index into results) of each variable read and its new value: the
+    # memory plan may compute the new value in place (graphc.lower.memory.plan_in_place)
+    updates: list[tuple[int, int]] = field(default_factory=list)
 
     def describe(self) -> str:
         lines = []

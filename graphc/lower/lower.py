@@ -69,7 +69,10 @@ class Lowering:
                            "library": self.library_group, "copy": self.copy_group}[g.kind]
             lower_group(g)
         results = [self.buffer_of[t] for t in p.results]
-        return KernelProgram(self.buffers, self.kernels, inputs, results)
+        kp = KernelProgram(self.buffers, self.kernels, inputs, results)
+        slot_of = {i.key: j for j, i in enumerate(p.inputs) if i.kind == "variable"}
+        kp.updates = [(slot_of[name], len(p.outputs) + j) for j, (name, _) in enumerate(p.updates) if name in slot_of]
+        return kp
 
     # ---------------------------------------------------------------- expressions
     def elementwise_value(self, kb: LoopBuilder, node: Node, out_index: Dims, env: dict[Tensor, S.SExpr]) -> S.SExpr:

@@ -4,15 +4,23 @@ A temporary is live from the first kernel that writes it to the last kernel that
 buffers whose live ranges do not overlap share bytes (greedy first fit over offsets, 64-byte
 aligned so that vector loads never straddle cache lines needlessly). Inputs, outputs and
 constants are not placed: the caller passes them.
+
+In-place updates: a variable's new value is written over its old value (the output buffer
+becomes an alias of the input) when that is unobservable: one loop kernel computes it
+elementwise from the old value at the same index, nothing reads the old value after that
+kernel, neither value is fetched, and every runtime check runs in an earlier kernel (the
+writer then does nothing once one failed: a failed run leaves every variable as it was). A training step then updates weights and optimizer slots in
+the arrays the session already holds.
 """
 from __future__ import annotations
 
-from .kernel import KernelProgram
+from .kernel import KernelProgram, LoopKernel
 
 ALIGN = 64
 
 
 def plan_memory(kp: KernelProgram) -> KernelProgram:
+    plan_in_place(kp)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     for i, k in enumerate(kp.kernels):
@@ -36,3 +44,32 @@ def plan_memory(kp: KernelProgram) -> KernelProgram:
         size = max(size, offset + need)
     kp.workspace_bytes = size
     return kp
+
+
+def plan_in_place(kp: KernelProgram) -> None:
+    """Mark the updates that can be computed in place (see the module docstring)."""
+    checked = [i for i, k in enumerate(kp.kernels) if getattr(k, "checks", None)]
+    uses = [id(b) for b in kp.results]
+    for input_index, result_index in kp.updates:
+        old, new = kp.inputs[input_index], kp.results[result_index]
+        if (new.kind != "output" or old.kind != "input" or uses.count(id(new)) != 1 or id(old) in uses
+                or new.dtype is not old.dtype or new.shape != old.shape or new.alias_of is not None):
+            continue
+        writers = [i for i, k in enumerate(kp.kernels) if new in k.writes()]
+        readers = [i for i, k in enumerate(kp.kernels) if old in k.reads()]
+        if len(writers) != 1 or any(i > writers[0] for i in readers) or any(i >= writers[0] for i in checked):
+            continue
+        kernel = kp.kernels[writers[0]]
+        if not isinstance(kernel, LoopKernel) or kernel.reduced:
+            continue
+        stores = [st for st in kernel.stores if st.buffer is new]
+        reads = [sl for sl in kernel.slots if sl.buffer is old]
+        if all(st.mode == "set" for st in stores) and len({_key(st.index) for st in stores} |
+                                                          {_key(sl.index) for sl in reads if sl.valid is None}) == 1 \
+                and all(sl.valid is None for sl in reads):
+            new.alias_of = old
+            kernel.skip_on_error = bool(checked)   # a failed check earlier leaves the old value
+
+
+def _key(index: object) -> object:
+    return repr(index)

@@ -78,6 +78,9 @@ class CpuExecutable:
         outputs = [b for b in kp.buffers if b.kind == "output"]
         # (argument slot, shape, dtype, [the result array kept for reuse or None]) per output
         self._outputs = [(position[b.id], b.shape, b.dtype.np, [None]) for b in outputs]
+        # outputs computed in place of an input (a variable's new value over its old one):
+        # (position in _outputs, index into the arguments)
+        self._in_place = [(j, kp.inputs.index(b.alias_of)) for j, b in enumerate(outputs) if b.alias_of is not None]
         self._result_plan = []
         for b in kp.results:
             if b.kind == "output":
@@ -171,6 +174,9 @@ class CpuExecutable:
                         recycled[0] = o
                 outs.append(o)
                 objects[slot] = id(o)
+            for j, arg in self._in_place:
+                outs[j] = keep[arg]
+                objects[self._outputs[j][0]] = id(keep[arg])
             if profile is None and self._steps is None:
                 code = self._call(self._objects_ptr, self._frame_ptr)
             else:
