@@ -88,3 +88,14 @@ def test_variables_initialized_from_one_value_stay_independent():
         sess.run(step)
     assert np.array_equal(sess.run(a), np.full(500, 2.0, np.float32))
     assert np.array_equal(sess.run(b), np.full(500, -2.0, np.float32))
+
+
+@pytest.mark.parametrize("backend", ["llvm", "numpy"])
+def test_training_without_the_loss_still_rejects_bad_labels(backend):
+    x, labels, w, loss, train = _adam_model()
+    sess = gc.Session(backend=backend)
+    sess.run(gc.global_variables_initializer())
+    before = {k: v.copy() for k, v in sess._state.variables.items()}
+    with pytest.raises(gc.errors.InvalidArgumentError, match="12"):
+        sess.run(train, _feed(x, labels, bad=True))        # only the gradient needs the labels
+    assert all(np.array_equal(v, before[k]) for k, v in sess._state.variables.items())
