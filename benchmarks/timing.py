@@ -6,8 +6,8 @@ import time
 from typing import Callable
 
 
-def median_seconds(fn: Callable[[], object], repeats: int = 7, min_time: float = 0.05, warmup: int = 3) -> float:
-    """Median over `repeats` rounds of the mean time per call; each round runs >= min_time."""
+def calls_per_round(fn: Callable[[], object], min_time: float, warmup: int) -> int:
+    """After `warmup` calls, the number of calls (a power of two) that takes >= min_time."""
     for _ in range(warmup):
         fn()
     n = 1
@@ -16,8 +16,13 @@ def median_seconds(fn: Callable[[], object], repeats: int = 7, min_time: float =
         for _ in range(n):
             fn()
         if time.perf_counter() - t0 >= min_time or n >= 1 << 20:
-            break
+            return n
         n *= 2
+
+
+def median_seconds(fn: Callable[[], object], repeats: int = 7, min_time: float = 0.05, warmup: int = 3) -> float:
+    """Median over `repeats` rounds of the mean time per call; each round runs >= min_time."""
+    n = calls_per_round(fn, min_time, warmup)
     rounds = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -38,19 +43,7 @@ def compare(fns: dict[str, Callable[[], object]], rounds: int = 9, min_time: flo
     """Seconds per call of each implementation: the median over `rounds` in which every
     implementation runs one batch (>= min_time) in turn, so a slow spell of a shared machine
     hits all of them alike instead of whichever happened to be running."""
-    batch: dict[str, int] = {}
-    for name, fn in fns.items():
-        for _ in range(warmup):
-            fn()
-        n = 1
-        while True:
-            t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
-            if time.perf_counter() - t0 >= min_time or n >= 1 << 20:
-                break
-            n *= 2
-        batch[name] = n
+    batch = {name: calls_per_round(fn, min_time, warmup) for name, fn in fns.items()}
     samples: dict[str, list[float]] = {name: [] for name in fns}
     names = list(fns)
     for r in range(rounds):
