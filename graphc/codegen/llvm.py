@@ -24,7 +24,7 @@ from ..lower.chains import Chain, row_chains
 from ..lower.kernel import GemmCall, KernelProgram, LoopKernel, estimated_ns
 from . import llvm_types as T
 from .llvm_gemm import render_gemm
-from .llvm_loops import FRAME_BUFFERS, FRAME_ERROR, LoopRenderer
+from .llvm_loops import FRAME_BUFFERS, FRAME_ERROR, LoopRenderer, counted_loop
 
 NUMPY_DATA_OFFSET = 16
 # Loop kernels with fewer iterations than this run in microseconds even unoptimized: they are
@@ -132,23 +132,17 @@ def _chain_function(module: ir.Module, info: ModuleInfo, j: int, chain: Chain) -
             area.align = 64
             scratch.append((buffer_id, row_bytes, b.ptrtoint(area, T.I64)))
         frame = local
-    head, body, done = (fn.append_basic_block(n) for n in ("block.head", "block.body", "block.exit"))
-    b.branch(head)
-    b.position_at_end(head)
-    row = b.phi(T.I64)
-    row.add_incoming(start, fn.entry_basic_block)
-    b.cbranch(b.icmp_signed("<", row, end), body, done)
-    b.position_at_end(body)
-    stop = b.add(row, ir.Constant(T.I64, chain.block))
-    stop = b.select(b.icmp_signed("<", stop, end), stop, end)
-    for buffer_id, row_bytes, area in scratch:   # row r of the buffer -> area + (r - row) * row_bytes
-        base = b.sub(area, b.mul(row, ir.Constant(T.I64, row_bytes)))
-        b.store(b.inttoptr(base, T.I8P), b.gep(frame, [ir.Constant(T.I64, FRAME_BUFFERS + buffer_id)]))
-    for k in info.kernels[chain.first:chain.last]:
-        b.call(module.globals[k.name], [frame, row, stop])
-    row.add_incoming(stop, b.block)
-    b.branch(head)
-    b.position_at_end(done)
+
+    def one_block(row: ir.Value) -> None:
+        stop = b.add(row, ir.Constant(T.I64, chain.block))
+        stop = b.select(b.icmp_signed("<", stop, end), stop, end)
+        for buffer_id, row_bytes, area in scratch:   # row r of the buffer -> area + (r - row) * row_bytes
+            base = b.sub(area, b.mul(row, ir.Constant(T.I64, row_bytes)))
+            b.store(b.inttoptr(base, T.I8P), b.gep(frame, [ir.Constant(T.I64, FRAME_BUFFERS + buffer_id)]))
+        for k in info.kernels[chain.first:chain.last]:
+            b.call(module.globals[k.name], [frame, row, stop])
+
+    counted_loop(b, fn, start, end, ir.Constant(T.I64, chain.block), one_block, name="block")
     b.ret_void()
 
 

@@ -37,8 +37,7 @@ def add_aot_entries(module: ir.Module, info: ModuleInfo, kp: KernelProgram, name
         if not fn.is_declaration:
             fn.linkage = "internal"
     run_all = module.globals[f"{info.name}_run"]
-    i8pp_c = T.I8PP
-    with_ws = ir.Function(module, ir.FunctionType(T.I32, [i8pp_c, i8pp_c, T.I8P]), name=f"{name}_run_with_workspace")
+    with_ws = ir.Function(module, ir.FunctionType(T.I32, [T.I8PP, T.I8PP, T.I8P]), name=f"{name}_run_with_workspace")
     inputs, outputs, workspace = with_ws.args
     b = ir.IRBuilder(with_ws.append_basic_block("entry"))
     frame = b.alloca(T.I8P, size=ir.Constant(T.I64, info.frame_size))
@@ -85,7 +84,7 @@ def add_aot_entries(module: ir.Module, info: ModuleInfo, kp: KernelProgram, name
 
     malloc = ir.Function(module, ir.FunctionType(T.I8P, [T.I64]), name="malloc")
     free = ir.Function(module, ir.FunctionType(T.VOID, [T.I8P]), name="free")
-    run = ir.Function(module, ir.FunctionType(T.I32, [i8pp_c, i8pp_c]), name=f"{name}_run")
+    run = ir.Function(module, ir.FunctionType(T.I32, [T.I8PP, T.I8PP]), name=f"{name}_run")
     b = ir.IRBuilder(run.append_basic_block("entry"))
     ws = b.call(malloc, [ir.Constant(T.I64, workspace_bytes(kp))])
     failed = b.icmp_unsigned("==", ws, ir.Constant(T.I8P, None))

@@ -10,7 +10,7 @@ from llvmlite import ir
 
 from ..lower.kernel import GemmCall
 from . import llvm_types as T
-from .llvm_loops import define_entry
+from .llvm_loops import counted_loop, define_entry
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 
@@ -32,35 +32,25 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
         blas = gemm_symbol(module, g.c.dtype.name)
         lda = g.m if g.transpose_a else g.k
         ldb = g.k if g.transpose_b else g.n
-        pre = b.block
-        head = fn.append_basic_block("batch.head")
-        loop = fn.append_basic_block("batch.body")
-        done = fn.append_basic_block("batch.exit")
-        b.branch(head)
-        b.position_at_end(head)
-        i = b.phi(T.I64)
-        i.add_incoming(start, pre)
-        b.cbranch(b.icmp_signed("<", i, end), loop, done)
-        b.position_at_end(loop)
-        a_off, b_off, rest = ir.Constant(T.I64, 0), ir.Constant(T.I64, 0), i
-        for extent, sa, sb in reversed(list(zip(g.batch, g.a_batch_strides, g.b_batch_strides))):
-            e = ir.Constant(T.I64, extent)
-            digit = b.srem(rest, e)
-            rest = b.sdiv(rest, e)
-            a_off = b.add(a_off, b.mul(digit, ir.Constant(T.I64, sa)))
-            b_off = b.add(b_off, b.mul(digit, ir.Constant(T.I64, sb)))
-        c_off = b.mul(i, ir.Constant(T.I64, g.m * g.n))
-        args = [ir.Constant(T.I32, ROW_MAJOR), ir.Constant(T.I32, TRANS if g.transpose_a else NO_TRANS),
-                ir.Constant(T.I32, TRANS if g.transpose_b else NO_TRANS),
-                ir.Constant(T.I64, g.m), ir.Constant(T.I64, g.n), ir.Constant(T.I64, g.k), ir.Constant(t, 1.0),
-                b.gep(pointers[g.a.id], [a_off]), ir.Constant(T.I64, max(lda, 1)),
-                b.gep(pointers[g.b.id], [b_off]), ir.Constant(T.I64, max(ldb, 1)), ir.Constant(t, 0.0),
-                b.gep(pointers[g.c.id], [c_off]), ir.Constant(T.I64, max(g.n, 1))]
-        if g.m and g.n:
-            b.call(blas, args)
-        nxt = b.add(i, ir.Constant(T.I64, 1))
-        i.add_incoming(nxt, b.block)
-        b.branch(head)
-        b.position_at_end(done)
+
+        def one_product(i: ir.Value) -> None:
+            a_off, b_off, rest = ir.Constant(T.I64, 0), ir.Constant(T.I64, 0), i
+            for extent, sa, sb in reversed(list(zip(g.batch, g.a_batch_strides, g.b_batch_strides))):
+                e = ir.Constant(T.I64, extent)
+                digit = b.srem(rest, e)
+                rest = b.sdiv(rest, e)
+                a_off = b.add(a_off, b.mul(digit, ir.Constant(T.I64, sa)))
+                b_off = b.add(b_off, b.mul(digit, ir.Constant(T.I64, sb)))
+            c_off = b.mul(i, ir.Constant(T.I64, g.m * g.n))
+            args = [ir.Constant(T.I32, ROW_MAJOR), ir.Constant(T.I32, TRANS if g.transpose_a else NO_TRANS),
+                    ir.Constant(T.I32, TRANS if g.transpose_b else NO_TRANS),
+                    ir.Constant(T.I64, g.m), ir.Constant(T.I64, g.n), ir.Constant(T.I64, g.k), ir.Constant(t, 1.0),
+                    b.gep(pointers[g.a.id], [a_off]), ir.Constant(T.I64, max(lda, 1)),
+                    b.gep(pointers[g.b.id], [b_off]), ir.Constant(T.I64, max(ldb, 1)), ir.Constant(t, 0.0),
+                    b.gep(pointers[g.c.id], [c_off]), ir.Constant(T.I64, max(g.n, 1))]
+            if g.m and g.n:
+                b.call(blas, args)
+
+        counted_loop(b, fn, start, end, ir.Constant(T.I64, 1), one_product, name="batch")
 
     return define_entry(module, name, [g.a, g.b, g.c], body)

@@ -29,6 +29,26 @@ def frame_pointer(b: ir.IRBuilder, frame: ir.Value, slot: int, elem: ir.Type) ->
     return b.bitcast(raw, elem.as_pointer())
 
 
+def counted_loop(b: ir.IRBuilder, fn: ir.Function, lo: ir.Value, hi: ir.Value, step: ir.Value,
+                 inside: Callable[[ir.Value], None], name: str = "r", var_name: str = "") -> None:
+    """for (v = lo; v < hi; v += step) inside(v), leaving `b` after the loop. The one loop
+    skeleton every renderer here uses (kernel loops, column blocks, GEMM batches, row chains)."""
+    pre = b.block
+    header = fn.append_basic_block(f"{name}.head")
+    body = fn.append_basic_block(f"{name}.body")
+    exit_ = fn.append_basic_block(f"{name}.exit")
+    b.branch(header)
+    b.position_at_end(header)
+    var = b.phi(T.I64, name=var_name)
+    var.add_incoming(lo, pre)
+    b.cbranch(b.icmp_signed("<", var, hi), body, exit_)
+    b.position_at_end(body)
+    inside(var)
+    var.add_incoming(b.add(var, step, flags=["nsw"]), b.block)
+    b.branch(header)
+    b.position_at_end(exit_)
+
+
 def define_entry(module: ir.Module, name: str, buffers: list[Buffer],
                  body: Callable[[ir.IRBuilder, ir.Function, dict[int, ir.Value], ir.Value, ir.Value, ir.Value], None],
                  skip_on_error: bool = False, **attrs: Any) -> ir.Function:
@@ -136,58 +156,30 @@ class LoopRenderer:
                     del loop_vars[axis]
                 return run
 
-            self.range_loop(b, first, stop, ir.Constant(T.I64, 1), per_element(lambda: self.init_accumulators(b)))
+            counted_loop(b, self.fn, first, stop, ir.Constant(T.I64, 1), per_element(lambda: self.init_accumulators(b)))
 
             def reduce_level(j: int) -> None:
                 if j == len(k.order):
-                    self.range_loop(b, first, stop, ir.Constant(T.I64, 1),
-                                    per_element(lambda: self.inner(b, loop_vars)))
+                    counted_loop(b, self.fn, first, stop, ir.Constant(T.I64, 1),
+                                 per_element(lambda: self.inner(b, loop_vars)))
                 else:
                     self.loop(b, j, loop_vars, reduce_level, None)
 
             reduce_level(i + 1)
-            self.range_loop(b, first, stop, ir.Constant(T.I64, 1), per_element(lambda: self.outer(b, loop_vars)))
+            counted_loop(b, self.fn, first, stop, ir.Constant(T.I64, 1), per_element(lambda: self.outer(b, loop_vars)))
 
-        self.range_loop(b, lo, hi, width, block)
-
-    def range_loop(self, b: ir.IRBuilder, lo: ir.Value, hi: ir.Value, step: ir.Value,
-                   inside: Callable[[ir.Value], None]) -> None:
-        """for (v = lo; v < hi; v += step) inside(v)."""
-        pre = b.block
-        header = self.fn.append_basic_block("r.head")
-        body = self.fn.append_basic_block("r.body")
-        exit_ = self.fn.append_basic_block("r.exit")
-        b.branch(header)
-        b.position_at_end(header)
-        var = b.phi(T.I64)
-        var.add_incoming(lo, pre)
-        b.cbranch(b.icmp_signed("<", var, hi), body, exit_)
-        b.position_at_end(body)
-        inside(var)
-        var.add_incoming(b.add(var, step, flags=["nsw"]), b.block)
-        b.branch(header)
-        b.position_at_end(exit_)
+        counted_loop(b, self.fn, lo, hi, width, block)
 
     def loop(self, b: ir.IRBuilder, i: int, loop_vars: dict[int, ir.Value], inside: Callable[[int], None],
              bounds: tuple[ir.Value, ir.Value] | None) -> None:
         axis = self.k.order[i]
         lo, hi = bounds if bounds is not None else (ir.Constant(T.I64, 0), ir.Constant(T.I64, self.k.space[axis]))
-        pre = b.block
-        header = self.fn.append_basic_block(f"l{i}.head")
-        body = self.fn.append_basic_block(f"l{i}.body")
-        exit_ = self.fn.append_basic_block(f"l{i}.exit")
-        b.branch(header)
-        b.position_at_end(header)
-        var = b.phi(T.I64, name=f"i{axis}")
-        var.add_incoming(lo, pre)
-        b.cbranch(b.icmp_signed("<", var, hi), body, exit_)
-        b.position_at_end(body)
-        loop_vars[axis] = var
-        inside(i + 1)
-        nxt = b.add(var, ir.Constant(T.I64, 1), flags=["nsw"])
-        var.add_incoming(nxt, b.block)
-        b.branch(header)
-        b.position_at_end(exit_)
+
+        def body(var: ir.Value) -> None:
+            loop_vars[axis] = var
+            inside(i + 1)
+
+        counted_loop(b, self.fn, lo, hi, ir.Constant(T.I64, 1), body, name=f"l{i}", var_name=f"i{axis}")
         del loop_vars[axis]
 
     # ---------------------------------------------------------------- values

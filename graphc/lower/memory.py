@@ -64,12 +64,10 @@ def plan_in_place(kp: KernelProgram) -> None:
             continue
         stores = [st for st in kernel.stores if st.buffer is new]
         reads = [sl for sl in kernel.slots if sl.buffer is old]
-        if all(st.mode == "set" for st in stores) and len({_key(st.index) for st in stores} |
-                                                          {_key(sl.index) for sl in reads if sl.valid is None}) == 1 \
-                and all(sl.valid is None for sl in reads):
+        # one index for every store of the new value and every read of the old (repr: IExprs
+        # compare by structure), and no masked read
+        indexes = {repr(st.index) for st in stores} | {repr(sl.index) for sl in reads}
+        if all(st.mode == "set" for st in stores) and len(indexes) == 1 and all(sl.valid is None for sl in reads):
             new.alias_of = old
             kernel.skip_on_error = bool(checked)   # a failed check earlier leaves the old value
 
-
-def _key(index: object) -> object:
-    return repr(index)

@@ -102,6 +102,7 @@ class CpuExecutable:
         self._bind = BIND(address(f"{info.name}_bind"))
         serial = {i for first, last in info.segments for i in range(first, last)}
         flags = [i not in serial for i in range(len(info.kernels))]   # split over the pool
+        self._split = flags
         self._steps: list[tuple[Any, Any]] | None = None   # (kernel address, extent) or (segment, None)
         if any(flags):
             steps = []
@@ -138,13 +139,12 @@ class CpuExecutable:
         """Each kernel on its own, timed (split over the pool as in a plain run)."""
         if self._kernel_fns is None:
             self._kernel_fns = [self.engine.address(k.name) for k in self.info.kernels]
-        serial = {i for first, last in self.info.segments for i in range(first, last)}
         self._bind(self._objects_ptr, self._frame_ptr)
         run = pool().run
         clock = time.perf_counter
         for i, (fn, k) in enumerate(zip(self._kernel_fns, self.info.kernels)):
             t0 = clock()
-            if i in serial or self._steps is None:
+            if not self._split[i] or self._steps is None:
                 kernel_call(fn)(self._frame_ptr, 0, k.extent)
             else:
                 run(fn, self._frame_ptr, k.extent)
