@@ -32,7 +32,7 @@ from .api.variables import (Variable, global_variables, global_variables_initial
 from .autodiff import gradients, hessians
 from .backends import available_backends
 from .debugprint import debugprint
-from .errors import (CompileError, DTypeError, FailedPreconditionError, FeedError, GraphcError,
+from .errors import (BackendUnavailableError, CompileError, DTypeError, FailedPreconditionError, FeedError, GraphcError,
                      GraphFileError, InvalidArgumentError, ShapeError)
 from .function import Function, function
 from .ir.context import get_default_session

@@ -92,6 +92,10 @@ class FailedPreconditionError(GraphcError, RuntimeError):
     """Running needs state that is missing, e.g. a variable that was never initialized."""
 
 
+class BackendUnavailableError(GraphcError, RuntimeError):
+    """A backend cannot run here: a piece it needs (PyCUDA, a GPU, a compiler) is missing."""
+
+
 def internal_error(message: str) -> GraphcError:
     """An invariant of graphc itself broke: the message asks for a bug report."""
     return CompileError(f"internal error: {message} (this is a graphc bug; please report it)")

@@ -152,8 +152,8 @@ class Session:
     # ------------------------------------------------------------------ state
     def variable_value(self, name: str) -> np.ndarray | None:
         """The current value of variable `name` in this session (None if uninitialized)."""
-        value = self._state.variables.get(name)
-        return None if value is None else value.copy()
+        value = self._state.variables.get(name)   # a DeviceValue on the cuda backend: copied to the host
+        return None if value is None else np.array(value, copy=True)
 
     def load_variable(self, name: str, value: Any) -> None:
         """Set variable `name` directly, without running graph ops (TF1's Variable.load)."""

@@ -1,14 +1,19 @@
 """Shared fixtures: a fresh default graph per test, and the backends every op test runs on."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
 import graphc as gc
 
-# Every compiled backend is compared with the NumPy reference; backends join this list as
-# they land (issue: LLVM CPU backend adds "llvm").
-BACKENDS = ["numpy", "llvm"]
+# Every compiled backend is compared with the NumPy reference. "cuda-emulator" runs the CUDA
+# backend's generated kernels on the CPU (graphc's emulator, built with g++); the op tests also
+# run on a real GPU ("cuda", marked gpu) where PyCUDA finds one.
+BACKENDS = ["numpy", "llvm", pytest.param("cuda-emulator", marks=pytest.mark.skipif(
+    shutil.which("g++") is None, reason="the CUDA emulator needs g++"))]
+CPU_BACKENDS = ["numpy", "llvm"]   # for tests whose runs are too long for the emulator
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,9 @@
 """Backends turn a Program into something callable: `backend.compile(program)` returns an
 executable taking the program's input arrays and returning its result arrays.
 
-"llvm" (compiled for this CPU, the default) and "numpy" (the reference interpreter, the oracle
-every compiled backend is tested against) are registered here; "cuda" is planned.
+"llvm" (compiled for this CPU, the default), "numpy" (the reference interpreter, the oracle
+every compiled backend is tested against), "cuda" (an NVIDIA GPU through PyCUDA) and
+"cuda-emulator" (the CUDA backend's kernels run on the CPU, for checking without a GPU).
 """
 from __future__ import annotations
 
@@ -17,8 +18,21 @@ def _llvm() -> Any:
     return LLVMBackend()
 
 
-_FACTORIES: dict[str, Callable[[], Any]] = {"numpy": ReferenceBackend, "llvm": _llvm}
-_PLANNED = {"cuda": "the CUDA backend"}
+def _cuda() -> Any:
+    from .cuda import gpu_backend  # PyCUDA loads on first use
+
+    return gpu_backend()
+
+
+def _cuda_emulator() -> Any:
+    from .cuda import emulator_backend
+
+    return emulator_backend()
+
+
+_FACTORIES: dict[str, Callable[[], Any]] = {"numpy": ReferenceBackend, "llvm": _llvm, "cuda": _cuda,
+                                            "cuda-emulator": _cuda_emulator}
+_PLANNED: dict[str, str] = {}
 _INSTANCES: dict[str, Any] = {}
 
 # The backend a Session or function uses when none is named.

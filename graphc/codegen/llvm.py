@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from llvmlite import ir
 
 from ..lower.chains import Chain, row_chains
-from ..lower.kernel import GemmCall, KernelProgram, LoopKernel, estimated_ns
+from ..lower.kernel import GemmCall, KernelProgram, LoopKernel, estimated_ns, number_checks
 from . import llvm_types as T
 from .llvm_gemm import render_gemm
 from .llvm_loops import FRAME_BUFFERS, FRAME_ERROR, LoopRenderer, counted_loop
@@ -57,7 +57,6 @@ def module_info(kp: KernelProgram, name: str) -> ModuleInfo:
     a cached program is loaded without rendering. Also numbers the program's checks (kp.errors:
     error code i + 1 is check i) in the order the renderer reports them."""
     infos: list[KernelInfo] = []
-    errors: list = []
     for i, k in enumerate(kp.kernels):
         kname = f"{name}_k{i}"
         if isinstance(k, GemmCall):
@@ -66,8 +65,7 @@ def module_info(kp: KernelProgram, name: str) -> ModuleInfo:
             extent = k.space[k.order[0]] if k.order else 1
             splittable = bool(k.order) and len(k.order) > len(k.reduced) and not k.serial
             infos.append(KernelInfo(kname, extent, splittable, k.work, estimated_ns(k)))
-            errors.extend(k.checks)
-    kp.errors = errors
+    number_checks(kp)
     dynamic = [b.id for b in kp.buffers if b.kind in ("input", "output")]
     return ModuleInfo(name, infos, dynamic, chains=row_chains(kp), frame_size=FRAME_BUFFERS + len(kp.buffers))
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from llvmlite import ir
 
-from ..lower.kernel import Buffer, LoopKernel, columnar_axis
+from ..lower.kernel import Buffer, LoopKernel, columnar_axis, identity
 from ..lower.reads import flatten
 from . import llvm_types as T
 from .llvm_random import philox_value
@@ -322,12 +322,3 @@ class LoopRenderer:
             new = b.select(better, x, cur)
         b.store(new, slot)
 
-
-def identity(combiner: str, dtype: Any) -> Any:
-    if combiner in ("sum", "any"):
-        return 0
-    if combiner in ("prod", "all"):
-        return 1
-    big = float("inf") if dtype.is_floating else (True if dtype.is_bool else dtype.max)
-    small = float("-inf") if dtype.is_floating else (False if dtype.is_bool else dtype.min)
-    return small if combiner in ("max", "argmax") else big

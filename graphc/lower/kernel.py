@@ -219,6 +219,24 @@ def columnar_axis(k: LoopKernel) -> int | None:
     return kept if unit_kept and strided_reduced else None
 
 
+def identity(combiner: str, dtype: Any) -> Any:
+    """The value a reduction with `combiner` starts from (the result of an empty reduction)."""
+    if combiner in ("sum", "any"):
+        return 0
+    if combiner in ("prod", "all"):
+        return 1
+    big = float("inf") if dtype.is_floating else (True if dtype.is_bool else dtype.max)
+    small = float("-inf") if dtype.is_floating else (False if dtype.is_bool else dtype.min)
+    return small if combiner in ("max", "argmax") else big
+
+
+def number_checks(kp: KernelProgram) -> list[Check]:
+    """Every check of the program in kernel order: error code i + 1 reports check i (kp.errors).
+    Both code generators report failures by these codes."""
+    kp.errors = [c for k in kp.kernels if isinstance(k, LoopKernel) for c in k.checks]
+    return kp.errors
+
+
 # --------------------------------------------------------------------------- cost model
 # Nanoseconds per vectorized iteration, measured on the development machine (a 2-core Zen 4):
 # streaming memory costs ~0.0125 ns per byte; an inline transcendental ~0.4 ns; a division or

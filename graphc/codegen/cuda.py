@@ -1,0 +1,110 @@
+"""The CUDA renderer: a KernelProgram becomes one CUDA C source (one module per program) and a
+launch plan, for graphc.runtime.cuda to build with nvcc (or with g++ against the emulation
+header, kernels/cuda/emulate.h) and run.
+
+Loop kernels are rendered by graphc.codegen.cuda_loops; GEMM calls instantiate the tiled
+template of kernels/cuda/gemm.cuh. It shares the kernel IR with the LLVM renderer and nothing
+else. Each kernel also gets, under GRAPHC_EMULATE, a C entry `NAME_emulate(args, grid, block)`
+through which the emulator launches it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..lower.kernel import GemmCall, KernelProgram, LoopKernel, number_checks
+from .cuda_expr import memory_type
+from ..lower.chains import row_chains
+from .cuda_loops import ChainWriter, Launch, LoopWriter, chain_worthwhile, storage
+
+GEMM_THREADS = 256
+# (tile M, tile N, tile K, per-thread M, per-thread N) per dtype
+GEMM_TILES = {"float32": (128, 128, 8, 8, 8), "float64": (64, 64, 8, 4, 4)}
+MAX_GRID_YZ = 65535
+
+
+def kernels_dir() -> Path:
+    """kernels/cuda: the templates and the emulation header (shipped with the package)."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[2] / "kernels" / "cuda", here.parents[1] / "kernels" / "cuda"):
+        if (candidate / "graphc_cuda.cuh").is_file():
+            return candidate
+    raise FileNotFoundError("graphc's CUDA kernel templates (kernels/cuda) are missing from this installation")
+
+
+@dataclass
+class CudaModule:
+    source: str
+    launches: list[Launch]
+    # the kernels [first, last) each launch implements (a row chain implements several)
+    kernels_of_launch: list[tuple[int, int]] = field(default_factory=list)
+
+
+def render_cuda(kp: KernelProgram, prefix: str = "graphc") -> CudaModule:
+    number_checks(kp)
+    codes = {id(check): i + 1 for i, check in enumerate(kp.errors)}
+    parts = ['#include "graphc_cuda.cuh"']
+    if any(isinstance(k, GemmCall) for k in kp.kernels):
+        parts.append('#include "gemm.cuh"')
+    launches: list[Launch] = []
+    owners: list[tuple[int, int]] = []
+    emulation: list[str] = []
+    chains = {c.first: c for c in row_chains(kp)
+              if chain_worthwhile(kp.kernels[c.first:c.last])}   # type: ignore[arg-type]
+    i = 0
+    while i < len(kp.kernels):
+        k = kp.kernels[i]
+        chain = chains.get(i)
+        if chain is not None:
+            writer = ChainWriter(kp.kernels[chain.first:chain.last], f"{prefix}_c{i}",  # type: ignore[arg-type]
+                                 lambda check: codes[id(check)])
+            source, launch, span = writer.source(), writer.launch(), (chain.first, chain.last)
+        elif isinstance(k, GemmCall):
+            (source, launch), span = _gemm(k, f"{prefix}_k{i}"), (i, i + 1)
+        else:
+            loop = LoopWriter(k, f"{prefix}_k{i}", lambda check: codes[id(check)])
+            source, launch, span = loop.source(), loop.launch(), (i, i + 1)
+        parts.append(source)
+        launches.append(launch)
+        owners.append(span)
+        emulation.append(_emulation_entry(kp, launch))
+        i = span[1]
+    parts.append("#ifdef GRAPHC_EMULATE\n" + "\n".join(emulation) + "#endif\n")
+    return CudaModule("\n".join(parts), launches, owners)
+
+
+def _gemm(k: GemmCall, name: str) -> tuple[str, Launch]:
+    dtype = k.c.dtype
+    t = memory_type(dtype)
+    bm, bn, bk, tm, tn = GEMM_TILES[dtype.name]
+    full = k.m % bm == 0 and k.n % bn == 0 and k.k % bk == 0
+    batch = 1
+    for d in k.batch:
+        batch *= d
+    if -(-k.m // bm) > MAX_GRID_YZ or batch > MAX_GRID_YZ:
+        from ..errors import CompileError
+        raise CompileError(f"the cuda backend cannot tile a matmul of {batch} x {k.m} rows", op_type="MatMul",
+                           node_name=getattr(k.node, "name", None), source=getattr(k.node, "source", None))
+    a, b, c = storage(k.a), storage(k.b), storage(k.c)
+    ids = list(dict.fromkeys([a.id, b.id, c.id]))
+    params = [f"{'' if i == c.id else 'const '}{t}* __restrict__ p{i}" for i in ids] + ["i64* __restrict__ gc_error"]
+    lines = [f"    const i64 z = blockIdx.z;", "    i64 rest = z, off_a = 0, off_b = 0;"]
+    for d, sa, sb in reversed(list(zip(k.batch, k.a_batch_strides, k.b_batch_strides))):
+        lines.append(f"    {{ const i64 d = rest % {d}; rest /= {d}; off_a += d * {sa}LL; off_b += d * {sb}LL; }}")
+    lines.append(f"    gc_gemm<{t}, {bm}, {bn}, {bk}, {tm}, {tn}, {str(k.transpose_a).lower()}, "
+                 f"{str(k.transpose_b).lower()}, {str(full).lower()}>(p{a.id} + off_a, p{b.id} + off_b, "
+                 f"p{c.id} + z * {k.m * k.n}LL, {k.m}, {k.n}, {k.k});")
+    source = (f'extern "C" __global__ void __launch_bounds__({GEMM_THREADS}) {name}({", ".join(params)}) {{\n'
+              + "\n".join(lines) + "\n}\n")
+    grid = (-(-k.n // bn), -(-k.m // bm), batch)
+    units = k.m * k.n * batch
+    return source, Launch(name, ids, GEMM_THREADS, units, 1, grid, "gemm")
+
+
+def _emulation_entry(kp: KernelProgram, launch: Launch) -> str:
+    by_id = {b.id: b for b in kp.buffers}
+    args = [f"({memory_type(by_id[i].dtype)}*)p[{j}]" for j, i in enumerate(launch.buffers)]
+    args.append(f"(i64*)p[{len(launch.buffers)}]")
+    return (f'extern "C" int {launch.name}_emulate(void** p, unsigned gx, unsigned gy, unsigned gz, unsigned bx) {{\n'
+            f"    auto run = [&]() {{ {launch.name}({', '.join(args)}); }};\n"
+            f"    return gc_emu::launch(dim3(gx, gy, gz), dim3(bx), gc_emu::thunk<decltype(run)>, &run);\n}}\n")

@@ -1,0 +1,342 @@
+"""The two places graphc's generated CUDA runs: a real GPU through PyCUDA, and the CPU emulator.
+
+Both offer the same small interface to graphc.runtime.cuda: build a module from CUDA C source
+(cached on disk by a hash of the source, the options, the compiler's version and the target),
+allocate memory, copy arrays in and out, launch a kernel, time launches. The GPU builds with
+nvcc for the device's own architecture (sm_XY) and loads the cubin with PyCUDA; the emulator
+builds the same source with g++ against kernels/cuda/emulate.h and calls it through ctypes, so
+CI checks every generated kernel's results without a GPU.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..codegen.cuda import kernels_dir
+from ..errors import BackendUnavailableError, CompileError
+from . import cache
+
+NVCC_OPTIONS = ("-O3", "-std=c++17")
+GXX_OPTIONS = ("-std=c++17", "-O1", "-fPIC", "-fno-strict-aliasing", "-w")
+
+
+def _template_digest() -> str:
+    folder = kernels_dir()
+    return cache.key_of(*(p.name + p.read_text() for p in sorted(folder.iterdir()) if p.is_file()))
+
+
+def _tool_version(tool: str) -> str:
+    try:
+        out = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip()
+
+
+# --------------------------------------------------------------------------- emulator
+class EmulatedDevice:
+    """The CPU emulator: 'device memory' is host memory; a launch runs blocks one by one."""
+
+    name = "emulator"
+
+    def __init__(self) -> None:
+        self.compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+        if not self.compiler:
+            raise BackendUnavailableError("the CUDA emulator needs a C++ compiler (g++), and none was found",
+                                          hint="install g++ or set $CXX")
+        self.version = _tool_version(self.compiler)
+        self.workdir = Path(tempfile.mkdtemp(prefix="graphc-cuda-emu-"))
+        self.lock = threading.Lock()   # the emulator's scheduler state is global per module
+        self._runtime: Path | None = None
+        self.max_blocks = int(os.environ.get("GRAPHC_CUDA_EMULATOR_BLOCKS", "3"))
+
+    # ---------------------------------------------------------------- building
+    def _compile(self, args: list[str], what: str) -> None:
+        proc = subprocess.run([self.compiler, *args], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise CompileError(f"the CUDA emulator could not compile {what}:\n{proc.stderr[-4000:]}")
+
+    def runtime_object(self) -> Path:
+        if self._runtime is None:
+            folder = kernels_dir()
+            key = cache.key_of("emu-runtime", self.version, _template_digest(), *GXX_OPTIONS)
+            target = self.workdir / "emulate_runtime.o"
+            code = cache.load(key, "cuda-emulator")
+            if code is None:
+                self._compile([*GXX_OPTIONS, "-I", str(folder), "-c", str(folder / "emulate_runtime.cpp"),
+                               "-o", str(target)], "its scheduler")
+                cache.store(key, target.read_bytes(), "cuda-emulator")
+            else:
+                target.write_bytes(code)
+            self._runtime = target
+        return self._runtime
+
+    def build(self, source: str) -> tuple[Any, str]:
+        """(the loaded module, where its code came from: "disk" or "compiled")."""
+        folder = kernels_dir()
+        key = cache.key_of("emu-module", source, self.version, _template_digest(), *GXX_OPTIONS)
+        target = self.workdir / f"m{key[:24]}.so"
+        code = cache.load(key, "cuda-emulator")
+        origin = "disk"
+        if code is None:
+            origin = "compiled"
+            src = self.workdir / f"m{key[:24]}.cu"
+            src.write_text(source)
+            self._compile([*GXX_OPTIONS, "-DGRAPHC_EMULATE", "-include", str(folder / "emulate.h"), "-I", str(folder),
+                           "-x", "c++", str(src), "-x", "none", str(self.runtime_object()), "-shared",
+                           "-o", str(target)], "a generated module")
+            cache.store(key, target.read_bytes(), "cuda-emulator")
+        elif not target.exists():
+            target.write_bytes(code)
+        lib = ctypes.CDLL(str(target))
+        lib.gc_emu_last_error.restype = ctypes.c_char_p
+        return lib, origin
+
+    def function(self, module: Any, name: str, n_args: int) -> Any:
+        fn = getattr(module, f"{name}_emulate")
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint]
+        fn.module = module
+        return fn
+
+    # ---------------------------------------------------------------- memory
+    def alloc(self, nbytes: int) -> tuple[Any, int]:
+        raw = np.empty(max(nbytes, 1) + 256, np.uint8)
+        ptr = raw.ctypes.data
+        return raw, ptr + (-ptr) % 256
+
+    def to_device(self, ptr: int, array: np.ndarray) -> None:
+        ctypes.memmove(ptr, array.ctypes.data, array.nbytes)
+
+    def to_host(self, array: np.ndarray, ptr: int) -> None:
+        ctypes.memmove(array.ctypes.data, ptr, array.nbytes)
+
+    def zero(self, ptr: int, nbytes: int) -> None:
+        ctypes.memset(ptr, 0, nbytes)
+
+    # ---------------------------------------------------------------- running
+    def launch(self, fn: Any, pointers: list[int], grid: tuple[int, int, int], block: int) -> None:
+        args = (ctypes.c_void_p * len(pointers))(*pointers)
+        with self.lock:
+            if fn(args, grid[0], grid[1], grid[2], block) != 0:
+                message = fn.module.gc_emu_last_error().decode()
+                raise CompileError(f"the CUDA emulator stopped a kernel: {message}")
+
+    def synchronize(self) -> None:
+        pass
+
+    def timer(self) -> "_WallTimer":
+        return _WallTimer()
+
+
+class _WallTimer:
+    def __init__(self) -> None:
+        self.t0 = self.t1 = 0.0
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def stop(self) -> None:
+        self.t1 = time.perf_counter()
+
+    def seconds(self) -> float:
+        return self.t1 - self.t0
+
+
+# --------------------------------------------------------------------------- PyCUDA
+class PyCudaDevice:
+    """A real GPU: PyCUDA's driver API, the device's primary context, nvcc-built cubins."""
+
+    def __init__(self) -> None:
+        try:
+            import pycuda.driver as drv
+        except ImportError as err:
+            raise BackendUnavailableError(
+                f"backend 'cuda' needs PyCUDA, which is not installed ({err})",
+                hint='pip install "graphc[cuda]" on a machine with an NVIDIA GPU and the CUDA toolkit; '
+                     'backend="cuda-emulator" runs the same kernels on the CPU') from None
+        try:
+            drv.init()
+            if drv.Device.count() == 0:
+                raise BackendUnavailableError("backend 'cuda' found no NVIDIA GPU")
+            self.device = drv.Device(int(os.environ.get("GRAPHC_CUDA_DEVICE", "0")))
+        except drv.Error as err:
+            raise BackendUnavailableError(f"backend 'cuda' could not open a GPU: {err}") from None
+        self.nvcc = shutil.which("nvcc")
+        if self.nvcc is None:
+            raise BackendUnavailableError("backend 'cuda' needs nvcc (the CUDA toolkit) on the PATH")
+        self.drv = drv
+        self.context = self.device.retain_primary_context()
+        self.context.push()
+        major, minor = self.device.compute_capability()
+        self.arch = f"sm_{major}{minor}"
+        self.name = self.device.name()
+        self.multiprocessors = self.device.get_attribute(drv.device_attribute.MULTIPROCESSOR_COUNT)
+        self.max_blocks = self.multiprocessors * 16
+        self.version = _tool_version(self.nvcc)
+        self.nvrtc_problem = ""
+        try:
+            self.nvrtc: Nvrtc | None = Nvrtc(self.nvcc)
+        except OSError as err:
+            self.nvrtc, self.nvrtc_problem = None, str(err)
+        from pycuda.tools import DeviceMemoryPool
+
+        self.pool = DeviceMemoryPool()
+
+    def build(self, source: str) -> tuple[Any, str]:
+        """Compile with NVRTC where its library is found (in-process, tens of milliseconds),
+        else with nvcc; the cubin is cached either way."""
+        key = cache.key_of("cubin", source, self.arch, self.version, self.compiler, _template_digest(),
+                           *NVCC_OPTIONS)
+        cubin = cache.load(key, "cuda")
+        origin = "disk"
+        if cubin is None:
+            origin = "compiled"
+            if self.nvrtc is not None:
+                try:
+                    cubin = self.nvrtc.compile(source, self.arch)
+                except CompileError:
+                    raise
+                except Exception as err:   # a broken NVRTC install: nvcc still works
+                    self.nvrtc_problem = f"{type(err).__name__}: {err}"
+                    self.nvrtc = None
+            if self.nvrtc is None:
+                cubin = compile_cubin(source, self.arch, self.nvcc)
+            cache.store(key, cubin, "cuda")
+        return self.drv.module_from_buffer(cubin), origin
+
+    @property
+    def compiler(self) -> str:
+        return f"nvrtc {self.nvrtc.version}" if self.nvrtc is not None else "nvcc"
+
+    def function(self, module: Any, name: str, n_args: int) -> Any:
+        fn = module.get_function(name)
+        fn.prepare("P" * n_args)   # prepared calls pack arguments without per-call inspection
+        return fn
+
+    def alloc(self, nbytes: int) -> tuple[Any, int]:
+        allocation = self.pool.allocate(max(nbytes, 1))
+        return allocation, int(allocation)
+
+    def to_device(self, ptr: int, array: np.ndarray) -> None:
+        self.drv.memcpy_htod(ptr, array)
+
+    def to_host(self, array: np.ndarray, ptr: int) -> None:
+        self.drv.memcpy_dtoh(array, ptr)
+
+    def zero(self, ptr: int, nbytes: int) -> None:
+        self.drv.memset_d8(ptr, 0, nbytes)
+
+    def launch(self, fn: Any, pointers: list[int], grid: tuple[int, int, int], block: int) -> None:
+        fn.prepared_call(grid, (block, 1, 1), *pointers)
+
+    def synchronize(self) -> None:
+        self.context.synchronize()
+
+    def timer(self) -> "_EventTimer":
+        return _EventTimer(self.drv)
+
+
+class _EventTimer:
+    def __init__(self, drv: Any) -> None:
+        self.begin, self.end = drv.Event(), drv.Event()
+
+    def start(self) -> None:
+        self.begin.record()
+
+    def stop(self) -> None:
+        self.end.record()
+
+    def seconds(self) -> float:
+        self.end.synchronize()
+        return self.end.time_since(self.begin) / 1e3
+
+
+class Nvrtc:
+    """NVRTC (the CUDA runtime compiler library) through ctypes: source to cubin in-process."""
+
+    def __init__(self, nvcc: str) -> None:
+        root = Path(nvcc).resolve().parents[1]
+        candidates = [os.environ.get("GRAPHC_NVRTC", "")]
+        for folder in (root / "lib64", root / "lib", root / "targets" / "x86_64-linux" / "lib"):
+            candidates += sorted(str(p) for p in folder.glob("libnvrtc.so*"))
+        candidates += ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"]
+        lib = None
+        for c in candidates:
+            if not c or "builtins" in c or "alt" in c:
+                continue
+            try:
+                lib = ctypes.CDLL(c)
+                break
+            except OSError:
+                continue
+        if lib is None:
+            raise OSError("libnvrtc not found")
+        self.lib = lib
+        major, minor = ctypes.c_int(), ctypes.c_int()
+        lib.nvrtcVersion(ctypes.byref(major), ctypes.byref(minor))
+        self.version = f"{major.value}.{minor.value}"
+        lib.nvrtcGetErrorString.restype = ctypes.c_char_p
+
+    def _check(self, status: int, what: str) -> None:
+        if status != 0:
+            raise RuntimeError(f"{what}: {self.lib.nvrtcGetErrorString(status).decode()}")
+
+    def compile(self, source: str, arch: str) -> bytes:
+        lib = self.lib
+        prog = ctypes.c_void_p()
+        folder = kernels_dir()
+        headers = [p for p in sorted(folder.glob("*.cuh"))]
+        names = (ctypes.c_char_p * len(headers))(*[p.name.encode() for p in headers])
+        texts = (ctypes.c_char_p * len(headers))(*[p.read_bytes() for p in headers])
+        self._check(lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), b"module.cu", len(headers), texts,
+                                           names), "nvrtcCreateProgram")
+        try:
+            options = [f"--gpu-architecture={arch}".encode(), b"-std=c++17", b"-default-device"]
+            opts = (ctypes.c_char_p * len(options))(*options)
+            status = lib.nvrtcCompileProgram(prog, len(options), opts)
+            if status != 0:
+                size = ctypes.c_size_t()
+                lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+                log = ctypes.create_string_buffer(size.value)
+                lib.nvrtcGetProgramLog(prog, log)
+                if status == 6:   # NVRTC_ERROR_COMPILATION: the source is at fault
+                    raise CompileError(f"NVRTC could not compile a generated module for {arch}:\n"
+                                       f"{log.value.decode(errors='replace')[-4000:]}")
+                self._check(status, "nvrtcCompileProgram")
+            size = ctypes.c_size_t()
+            self._check(lib.nvrtcGetCUBINSize(prog, ctypes.byref(size)), "nvrtcGetCUBINSize")
+            cubin = ctypes.create_string_buffer(size.value)
+            self._check(lib.nvrtcGetCUBIN(prog, cubin), "nvrtcGetCUBIN")
+            return cubin.raw
+        finally:
+            lib.nvrtcDestroyProgram(ctypes.byref(prog))
+
+
+def compile_cubin(source: str, arch: str, nvcc: str = "nvcc") -> bytes:
+    """nvcc -cubin of a generated module for `arch` (e.g. sm_90); CompileError with nvcc's
+    message when it fails."""
+    with tempfile.TemporaryDirectory(prefix="graphc-nvcc-") as tmp:
+        src, out = Path(tmp) / "module.cu", Path(tmp) / "module.cubin"
+        src.write_text(source)
+        proc = subprocess.run([nvcc, "-cubin", f"-arch={arch}", *NVCC_OPTIONS, "-I", str(kernels_dir()),
+                               str(src), "-o", str(out)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise CompileError(f"nvcc could not compile a generated module for {arch}:\n{proc.stderr[-4000:]}")
+        return out.read_bytes()
+
+
+@functools.lru_cache(maxsize=None)
+def device(kind: str) -> Any:
+    """The process-wide device of a kind: "gpu" or "emulator"."""
+    return PyCudaDevice() if kind == "gpu" else EmulatedDevice()
