@@ -57,7 +57,7 @@ def render_cuda(kp: KernelProgram, prefix: str = "graphc") -> CudaModule:
         chain = chains.get(i)
         if chain is not None:
             writer = ChainWriter(kp.kernels[chain.first:chain.last], f"{prefix}_c{i}",  # type: ignore[arg-type]
-                                 lambda check: codes[id(check)])
+                                 lambda check: codes[id(check)], chain.private)
             source, launch, span = writer.source(), writer.launch(), (chain.first, chain.last)
         elif isinstance(k, GemmCall):
             (source, launch), span = _gemm(k, f"{prefix}_k{i}"), (i, i + 1)
@@ -91,9 +91,12 @@ def _gemm(k: GemmCall, name: str) -> tuple[str, Launch]:
     lines = [f"    const i64 z = blockIdx.z;", "    i64 rest = z, off_a = 0, off_b = 0;"]
     for d, sa, sb in reversed(list(zip(k.batch, k.a_batch_strides, k.b_batch_strides))):
         lines.append(f"    {{ const i64 d = rest % {d}; rest /= {d}; off_a += d * {sa}LL; off_b += d * {sb}LL; }}")
-    lines.append(f"    gc_gemm<{t}, {bm}, {bn}, {bk}, {tm}, {tn}, {str(k.transpose_a).lower()}, "
-                 f"{str(k.transpose_b).lower()}, {str(full).lower()}>(p{a.id} + off_a, p{b.id} + off_b, "
-                 f"p{c.id} + z * {k.m * k.n}LL, {k.m}, {k.n}, {k.k});")
+    ta, tb = str(k.transpose_a).lower(), str(k.transpose_b).lower()
+    operands = f"(p{a.id} + off_a, p{b.id} + off_b, p{c.id} + z * {k.m * k.n}LL, {k.m}, {k.n}, {k.k});"
+    if full and dtype.name == "float32":
+        lines.append(f"    gc_sgemm128<{ta}, {tb}>{operands}")
+    else:
+        lines.append(f"    gc_gemm<{t}, {bm}, {bn}, {bk}, {tm}, {tn}, {ta}, {tb}, {str(full).lower()}>{operands}")
     source = (f'extern "C" __global__ void __launch_bounds__({GEMM_THREADS}) {name}({", ".join(params)}) {{\n'
               + "\n".join(lines) + "\n}\n")
     grid = (-(-k.n // bn), -(-k.m // bm), batch)

@@ -37,6 +37,7 @@ REDUCE_BLOCK = 256
 # A reduction of at least this many contiguous elements per output gets a block per output.
 BLOCK_REDUCTION_MIN = 128
 INT_LIMIT = 1 << 30   # indices stay in 32-bit ints below this (no overflow of g + stride)
+VECTOR_UNROLL = 1     # 16-byte steps per thread per iteration in vector kernels
 
 
 @dataclass
@@ -114,6 +115,18 @@ class LoopWriter:
         self.n_outer = len(k.order) - len(k.reduced)
         self.mode = self.choose_mode()
         self.counter = [0]
+        # buffers kept in shared memory, one row at a time (a row chain's private temporaries):
+        # buffer id -> (shared array, elements per row, the row variable)
+        self.local: dict[int, tuple[str, int, str]] = {}
+
+    def element(self, buf: Buffer, offset: str) -> str:
+        if buf.kind == "const" and buf.size == 1 and buf.value is not None:   # a scalar constant: inline
+            return literal(np.asarray(buf.value).reshape(-1)[0].item(), buf.dtype)
+        local = self.local.get(storage(buf).id)
+        if local is not None:
+            name, per_row, row = local
+            return f"{name}[{offset} - {row} * {per_row}]"
+        return f"{self.ptr[buf.id]}[{offset}]"
 
     # ---------------------------------------------------------------- mode
     def choose_mode(self) -> str:
@@ -223,35 +236,64 @@ class LoopWriter:
         self.close(scope, body)
 
     def vector(self, scope: Scope) -> None:
+        """Four elements per thread and step through 16-byte loads and stores; VECTOR_UNROLL
+        steps per iteration, all loads first, so that more memory requests are in flight."""
         k = self.k
-        body = self.grid_stride(scope, "g", _prod(k.space) // 4, True)
-        vec: dict[int, str] = {}   # buffer id -> the loaded 4-vector
+        total = _prod(k.space) // 4
+        t = "i64" if total >= INT_LIMIT else self.itype
+        unroll = VECTOR_UNROLL
+        scope.emit(f"const {t} stride = ({t})gridDim.x * blockDim.x;")
+        scope.emit(f"for ({t} g0 = ({t})blockIdx.x * blockDim.x + threadIdx.x; g0 < {total}; g0 += {unroll} * stride) {{")
+        body = Scope(scope.indent + 1, self.counter)
+        vec: dict[tuple[int, int], str] = {}   # (buffer id, step) -> the loaded 4-vector
+        for u in range(1, unroll):
+            body.emit(f"const {t} g{u} = g0 + {u} * stride;")
 
-        def vload(n: int, lane: int, sc: Scope) -> str:
-            slot = k.slots[n]
-            buf = slot.buffer
-            form = I.affine(slot.index if not isinstance(slot.index, tuple) else flatten(slot.index, buf.shape))
-            if not {a: c for a, c in form[0].items() if k.space[a] > 1}:   # a broadcast element
-                return f"{self.ptr[buf.id]}[{form[1]}]"
-            if buf.id not in vec:
-                vt = "float4" if buf.dtype.name == "float32" else "int4"
-                vec[buf.id] = body.define(vt, f"reinterpret_cast<const {vt}*>({self.ptr[buf.id]})[g]", "w")
-            return f"{vec[buf.id]}.{'xyzw'[lane]}"
+        def vtype(buf: Buffer) -> str:
+            return "float4" if buf.dtype.name == "float32" else "int4"
 
-        results: dict[int, list[str]] = {}
-        for lane in range(4):
-            lane_scope = body
-            index = IndexRenderer(lane_scope, self.itype, {}, lambda n: "", lambda n: "")
-            scalar = ScalarRenderer(lane_scope, lambda n, lane=lane: vload(n, lane, lane_scope),
-                                    lambda n: "", index)
-            self.checks(lane_scope, scalar, index, True, {}, where=f"(g * 4 + {lane})")
+        for u in range(unroll):
+            guard = f"g{u} < {total}" if u else "true"
+            for slot in k.slots:
+                buf = slot.buffer
+                if self.broadcast(slot) is None and (buf.id, u) not in vec:
+                    name = body.fresh("w")
+                    body.emit(f"const {vtype(buf)} {name} = {guard} ? reinterpret_cast<const {vtype(buf)}*>"
+                              f"({self.ptr[buf.id]})[g{u}] : {vtype(buf)}();")
+                    vec[(buf.id, u)] = name
+        for u in range(unroll):
+            step = Scope(body.indent + (1 if u else 0), self.counter)
+            results: dict[int, list[str]] = {}
+            for lane in range(4):
+                index = IndexRenderer(step, self.itype, {}, lambda n: "", lambda n: "")
+
+                def load(n: int, lane: int = lane, u: int = u) -> str:
+                    slot = k.slots[n]
+                    at = self.broadcast(slot)
+                    return self.element(slot.buffer, str(at)) if at is not None else \
+                        f"{vec[(slot.buffer.id, u)]}.{'xyzw'[lane]}"
+
+                scalar = ScalarRenderer(step, load, lambda n: "", index)
+                self.checks(step, scalar, index, True, {}, where=f"((i64)g{u} * 4 + {lane})")
+                for st in k.stores:
+                    results.setdefault(id(st), []).append(scalar.render(st.value))
             for st in k.stores:
-                results.setdefault(id(st), []).append(scalar.render(st.value))
-        for st in k.stores:
-            vt = "float4" if st.buffer.dtype.name == "float32" else "int4"
-            body.emit(f"reinterpret_cast<{vt}*>({self.ptr[st.buffer.id]})[g] = "
-                      f"make_{vt}({', '.join(results[id(st)])});")
+                vt = vtype(st.buffer)
+                step.emit(f"reinterpret_cast<{vt}*>({self.ptr[st.buffer.id]})[g{u}] = "
+                          f"make_{vt}({', '.join(results[id(st)])});")
+            if u:
+                body.emit(f"if (g{u} < {total}) {{")
+                self.close(body, step)
+            else:
+                body.lines.extend(step.lines)
         self.close(scope, body)
+
+    def broadcast(self, slot: Any) -> int | None:
+        """The element a slot reads at every iteration (a broadcast scalar), else None."""
+        k = self.k
+        form = I.affine(slot.index if not isinstance(slot.index, tuple) else flatten(slot.index, slot.buffer.shape))
+        assert form is not None
+        return None if any(k.space[a] > 1 for a in form[0]) else form[1]
 
     def block(self, scope: Scope) -> None:
         k = self.k
@@ -367,10 +409,9 @@ class LoopWriter:
         idx = slot.index if not isinstance(slot.index, tuple) else flatten(slot.index, buf.shape)
         offset = index.render(idx)
         valid = index.condition(slot.valid)
-        ptr = self.ptr[buf.id]
         if valid is not None:
             offset = f"({valid} ? {offset} : 0)"
-        value = f"{ptr}[{offset}]"
+        value = self.element(buf, offset)
         if buf.dtype.is_bool:
             value = f"({value} != 0)"
         if valid is not None:
@@ -381,7 +422,7 @@ class LoopWriter:
         value = scalar.render(st.value)
         buf = st.buffer
         idx = st.index if not isinstance(st.index, tuple) else flatten(st.index, buf.shape)
-        target = f"{self.ptr[buf.id]}[{index.render(idx)}]"
+        target = self.element(buf, index.render(idx))
         if buf.dtype.is_bool:
             if st.mode == "add":
                 scope.emit(f"if ({value}) {target} = 1;")
@@ -447,6 +488,7 @@ class LoopWriter:
 
 # --------------------------------------------------------------------------- row chains
 CHAIN_MIN_ROW = 128   # per-row iterations every member needs before a block per row pays
+SHARED_ROW_BYTES = 32 * 1024   # a block's row of private temporaries in shared memory, at most
 
 
 def chain_worthwhile(members: list[LoopKernel]) -> bool:
@@ -462,7 +504,8 @@ class ChainWriter:
     on its row is split across the block's threads: elementwise work by striding, a reduction
     to one value per row by a block reduction, other reductions one output per thread."""
 
-    def __init__(self, members: list[LoopKernel], name: str, error_code: Callable[[Any], int]) -> None:
+    def __init__(self, members: list[LoopKernel], name: str, error_code: Callable[[Any], int],
+                 private: tuple[tuple[int, int], ...] = ()) -> None:
         self.name = name
         self.writers = [LoopWriter(k, name, error_code) for k in members]
         counter = [0]
@@ -474,6 +517,18 @@ class ChainWriter:
             for b in w.params:
                 uniq.setdefault(b.id, b)
                 const[b.id] = const.get(b.id, True) and w.const[b.id]
+        # the chain's private temporaries (softmax's exponentials) live in shared memory, one
+        # row per block, when they fit: they never reach global memory
+        self.shared: list[tuple[Buffer, int]] = []
+        if 0 < sum(nbytes for _, nbytes in private) <= SHARED_ROW_BYTES:
+            for buffer_id, nbytes in private:
+                buf = uniq.get(buffer_id)
+                if buf is not None:
+                    self.shared.append((buf, nbytes // buf.dtype.itemsize))
+        for buf, per_row in self.shared:
+            del uniq[buf.id]
+            for w in self.writers:
+                w.local[buf.id] = (f"s{buf.id}", per_row, f"i{w.k.order[0]}")
         self.params, self.const = list(uniq.values()), const
         self.itype = "i64" if any(w.itype == "i64" for w in self.writers) else "int"
         for w in self.writers:
@@ -487,6 +542,8 @@ class ChainWriter:
         params = [f"{'const ' if self.const[b.id] else ''}{memory_type(b.dtype)}* __restrict__ p{b.id}"
                   for b in self.params] + ["i64* __restrict__ gc_error"]
         scope = Scope(1, self.writers[0].counter)
+        for buf, per_row in self.shared:
+            scope.emit(f"__shared__ __align__(16) {memory_type(buf.dtype)} s{buf.id}[{per_row}];")
         for n_member, w in enumerate(self.writers):
             for n, acc in enumerate(w.k.accumulators):
                 arg = acc.combiner in ("argmax", "argmin")
@@ -501,6 +558,7 @@ class ChainWriter:
             member = Scope(body.indent + 1, w.counter)
             self.member(member, w, n_member)
             w.close(body, member)
+        body.emit("__syncthreads();   // the next row may overwrite what this one still reads")
         self.writers[0].close(scope, body)
         head = f'extern "C" __global__ void __launch_bounds__({REDUCE_BLOCK}) {self.name}({", ".join(params)})'
         return head + " {\n" + "\n".join(scope.lines) + "\n}\n"

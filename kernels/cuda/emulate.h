@@ -90,6 +90,7 @@ template <class T> T shfl_at(int line, unsigned, T v, int src, int width = 32) {
 #define __restrict__ __restrict
 #define __shared__ static
 #define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
 #define __syncthreads() gc_emu::sync_block(__LINE__)
 #define __syncwarp(...) gc_emu::sync_warp(__LINE__)
 #define __shfl_down_sync(...) gc_emu::shfl_down_at(__LINE__, __VA_ARGS__)
