@@ -38,6 +38,8 @@ REDUCE_BLOCK = 256
 BLOCK_REDUCTION_MIN = 128
 INT_LIMIT = 1 << 30   # indices stay in 32-bit ints below this (no overflow of g + stride)
 VECTOR_UNROLL = 1     # 16-byte steps per thread per iteration in vector kernels
+VECTORIZE = True      # 16-byte loads and stores where every access allows
+CHAIN_BLOCK = 256     # threads per block of a row chain
 
 
 @dataclass
@@ -135,7 +137,7 @@ class LoopWriter:
         if k.serial and (k.accumulators or not all_add):
             return "single"
         if not k.accumulators:
-            return "vector" if self.vectorizable() else "flat"
+            return "vector" if VECTORIZE and self.vectorizable() else "flat"
         outputs = _prod([k.space[a] for a in k.order[: self.n_outer]])
         reduced = _prod([k.space[a] for a in k.order[self.n_outer:]])
         if reduced >= BLOCK_REDUCTION_MIN and (columnar_axis(k) is None or outputs < 1024):
@@ -536,7 +538,7 @@ class ChainWriter:
         self.rows = members[0].parallel_extent
 
     def launch(self) -> Launch:
-        return Launch(self.name, [b.id for b in self.params], REDUCE_BLOCK, self.rows, 1, None, "chain")
+        return Launch(self.name, [b.id for b in self.params], CHAIN_BLOCK, self.rows, 1, None, "chain")
 
     def source(self) -> str:
         params = [f"{'const ' if self.const[b.id] else ''}{memory_type(b.dtype)}* __restrict__ p{b.id}"
@@ -560,7 +562,7 @@ class ChainWriter:
             w.close(body, member)
         body.emit("__syncthreads();   // the next row may overwrite what this one still reads")
         self.writers[0].close(scope, body)
-        head = f'extern "C" __global__ void __launch_bounds__({REDUCE_BLOCK}) {self.name}({", ".join(params)})'
+        head = f'extern "C" __global__ void __launch_bounds__({CHAIN_BLOCK}) {self.name}({", ".join(params)})'
         return head + " {\n" + "\n".join(scope.lines) + "\n}\n"
 
     def member(self, scope: Scope, w: LoopWriter, n_member: int) -> None:

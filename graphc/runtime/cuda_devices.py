@@ -9,6 +9,7 @@ CI checks every generated kernel's results without a GPU.
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
 import os
@@ -178,11 +179,14 @@ class PyCudaDevice:
         self.drv = drv
         self.context = self.device.retain_primary_context()
         self.context.push()
+        atexit.register(self._release)   # as pycuda.autoinit does: PyCUDA aborts at exit otherwise
         major, minor = self.device.compute_capability()
         self.arch = f"sm_{major}{minor}"
         self.name = self.device.name()
         self.multiprocessors = self.device.get_attribute(drv.device_attribute.MULTIPROCESSOR_COUNT)
-        self.max_blocks = self.multiprocessors * 16
+        # grid-stride loops cover any grid; a grid covering all the work measured faster
+        # (H200: 372 vs 400 µs for a 1e8 elementwise chain) than one of a few blocks per SM
+        self.max_blocks = 1 << 30
         self.version = _tool_version(self.nvcc)
         self.nvrtc_problem = ""
         try:
@@ -192,6 +196,12 @@ class PyCudaDevice:
         from pycuda.tools import DeviceMemoryPool
 
         self.pool = DeviceMemoryPool()
+
+    def _release(self) -> None:
+        try:
+            self.drv.Context.pop()
+        except Exception:   # already popped
+            pass
 
     def build(self, source: str) -> tuple[Any, str]:
         """Compile with NVRTC where its library is found (in-process, tens of milliseconds),

@@ -108,6 +108,7 @@ inline void __threadfence_block() {}
 template <class T> inline T __ldg(const T* p) { return *p; }
 inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
 inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+inline float __frcp_rn(float x) { return 1.0f / x; }
 inline double rsqrt(double x) { return 1.0 / sqrt(x); }
 
 // Atomics: fibers switch only at synchronization points, so plain read-modify-write is atomic.

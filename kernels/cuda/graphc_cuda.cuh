@@ -87,10 +87,12 @@ template <class T> __device__ __forceinline__ T gc_min(T a, T b) { return a < b 
 
 template <class T> __device__ __forceinline__ T gc_fsign(T x) { return x > 0 ? (T)1 : (x < 0 ? (T)-1 : x); }
 
+// 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below (no cancellation), one exponential and one
+// correctly rounded reciprocal, no branch.
 __device__ __forceinline__ float gc_sigmoid(float x) {
-    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);
-    return e / (1.0f + e);
+    const float e = expf(-fabsf(x));
+    const float r = __frcp_rn(1.0f + e);
+    return x >= 0.0f ? r : e * r;
 }
 __device__ __forceinline__ double gc_sigmoid(double x) {
     if (x >= 0.0) return 1.0 / (1.0 + exp(-x));
