@@ -121,6 +121,21 @@ def main() -> None:
                      f"{moved / t_gc / copy_bw:.0%}", f"torch {t_torch * 1e6:.0f}", f"{t_gc / t_torch:.2f}", f"{err:.1e}"))
         del xt
 
+    # ------------------------------------------------------------- a long reduction
+    gc.reset_default_graph()
+    n = 1 << 27
+    x = gc.placeholder(gc.float32, [n], name="x")
+    xv = np.random.default_rng(3).standard_normal(n).astype(np.float32)
+    ex, args, got = graphc_program(gc.reduce_sum(x), {x: xv})
+    err = abs(float(got) - float(xv.astype(np.float64).sum()))
+    t_gc = ex.device_seconds(args)
+    xt = torch.from_numpy(xv).cuda()
+    t_torch = gpu_seconds(lambda: torch.sum(xt))
+    moved = 4 * n
+    rows.append((f"sum {n:.0e} f32", f"{t_gc * 1e6:.0f}", f"{moved / t_gc / 1e9:.0f}", f"{moved / t_gc / peak:.0%}",
+                 f"{moved / t_gc / copy_bw:.0%}", f"torch {t_torch * 1e6:.0f}", f"{t_gc / t_torch:.2f}", f"{err:.1e}"))
+    del xt
+
     # ------------------------------------------------------------- GEMM
     for dtype, sizes in (("float32", [1024, 4096] if not opts.quick else [1024]), ("float64", [2048])):
         for s in sizes:

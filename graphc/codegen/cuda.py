@@ -15,7 +15,9 @@ from pathlib import Path
 from ..lower.kernel import GemmCall, KernelProgram, LoopKernel, number_checks
 from .cuda_expr import memory_type
 from ..lower.chains import row_chains
-from .cuda_loops import ChainWriter, Launch, LoopWriter, chain_worthwhile, storage
+from .cuda_chains import ChainWriter, chain_worthwhile
+from .cuda_loops import Launch, LoopWriter, storage
+from .cuda_split import render_split, wants_split
 
 GEMM_THREADS = 256
 # (tile M, tile N, tile K, per-thread M, per-thread N) per dtype
@@ -63,6 +65,14 @@ def render_cuda(kp: KernelProgram, prefix: str = "graphc") -> CudaModule:
             (source, launch), span = _gemm(k, f"{prefix}_k{i}"), (i, i + 1)
         else:
             loop = LoopWriter(k, f"{prefix}_k{i}", lambda check: codes[id(check)])
+            if wants_split(loop):
+                sources, stages = render_split(loop, f"{prefix}_k{i}")
+                parts.extend(sources)
+                launches.extend(stages)
+                owners.extend([(i, i + 1)] * len(stages))
+                emulation.extend(_emulation_entry(kp, launch) for launch in stages)
+                i += 1
+                continue
             source, launch, span = loop.source(), loop.launch(), (i, i + 1)
         parts.append(source)
         launches.append(launch)
@@ -107,7 +117,9 @@ def _gemm(k: GemmCall, name: str) -> tuple[str, Launch]:
 def _emulation_entry(kp: KernelProgram, launch: Launch) -> str:
     by_id = {b.id: b for b in kp.buffers}
     args = [f"({memory_type(by_id[i].dtype)}*)p[{j}]" for j, i in enumerate(launch.buffers)]
-    args.append(f"(i64*)p[{len(launch.buffers)}]")
+    if launch.scratch:
+        args.append(f"(char*)p[{len(launch.buffers)}]")
+    args.append(f"(i64*)p[{launch.n_args - 1}]")
     return (f'extern "C" int {launch.name}_emulate(void** p, unsigned gx, unsigned gy, unsigned gz, unsigned bx) {{\n'
             f"    auto run = [&]() {{ {launch.name}({', '.join(args)}); }};\n"
             f"    return gc_emu::launch(dim3(gx, gy, gz), dim3(bx), gc_emu::thunk<decltype(run)>, &run);\n}}\n")

@@ -62,13 +62,18 @@ def host(value: Any) -> np.ndarray:
 class CudaExecutable:
     def __init__(self, kp: KernelProgram, module: CudaModule, device: Any, code: Any, program: Any) -> None:
         self.kp, self.module, self.device, self.program = kp, module, device, program
-        self.functions = [device.function(code, launch.name, len(launch.buffers) + 1) for launch in module.launches]
+        self.functions = [device.function(code, launch.name, launch.n_args) for launch in module.launches]
         self.grids = [launch.grid_for(device.max_blocks) for launch in module.launches]
         self.active = [launch.units > 0 and all(g > 0 for g in grid) for launch, grid in zip(module.launches, self.grids)]
         self._keep: list[Any] = []
         ws, base = device.alloc(kp.workspace_bytes + 256)
         self._keep.append(ws)
         self.error_alloc, self.error_ptr = device.alloc(32)
+        # grid-stage reductions keep partial results here; launches run in order on one
+        # stream, so one area serves them all
+        scratch = max((launch.scratch for launch in module.launches), default=0)
+        self.scratch_alloc, scratch_ptr = device.alloc(scratch) if scratch else (None, 0)
+        self.extra = [[scratch_ptr] if launch.scratch else [] for launch in module.launches]
         device.zero(self.error_ptr, 32)
         self.pointer: dict[int, int] = {}
         for b in kp.buffers:
@@ -197,7 +202,7 @@ class CudaExecutable:
         for j, (launch, fn, grid) in enumerate(zip(self.module.launches, self.functions, self.grids)):
             if not self.active[j]:
                 continue
-            ptrs = [pointer[i] for i in launch.buffers] + [error]
+            ptrs = [pointer[i] for i in launch.buffers] + self.extra[j] + [error]
             if profile is not None:
                 timer = device.timer()
                 timer.start()

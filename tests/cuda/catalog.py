@@ -22,7 +22,9 @@ def build() -> tuple[list[Any], dict[Any, np.ndarray], list[Any]]:
     images = gc.placeholder(gc.float32, [4, 8, 8, 2], name="images")
     labels = gc.placeholder(gc.int32, [4], name="labels")
     sq = gc.placeholder(gc.float32, [128, 256], name="sq")   # whole GEMM tiles: the float32 fast path
+    long = gc.placeholder(gc.float32, [70000], name="long")  # long reductions: a grid stage
     fetches = [
+        gc.reduce_sum(long), gc.argmax(long, axis=0), gc.reduce_max(gc.reshape(long, [2, 35000]), axis=1),
         gc.matmul(sq, sq, transpose_b=True), gc.matmul(sq, sq, transpose_a=True),
         gc.tanh(0.5 * x + 0.1) * gc.sigmoid(x) - gc.exp(-x * x),             # vector mode
         gc.log1p(gc.abs(x)) + gc.expm1(x * 0.1) + gc.erf(x) + gc.sin(x) * gc.cos(x) + gc.rsqrt(gc.abs(x) + 1),
@@ -47,7 +49,8 @@ def build() -> tuple[list[Any], dict[Any, np.ndarray], list[Any]]:
              i: rng.integers(-50, 50, size=(6, 200)).astype(np.int32),
              big: rng.integers(-(2 ** 40), 2 ** 40, size=(3, 5)), idx: np.array([5, 0, 3, 3], np.int32),
              flags: rng.random((6, 200)) < 0.5, images: rng.random((4, 8, 8, 2)).astype(np.float32),
-             labels: np.array([1, 0, 9, 4], np.int32), sq: rng.normal(size=(128, 256)).astype(np.float32)}
+             labels: np.array([1, 0, 9, 4], np.int32), sq: rng.normal(size=(128, 256)).astype(np.float32),
+             long: rng.normal(size=70000).astype(np.float32)}
     kernel = gc.Variable(gc.random_normal([3, 3, 2, 4], seed=3), name="kernel")
     h = gc.nn.relu(gc.nn.conv2d(images, kernel, strides=1, padding="SAME"))
     pooled = gc.nn.max_pool2d(h, ksize=2, strides=2, padding="VALID")

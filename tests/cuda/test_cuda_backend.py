@@ -63,6 +63,24 @@ def test_launch_modes_follow_the_kernel_shape(backend):
 
 
 @pytest.mark.parametrize("backend", CUDA)
+def test_long_reductions_get_a_grid_stage(backend):
+    rng = np.random.default_rng(4)
+    xv = rng.standard_normal((3, 200000)).astype(np.float32)
+    xv[1, 7777], xv[2, 150001], xv[2, 160000] = 50, np.nan, np.nan
+    dv = rng.standard_normal(300001)
+    x, d = gc.placeholder(gc.float32, xv.shape), gc.placeholder(gc.float64, dv.shape)
+    fetches = [gc.reduce_sum(x), gc.reduce_sum(x, axis=1), gc.argmax(x, axis=1), gc.reduce_max(d),
+               gc.argmin(d, axis=0), gc.reduce_any(x > 4), gc.reduce_mean(d)]
+    with gc.Session(backend=backend) as sess:
+        got = sess.run(fetches, {x: xv, d: dv})
+        assert "split" in _launch_modes(sess)
+    with gc.Session(backend="numpy") as ref:
+        want = ref.run(fetches, {x: xv, d: dv})
+    for g, w in zip(got, want):
+        assert_close(g, w, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("backend", CUDA)
 def test_softmax_rows_run_as_one_launch(backend):
     x = gc.placeholder(gc.float32, [16, 1000])
     with gc.Session(backend=backend, profile=True) as sess:

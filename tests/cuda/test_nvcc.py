@@ -30,7 +30,8 @@ def test_every_kind_of_kernel_compiles_with_nvcc(arch):
     from graphc.runtime.cuda_devices import compile_cubin
 
     module = _catalog_module()
-    assert {launch.mode for launch in module.launches} == {"flat", "vector", "block", "thread", "single", "chain", "gemm"}
+    assert {launch.mode for launch in module.launches} == {"flat", "vector", "block", "thread", "single", "chain",
+                                                                "gemm", "split"}
     cubin = compile_cubin(module.source, arch)
     assert cubin[:4] == b"\x7fELF"
 
