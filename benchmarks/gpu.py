@@ -81,7 +81,6 @@ def main() -> None:
     copy_bw = 2 * 4 * n_copy / gpu_seconds(lambda: dst.copy_(src))
     print(f"device: {torch.cuda.get_device_name()}  peak {peak / 1e12:.2f} TB/s (memory clock x bus width), "
           f"device-to-device copy {copy_bw / 1e12:.2f} TB/s (torch, same run)")
-    del src, dst
 
     # ------------------------------------------------------------- elementwise chain
     for n in ([1 << 24] if opts.quick else [1 << 24, 1 << 27]):
@@ -102,7 +101,6 @@ def main() -> None:
         rows.append((f"chain {n:.0e} f32", f"{t_gc * 1e6:.0f}", f"{moved / t_gc / 1e9:.0f}", f"{moved / t_gc / peak:.0%}",
                      f"{moved / t_gc / copy_bw:.0%}", f"torch {t_torch * 1e6:.0f} / cupy.fuse {t_cupy * 1e6:.0f}",
                      f"{t_gc / min(t_torch, t_cupy):.2f}", f"{err:.1e}"))
-        del xt, xc
 
     # ------------------------------------------------------------- softmax
     for r, c in ([(4096, 1024)] if opts.quick else [(4096, 1024), (32768, 4096)]):
@@ -119,7 +117,6 @@ def main() -> None:
         moved = 8 * r * c
         rows.append((f"softmax {r}x{c} f32", f"{t_gc * 1e6:.0f}", f"{moved / t_gc / 1e9:.0f}", f"{moved / t_gc / peak:.0%}",
                      f"{moved / t_gc / copy_bw:.0%}", f"torch {t_torch * 1e6:.0f}", f"{t_gc / t_torch:.2f}", f"{err:.1e}"))
-        del xt
 
     # ------------------------------------------------------------- a long reduction
     gc.reset_default_graph()
@@ -134,7 +131,6 @@ def main() -> None:
     moved = 4 * n
     rows.append((f"sum {n:.0e} f32", f"{t_gc * 1e6:.0f}", f"{moved / t_gc / 1e9:.0f}", f"{moved / t_gc / peak:.0%}",
                  f"{moved / t_gc / copy_bw:.0%}", f"torch {t_torch * 1e6:.0f}", f"{t_gc / t_torch:.2f}", f"{err:.1e}"))
-    del xt
 
     # ------------------------------------------------------------- GEMM
     for dtype, sizes in (("float32", [1024, 4096] if not opts.quick else [1024]), ("float64", [2048])):
@@ -156,7 +152,6 @@ def main() -> None:
                          f"{flops / t_gc / 1e12:.1f} TFLOP/s", "", "",
                          f"cuBLAS via torch {flops / t_torch / 1e12:.1f} / cupy {flops / t_cupy / 1e12:.1f} TFLOP/s",
                          f"{t_gc / min(t_torch, t_cupy):.2f} ({min(t_torch, t_cupy) / t_gc:.0%} of cuBLAS)", f"{err:.1e}"))
-            del at, bt, ac, bc
     header = ("workload", "graphc µs", "graphc GB/s", "of peak", "of copy", "peers µs", "graphc / best peer",
               "max |err|")
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]

@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="build, differentiate, compile and train a digits classifier")
     demo.add_argument("--epochs", type=int, default=20)
     demo.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
-    demo.add_argument("--backend", default=None, help="llvm (compiled, the default) or numpy (the reference interpreter)")
+    demo.add_argument("--backend", default=None, help="llvm (compiled, the default), numpy (the reference interpreter), cuda (an NVIDIA GPU) or cuda-emulator")
     demo.set_defaults(fn=_demo)
     ops = sub.add_parser("ops", help="list every op graphc defines")
     ops.set_defaults(fn=_ops)
@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--fetch", action="append", default=[], metavar="NAME",
                      help="a tensor (name:index) or node name to compute; repeatable (default: the graph's outputs)")
     run.add_argument("-o", "--output", metavar="FILE", help="write the results: .npy (one fetch) or .npz")
-    run.add_argument("--backend", default=None, help="llvm (the default) or numpy (the reference interpreter)")
+    run.add_argument("--backend", default=None, help="llvm (the default), numpy (the reference interpreter), cuda or cuda-emulator")
     run.set_defaults(fn=_run)
     aot_help = "compile a .gcx graph ahead of time into NAME.h, NAME.o and libNAME.so (no Python needed to run them)"
     aot = sub.add_parser("aot", help=aot_help, description=aot_help)

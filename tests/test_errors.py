@@ -2,6 +2,8 @@
 usable. Lines are located by the marker comments at the end of the lines that create nodes."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -122,9 +124,18 @@ def test_data_dependent_shape_is_a_compile_error(backend):
         assert "static shapes" in str(e.value)
 
 
-def test_planned_backend_not_available_yet():
-    with pytest.raises(gc.CompileError, match="not part of this build yet"):
+def test_cuda_backend_without_pycuda_says_what_is_missing(monkeypatch):
+    from graphc import backends
+    from graphc.runtime import cuda_devices
+
+    monkeypatch.setitem(sys.modules, "pycuda", None)   # as on a machine without PyCUDA
+    monkeypatch.setitem(sys.modules, "pycuda.driver", None)
+    monkeypatch.delitem(backends._INSTANCES, "cuda", raising=False)
+    cuda_devices.device.cache_clear()
+    with pytest.raises(gc.BackendUnavailableError, match="backend 'cuda' needs PyCUDA") as info:
         gc.Session(backend="cuda")
+    assert "cuda-emulator" in str(info.value)
+    cuda_devices.device.cache_clear()
 
 
 # --------------------------------------------------------------------------- run time

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..lower.kernel import GemmCall, KernelProgram, LoopKernel, number_checks
+from ..lower.kernel import GemmCall, KernelProgram, number_checks
 from .cuda_expr import memory_type
 from ..lower.chains import row_chains
 from .cuda_chains import ChainWriter, chain_worthwhile
@@ -27,7 +27,7 @@ MAX_GRID_YZ = 65535
 
 def kernels_dir() -> Path:
     """kernels/cuda: the templates and the emulation header (shipped with the package)."""
-    here = Path(__file__).resolve()
+    here = Path(__file__).resolve()   # a checkout: <root>/kernels; an installed wheel: graphc/kernels
     for candidate in (here.parents[2] / "kernels" / "cuda", here.parents[1] / "kernels" / "cuda"):
         if (candidate / "graphc_cuda.cuh").is_file():
             return candidate
@@ -98,7 +98,7 @@ def _gemm(k: GemmCall, name: str) -> tuple[str, Launch]:
     a, b, c = storage(k.a), storage(k.b), storage(k.c)
     ids = list(dict.fromkeys([a.id, b.id, c.id]))
     params = [f"{'' if i == c.id else 'const '}{t}* __restrict__ p{i}" for i in ids] + ["i64* __restrict__ gc_error"]
-    lines = [f"    const i64 z = blockIdx.z;", "    i64 rest = z, off_a = 0, off_b = 0;"]
+    lines = ["    const i64 z = blockIdx.z;", "    i64 rest = z, off_a = 0, off_b = 0;"]
     for d, sa, sb in reversed(list(zip(k.batch, k.a_batch_strides, k.b_batch_strides))):
         lines.append(f"    {{ const i64 d = rest % {d}; rest /= {d}; off_a += d * {sa}LL; off_b += d * {sb}LL; }}")
     ta, tb = str(k.transpose_a).lower(), str(k.transpose_b).lower()

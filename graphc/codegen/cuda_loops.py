@@ -32,7 +32,7 @@ import numpy as np
 from ..lower import index as I
 from ..lower.kernel import Buffer, LoopKernel, columnar_axis, identity
 from ..lower.reads import flatten
-from ..ops.scalar import SExpr, nodes_of
+from ..ops.scalar import nodes_of
 from .cuda_expr import IndexRenderer, ScalarRenderer, Scope, c_type, literal, memory_type
 
 FLAT_BLOCK = 256

@@ -17,8 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..codegen.cuda import CudaModule
-from ..errors import InvalidArgumentError
 from ..lower.kernel import KernelProgram
+from .checks import check_failure
 
 
 class DeviceValue:
@@ -215,10 +215,4 @@ class CudaExecutable:
             profile.record(i, timer.seconds())
 
     def _raise(self, code: int, value: int, where: int) -> None:
-        check = self.kp.errors[code - 1]
-        kernel = next(k for k in self.kp.kernels if check in getattr(k, "checks", ()))
-        iteration = tuple(int(i) for i in np.unravel_index(where, kernel.space)) if kernel.space else ()
-        index = list(check.where(iteration)) if check.where is not None else list(iteration)
-        node = check.node
-        message = check.message(value, index) if callable(check.message) else check.message.format(value=value, index=index)
-        raise InvalidArgumentError(message, op_type=node.type, node_name=node.name, source=node.source)
+        raise check_failure(self.kp, code, value, where)
