@@ -23,6 +23,7 @@ import graphc as gc
 from graphc.api import builder
 from graphc.ops import all_ops, define_elementwise, get_op, register_gradient
 from graphc.testing import GradientCheckError
+from tests.conftest import CPU_BACKENDS
 from tests.helpers import assert_close, run
 
 
@@ -536,8 +537,9 @@ def _second_order(fn: Callable[..., Any]) -> Callable[..., Any]:
 SECOND_ORDER = [p for p in CASES if not p.values[0].check]  # the Cast cases need their special eps
 
 
+@pytest.mark.parametrize("backend", CPU_BACKENDS + [pytest.param("cuda", marks=pytest.mark.gpu)])
 @pytest.mark.parametrize("c", SECOND_ORDER)
-def test_second_derivative_matches_finite_differences(c: Case, backend, rng):
+def test_second_derivative_matches_finite_differences(c: Case, backend, rng):   # too slow for the emulator
     inputs = [spec.draw(rng) for spec in c.inputs]
     assert gc.testing.check_gradients(_second_order(c.fn), inputs, backend=backend) <= 1.0
 

@@ -252,7 +252,7 @@ def test_closed_session_refuses_to_run():
 
 
 def test_unknown_backend_is_a_clear_error():
-    with pytest.raises(gc.CompileError, match="unknown backend 'tpu'; available: 'llvm', 'numpy'"):
+    with pytest.raises(gc.CompileError, match="unknown backend 'tpu'; available: 'cuda', 'cuda-emulator', 'llvm', 'numpy'"):
         gc.Session(backend="tpu")
 
 

@@ -45,6 +45,10 @@ def _tool_version(tool: str) -> str:
 
 
 # --------------------------------------------------------------------------- emulator
+_EMULATOR_RUNTIME: Any = None   # one scheduler per process: modules bind to the first one loaded
+_LAUNCH_LOCK = threading.Lock()   # and its state is global
+
+
 class EmulatedDevice:
     """The CPU emulator: 'device memory' is host memory; a launch runs blocks one by one."""
 
@@ -57,8 +61,6 @@ class EmulatedDevice:
                                           hint="install g++ or set $CXX")
         self.version = _tool_version(self.compiler)
         self.workdir = Path(tempfile.mkdtemp(prefix="graphc-cuda-emu-"))
-        self.lock = threading.Lock()   # the emulator's scheduler state is global per module
-        self._runtime: Path | None = None
         self.max_blocks = int(os.environ.get("GRAPHC_CUDA_EMULATOR_BLOCKS", "3"))
 
     # ---------------------------------------------------------------- building
@@ -67,24 +69,31 @@ class EmulatedDevice:
         if proc.returncode != 0:
             raise CompileError(f"the CUDA emulator could not compile {what}:\n{proc.stderr[-4000:]}")
 
-    def runtime_object(self) -> Path:
-        if self._runtime is None:
+    def runtime(self) -> Any:
+        """The emulator's scheduler as a shared library, loaded once per process with its
+        symbols global, so that modules (linked without any library: a link then costs nothing)
+        resolve against it."""
+        global _EMULATOR_RUNTIME
+        if _EMULATOR_RUNTIME is None:
             folder = kernels_dir()
             key = cache.key_of("emu-runtime", self.version, _template_digest(), *GXX_OPTIONS)
-            target = self.workdir / "emulate_runtime.o"
+            target = self.workdir / "libgraphc_emulator.so"
             code = cache.load(key, "cuda-emulator")
             if code is None:
-                self._compile([*GXX_OPTIONS, "-I", str(folder), "-c", str(folder / "emulate_runtime.cpp"),
+                self._compile([*GXX_OPTIONS, "-I", str(folder), "-shared", str(folder / "emulate_runtime.cpp"),
                                "-o", str(target)], "its scheduler")
                 cache.store(key, target.read_bytes(), "cuda-emulator")
             else:
                 target.write_bytes(code)
-            self._runtime = target
-        return self._runtime
+            lib = ctypes.CDLL(str(target), mode=ctypes.RTLD_GLOBAL)
+            lib.gc_emu_last_error.restype = ctypes.c_char_p
+            _EMULATOR_RUNTIME = lib
+        return _EMULATOR_RUNTIME
 
     def build(self, source: str) -> tuple[Any, str]:
         """(the loaded module, where its code came from: "disk" or "compiled")."""
         folder = kernels_dir()
+        self.runtime()
         key = cache.key_of("emu-module", source, self.version, _template_digest(), *GXX_OPTIONS)
         target = self.workdir / f"m{key[:24]}.so"
         code = cache.load(key, "cuda-emulator")
@@ -94,20 +103,16 @@ class EmulatedDevice:
             src = self.workdir / f"m{key[:24]}.cu"
             src.write_text(source)
             self._compile([*GXX_OPTIONS, "-DGRAPHC_EMULATE", "-include", str(folder / "emulate.h"), "-I", str(folder),
-                           "-x", "c++", str(src), "-x", "none", str(self.runtime_object()), "-shared",
-                           "-o", str(target)], "a generated module")
+                           "-x", "c++", str(src), "-shared", "-nostdlib", "-o", str(target)], "a generated module")
             cache.store(key, target.read_bytes(), "cuda-emulator")
         elif not target.exists():
             target.write_bytes(code)
-        lib = ctypes.CDLL(str(target))
-        lib.gc_emu_last_error.restype = ctypes.c_char_p
-        return lib, origin
+        return ctypes.CDLL(str(target)), origin
 
     def function(self, module: Any, name: str, n_args: int) -> Any:
         fn = getattr(module, f"{name}_emulate")
         fn.restype = ctypes.c_int
         fn.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint]
-        fn.module = module
         return fn
 
     # ---------------------------------------------------------------- memory
@@ -128,9 +133,9 @@ class EmulatedDevice:
     # ---------------------------------------------------------------- running
     def launch(self, fn: Any, pointers: list[int], grid: tuple[int, int, int], block: int) -> None:
         args = (ctypes.c_void_p * len(pointers))(*pointers)
-        with self.lock:
+        with _LAUNCH_LOCK:
             if fn(args, grid[0], grid[1], grid[2], block) != 0:
-                message = fn.module.gc_emu_last_error().decode()
+                message = self.runtime().gc_emu_last_error().decode()
                 raise CompileError(f"the CUDA emulator stopped a kernel: {message}")
 
     def synchronize(self) -> None:
