@@ -32,8 +32,8 @@ from .api.variables import (Variable, global_variables, global_variables_initial
 from .autodiff import gradients, hessians
 from .backends import available_backends
 from .debugprint import debugprint
-from .errors import (BackendUnavailableError, CompileError, DTypeError, FailedPreconditionError, FeedError, GraphcError,
-                     GraphFileError, InvalidArgumentError, ShapeError)
+from .errors import (BackendUnavailableError, CompileError, DeviceError, DTypeError, FailedPreconditionError, FeedError,
+                     GraphcError, GraphFileError, InvalidArgumentError, ResourceExhaustedError, ShapeError)
 from .function import Function, function
 from .ir.context import get_default_session
 from .ir.dtypes import DType, as_dtype, bool_, float32, float64, int32, int64

@@ -96,6 +96,14 @@ class BackendUnavailableError(GraphcError, RuntimeError):
     """A backend cannot run here: a piece it needs (PyCUDA, a GPU, a compiler) is missing."""
 
 
+class ResourceExhaustedError(GraphcError, MemoryError):
+    """A device ran out of memory (TF1's ResourceExhaustedError)."""
+
+
+class DeviceError(GraphcError, RuntimeError):
+    """The device failed while running compiled code (a CUDA launch or copy error)."""
+
+
 def internal_error(message: str) -> GraphcError:
     """An invariant of graphc itself broke: the message asks for a bug report."""
     return CompileError(f"internal error: {message} (this is a graphc bug; please report it)")

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..codegen.cuda import kernels_dir
-from ..errors import BackendUnavailableError, CompileError
+from ..errors import BackendUnavailableError, CompileError, DeviceError, ResourceExhaustedError
 from . import cache
 
 NVCC_OPTIONS = ("-O3", "-std=c++17")
@@ -240,7 +240,17 @@ class PyCudaDevice:
         return fn
 
     def alloc(self, nbytes: int) -> tuple[Any, int]:
-        allocation = self.pool.allocate(max(nbytes, 1))
+        try:
+            allocation = self.pool.allocate(max(nbytes, 1))
+        except self.drv.MemoryError:
+            self.pool.free_held()   # blocks the pool keeps for reuse, then once more
+            try:
+                allocation = self.pool.allocate(max(nbytes, 1))
+            except self.drv.MemoryError:
+                free, total = self.drv.mem_get_info()
+                raise ResourceExhaustedError(
+                    f"the GPU ({self.name}) is out of memory: {nbytes / 2**20:.1f} MiB asked for, "
+                    f"{free / 2**20:.1f} of {total / 2**20:.0f} MiB free") from None
         return allocation, int(allocation)
 
     def to_device(self, ptr: int, array: np.ndarray) -> None:
@@ -253,7 +263,10 @@ class PyCudaDevice:
         self.drv.memset_d8(ptr, 0, nbytes)
 
     def launch(self, fn: Any, pointers: list[int], grid: tuple[int, int, int], block: int) -> None:
-        fn.prepared_call(grid, (block, 1, 1), *pointers)
+        try:
+            fn.prepared_call(grid, (block, 1, 1), *pointers)
+        except self.drv.Error as err:
+            raise DeviceError(f"the GPU could not launch a kernel (grid {grid}, block {block}): {err}") from None
 
     def synchronize(self) -> None:
         self.context.synchronize()

@@ -153,3 +153,12 @@ def test_missing_pycuda_is_a_clear_error(monkeypatch):
     with pytest.raises(gc.BackendUnavailableError, match="needs PyCUDA") as info:
         cuda_devices.PyCudaDevice()
     assert "cuda-emulator" in str(info.value)
+
+
+@pytest.mark.gpu
+def test_running_out_of_gpu_memory_is_a_clear_error():
+    huge = gc.random_uniform([1 << 38])   # 1 TiB of float32: no GPU has it
+    with gc.Session(backend="cuda") as sess:
+        with pytest.raises(gc.ResourceExhaustedError, match="out of memory"):
+            sess.run(huge)
+        assert sess.run(gc.constant(2.0) * 3.0) == 6.0   # the session goes on working
