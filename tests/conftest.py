@@ -9,11 +9,11 @@ import pytest
 import graphc as gc
 
 # Every compiled backend is compared with the NumPy reference. "cuda-emulator" runs the CUDA
-# backend's generated kernels on the CPU (graphc's emulator, built with g++); the op tests also
-# run on a real GPU ("cuda", marked gpu) where PyCUDA finds one.
+# backend's generated kernels on the CPU (graphc's emulator, built with g++); "cuda" runs them on
+# a real GPU (marked gpu: skipped unless PyCUDA finds one).
 BACKENDS = ["numpy", "llvm", pytest.param("cuda-emulator", marks=pytest.mark.skipif(
-    shutil.which("g++") is None, reason="the CUDA emulator needs g++"))]
-CPU_BACKENDS = ["numpy", "llvm"]   # for tests whose runs are too long for the emulator
+    shutil.which("g++") is None, reason="the CUDA emulator needs g++")), pytest.param("cuda", marks=pytest.mark.gpu)]
+CPU_BACKENDS = ["numpy", "llvm"]   # plus "cuda", for tests whose runs are too long for the emulator
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from sklearn.datasets import load_digits as sklearn_digits
 import graphc as gc
 from graphc.datasets import load_digits, train_test_split
 from graphc.demo import build_cnn, build_mlp, evaluate, fit
-from tests.conftest import BACKENDS, CPU_BACKENDS
+from tests.conftest import CPU_BACKENDS
 
 TESTED_OPS = {"Conv2D", "MaxPool", "SparseSoftmaxCrossEntropyWithLogits", "MatMul", "Relu"}
 
@@ -28,7 +28,6 @@ def test_bundled_digits_are_scikit_learns():
     assert images.shape == (1797, 8, 8) and labels.dtype == np.int32
 
 
-@pytest.mark.parametrize("backend", BACKENDS + [pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_mlp_reaches_95_percent(digits, backend):
     x_train, y_train, x_test, y_test = digits
     model = build_mlp(hidden=64, lr=0.01, seed=0)
