@@ -124,7 +124,10 @@ def tanh(em: Emitter, x):
         a = em.sel(em.cmp(">", a, em(10.0)), em(10.0), a)
         z = em.mul(a, a)
         small = em.fma(em.mul(a, z), em.horner(z, TANH_F32_COEFFS), a)
-        e = exp_core(em, em.add(a, a))
+        # e**(2a) for 2a in [0, 20]: 2**n stays a normal number, so one exact scaling (not
+        # exp_core's two, which exist for overflow and subnormal results) does
+        n, r = reduce_ln2(em, em.add(a, a))
+        e = em.mul(em.add(em(1.0), expm1_poly(em, r, EXP_COEFFS)), em.pow2(n))
         large = em.sub(em(1.0), em.div(em(2.0), em.add(e, em(1.0))))
         return em.copysign(em.sel(em.cmp("<", a, em(TANH_SMALL)), small, large), x)
     a = em.sel(em.cmp(">", a, em(20.0)), em(20.0), a)
