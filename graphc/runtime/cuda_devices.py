@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ class EmulatedDevice:
                                           hint="install g++ or set $CXX")
         self.version = _tool_version(self.compiler)
         self.workdir = Path(tempfile.mkdtemp(prefix="graphc-cuda-emu-"))
+        weakref.finalize(self, shutil.rmtree, self.workdir, True)   # loaded libraries stay mapped
         self.max_blocks = int(os.environ.get("GRAPHC_CUDA_EMULATOR_BLOCKS", "3"))
 
     # ---------------------------------------------------------------- building
@@ -136,7 +138,7 @@ class EmulatedDevice:
         with _LAUNCH_LOCK:
             if fn(args, grid[0], grid[1], grid[2], block) != 0:
                 message = self.runtime().gc_emu_last_error().decode()
-                raise CompileError(f"the CUDA emulator stopped a kernel: {message}")
+                raise DeviceError(f"the CUDA emulator stopped a kernel: {message}")
 
     def synchronize(self) -> None:
         pass

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from graphc.errors import CompileError
+from graphc.errors import DeviceError
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="the CUDA emulator needs g++")
 
@@ -117,10 +117,10 @@ def test_shared_memory_is_shared_by_the_block_and_barriers_order_it(emu):
 def test_misuse_is_reported(emu, name, message):
     x = np.zeros(128, np.float32)
     out = np.zeros(128, np.float32)
-    with pytest.raises(CompileError, match=message):
+    with pytest.raises(DeviceError, match=message):
         run(emu, name, [x, out], 1, 128)
 
 
 def test_invalid_launch_is_reported(emu):
-    with pytest.raises(CompileError, match="invalid launch"):
+    with pytest.raises(DeviceError, match="invalid launch"):
         run(emu, "reverse", [np.zeros(4, np.float32), np.zeros(4, np.float32)], 1, 2048)
