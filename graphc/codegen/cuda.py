@@ -10,7 +10,6 @@ through which the emulator launches it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..lower.kernel import GemmCall, KernelProgram, number_checks
 from .cuda_expr import memory_type
@@ -23,15 +22,6 @@ GEMM_THREADS = 256
 # (tile M, tile N, tile K, per-thread M, per-thread N) per dtype
 GEMM_TILES = {"float32": (128, 128, 8, 8, 8), "float64": (64, 64, 8, 4, 4)}
 MAX_GRID_YZ = 65535
-
-
-def kernels_dir() -> Path:
-    """kernels/cuda: the templates and the emulation header (shipped with the package)."""
-    here = Path(__file__).resolve()   # a checkout: <root>/kernels; an installed wheel: graphc/kernels
-    for candidate in (here.parents[2] / "kernels" / "cuda", here.parents[1] / "kernels" / "cuda"):
-        if (candidate / "graphc_cuda.cuh").is_file():
-            return candidate
-    raise FileNotFoundError("graphc's CUDA kernel templates (kernels/cuda) are missing from this installation")
 
 
 @dataclass

@@ -16,7 +16,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..codegen.cuda import CudaModule
 from ..lower.kernel import KernelProgram
 from .checks import check_failure
 
@@ -60,7 +59,9 @@ def host(value: Any) -> np.ndarray:
 
 
 class CudaExecutable:
-    def __init__(self, kp: KernelProgram, module: CudaModule, device: Any, code: Any, program: Any) -> None:
+    def __init__(self, kp: KernelProgram, module: Any, device: Any, code: Any, program: Any) -> None:
+        """module: the rendered CUDA module (graphc.codegen.cuda.CudaModule: its launches and the
+        kernels each implements); code: that module built for `device`."""
         self.kp, self.module, self.device, self.program = kp, module, device, program
         self.functions = [device.function(code, launch.name, launch.n_args) for launch in module.launches]
         self.grids = [launch.grid_for(device.max_blocks) for launch in module.launches]

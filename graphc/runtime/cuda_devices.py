@@ -24,9 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from ..codegen.cuda import kernels_dir
 from ..errors import BackendUnavailableError, CompileError, DeviceError, ResourceExhaustedError
 from . import cache
+
+def kernels_dir() -> Path:
+    """kernels/cuda: the templates and the emulation header (shipped with the package)."""
+    here = Path(__file__).resolve()   # a checkout: <root>/kernels; an installed wheel: graphc/kernels
+    for candidate in (here.parents[2] / "kernels" / "cuda", here.parents[1] / "kernels" / "cuda"):
+        if (candidate / "graphc_cuda.cuh").is_file():
+            return candidate
+    raise FileNotFoundError("graphc's CUDA kernel templates (kernels/cuda) are missing from this installation")
+
 
 NVCC_OPTIONS = ("-O3", "-std=c++17")
 GXX_OPTIONS = ("-std=c++17", "-O1", "-fPIC", "-fno-strict-aliasing", "-w")
