@@ -38,9 +38,10 @@ class CudaBackend:
         prefix = f"g{cache.key_of(fingerprint(kp))[:16]}"
         module = render_cuda(kp, prefix)
         t1 = time.perf_counter()
-        code, origin = self.device.build(module.source)
-        t2 = time.perf_counter()
-        executable = CudaExecutable(kp, module, self.device, code, program)
+        with self.device.active():
+            code, origin = self.device.build(module.source)
+            t2 = time.perf_counter()
+            executable = CudaExecutable(kp, module, self.device, code, program)
         executable.timings = {"lower_ms": (t1 - t0) * 1e3, "codegen_ms": (t2 - t1) * 1e3, "code_from": origin,
                               "cache_hit": origin != "compiled", "device": self.device.name,
                               "kernels": len(kp.kernels)}

@@ -41,8 +41,9 @@ class DeviceValue:
         """A host copy."""
         out = np.empty(self.shape, self.dtype)
         if out.nbytes:
-            self.device.synchronize()
-            self.device.to_host(out, self.ptr)
+            with self.device.active():
+                self.device.synchronize()
+                self.device.to_host(out, self.ptr)
         return out
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -153,7 +154,7 @@ class CudaExecutable:
     def device_seconds(self, args: Sequence[Any], repeats: int = 20, warmup: int = 3) -> float:
         """The median device time of one run's kernels alone (CUDA events on a GPU), with the
         inputs already in device memory: what benchmarks compare with other GPU libraries."""
-        with self._lock:
+        with self._lock, self.device.active():
             pointer, _ = self._bind(args)
             for _ in range(warmup):
                 self._launch_all(pointer, None)
@@ -168,7 +169,7 @@ class CudaExecutable:
 
     def __call__(self, args: Sequence[Any], profile: Any = None) -> list[Any]:
         device = self.device
-        with self._lock:
+        with self._lock, device.active():
             pointer, values = self._bind(args)
             checked = bool(self.kp.errors)
             if checked:

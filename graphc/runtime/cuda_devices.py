@@ -10,6 +10,7 @@ CI checks every generated kernel's results without a GPU.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import functools
 import os
@@ -20,7 +21,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -151,6 +152,9 @@ class EmulatedDevice:
     def synchronize(self) -> None:
         pass
 
+    def active(self) -> Any:
+        return contextlib.nullcontext()
+
     def timer(self) -> "_WallTimer":
         return _WallTimer()
 
@@ -280,6 +284,20 @@ class PyCudaDevice:
 
     def synchronize(self) -> None:
         self.context.synchronize()
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """The device's context made current for a block of work: a CUDA context is current per
+        thread, and a session may be run from threads other than the one that opened the GPU."""
+        current = self.drv.Context.get_current()
+        if current is not None and current.handle == self.context.handle:
+            yield
+            return
+        self.context.push()
+        try:
+            yield
+        finally:
+            self.drv.Context.pop()
 
     def timer(self) -> "_EventTimer":
         return _EventTimer(self.drv)

@@ -162,3 +162,32 @@ def test_running_out_of_gpu_memory_is_a_clear_error():
         with pytest.raises(gc.ResourceExhaustedError, match="out of memory"):
             sess.run(huge)
         assert sess.run(gc.constant(2.0) * 3.0) == 6.0   # the session goes on working
+
+
+@pytest.mark.parametrize("backend", CUDA)
+def test_sessions_can_be_run_from_other_threads(backend):
+    import threading
+
+    x = gc.placeholder(gc.float32, [1000])
+    v = gc.Variable(gc.zeros([1000]), name="v")
+    step = v.assign_add(x)
+    results, errors = [], []
+    with gc.Session(backend=backend) as sess:
+        sess.run(gc.global_variables_initializer())
+
+        def work(k: int) -> None:
+            try:
+                for _ in range(5):
+                    results.append(sess.run(gc.reduce_sum(x * 2.0), {x: np.full(1000, k, np.float32)}))
+                    sess.run(step, {x: np.ones(1000, np.float32)})
+            except Exception as err:   # collected: a thread's exception would otherwise vanish
+                errors.append(err)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in (1, 2, 3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        assert sorted(set(float(r) for r in results)) == [2000.0, 4000.0, 6000.0]
+        np.testing.assert_array_equal(sess.run(v), np.full(1000, 15.0, np.float32))
