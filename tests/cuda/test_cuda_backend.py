@@ -179,15 +179,21 @@ def test_sessions_can_be_run_from_other_threads(backend):
             try:
                 for _ in range(5):
                     results.append(sess.run(gc.reduce_sum(x * 2.0), {x: np.full(1000, k, np.float32)}))
-                    sess.run(step, {x: np.ones(1000, np.float32)})
             except Exception as err:   # collected: a thread's exception would otherwise vanish
                 errors.append(err)
 
-        threads = [threading.Thread(target=work, args=(k,)) for k in (1, 2, 3)]
+        def train() -> None:   # one thread updates the variable (concurrent updates may race, as in TF1)
+            try:
+                for _ in range(5):
+                    sess.run(step, {x: np.ones(1000, np.float32)})
+            except Exception as err:
+                errors.append(err)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in (1, 2, 3)] + [threading.Thread(target=train)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         assert not errors, errors
-        assert sorted(set(float(r) for r in results)) == [2000.0, 4000.0, 6000.0]
-        np.testing.assert_array_equal(sess.run(v), np.full(1000, 15.0, np.float32))
+        assert sorted(set(float(r) for r in results)) == [2000.0, 4000.0, 6000.0] and len(results) == 15
+        np.testing.assert_array_equal(sess.run(v), np.full(1000, 5.0, np.float32))
