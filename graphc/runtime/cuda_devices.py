@@ -57,6 +57,7 @@ def _tool_version(tool: str) -> str:
 # --------------------------------------------------------------------------- emulator
 _EMULATOR_RUNTIME: Any = None   # one scheduler per process: modules bind to the first one loaded
 _LAUNCH_LOCK = threading.Lock()   # and its state is global
+_BUILD_LOCK = threading.Lock()
 
 
 class EmulatedDevice:
@@ -102,11 +103,17 @@ class EmulatedDevice:
         return _EMULATOR_RUNTIME
 
     def build(self, source: str) -> tuple[Any, str]:
-        """(the loaded module, where its code came from: "disk" or "compiled")."""
+        """(the loaded module, where its code came from: "memory", "disk" or "compiled")."""
+        with _BUILD_LOCK:   # threads compiling the same program must not rewrite a loaded library
+            return self._build(source)
+
+    def _build(self, source: str) -> tuple[Any, str]:
         folder = kernels_dir()
         self.runtime()
         key = cache.key_of("emu-module", source, self.version, _template_digest(), *GXX_OPTIONS)
         target = self.workdir / f"m{key[:24]}.so"
+        if target.exists():
+            return ctypes.CDLL(str(target)), "memory"
         code = cache.load(key, "cuda-emulator")
         origin = "disk"
         if code is None:
@@ -116,7 +123,7 @@ class EmulatedDevice:
             self._compile([*GXX_OPTIONS, "-DGRAPHC_EMULATE", "-include", str(folder / "emulate.h"), "-I", str(folder),
                            "-x", "c++", str(src), "-shared", "-nostdlib", "-o", str(target)], "a generated module")
             cache.store(key, target.read_bytes(), "cuda-emulator")
-        elif not target.exists():
+        else:
             target.write_bytes(code)
         return ctypes.CDLL(str(target)), origin
 
