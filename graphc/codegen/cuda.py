@@ -16,7 +16,7 @@ from .cuda_expr import memory_type
 from ..lower.chains import row_chains
 from .cuda_chains import ChainWriter, chain_worthwhile
 from .cuda_loops import Launch, LoopWriter, storage
-from .cuda_split import render_split, wants_split
+from .cuda_split import render_split
 
 GEMM_THREADS = 256
 # (tile M, tile N, tile K, per-thread M, per-thread N) per dtype
@@ -55,7 +55,7 @@ def render_cuda(kp: KernelProgram, prefix: str = "graphc") -> CudaModule:
             (source, launch), span = _gemm(k, f"{prefix}_k{i}"), (i, i + 1)
         else:
             loop = LoopWriter(k, f"{prefix}_k{i}", lambda check: codes[id(check)])
-            if wants_split(loop):
+            if loop.mode == "split":
                 sources, stages = render_split(loop, f"{prefix}_k{i}")
                 parts.extend(sources)
                 launches.extend(stages)
@@ -88,7 +88,9 @@ def _gemm(k: GemmCall, name: str) -> tuple[str, Launch]:
     a, b, c = storage(k.a), storage(k.b), storage(k.c)
     ids = list(dict.fromkeys([a.id, b.id, c.id]))
     params = [f"{'' if i == c.id else 'const '}{t}* __restrict__ p{i}" for i in ids] + ["i64* __restrict__ gc_error"]
-    lines = ["    const i64 z = blockIdx.z;", "    i64 rest = z, off_a = 0, off_b = 0;"]
+    lines = ["    const i64 z = blockIdx.z;", "    i64 off_a = 0, off_b = 0;"]
+    if k.batch:
+        lines.append("    i64 rest = z;")
     for d, sa, sb in reversed(list(zip(k.batch, k.a_batch_strides, k.b_batch_strides))):
         lines.append(f"    {{ const i64 d = rest % {d}; rest /= {d}; off_a += d * {sa}LL; off_b += d * {sb}LL; }}")
     ta, tb = str(k.transpose_a).lower(), str(k.transpose_b).lower()

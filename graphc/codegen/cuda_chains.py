@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..lower.kernel import Buffer, LoopKernel
-from .cuda_expr import Scope, c_type, memory_type
+from .cuda_expr import Scope, memory_type
 from .cuda_loops import LOOP_UNROLL, Launch, LoopWriter, _prod
 
 CHAIN_BLOCK = 256     # threads per block (H200, softmax 32768x4096: 128 538 µs, 256 455, 512 484, 1024 594)
@@ -72,11 +72,7 @@ class ChainWriter:
         for buf, per_row in self.shared:
             scope.emit(f"__shared__ __align__(16) {memory_type(buf.dtype)} s{buf.id}[{per_row}];")
         for n_member, w in enumerate(self.writers):
-            for n, acc in enumerate(w.k.accumulators):
-                arg = acc.combiner in ("argmax", "argmin")
-                scope.emit(f"__shared__ {c_type(acc.operand.dtype if arg else acc.dtype)} sh{n_member}_{n}[32];")
-                if arg:
-                    scope.emit(f"__shared__ i64 shi{n_member}_{n}[32];")
+            w.declare_scratch(scope, f"{n_member}_")
         body = self.writers[0].grid_stride(scope, "row", self.rows, False)
         for n_member, w in enumerate(self.writers):
             if n_member:
@@ -98,27 +94,21 @@ class ChainWriter:
         kept = list(k.order[1:w.n_outer])
         reduced = list(k.order[w.n_outer:])
         t = self.itype
-        if not k.accumulators:
-            total = _prod([k.space[a] for a in kept])
+        total = _prod([k.space[a] for a in kept])
+        if not k.accumulators or total > 1:
+            # elementwise work, or several outputs per row (one per thread, reduced in order):
+            # the block's threads stride over the row's kept iterations
             scope.emit(f"#pragma unroll {LOOP_UNROLL}")
             scope.emit(f"for ({t} e = threadIdx.x; e < {total}; e += {CHAIN_BLOCK}) {{")
             inner = Scope(scope.indent + 1, w.counter)
             inner_vars = dict(loop_vars)
             w.unravel(inner, "e", kept, inner_vars)
-            w.inner(inner, inner_vars)
-            w.close(scope, inner)
-            return
-        if _prod([k.space[a] for a in kept]) > 1:   # several outputs per row: one per thread
-            total = _prod([k.space[a] for a in kept])
-            scope.emit(f"#pragma unroll {LOOP_UNROLL}")
-            scope.emit(f"for ({t} e = threadIdx.x; e < {total}; e += {CHAIN_BLOCK}) {{")
-            inner = Scope(scope.indent + 1, w.counter)
-            inner_vars = dict(loop_vars)
-            w.unravel(inner, "e", kept, inner_vars)
-            w.nest(inner, w.n_outer, inner_vars)
+            if k.accumulators:
+                w.nest(inner, w.n_outer, inner_vars)
+            else:
+                w.inner(inner, inner_vars)
             w.close(scope, inner)
             return
         for v in kept:
             loop_vars[v] = f"(({t})0)"
-        w.block_reduction(scope, loop_vars, reduced, lambda n: f"sh{n_member}_{n}", lambda n: f"shi{n_member}_{n}",
-                          CHAIN_BLOCK)
+        w.block_reduction(scope, loop_vars, reduced, f"{n_member}_", CHAIN_BLOCK)

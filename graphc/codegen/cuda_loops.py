@@ -40,6 +40,10 @@ THREAD_BLOCK = 128
 REDUCE_BLOCK = 256
 # A reduction of at least this many contiguous elements per output gets a block per output.
 BLOCK_REDUCTION_MIN = 128
+# A reduction to at most this many outputs, over at least this many elements each, gets a grid
+# stage (one block per output would leave most multiprocessors idle).
+SPLIT_MAX_OUTPUTS = 32
+SPLIT_MIN_REDUCED = 1 << 16
 INT_LIMIT = 1 << 30   # indices stay in 32-bit ints below this (no overflow of g + stride)
 VECTOR_UNROLL = 1     # 16-byte steps per thread per iteration in vector kernels
 VECTORIZE = True      # 16-byte loads and stores where every access allows
@@ -149,6 +153,8 @@ class LoopWriter:
             return "vector" if VECTORIZE and self.vectorizable() else "flat"
         outputs = _prod([k.space[a] for a in k.order[: self.n_outer]])
         reduced = _prod([k.space[a] for a in k.order[self.n_outer:]])
+        if outputs <= SPLIT_MAX_OUTPUTS and reduced >= SPLIT_MIN_REDUCED:
+            return "split"   # two kernels: graphc.codegen.cuda_split renders them
         if reduced >= BLOCK_REDUCTION_MIN and (columnar_axis(k) is None or outputs < 1024):
             return "block"
         return "thread"
@@ -309,19 +315,36 @@ class LoopWriter:
     def block(self, scope: Scope) -> None:
         k = self.k
         outer_axes, reduced_axes = list(k.order[: self.n_outer]), list(k.order[self.n_outer:])
-        for n, acc in enumerate(k.accumulators):
-            arg = acc.combiner in ("argmax", "argmin")
-            scope.emit(f"__shared__ {c_type(acc.operand.dtype if arg else acc.dtype)} sh{n}[32];")
-            if arg:
-                scope.emit(f"__shared__ i64 shi{n}[32];")
+        self.declare_scratch(scope, "")
         body = self.grid_stride(scope, "o", _prod([k.space[a] for a in outer_axes]), False)
         loop_vars: dict[int, str] = {}
         self.unravel(body, "o", outer_axes, loop_vars)
-        self.block_reduction(body, loop_vars, reduced_axes, lambda n: f"sh{n}", lambda n: f"shi{n}", REDUCE_BLOCK)
+        self.block_reduction(body, loop_vars, reduced_axes, "", REDUCE_BLOCK)
         self.close(scope, body)
 
-    def block_reduction(self, body: Scope, loop_vars: dict[int, str], reduced_axes: list[int],
-                        scratch: Callable[[int], str], where_scratch: Callable[[int], str], block: int) -> None:
+    def declare_scratch(self, scope: Scope, tag: str) -> None:
+        """The shared arrays a block reduction of each accumulator combines through (sh<tag><n>,
+        and shi<tag><n> for the positions of argmax / argmin); `tag` keeps kernels that hold
+        several reductions (row chains) apart."""
+        for n, acc in enumerate(self.k.accumulators):
+            arg = acc.combiner in ("argmax", "argmin")
+            scope.emit(f"__shared__ {c_type(acc.operand.dtype if arg else acc.dtype)} sh{tag}{n}[32];")
+            if arg:
+                scope.emit(f"__shared__ i64 shi{tag}{n}[32];")
+
+    def block_combine(self, body: Scope, accs: list[tuple[str, str | None]], tag: str) -> None:
+        """Each thread's partial accumulators combined across the block (shuffle tree, shared
+        stage); every thread gets the result."""
+        for n, (acc, (value, at)) in enumerate(zip(self.k.accumulators, accs)):
+            if at is not None:
+                body.emit(f"gc_block_argreduce({value}, {at}, {'true' if acc.combiner == 'argmax' else 'false'}, "
+                          f"sh{tag}{n}, shi{tag}{n});")
+            else:
+                body.emit(f"{value} = gc_block_reduce({value}, {_block_op(acc.combiner, acc.dtype)}, "
+                          f"{literal(identity(acc.combiner, acc.dtype), acc.dtype)}, sh{tag}{n});")
+
+    def block_reduction(self, body: Scope, loop_vars: dict[int, str], reduced_axes: list[int], tag: str,
+                        block: int) -> None:
         """One output (kept variables fixed in loop_vars) reduced by the whole block: threads
         stride over the reduced iterations, a shuffle tree and a shared stage combine, thread 0
         runs the epilogue."""
@@ -339,15 +362,7 @@ class LoopWriter:
         self.unravel(inner, "r", reduced_axes, inner_vars)
         self.inner(inner, inner_vars, accs=accs)
         self.close(body, inner)
-        for n, acc in enumerate(k.accumulators):
-            value, at = accs[n]
-            if at is not None:
-                body.emit(f"gc_block_argreduce({value}, {at}, {'true' if acc.combiner == 'argmax' else 'false'}, "
-                          f"{scratch(n)}, {where_scratch(n)});")
-            else:
-                dtype = acc.dtype
-                body.emit(f"{value} = gc_block_reduce({value}, {_block_op(acc.combiner, dtype)}, "
-                          f"{literal(identity(acc.combiner, dtype), dtype)}, {scratch(n)});")
+        self.block_combine(body, accs, tag)
         body.emit("if (threadIdx.x == 0) {")
         epilogue = Scope(body.indent + 1, self.counter)
         self.outer(epilogue, loop_vars, accs)

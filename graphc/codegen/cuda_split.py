@@ -14,22 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..lower.kernel import identity
-from .cuda_expr import Scope, c_type, literal, memory_type
-from .cuda_loops import LOOP_UNROLL, REDUCE_BLOCK, Launch, LoopWriter, _block_op, _combine_line, _prod
+from .cuda_expr import Scope, c_type, memory_type
+from .cuda_loops import LOOP_UNROLL, REDUCE_BLOCK, Launch, LoopWriter, _combine_line, _prod
 
-SPLIT_MAX_OUTPUTS = 32     # outputs below which a long reduction gets a grid stage
-SPLIT_MIN_REDUCED = 1 << 16
 CHUNK = 8192               # reduced iterations per block in stage 1
-
-
-def wants_split(w: LoopWriter) -> bool:
-    k = w.k
-    if not k.accumulators or k.serial:
-        return False
-    outputs = _prod([k.space[a] for a in k.order[: w.n_outer]])
-    reduced = _prod([k.space[a] for a in k.order[w.n_outer:]])
-    return outputs <= SPLIT_MAX_OUTPUTS and reduced >= SPLIT_MIN_REDUCED
 
 
 class SplitWriter:
@@ -72,22 +60,6 @@ class SplitWriter:
             names.append((f"part{n}", f"parti{n}" if where is not None else None))
         return names
 
-    def _shared(self, scope: Scope) -> None:
-        for n, acc in enumerate(self.w.k.accumulators):
-            arg = acc.combiner in ("argmax", "argmin")
-            scope.emit(f"__shared__ {c_type(acc.operand.dtype if arg else acc.dtype)} sh{n}[32];")
-            if arg:
-                scope.emit(f"__shared__ i64 shi{n}[32];")
-
-    def _block_combine(self, body: Scope, accs: list[tuple[str, str | None]]) -> None:
-        for n, (acc, (value, at)) in enumerate(zip(self.w.k.accumulators, accs)):
-            if at is not None:
-                body.emit(f"gc_block_argreduce({value}, {at}, {'true' if acc.combiner == 'argmax' else 'false'}, "
-                          f"sh{n}, shi{n});")
-            else:
-                body.emit(f"{value} = gc_block_reduce({value}, {_block_op(acc.combiner, acc.dtype)}, "
-                          f"{literal(identity(acc.combiner, acc.dtype), acc.dtype)}, sh{n});")
-
     def sources(self, name: str) -> tuple[list[str], list[Launch]]:
         w = self.w
         t = "i64"
@@ -96,7 +68,7 @@ class SplitWriter:
         scope = Scope(1, w.counter)
         if w.k.skip_on_error:
             scope.emit("if (gc_error[0] != 0) return;")
-        self._shared(scope)
+        w.declare_scratch(scope, "")
         partials = self._partials(scope)
         jobs = self.outputs * self.chunks
         scope.emit(f"for ({t} job = blockIdx.x; job < {jobs}; job += gridDim.x) {{")
@@ -114,7 +86,7 @@ class SplitWriter:
         w.unravel(inner, "r", self.reduced_axes, inner_vars)
         w.inner(inner, inner_vars, accs=accs)
         w.close(body, inner)
-        self._block_combine(body, accs)
+        w.block_combine(body, accs, "")
         body.emit("if (threadIdx.x == 0) {")
         for (value, at), (part, part_at) in zip(accs, partials):
             body.emit(f"    {part}[job] = {value};")
@@ -127,7 +99,7 @@ class SplitWriter:
         scope = Scope(1, w.counter)
         if w.k.skip_on_error:
             scope.emit("if (gc_error[0] != 0) return;")
-        self._shared(scope)
+        w.declare_scratch(scope, "")
         partials = self._partials(scope)
         scope.emit(f"for ({t} o = blockIdx.x; o < {self.outputs}; o += gridDim.x) {{")
         body = Scope(2, w.counter)
@@ -144,7 +116,7 @@ class SplitWriter:
             else:
                 body.emit("    " + _combine_line(acc.combiner, acc.dtype, value, item))
         body.emit("}")
-        self._block_combine(body, accs)
+        w.block_combine(body, accs, "")
         body.emit("if (threadIdx.x == 0) {")
         epilogue = Scope(3, w.counter)
         w.outer(epilogue, loop_vars, accs)
@@ -160,4 +132,4 @@ def render_split(w: LoopWriter, name: str) -> tuple[list[str], list[Launch]]:
     return SplitWriter(w).sources(name)
 
 
-__all__: list[Any] = ["wants_split", "render_split"]
+__all__: list[Any] = ["render_split"]
