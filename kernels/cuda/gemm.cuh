@@ -29,20 +29,31 @@ __device__ __forceinline__ void gc_gemm(const T* __restrict__ A, const T* __rest
         for (int j = 0; j < TN; ++j) acc[i][j] = 0;
 
     T a_next[A_LOADS], b_next[B_LOADS];
-    // Element q of this thread's share of the A (B) slice at k0: its (m, k) ((k, n)) position.
+    // Element q of this thread's share of the A (B) slice: its (m, k) ((k, n)) position in the
+    // tile, walking memory's contiguous direction so that neighbouring threads load neighbours.
+    auto a_at = [&](int q, int& m, int& k) {
+        const int idx = tid + q * THREADS;
+        m = TA ? idx % BM : idx / BK;
+        k = TA ? idx / BM : idx % BK;
+    };
+    auto b_at = [&](int q, int& k, int& n) {
+        const int idx = tid + q * THREADS;
+        k = TB ? idx % BK : idx / BN;
+        n = TB ? idx / BK : idx % BN;
+    };
     auto fetch = [&](int k0) {
 #pragma unroll
         for (int q = 0; q < A_LOADS; ++q) {
-            int idx = tid + q * THREADS;
-            int m = TA ? idx % BM : idx / BK, k = TA ? idx / BM : idx % BK;
+            int m, k;
+            a_at(q, m, k);
             int gm = row0 + m, gk = k0 + k;
             bool ok = FULL || (gm < M && gk < K);
             a_next[q] = ok ? (TA ? A[(long long)gk * lda + gm] : A[(long long)gm * lda + gk]) : (T)0;
         }
 #pragma unroll
         for (int q = 0; q < B_LOADS; ++q) {
-            int idx = tid + q * THREADS;
-            int k = TB ? idx % BK : idx / BN, n = TB ? idx / BK : idx % BN;
+            int k, n;
+            b_at(q, k, n);
             int gk = k0 + k, gn = col0 + n;
             bool ok = FULL || (gk < K && gn < N);
             b_next[q] = ok ? (TB ? B[(long long)gn * ldb + gk] : B[(long long)gk * ldb + gn]) : (T)0;
@@ -51,14 +62,14 @@ __device__ __forceinline__ void gc_gemm(const T* __restrict__ A, const T* __rest
     auto stage = [&]() {
 #pragma unroll
         for (int q = 0; q < A_LOADS; ++q) {
-            int idx = tid + q * THREADS;
-            int m = TA ? idx % BM : idx / BK, k = TA ? idx / BM : idx % BK;
+            int m, k;
+            a_at(q, m, k);
             As[k][m] = a_next[q];
         }
 #pragma unroll
         for (int q = 0; q < B_LOADS; ++q) {
-            int idx = tid + q * THREADS;
-            int k = TB ? idx % BK : idx / BN, n = TB ? idx / BK : idx % BN;
+            int k, n;
+            b_at(q, k, n);
             Bs[k][n] = b_next[q];
         }
     };
