@@ -37,11 +37,19 @@ def kernels_dir() -> Path:
     raise FileNotFoundError("graphc's CUDA kernel templates (kernels/cuda) are missing from this installation")
 
 
+@functools.lru_cache(maxsize=1)
+def _headers() -> tuple[tuple[bytes, bytes], ...]:
+    """(name, text) of each template header, for NVRTC (read once per process)."""
+    return tuple((p.name.encode(), p.read_bytes()) for p in sorted(kernels_dir().glob("*.cuh")))
+
+
 NVCC_OPTIONS = ("-O3", "-std=c++17")
 GXX_OPTIONS = ("-std=c++17", "-O1", "-fPIC", "-fno-strict-aliasing", "-w")
 
 
+@functools.lru_cache(maxsize=1)
 def _template_digest() -> str:
+    """A hash of kernels/cuda, part of every build's cache key (read once per process)."""
     folder = kernels_dir()
     return cache.key_of(*(p.name + p.read_text() for p in sorted(folder.iterdir()) if p.is_file()))
 
@@ -76,10 +84,23 @@ class EmulatedDevice:
         self.max_blocks = int(os.environ.get("GRAPHC_CUDA_EMULATOR_BLOCKS", "3"))
 
     # ---------------------------------------------------------------- building
-    def _compile(self, args: list[str], what: str) -> None:
-        proc = subprocess.run([self.compiler, *args], capture_output=True, text=True)
+    def _compile(self, args: list[str], what: str, source: str | None = None) -> None:
+        proc = subprocess.run([self.compiler, *args], input=source, capture_output=True, text=True)
         if proc.returncode != 0:
             raise CompileError(f"the CUDA emulator could not compile {what}:\n{proc.stderr[-4000:]}")
+
+    def _shared_library(self, key: str, target: Path, compile_args: list[str], what: str,
+                        source: str | None = None) -> str:
+        """Put the library for `key` at `target`: from the disk cache, else compiled (and cached;
+        `source`, if given, is the compiler's standard input). Returns where it came from:
+        "disk" or "compiled"."""
+        code = cache.load(key, "cuda-emulator")
+        if code is not None:
+            target.write_bytes(code)
+            return "disk"
+        self._compile([*compile_args, "-o", str(target)], what, source)
+        cache.store(key, target.read_bytes(), "cuda-emulator")
+        return "compiled"
 
     def runtime(self) -> Any:
         """The emulator's scheduler as a shared library, loaded once per process with its
@@ -88,15 +109,10 @@ class EmulatedDevice:
         global _EMULATOR_RUNTIME
         if _EMULATOR_RUNTIME is None:
             folder = kernels_dir()
-            key = cache.key_of("emu-runtime", self.version, _template_digest(), *GXX_OPTIONS)
             target = self.workdir / "libgraphc_emulator.so"
-            code = cache.load(key, "cuda-emulator")
-            if code is None:
-                self._compile([*GXX_OPTIONS, "-I", str(folder), "-shared", str(folder / "emulate_runtime.cpp"),
-                               "-o", str(target)], "its scheduler")
-                cache.store(key, target.read_bytes(), "cuda-emulator")
-            else:
-                target.write_bytes(code)
+            self._shared_library(cache.key_of("emu-runtime", self.version, _template_digest(), *GXX_OPTIONS), target,
+                                 [*GXX_OPTIONS, "-I", str(folder), "-shared", str(folder / "emulate_runtime.cpp")],
+                                 "its scheduler")
             lib = ctypes.CDLL(str(target), mode=ctypes.RTLD_GLOBAL)
             lib.gc_emu_last_error.restype = ctypes.c_char_p
             _EMULATOR_RUNTIME = lib
@@ -105,27 +121,16 @@ class EmulatedDevice:
     def build(self, source: str) -> tuple[Any, str]:
         """(the loaded module, where its code came from: "memory", "disk" or "compiled")."""
         with _BUILD_LOCK:   # threads compiling the same program must not rewrite a loaded library
-            return self._build(source)
-
-    def _build(self, source: str) -> tuple[Any, str]:
-        folder = kernels_dir()
-        self.runtime()
-        key = cache.key_of("emu-module", source, self.version, _template_digest(), *GXX_OPTIONS)
-        target = self.workdir / f"m{key[:24]}.so"
-        if target.exists():
-            return ctypes.CDLL(str(target)), "memory"
-        code = cache.load(key, "cuda-emulator")
-        origin = "disk"
-        if code is None:
-            origin = "compiled"
-            src = self.workdir / f"m{key[:24]}.cu"
-            src.write_text(source)
-            self._compile([*GXX_OPTIONS, "-DGRAPHC_EMULATE", "-include", str(folder / "emulate.h"), "-I", str(folder),
-                           "-x", "c++", str(src), "-shared", "-nostdlib", "-o", str(target)], "a generated module")
-            cache.store(key, target.read_bytes(), "cuda-emulator")
-        else:
-            target.write_bytes(code)
-        return ctypes.CDLL(str(target)), origin
+            folder = kernels_dir()
+            self.runtime()
+            key = cache.key_of("emu-module", source, self.version, _template_digest(), *GXX_OPTIONS)
+            target = self.workdir / f"m{key[:24]}.so"
+            if target.exists():
+                return ctypes.CDLL(str(target)), "memory"
+            origin = self._shared_library(key, target, [
+                *GXX_OPTIONS, "-DGRAPHC_EMULATE", "-include", str(folder / "emulate.h"), "-I", str(folder),
+                "-x", "c++", "-", "-shared", "-nostdlib"], "a generated module", source)
+            return ctypes.CDLL(str(target)), origin
 
     def function(self, module: Any, name: str, n_args: int) -> Any:
         fn = getattr(module, f"{name}_emulate")
@@ -358,10 +363,9 @@ class Nvrtc:
     def compile(self, source: str, arch: str) -> bytes:
         lib = self.lib
         prog = ctypes.c_void_p()
-        folder = kernels_dir()
-        headers = [p for p in sorted(folder.glob("*.cuh"))]
-        names = (ctypes.c_char_p * len(headers))(*[p.name.encode() for p in headers])
-        texts = (ctypes.c_char_p * len(headers))(*[p.read_bytes() for p in headers])
+        headers = _headers()
+        names = (ctypes.c_char_p * len(headers))(*[name for name, _ in headers])
+        texts = (ctypes.c_char_p * len(headers))(*[text for _, text in headers])
         self._check(lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), b"module.cu", len(headers), texts,
                                            names), "nvrtcCreateProgram")
         try:
