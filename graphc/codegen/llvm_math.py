@@ -11,7 +11,8 @@ Algorithms (coefficients from ``llvm_math_fit``):
 * exp, expm1, tanh, sigmoid (``llvm_math_exp``): x = n*ln2 + r, minimax for e**r - 1, two-step
   2**n scaling (natural overflow and gradual underflow); tanh f64 = m/(m+2) with m = expm1(2|x|),
   tanh f32 = an odd polynomial below 0.625 and 1 - 2/(exp(2|x|) + 1) above;
-  sigmoid = 1/(1+e) or e/(1+e) with e = exp(-|x|).
+  sigmoid = 1/(1+e) or e/(1+e) with e = exp(-|x|), both scaled by 2**64 so that e needs one
+  scaling and tiny results are rounded once.
 * log, log1p (``llvm_math_log``): x = 2**k * (1+f), sqrt(1/2) <= 1+f < sqrt(2); f32: polynomial in
   f; f64: atanh series in s = f/(2+f) (fdlibm layout). log1p adds the rounding error of 1+x.
 * pow (``llvm_math_pow``): f32 in double with short log/exp polynomials; f64 via a double-double

@@ -171,18 +171,43 @@ class Emitter:
         t = self.add(x, magic)
         return self.sub(t, magic), self.b.sub(self.bits(t), self.bits(magic))
 
+    def rint_scale(self, x, factor: float, offset: int = 0, halves: bool = False):
+        """n = rint(x * factor) as (n, code): n as a float, and a code from which ``pow2_code``
+        makes 2**(n + offset), or ``ldexp_code`` scales by 2**n in two halves.
+
+        The product and the rounding constant are one fused operation (with FMA, n is the
+        integer nearest the exact product). The code is the bit pattern of that rounding sum:
+        the magic constant's low bits carry the exponent bias (+ offset; twice the bias for
+        halves), and the bits that a shift by mant drops are the constant's own, so 2**(n +
+        offset) is one shift instead of a subtraction, an addition and a shift. Valid for
+        |x * factor| < 2**(mant-2) and n + offset + bias in [1, 2*bias].
+        """
+        low = 2 * self.fmt.bias if halves else self.fmt.bias + offset
+        magic = self(1.5 * 2.0 ** self.fmt.mant + low)
+        t = self.fma(x, self(factor), magic)
+        return self.sub(t, magic), self.bits(t)
+
     def pow2(self, n):
         """2**n for an integer n in the normal exponent range."""
         return self.from_bits(self.b.shl(self.b.add(n, self.i(self.fmt.bias)), self.i(self.fmt.mant)))
 
-    def ldexp(self, x, n):
-        """x * 2**n for |n| up to about twice the exponent bias, in two exact-or-once-rounded steps.
+    def pow2_code(self, code):
+        """2**(n + offset) from a ``rint_scale`` code (n + offset in the normal exponent range)."""
+        return self.from_bits(self.b.shl(code, self.i(self.fmt.mant)))
 
-        Splitting n lets results overflow to inf and underflow gradually through the subnormals
-        (the last multiplication is the only rounding) without a branch.
-        """
-        n1 = self.b.ashr(n, self.i(1))
-        return self.mul(self.mul(x, self.pow2(n1)), self.pow2(self.b.sub(n, n1)))
+    def ldexp_code(self, x, code, one_plus: bool = False):
+        """x * 2**n (or (1 + x) * 2**n) from a ``rint_scale(..., halves=True)`` code, for |n| up
+        to about twice the exponent bias: 2**floor(n/2) and 2**ceil(n/2) are both normal, so
+        results overflow to inf and underflow gradually through the subnormals (the last
+        multiplication is the only rounding besides 1 + x's) without a branch. The constant's
+        low bits are 2*bias, so half the code carries bias + floor(n/2) and the code minus that
+        half carries bias + ceil(n/2). With one_plus the addition is fused into the first
+        scaling (exact, so the same result for one operation less)."""
+        half = self.b.lshr(code, self.i(1))
+        first = self.from_bits(self.b.shl(half, self.i(self.fmt.mant)))
+        second = self.from_bits(self.b.shl(self.b.sub(code, half), self.i(self.fmt.mant)))
+        scaled = self.fma(x, first, first) if one_plus else self.mul(x, first)
+        return self.mul(scaled, second)
 
     def frexp_sqrt2(self, x):
         """Split finite positive normal x as 2**k * m with m in [sqrt(1/2), sqrt(2)); returns (m, k)."""

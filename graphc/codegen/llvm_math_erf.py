@@ -47,7 +47,8 @@ def erf(em: Emitter, x):
     c0h, c0l = TWO_OVER_SQRT_PI[kind]
     small = em.fma(a, em(c0h), em.mul(a, em.fma(zh, em.horner(zh, SMALL[kind]), em(c0l))))
     center, end, coeffs = TAIL[kind]
-    e = exp_core(em, em.clamp(em.neg(zh), -(end * end + 1), 0.0))  # no subnormals (slow on x86)
+    # no subnormals (slow on x86), so one exact scaling
+    e = exp_core(em, em.clamp(em.neg(zh), -(end * end + 1), 0.0), offset=0)
     e = em.fma(e, em.neg(zl), e)  # exp(-zh - zl) to first order
     tail = em.fma(em.neg(e), em.horner(em.sub(a, em(center)), coeffs), em(1.0))
     res = em.sel(em.cmp("<", a, em(1.0)), small, em.sel(em.cmp(">=", a, em(end)), em(1.0), tail))

@@ -62,13 +62,13 @@ def log_dd(em: Emitter, ax):
 def exp_dd(em: Emitter, zh, zl):
     """e**(zh + zl) for zh clamped to EXP_RANGE, |zl| <~ ulp(zh): the reduced argument and 1 + r
     are kept in double-double so that the only sizeable error is the final rounding (~0.6 ulp)."""
-    nf, n = em.rint(em.mul(zh, em(LOG2E)))
+    nf, code = em.rint_scale(zh, LOG2E, halves=True)
     hi, lo = LN2["f64"]
     r1 = em.fma(em.neg(nf), em(hi), zh)  # exact
     rh, rl = em.two_sum(r1, em.fma(em.neg(nf), em(lo), zl))
     ph, pl = em.fast_two_sum(em(1.0), rh)
     tail = em.fma(em.mul(rh, rh), em.horner(rh, EXP_COEFFS["f64"]), em.add(pl, rl))
-    return em.ldexp(em.add(ph, tail), n)
+    return em.ldexp_code(em.add(ph, tail), code)
 
 
 def _abs_pow_f32(em: Emitter, ax, y):
@@ -82,10 +82,10 @@ def _abs_pow_f32(em: Emitter, ax, y):
     z = ed.mul(s, s)
     log = ed.fma(ed.itof(k), ed(LN2_F64), ed.fma(ed.mul(s, z), ed.horner(z, POW32_LOG), ed.add(s, s)))
     t = ed.clamp(ed.mul(yd, log), -110.0, 90.0)
-    nf, n = ed.rint(ed.mul(t, ed(LOG2E)))
+    nf, code = ed.rint_scale(t, LOG2E)
     r = ed.fma(ed.neg(nf), ed(LN2["f64"][1]), ed.fma(ed.neg(nf), ed(LN2["f64"][0]), t))
     p = ed.add(ed(1.0), ed.fma(ed.mul(r, r), ed.horner(r, POW32_EXP), r))
-    return em.b.fptrunc(ed.mul(p, ed.pow2(n)), em.ty)  # 2**n is a normal double; one rounding to float
+    return em.b.fptrunc(ed.mul(p, ed.pow2_code(code)), em.ty)  # 2**n is a normal double; one rounding to float
 
 
 def _abs_pow(em: Emitter, ax, y):
