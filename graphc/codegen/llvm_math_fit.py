@@ -79,6 +79,7 @@ def jobs(mp):
         "exp_f64": ("f64", expm1_g, lambda r: 1 / mp.exp(r), -ln2h, ln2h, range(2, 13)),
         "expm1_f32": ("f32", expm1_g, expm1_w, -ln2h, ln2h, range(2, 8)),
         "expm1_f64": ("f64", expm1_g, expm1_w, -ln2h, ln2h, range(2, 14)),
+        "tanh_expm1_f32": ("f32", expm1_g, expm1_w, -mp.mpf(2) ** -16, 2 * ln2h * (1 + mp.mpf(2) ** -10) + mp.mpf(2) ** -16, range(2, 8)),
         "log_f32": ("f32", log_g, log_w, 1 / sq - 1, sq - 1, range(3, 12)),
         "log_f64": ("f64", atanh_g, lambda s: 1 / 2, mp.mpf(1e-30), 3 - 2 * sq, range(2, 16, 2)),
         "pow32_log": ("f64", atanh_g, lambda s: 1 / 2, mp.mpf(1e-30), 3 - 2 * sq, range(2, 9, 2)),
