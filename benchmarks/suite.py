@@ -166,20 +166,26 @@ def mlp_step() -> dict[str, float]:
 
 
 def compile_times() -> dict[str, float]:
-    """Cold (empty cache) and warm (new process, cache filled) compile of the MLP step."""
+    """Cold (empty cache) and warm (new process, cache filled) compile of the MLP step: the
+    median of three new processes each (cold ones with an empty cache of their own)."""
     probe = MLP_SCRIPT + textwrap.dedent("""
         import time
         t0 = time.perf_counter()
         sess.run([train, loss], feed)
         print(time.perf_counter() - t0)
     """)
-    with tempfile.TemporaryDirectory() as cache:
+    def run(cache: str) -> float:
         env = dict(os.environ, GRAPHC_CACHE_DIR=cache)
-        run = lambda: float(subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,  # noqa: E731
-                                           check=True).stdout.strip().splitlines()[-1])
-        cold = run()
-        warm = sorted(run() for _ in range(3))[1]
-    return {"cold": cold, "warm": warm}
+        out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+        return float(out.stdout.strip().splitlines()[-1])
+
+    colds = []
+    for _ in range(3):
+        with tempfile.TemporaryDirectory() as cache:
+            colds.append(run(cache))
+            if len(colds) == 3:
+                warm = sorted(run(cache) for _ in range(3))[1]
+    return {"cold": sorted(colds)[1], "warm": warm}
 
 
 def call_overhead() -> dict[str, float]:

@@ -121,7 +121,7 @@ def compile(outputs: Any, inputs: Sequence[Any] | dict, output_dir: str | os.Pat
                                source=t.node.source)
         feeds.append((t, t.dtype, tuple(int(d) for d in shape)))
     program = run_pipeline(build_program(graph, outs, feeds), DEFAULT_PIPELINE)
-    kp = plan_memory(lower_program(program, blas=False))
+    kp = plan_memory(lower_program(program, blas=False), temps_in_outputs=True)
     position = {id(t): j for j, (t, _, _) in enumerate(feeds)}
     sources: list[int | np.ndarray] = []
     values = _variable_values(graph, [i.key for i in program.inputs if i.kind == "variable"], session)

@@ -35,7 +35,7 @@ class LLVMBackend:
         t0 = time.perf_counter()
         if program.groups is None:
             program = run_pipeline(program, REQUIRED_PASSES)
-        kp = plan_memory(lower_program(program, blas=jit.gemm_available()))
+        kp = plan_memory(lower_program(program, blas=jit.gemm_available()), temps_in_outputs=True)
         quick = sum(k.work for k in kp.kernels) < QUICK_WORK
         parallel = parallel_kernels(module_info(kp, "_"))   # which kernels the pool splits
         key = cache.key_of(FORMAT, code_digest(), jit.host_description(), "quick" if quick else "O3",

@@ -55,7 +55,7 @@ def _chain(kp: KernelProgram, first: int, last: int) -> Chain:
     outside = {id(b) for k in kp.kernels[:first] + kp.kernels[last:] for b in k.reads() + k.writes()}
     results = {id(b) for b in kp.results}
     private = {b.id: b.nbytes // extent for k in members for b in k.writes()
-               if b.kind == "temp" and id(b) not in outside and id(b) not in results}
+               if b.kind == "temp" and b.alias_of is None and id(b) not in outside and id(b) not in results}
     return Chain(first, last, extent, block, tuple(sorted(private.items())))
 
 
@@ -91,10 +91,12 @@ def _at_row(buffer: Buffer, index: object, axis: int, extent: int) -> bool:
 
 
 def _overlap(buffers: list[Buffer]) -> bool:
-    """Whether two distinct buffers may share memory (workspace reuse or in-place aliases)."""
+    """Whether two distinct buffers may share memory (workspace reuse or in-place aliases).
+    A temporary placed in an output (memory.plan_temps_in_outputs) is no obstacle: both are
+    accessed at the row being computed only, which _chainable checks of every written buffer."""
     spans = []
     for b in buffers:
-        if b.alias_of is not None:
+        if b.alias_of is not None and not (b.kind == "temp" and b.alias_of.kind == "output"):
             return True
         if b.kind == "temp" and b.offset is not None and b.nbytes:
             spans.append((b.offset, b.offset + b.nbytes))

@@ -11,6 +11,15 @@ elementwise from the old value at the same index, nothing reads the old value af
 kernel, neither value is fetched, and every runtime check runs in an earlier kernel (the
 writer then does nothing once one failed: a failed run leaves every variable as it was). A training step then updates weights and optimizer slots in
 the arrays the session already holds.
+
+Temporaries in an output's memory (CPU backends, ``temps_in_outputs``): a temporary that only
+the kernel writing an output reads, element for element at the output's own index (softmax's
+exponentials, read once to be scaled into the result), is written straight into the output's
+memory, and that kernel then rescales it in place. On a CPU this moves the first touch of the
+output's cache lines (their read-for-ownership from memory) into the compute-heavy kernel,
+where it overlaps with arithmetic, instead of a pass that only streams: row softmax 4096x1024
+went from 2.3-2.6 to 1.7-1.8 ms. A GPU keeps such temporaries in on-chip memory, where this
+would add traffic, so the CUDA backend does not ask for it.
 """
 from __future__ import annotations
 
@@ -19,8 +28,10 @@ from .kernel import KernelProgram, LoopKernel
 ALIGN = 64
 
 
-def plan_memory(kp: KernelProgram) -> KernelProgram:
+def plan_memory(kp: KernelProgram, temps_in_outputs: bool = False) -> KernelProgram:
     plan_in_place(kp)
+    if temps_in_outputs:
+        plan_temps_in_outputs(kp)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     for i, k in enumerate(kp.kernels):
@@ -28,7 +39,8 @@ def plan_memory(kp: KernelProgram) -> KernelProgram:
             if b.kind == "temp":
                 first.setdefault(b.id, i)
                 last[b.id] = i
-    temps = sorted((b for b in kp.buffers if b.kind == "temp" and b.id in first), key=lambda b: first[b.id])
+    temps = sorted((b for b in kp.buffers if b.kind == "temp" and b.id in first and b.alias_of is None),
+                   key=lambda b: first[b.id])
     placed: list[tuple[int, int, int]] = []  # (start, end, last use)
     size = 0
     for b in temps:
@@ -71,3 +83,33 @@ def plan_in_place(kp: KernelProgram) -> None:
             new.alias_of = old
             kernel.skip_on_error = bool(checked)   # a failed check earlier leaves the old value
 
+
+
+def plan_temps_in_outputs(kp: KernelProgram) -> None:
+    """Place temporaries in the memory of the output their only reader writes (module docstring):
+    same shape and dtype, written only before that kernel, read there only at the index the
+    output is stored at (unmasked), and the output written by no other kernel nor in place of
+    an input."""
+    results = {id(b) for b in kp.results}
+    for w, kernel in enumerate(kp.kernels):
+        if not isinstance(kernel, LoopKernel) or kernel.reduced or len(kernel.stores) != 1:
+            continue
+        store = kernel.stores[0]
+        out = store.buffer
+        if out.kind != "output" or out.alias_of is not None or store.mode != "set":
+            continue
+        if any(out in k.writes() for i, k in enumerate(kp.kernels) if i != w):
+            continue
+        for slot in kernel.slots:
+            temp = slot.buffer
+            if (temp.kind != "temp" or temp.alias_of is not None or id(temp) in results or temp.dtype is not out.dtype
+                    or temp.shape != out.shape):
+                continue
+            reads = [sl for sl in kernel.slots if sl.buffer is temp]
+            if any(sl.valid is not None or repr(sl.index) != repr(store.index) for sl in reads):
+                continue
+            others = [i for i, k in enumerate(kp.kernels) if i != w and (temp in k.reads() or temp in k.writes())]
+            if any(temp in kp.kernels[i].reads() or i > w for i in others):
+                continue
+            temp.alias_of = out
+            break

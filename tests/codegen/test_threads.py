@@ -170,5 +170,6 @@ def test_row_chain_covers_softmax_and_blocks_unevenly(monkeypatch):
     serial, ex = compile_and_run(monkeypatch, build, arrays, "serial")
     chains = row_chains(ex.kp)
     assert chains and chains[0].last - chains[0].first >= 3 and rows % chains[0].block
-    assert chains[0].private   # the exponentials live in per-thread scratch
+    assert chains[0].private   # row maxima and sums live in per-thread scratch (the exponentials
+    # in the softmax result itself: graphc.lower.memory.plan_temps_in_outputs)
     check_threaded_equals_serial(monkeypatch, build, arrays, rtol=1e-5, atol=1e-6, min_split=3)
