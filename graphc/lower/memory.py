@@ -84,7 +84,6 @@ def plan_in_place(kp: KernelProgram) -> None:
             kernel.skip_on_error = bool(checked)   # a failed check earlier leaves the old value
 
 
-
 def plan_temps_in_outputs(kp: KernelProgram) -> None:
     """Place temporaries in the memory of the output their only reader writes (module docstring):
     same shape and dtype, written only before that kernel, read there only at the index the
@@ -96,7 +95,8 @@ def plan_temps_in_outputs(kp: KernelProgram) -> None:
             continue
         store = kernel.stores[0]
         out = store.buffer
-        if out.kind != "output" or out.alias_of is not None or store.mode != "set":
+        # one iteration per output element (so each element is read, then written, once)
+        if out.kind != "output" or out.alias_of is not None or store.mode != "set" or kernel.work != out.size:
             continue
         if any(out in k.writes() for i, k in enumerate(kp.kernels) if i != w):
             continue
