@@ -179,12 +179,12 @@ def compile_times() -> dict[str, float]:
         out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
         return float(out.stdout.strip().splitlines()[-1])
 
-    colds = []
-    for _ in range(3):
-        with tempfile.TemporaryDirectory() as cache:
-            colds.append(run(cache))
-            if len(colds) == 3:
-                warm = sorted(run(cache) for _ in range(3))[1]
+    with tempfile.TemporaryDirectory() as cache:
+        colds = [run(cache)]                            # fills this cache for the warm runs
+        warm = sorted(run(cache) for _ in range(3))[1]
+    for _ in range(2):
+        with tempfile.TemporaryDirectory() as fresh:
+            colds.append(run(fresh))
     return {"cold": sorted(colds)[1], "warm": warm}
 
 

@@ -46,10 +46,15 @@ def reduce_ln2(em: Emitter, x, extra=None, offset: int | None = None):
     """(code, r) with x + extra = n*ln2 + r, |r| <~ ln2/2; code is the ``rint_scale`` code of n
     (for ``pow2_code``, 2**(n + offset), or with offset None for ``ldexp_code``)."""
     nf, code = em.rint_scale(x, LOG2E, offset or 0, halves=offset is None)
+    r = minus_n_ln2(em, nf, x)
+    return code, (r if extra is None else em.add(r, extra))
+
+
+def minus_n_ln2(em: Emitter, nf, x):
+    """x - n*ln2 for an integer-valued float n, with ln2 in two parts (see the module docstring)."""
     hi, lo = LN2[em.fmt.suffix]
     neg_n = em.neg(nf)
-    r = em.fma(neg_n, em(lo), em.fma(neg_n, em(hi), x))
-    return code, (r if extra is None else em.add(r, extra))
+    return em.fma(neg_n, em(lo), em.fma(neg_n, em(hi), x))
 
 
 def expm1_poly(em: Emitter, r, coeffs=EXPM1_COEFFS):
@@ -136,9 +141,7 @@ def _tanh_f32(em: Emitter, x):
     y = em.add(a, a)
     # the shift is added before the rounding constant: magic - 0.5 is not a float32
     nf, code = em.rint_scale(em.fma(a, em(2 * LOG2E), em(TANH_SHIFT)), 1.0)
-    hi, lo = LN2["f32"]
-    neg_n = em.neg(nf)
-    r = em.fma(neg_n, em(lo), em.fma(neg_n, em(hi), y))
+    r = minus_n_ln2(em, nf, y)
     q = expm1_poly(em, r, {"f32": TANH_EXPM1_COEFFS})
     s = em.pow2_code(code)
     m = em.fma(s, q, em.sub(s, em(1.0)))

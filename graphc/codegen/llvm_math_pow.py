@@ -14,7 +14,7 @@ argument.
 from __future__ import annotations
 
 from .llvm_math_base import Emitter
-from .llvm_math_exp import EXP_COEFFS, EXP_RANGE, LN2, LOG2E
+from .llvm_math_exp import EXP_COEFFS, EXP_RANGE, LN2, LOG2E, minus_n_ln2
 from .llvm_math_log import split
 
 # 2*atanh(s) - 2s - 2s**3/3 - 2s**5/5 = sum_{j=0..7} c_j s**(7+2j), |s| <= 3 - 2*sqrt(2) (relative 2**-72.7)
@@ -83,7 +83,7 @@ def _abs_pow_f32(em: Emitter, ax, y):
     log = ed.fma(ed.itof(k), ed(LN2_F64), ed.fma(ed.mul(s, z), ed.horner(z, POW32_LOG), ed.add(s, s)))
     t = ed.clamp(ed.mul(yd, log), -110.0, 90.0)
     nf, code = ed.rint_scale(t, LOG2E)
-    r = ed.fma(ed.neg(nf), ed(LN2["f64"][1]), ed.fma(ed.neg(nf), ed(LN2["f64"][0]), t))
+    r = minus_n_ln2(ed, nf, t)
     p = ed.add(ed(1.0), ed.fma(ed.mul(r, r), ed.horner(r, POW32_EXP), r))
     return em.b.fptrunc(ed.mul(p, ed.pow2_code(code)), em.ty)  # 2**n is a normal double; one rounding to float
 

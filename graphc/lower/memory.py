@@ -9,8 +9,8 @@ In-place updates: a variable's new value is written over its old value (the outp
 becomes an alias of the input) when that is unobservable: one loop kernel computes it
 elementwise from the old value at the same index, nothing reads the old value after that
 kernel, neither value is fetched, and every runtime check runs in an earlier kernel (the
-writer then does nothing once one failed: a failed run leaves every variable as it was). A training step then updates weights and optimizer slots in
-the arrays the session already holds.
+writer then does nothing once one failed: a failed run leaves every variable as it was). A
+training step then updates weights and optimizer slots in the arrays the session already holds.
 
 Temporaries in an output's memory (CPU backends, ``temps_in_outputs``): a temporary that only
 the kernel writing an output reads, element for element at the output's own index (softmax's
@@ -108,8 +108,7 @@ def plan_temps_in_outputs(kp: KernelProgram) -> None:
             reads = [sl for sl in kernel.slots if sl.buffer is temp]
             if any(sl.valid is not None or repr(sl.index) != repr(store.index) for sl in reads):
                 continue
-            others = [i for i, k in enumerate(kp.kernels) if i != w and (temp in k.reads() or temp in k.writes())]
-            if any(temp in kp.kernels[i].reads() or i > w for i in others):
+            if any(i != w and (temp in k.reads() or (i > w and temp in k.writes())) for i, k in enumerate(kp.kernels)):
                 continue
             temp.alias_of = out
             break
