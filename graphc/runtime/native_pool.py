@@ -4,13 +4,20 @@ The Python pool (graphc.runtime.threads.ThreadPool) hands each chunk to a worker
 threading.Event, which takes the GIL and a futex round trip per worker: ~50 us on this machine,
 as long as a whole small kernel. This pool is a small LLVM module compiled once per process:
 
-  graphc_pool_worker(state, index)       the loop a worker thread runs forever (started from a
+  graphc_pool_worker(state, index, start)
+                                         the loop a worker thread runs forever (started from a
                                          Python daemon thread; ctypes releases the GIL, and the
-                                         thread never comes back to Python)
+                                         thread never comes back to Python); `start` is the
+                                         generation the pool had when the worker was created
   graphc_pool_run(state, fn, frame, extent, parts, workers)
                                          publish fn(frame, start, end) over [0, extent) in `parts`
                                          chunks, run chunk 0 on the caller, wait until all
                                          `workers` acknowledged the job
+
+A worker is handed its starting generation instead of reading it when its thread first runs:
+a thread may first run long after the pool published its first job (on a busy machine it is
+likely), and a worker that read the generation then would wait for the next job while the
+caller waited for its acknowledgement of this one, forever.
 
 `state` is the pool's own block (generation, sleeper count, pending acknowledgements, the job).
 Workers wait for a new generation number by spinning (with `pause`) for a few tens of
@@ -40,7 +47,7 @@ KERNEL_T = ir.FunctionType(ir.VoidType(), [I8P.as_pointer(), I64, I64])
 LINE = 64
 GEN, SLEEPERS, REMAINING, FN, FRAME, EXTENT, PARTS = range(7)   # state block fields, one per line
 
-WORKER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64)
+WORKER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32)
 RUN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
                        ctypes.c_int64)
 
@@ -77,15 +84,14 @@ def _module() -> str:
         return lo, hi
 
     # ---------------------------------------------------------------- worker
-    worker = ir.Function(m, ir.FunctionType(ir.VoidType(), [I8P, I64]), name="graphc_pool_worker")
-    state, index = worker.args
+    worker = ir.Function(m, ir.FunctionType(ir.VoidType(), [I8P, I64, I32]), name="graphc_pool_worker")
+    state, index, start_gen = worker.args
     entry, wait, spin, sleep, work, run_chunk, done = (worker.append_basic_block(n) for n in
                                                         ("entry", "wait", "spin", "sleep", "work", "chunk", "done"))
     b = ir.IRBuilder(entry)
     gen, sleepers, remaining = field(b, state, GEN, I32), field(b, state, SLEEPERS, I32), field(b, state, REMAINING, I64)
     job_fn, job_frame = field(b, state, FN, I8P), field(b, state, FRAME, I8P)
     job_extent, job_parts = field(b, state, EXTENT, I64), field(b, state, PARTS, I64)
-    start_gen = b.load_atomic(gen, "acquire", 4)
     b.branch(wait)
     b.position_at_end(wait)
     seen = b.phi(I32, name="seen")
@@ -172,7 +178,7 @@ class NativePool:
     def __init__(self, threads: int) -> None:
         self.size = max(1, threads)
         text = _module()
-        key = cache.key_of("graphc-pool-2", jit.host_description(), text)
+        key = cache.key_of("graphc-pool-3", jit.host_description(), text)
         code = cache.load(key, "runtime")
         if code is None:
             code = jit.compile_object(text, quick=False)
@@ -184,8 +190,14 @@ class NativePool:
         self._block = ctypes.create_string_buffer(LINE * (PARTS + 2))   # zeroed; never freed while
         self._state = ctypes.addressof(self._block) + (-ctypes.addressof(self._block)) % LINE   # workers run
         _alive.append(self)
+        start = ctypes.c_int32.from_address(self._state + GEN * LINE).value   # 0: no job was published yet
         for i in range(1, self.size):
-            threading.Thread(target=self._worker, args=(self._state, i), daemon=True, name=f"graphc-native-{i}").start()
+            self._start_worker(i, start)
+
+    def _start_worker(self, index: int, start_generation: int) -> None:
+        """Start worker `index`, which first waits for a generation after `start_generation`."""
+        threading.Thread(target=self._worker, args=(self._state, index, start_generation), daemon=True,
+                         name=f"graphc-native-{index}").start()
 
     def run(self, address: int, frame: int, extent: int) -> None:
         """fn(frame, start, end) over [0, extent), split across the pool (fn given by address)."""

@@ -1,6 +1,7 @@
 """The native thread pool (graphc.runtime.native_pool): every chunk runs exactly once, for any
 extent and pool size, back to back (workers spinning) and after pauses (workers asleep on the
 futex), and kernels split over it give bitwise the serial results."""
+import threading
 import time
 
 import numpy as np
@@ -85,3 +86,40 @@ def test_cost_model_keeps_cheap_kernels_on_one_thread(monkeypatch):
     add(a), chain(a)
     assert add._last.executable._steps is None
     assert chain._last.executable._steps is not None
+
+
+class _LateWorkers(NativePool):
+    """A pool whose worker threads first run `delay` seconds after the pool publishes its first
+    job: what a busy machine does to a new process's threads."""
+
+    delay = 0.3
+
+    def _start_worker(self, index: int, start_generation: int) -> None:
+        def late() -> None:
+            time.sleep(self.delay)
+            self._worker(self._state, index, start_generation)
+
+        threading.Thread(target=late, daemon=True, name=f"late-worker-{index}").start()
+
+
+@pytest.mark.parametrize("size", [2, 4])
+def test_first_job_completes_when_workers_start_late(size):
+    """The first job is published before any worker thread has run; every worker must still take
+    part in it (it was handed its starting generation), and later jobs must run too."""
+    address, frame, a, out, keep = _kernel(4099)
+    pool = _LateWorkers(size)
+    finished = threading.Event()
+
+    def jobs() -> None:
+        for _ in range(3):
+            out[:] = 0
+            pool.run(address, frame, 4099)
+            assert np.array_equal(out, a * 3 + 1)
+        finished.set()
+
+    runner = threading.Thread(target=jobs, daemon=True)
+    started = time.perf_counter()
+    runner.start()
+    runner.join(timeout=30)
+    assert finished.is_set(), "the pool hung on its first job: a late worker missed it"
+    assert time.perf_counter() - started >= _LateWorkers.delay   # the job did wait for the late workers
