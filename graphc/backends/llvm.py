@@ -38,21 +38,21 @@ class LLVMBackend:
         kp = plan_memory(lower_program(program, blas=jit.gemm_available()), temps_in_outputs=True)
         quick = sum(k.work for k in kp.kernels) < QUICK_WORK
         parallel = parallel_kernels(module_info(kp, "_"))   # which kernels the pool splits
-        key = cache.key_of(FORMAT, code_digest(), jit.host_description(), "quick" if quick else "O3",
-                           repr(parallel), fingerprint(kp))
+        about = f"{FORMAT}; code generator {code_digest()}; {'quick' if quick else 'O3'}; {jit.host_description()}"
+        key = cache.key_of(about, repr(parallel), fingerprint(kp))
         prefix = f"g{key[:20]}"   # symbols unique per program in the shared engine
         info = module_info(kp, prefix)
         info.segments = plan_segments(parallel)
         t1 = time.perf_counter()
         source = "memory" if jit.is_loaded(key) else "disk"
         if source == "disk":
-            code = cache.load(key)
+            code = cache.load(key, about=about)
             if code is None:
                 source = "compiled"
                 module, info = render_module(kp, prefix)
                 add_segments(module, info, plan_segments(parallel))
                 code = jit.compile_object(str(module), quick)
-                cache.store(key, code)
+                cache.store(key, code, about=about)
             jit.load_object(key, code)
         t2 = time.perf_counter()
         executable = CpuExecutable(kp, info, jit.load_object(key, b""), program)

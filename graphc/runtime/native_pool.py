@@ -178,11 +178,12 @@ class NativePool:
     def __init__(self, threads: int) -> None:
         self.size = max(1, threads)
         text = _module()
-        key = cache.key_of("graphc-pool-3", jit.host_description(), text)
-        code = cache.load(key, "runtime")
+        about = f"graphc-pool-3; {jit.host_description()}"
+        key = cache.key_of(about, text)
+        code = cache.load(key, "runtime", about)
         if code is None:
             code = jit.compile_object(text, quick=False)
-            cache.store(key, code, "runtime")
+            cache.store(key, code, "runtime", about)
         engine = jit.load_object(key, code)
         self._run = RUN(engine.address("graphc_pool_run"))
         self._worker = WORKER(engine.address("graphc_pool_worker"))

@@ -137,11 +137,32 @@ def _flip(blob: bytes, i: int) -> bytes:
 
 
 HEAD = len(cache.MAGIC) + cache._HEADER.size
+KEY_AT, ABOUT_LEN_AT, LENGTH_AT, DIGEST_AT = (len(cache.MAGIC) + k for k in (0, 64, 68, 76))
+
+
+def recorded_about(blob: bytes) -> str:
+    """The `about` description an entry records (what it was compiled for)."""
+    _, about_len, _, _ = cache._HEADER.unpack_from(blob, len(cache.MAGIC))
+    return blob[HEAD:HEAD + about_len].decode()
+
+
+def payload_of(blob: bytes) -> bytes:
+    return blob[HEAD + len(recorded_about(blob).encode()):]
+
+
+def load_entry(entry: Path) -> bytes | None:
+    """cache.load for an entry file, asking for what the entry says it was compiled for."""
+    return cache.load(entry.stem, about=recorded_about(entry.read_bytes()))
+
+
 CORRUPTIONS = {
     "truncated": lambda b: b[: len(b) // 2],
     "payload byte flipped": lambda b: _flip(b, len(b) - 100),
-    "digest byte flipped": lambda b: _flip(b, len(cache.MAGIC) + 8),
-    "length field changed": lambda b: _flip(b, len(cache.MAGIC)),
+    "digest byte flipped": lambda b: _flip(b, DIGEST_AT + 8),
+    "length field changed": lambda b: _flip(b, LENGTH_AT),
+    "about length changed": lambda b: _flip(b, ABOUT_LEN_AT),
+    "recorded key changed": lambda b: _flip(b, KEY_AT + 3),
+    "about text changed": lambda b: _flip(b, HEAD + 2),
     "magic changed": lambda b: _flip(b, 0),
     "garbage": lambda b: os.urandom(len(b)),
     "valid header, random payload": lambda b: b[:HEAD] + os.urandom(len(b) - HEAD),
@@ -165,17 +186,18 @@ def test_corrupt_entries_are_ignored_and_rebuilt(tmp_path, monkeypatch):
         assert f._last.executable.timings["tier"] == "quick"
         [entry] = set(entries(cache_dir)) - before
         good = entry.read_bytes()
-        assert cache.load(entry.stem) == good[HEAD:]
+        about = recorded_about(good)
+        assert cache.load(entry.stem, about=about) == payload_of(good)
         bad = corrupt(good)
         assert bad != good
         entry.write_bytes(bad)
-        assert cache.load(entry.stem) is None, name
+        assert cache.load(entry.stem, about=about) is None, name
         damaged.append((name, entry, good))
 
     report, _ = in_new_process(cache_dir, salts, False, tmp_path, "rebuilt")
     for (name, entry, good), info in zip(damaged, report):
         assert info["cache_hit"] is False, f"the {name} entry was used"
-        payload = cache.load(entry.stem)
+        payload = load_entry(entry)
         assert isinstance(payload, bytes) and payload, f"the {name} entry was not rebuilt"
         assert entry.read_bytes() == good, f"the {name} entry was rebuilt differently"
     assert sorted(entries(cache_dir)) == sorted(e for _, e, _ in damaged)
@@ -224,7 +246,7 @@ def test_concurrent_processes_compile_the_same_new_graph(tmp_path, monkeypatch):
     [entry] = entries(cache_dir)
     assert not [p for p in (cache_dir / "llvm").iterdir() if p.name.startswith(".tmp-")]
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(cache_dir))
-    assert isinstance(cache.load(entry.stem), bytes)
+    assert isinstance(load_entry(entry), bytes)
     [info], [r3] = in_new_process(cache_dir, salts, True, tmp_path, "after")
     assert_hit(info)
     assert np.array_equal(r3, done[0][1][0])
