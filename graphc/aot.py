@@ -4,8 +4,9 @@ that need no Python, llvmlite or NumPy at run time (like TensorFlow's tfcompile)
     lib = gc.aot.compile([logits], [x], "out", "mlp")      # x: a placeholder of known shape
     lib.load()(x_value)                                     # or from C: mlp_run(inputs, outputs)
 
-The program is built, optimized and lowered exactly as for the JIT (graphc.backends.llvm), and
-the same LLVM module gets two C entry points (graphc.codegen.llvm_aot). Variables are frozen to
+The program goes through the one compile path (graphc.backends.compile) with the AOT target
+(graphc.backends.aot): the passes, lowering and LLVM module of the JIT, plus two C entry points
+(graphc.codegen.llvm_aot); `pipeline` means what it means for a Session. Variables are frozen to
 their values (from `session`, else their initial values); random ops draw the numbers of a
 session's first run, on every call. Matrix products use graphc's generated loop kernels rather
 than a BLAS, so the library depends on libc alone (and libm where an op needs it). The code is
@@ -26,15 +27,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from .api.convert import convert_to_tensor, graph_of
-from .codegen.llvm import render_module
-from .codegen.llvm_aot import AOT_NO_MEMORY, add_aot_entries, workspace_bytes
+from .backends import compile as compile_program
+from .backends.aot import AotTarget
+from .codegen.llvm_aot import AOT_NO_MEMORY, workspace_bytes
 from .errors import CompileError, GraphcError
 from .ir.shapes import format_shape
 from .ir.tensor import Tensor
-from .lower import lower_program, plan_memory
-from .passes import DEFAULT_PIPELINE, run_pipeline
 from .program import build_program
-from .runtime import jit
 
 C_TYPES = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t", "bool": "uint8_t"}
 
@@ -62,6 +61,7 @@ class AotLibrary:
     outputs: list[TensorSpec]
     workspace_bytes: int
     errors: list[str] = field(default_factory=list)   # message of error code i + 1
+    log: list[str] = field(default_factory=list)      # what built and rewrote the program (its passes)
 
     def load(self) -> "LoadedLibrary":
         if self.shared is None:
@@ -101,10 +101,12 @@ class LoadedLibrary:
 
 
 def compile(outputs: Any, inputs: Sequence[Any] | dict, output_dir: str | os.PathLike, name: str,
-            session: Any = None, target: str | None = None, cpu: str | None = None) -> AotLibrary:
+            session: Any = None, target: str | None = None, cpu: str | None = None,
+            pipeline: Any = "default") -> AotLibrary:
     """Compile `outputs` as a function of `inputs` into `output_dir`/{name}.h, {name}.o and
     lib{name}.so. `inputs`: placeholders of fully known shape, or {placeholder: shape}.
-    `target` (an LLVM triple) and `cpu` cross-compile; the default is this machine's CPU."""
+    `target` (an LLVM triple) and `cpu` cross-compile; the default is this machine's CPU.
+    `pipeline`: the rewrite passes, as for gc.Session (the target adds decompose and fuse)."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
         raise CompileError(f"the library name must be a C identifier, got {name!r}")
     outs = [convert_to_tensor(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
@@ -120,26 +122,19 @@ def compile(outputs: Any, inputs: Sequence[Any] | dict, output_dir: str | os.Pat
                                "pass {placeholder: shape}", op_type="Placeholder", node_name=t.node.name,
                                source=t.node.source)
         feeds.append((t, t.dtype, tuple(int(d) for d in shape)))
-    program = run_pipeline(build_program(graph, outs, feeds), DEFAULT_PIPELINE)
-    kp = plan_memory(lower_program(program, blas=False), temps_in_outputs=True)
+    program = build_program(graph, outs, feeds)
     position = {id(t): j for j, (t, _, _) in enumerate(feeds)}
     sources: list[int | np.ndarray] = []
     values = _variable_values(graph, [i.key for i in program.inputs if i.kind == "variable"], session)
-    for item in program.inputs:
+    for item in program.inputs:   # the passes keep every input, in order
         if item.kind == "feed":
             sources.append(position[id(item.key)])
         elif item.kind == "variable":
             sources.append(values[item.key])
         else:
             sources.append(np.int64(0))   # a random op's run counter: the first run's draws
-    prefix = f"{name}__graphc"
-    module, info = render_module(kp, prefix)
-    add_aot_entries(module, info, kp, name, sources)
-    try:
-        code = jit.compile_object_for_target(str(module), target, cpu)
-    except jit.TargetError as err:
-        raise CompileError(str(err), hint="LLVM triples look like x86_64-unknown-linux-gnu or "
-                           "aarch64-unknown-linux-gnu; CPUs like x86-64-v3, skylake-avx512, znver4, generic") from None
+    built = compile_program(program, AotTarget(name, sources, target, cpu), pipeline)
+    program, kp, code = built.program, built.kp, built.code
 
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -148,7 +143,7 @@ def compile(outputs: Any, inputs: Sequence[Any] | dict, output_dir: str | os.Pat
                             tuple(p.shape)) for t, p in zip(outs, program.outputs)]
     errors = [_error_text(check) for check in kp.errors]
     library = AotLibrary(name, folder / f"{name}.h", folder / f"{name}.o", None, in_specs, out_specs,
-                         workspace_bytes(kp), errors)
+                         workspace_bytes(kp), errors, list(program.log))
     library.object.write_bytes(code)
     library.header.write_text(_header(library))
     library.shared = _link(library, folder) if target is None else None
@@ -179,10 +174,6 @@ def _error_text(check: Any) -> str:
     node = check.node
     text = check.message if isinstance(check.message, str) else "a runtime check failed"
     return f"{node.type} '{node.name}': " + text.replace("{value}", "?").replace("{index}", "?")
-
-
-def _macro(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]", "_", name).upper()
 
 
 def _header(lib: AotLibrary) -> str:

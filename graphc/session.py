@@ -22,7 +22,6 @@ from .ir import context
 from .ir.graph import Graph, get_default_graph
 from .ir.node import Node
 from .ir.tensor import Tensor
-from .passes import DEFAULT_PIPELINE, resolve, run_pipeline
 from .profile import Profile
 from .program import build_program
 
@@ -34,15 +33,16 @@ class Session:
 
     `pipeline` chooses the rewrite passes: "default" (the backend's own choice: none for the
     NumPy reference, the full graphc.passes.DEFAULT_PIPELINE for compiled backends), None, or a
-    list of pass names."""
+    list of pass names, which run as given; the backend's target then adds the passes it needs
+    (`sess.passes` lists all, each marked when added; gc.debugprint shows them)."""
 
     def __init__(self, graph: Graph | None = None, backend: str | None = None, config: Any = None,
                  pipeline: Any = "default", profile: bool = False) -> None:
         self.graph = graph if graph is not None else get_default_graph()
         self.backend = backend or backends.DEFAULT_BACKEND
-        self._backend = backends.get_backend(self.backend)
-        # "default" (the backend's), None (no passes) or a list of pass names (graphc.passes)
-        self.pipeline = resolve(pipeline, getattr(self._backend, "default_pipeline", DEFAULT_PIPELINE))
+        self.target = backends.get_backend(self.backend)
+        self.passes = self.target.plan(pipeline)   # checked now: a bad pipeline fails here
+        self.pipeline = tuple(p.name for p in self.passes if p.added_by is None)   # as the user gave it
         self._state = SessionState()
         self._cache: dict[Any, CompiledRun] = {}
         self._lock = threading.RLock()
@@ -125,8 +125,8 @@ class Session:
             ordered = sorted(feeds, key=lambda t: (t.node.id, t.index))
             program = build_program(self.graph, targets,
                                      [(t, t.dtype, feeds[t].shape) for t in ordered], updates)
-            program = run_pipeline(program, self.pipeline)
-            compiled = CompiledRun(program, self._backend.compile(program), self.graph)
+            executable = backends.compile(program, self.target, planned=self.passes)
+            compiled = CompiledRun(executable.program, executable, self.graph)
             if self.profile is not None:
                 label = ", ".join(getattr(t, "name", str(t)) for t in targets) or "(nothing)"
                 if updates:

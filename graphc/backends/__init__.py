@@ -1,5 +1,5 @@
-"""Backends turn a Program into something callable: `backend.compile(program)` returns an
-executable taking the program's input arrays and returning its result arrays.
+"""Backends, each a Target (graphc.backends.target): `compile(program, target, pipeline)` runs the
+passes and returns an executable taking the program's input arrays and returning its results.
 
 "llvm" (compiled for this CPU, the default), "numpy" (the reference interpreter, the oracle
 every compiled backend is tested against), "cuda" (an NVIDIA GPU through PyCUDA) and
@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..errors import CompileError
-from .reference import ReferenceBackend
+from .reference import ReferenceTarget
+from .target import KernelTarget, Target, compile
+
 
 def _llvm() -> Any:
-    from .llvm import LLVMBackend  # llvmlite loads on first use, not on `import graphc`
+    from .llvm import LLVMTarget  # llvmlite loads on first use, not on `import graphc`
 
-    return LLVMBackend()
+    return LLVMTarget()
 
 
 def _cuda() -> Any:
@@ -30,9 +32,8 @@ def _cuda_emulator() -> Any:
     return emulator_backend()
 
 
-_FACTORIES: dict[str, Callable[[], Any]] = {"numpy": ReferenceBackend, "llvm": _llvm, "cuda": _cuda,
+_FACTORIES: dict[str, Callable[[], Any]] = {"numpy": ReferenceTarget, "llvm": _llvm, "cuda": _cuda,
                                             "cuda-emulator": _cuda_emulator}
-_PLANNED: dict[str, str] = {}
 _INSTANCES: dict[str, Any] = {}
 
 # The backend a Session or function uses when none is named.
@@ -48,16 +49,17 @@ def available_backends() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def get_backend(name: str | None) -> Any:
-    """The backend called `name` (None: the default); CompileError names the choices."""
+def get_backend(name: str | None) -> Target:
+    """The target of the backend called `name` (None: the default); CompileError names the choices."""
     name = name or DEFAULT_BACKEND
     if name not in _INSTANCES:
         factory = _FACTORIES.get(name)
         if factory is None:
             choices = ", ".join(repr(b) for b in available_backends())
-            if name in _PLANNED:
-                raise CompileError(f"backend {name!r} ({_PLANNED[name]}) is not part of this build yet; "
-                                   f"available: {choices}")
             raise CompileError(f"unknown backend {name!r}; available: {choices}")
         _INSTANCES[name] = factory()
     return _INSTANCES[name]
+
+
+__all__ = ["DEFAULT_BACKEND", "KernelTarget", "Target", "available_backends", "compile", "get_backend",
+           "register_backend"]

@@ -1,41 +1,41 @@
 """backend="llvm": programs compiled to native code for this CPU.
 
-compile(): the fused program is lowered to kernels (graphc.lower), rendered as one LLVM module
-(graphc.codegen.llvm), compiled at O3 for the host CPU (or taken from the disk cache) and loaded
-into a CpuExecutable. A program that skipped the pass pipeline still gets the passes the
-lowering needs (decomposition of composite ops, dead code elimination, fusion).
+The LLVM target: lowering with BLAS GEMM calls and temporaries written into outputs; its cost
+model picks the code tier (a program doing little work is compiled quickly rather than well)
+and which kernels the thread pool splits; its renderer is graphc.codegen.llvm (one module per
+program); its loader takes the object code from the process, the disk cache or a fresh compile
+and makes a CpuExecutable.
 """
 from __future__ import annotations
 
 import hashlib
-import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from ..codegen.llvm import add_segments, module_info, render_module
-from ..lower import lower_program, plan_memory
+from ..lower import KernelProgram
 from ..lower.fingerprint import fingerprint
-from ..passes import DEFAULT_PIPELINE, run_pipeline
 from ..program import Program
 from ..runtime import cache, jit
 from ..runtime.cpu import CpuExecutable, parallel_kernels, plan_segments
+from .target import KernelTarget
 
-REQUIRED_PASSES = ("decompose", "cse", "dce", "fuse")
 # Programs doing less work than this (loop iterations, or GEMM multiply-adds, in all) run in a
 # few microseconds whatever the code quality: they are compiled quickly rather than well.
 QUICK_WORK = 1 << 14
-FORMAT = "graphc-llvm-2"
+FORMAT = "graphc-llvm-3"
 
 
-class LLVMBackend:
+class LLVMTarget(KernelTarget):
     name = "llvm"
-    default_pipeline = DEFAULT_PIPELINE
+    temps_in_outputs = True
 
-    def compile(self, program: Program) -> CpuExecutable:
-        t0 = time.perf_counter()
-        if program.groups is None:
-            program = run_pipeline(program, REQUIRED_PASSES)
-        kp = plan_memory(lower_program(program, blas=jit.gemm_available()), temps_in_outputs=True)
+    @property
+    def blas(self) -> bool:   # type: ignore[override]
+        return jit.gemm_available()
+
+    def emit(self, kp: KernelProgram, program: Program) -> tuple[CpuExecutable, dict[str, Any]]:
         quick = sum(k.work for k in kp.kernels) < QUICK_WORK
         parallel = parallel_kernels(module_info(kp, "_"))   # which kernels the pool splits
         about = f"{FORMAT}; code generator {code_digest()}; {'quick' if quick else 'O3'}; {jit.host_description()}"
@@ -43,7 +43,6 @@ class LLVMBackend:
         prefix = f"g{key[:20]}"   # symbols unique per program in the shared engine
         info = module_info(kp, prefix)
         info.segments = plan_segments(parallel)
-        t1 = time.perf_counter()
         source = "memory" if jit.is_loaded(key) else "disk"
         if source == "disk":
             code = cache.load(key, about=about)
@@ -54,12 +53,8 @@ class LLVMBackend:
                 code = jit.compile_object(str(module), quick)
                 cache.store(key, code, about=about)
             jit.load_object(key, code)
-        t2 = time.perf_counter()
         executable = CpuExecutable(kp, info, jit.load_object(key, b""), program)
-        executable.timings = {"lower_ms": (t1 - t0) * 1e3, "codegen_ms": (t2 - t1) * 1e3, "code_from": source,
-                              "cache_hit": source != "compiled", "tier": "quick" if quick else "O3",
-                              "kernels": len(kp.kernels)}
-        return executable
+        return executable, {"code_from": source, "cache_hit": source != "compiled", "tier": "quick" if quick else "O3"}
 
 
 @lru_cache(maxsize=1)
@@ -69,7 +64,8 @@ def code_digest() -> str:
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
     files = [*sorted((root / "codegen").glob("*.py")), *sorted((root / "runtime").glob("*.py")),
-             *sorted((root / "lower").glob("*.py")), root / "backends" / "llvm.py", root / "ops" / "scalar.py",
+             *sorted((root / "lower").glob("*.py")), root / "backends" / "llvm.py", root / "backends" / "target.py",
+             root / "ops" / "scalar.py",
              root / "ir" / "dtypes.py"]
     for f in files:
         h.update(f.name.encode())

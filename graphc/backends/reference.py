@@ -14,6 +14,7 @@ from ..errors import GraphcError, InvalidArgumentError, internal_error
 from ..ir.node import Node
 from ..ops import scalar as S
 from ..program import Program
+from .target import Target
 
 
 Kernel = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -113,12 +114,12 @@ def _run_node(node: Node, kernel: Kernel, inputs: list[np.ndarray]) -> list[np.n
     return results
 
 
-class ReferenceBackend:
-    """backend="numpy"."""
+class ReferenceTarget(Target):
+    """backend="numpy": interprets any program, so it requires no pass."""
 
     name = "numpy"
     # The oracle interprets programs as written; ask for passes explicitly to check them.
     default_pipeline: tuple[str, ...] = ()
 
-    def compile(self, program: Program) -> ReferenceExecutable:
+    def build(self, program: Program) -> ReferenceExecutable:
         return ReferenceExecutable(program)

@@ -1,0 +1,54 @@
+"""The ahead-of-time target: the LLVM target's lowering and renderer, with C entry points added
+and the module compiled to position-independent object code for a chosen triple and CPU instead
+of being loaded (graphc.aot writes it out with a header and links a library).
+
+Its lowering generates matmul loops instead of calling a BLAS, so a library depends on libc
+alone, and its code is serial (a library call never starts threads).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..codegen.llvm import render_module
+from ..codegen.llvm_aot import add_aot_entries
+from ..errors import CompileError
+from ..lower import KernelProgram
+from ..program import Program
+from ..runtime import jit
+from .target import KernelTarget
+
+
+@dataclass
+class ObjectCode:
+    """What the AOT target builds: object code for `program`, lowered as `kp`."""
+
+    code: bytes
+    kp: KernelProgram
+    program: Program
+    timings: dict[str, Any] = field(default_factory=dict)
+
+
+class AotTarget(KernelTarget):
+    name = "aot"
+    blas = False
+    temps_in_outputs = True
+
+    def __init__(self, library: str, input_sources: Sequence[int | np.ndarray], triple: str | None = None,
+                 cpu: str | None = None) -> None:
+        """`input_sources`: per program input, the index of the C `inputs` argument it comes
+        from, or the array to embed (a frozen variable, a random op's run counter)."""
+        self.library, self.input_sources, self.triple, self.cpu = library, list(input_sources), triple, cpu
+
+    def emit(self, kp: KernelProgram, program: Program) -> tuple[ObjectCode, dict[str, Any]]:
+        module, info = render_module(kp, f"{self.library}__graphc")
+        add_aot_entries(module, info, kp, self.library, self.input_sources)
+        try:
+            code = jit.compile_object_for_target(str(module), self.triple, self.cpu)
+        except jit.TargetError as err:
+            raise CompileError(str(err), hint="LLVM triples look like x86_64-unknown-linux-gnu or "
+                               "aarch64-unknown-linux-gnu; CPUs like x86-64-v3, skylake-avx512, znver4, "
+                               "generic") from None
+        return ObjectCode(code, kp, program), {"code_from": "compiled", "triple": self.triple or "host"}
