@@ -1,6 +1,6 @@
-"""Algebraic simplification and canonical forms.
-
-Rewrites, each only when the result has exactly the replaced node's dtype and shape:
+"""Algebraic simplification and canonical forms, as a table of named rules
+(graphc.passes.patterns). Rewrites, each only when the result has exactly the replaced node's
+dtype and shape:
   x + 0, 0 + x, x - 0, x * 1, 1 * x, x / 1, x ** 1     -> x
   x ** 2 -> x * x,  x ** -1 -> 1 / x,  -(-x) -> x
   x * 0 -> 0 for integers and bools; for floats only when strict=False (NaN * 0 and inf * 0
@@ -17,107 +17,45 @@ no-signed-zeros; NaN and infinities are always preserved in strict mode.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
 from ..ir.node import Node
 from ..ir.tensor import Tensor
 from ..ops.slicing import sliced_shape
 from ..program import Program
-from .rewriter import Rewriter, const_value, is_scalar, same_type
-
-RuleFn = Callable[[Rewriter, Node, list[Tensor]], list[Tensor] | None]
-
-
-def simplify(program: Program, strict: bool = True) -> Program:
-    def rule(rw: Rewriter, node: Node, inputs: list[Tensor]) -> list[Tensor] | None:
-        fn = _RULES.get(node.type)
-        out = fn(rw, node, inputs) if fn is not None else None
-        if out is not None:
-            rw.note(node.type)
-        return out
-
-    rewriter = Rewriter(program, "simplify")
-    rewriter.options["strict"] = strict
-    return rewriter.run(rule)
+from .patterns import Match, Op, Rule, rules_pass
+from .rewriter import Rewriter, const_value
 
 
-def _keeps(node: Node, t: Tensor) -> list[Tensor] | None:
-    """Replace node by t when that changes neither dtype nor shape."""
-    return [t] if same_type(t, node.outputs[0]) else None
-
-
-def _add(rw, node, inputs):
-    x, y = inputs
-    if is_scalar(y, 0):
-        return _keeps(node, x)
-    if is_scalar(x, 0):
-        return _keeps(node, y)
-    return None
-
-
-def _sub(rw, node, inputs):
-    return _keeps(node, inputs[0]) if is_scalar(inputs[1], 0) else None
-
-
-def _mul(rw, node, inputs):
-    strict = rw.options.get("strict", True)
-    x, y = inputs
+def _zero_product(rw: Rewriter, node: Node, m: Match) -> Tensor | None:
+    """x * 0 -> 0: exact for integers and bools; for floats only outside strict mode (NaN * 0
+    and inf * 0 are NaN)."""
     out = node.outputs[0]
-    for a, b in ((x, y), (y, x)):
-        if is_scalar(b, 1):
-            kept = _keeps(node, a)
-            if kept:
-                return kept
-        if is_scalar(b, 0) and (not out.dtype.is_floating or not strict) and a.dtype is out.dtype:
-            zero = rw.constant(0, out.dtype, node)
-            return [zero if out.shape == () else rw.emit("BroadcastTo", [zero], {"shape": out.shape}, node)]
-    return None
-
-
-def _div(rw, node, inputs):
-    return _keeps(node, inputs[0]) if is_scalar(inputs[1], 1) else None
-
-
-def _pow(rw, node, inputs):
-    x, y = inputs
-    if not same_type(x, node.outputs[0]):
+    if (out.dtype.is_floating and rw.options.get("strict", True)) or m["x"].dtype is not out.dtype:
         return None
-    if is_scalar(y, 1):
-        return [x]
-    if is_scalar(y, 2):
-        return [rw.emit("Mul", [x, x], {}, node)]
-    if is_scalar(y, -1) and x.dtype.is_floating:
-        return [rw.emit("Reciprocal", [x], {}, node)]
-    return None
+    zero = rw.constant(0, out.dtype, node)
+    return zero if out.shape == () else rw.emit("BroadcastTo", [zero], {"shape": out.shape}, node)
 
 
-def _neg(rw, node, inputs):
-    (x,) = inputs
-    return [x.node.inputs[0]] if x.node.type == "Neg" else None
+def _is_floating(rw: Rewriter, m: Match) -> bool:
+    return m["x"].dtype.is_floating
 
 
-def _passthrough(rw, node, inputs):
-    return _keeps(node, inputs[0])
+def _shape_of_node(m: Match) -> dict:
+    return {"shape": m["n"].outputs[0].shape}
 
 
-def _cast(rw, node, inputs):
-    return [inputs[0]] if inputs[0].dtype is node.outputs[0].dtype else None
-
-
-def _transpose(rw, node, inputs):
-    (x,) = inputs
+def _transpose(rw: Rewriter, node: Node, m: Match) -> Tensor | None:
+    """transpose(transpose(x)) -> one transpose (or x); a transpose that changes nothing -> x."""
+    x = m["x"]
     perm = _perm(node)
     if x.node.type == "Transpose":
         inner = x.node.inputs[0]
         combined = tuple(_perm(x.node)[p] for p in perm)
         if combined == tuple(range(len(combined))):
-            return [inner]
-        return [rw.emit("Transpose", [inner], {"perm": combined}, node)]
-    if perm == tuple(range(len(perm))):
-        return [x]
-    return None
+            return inner
+        return rw.emit("Transpose", [inner], {"perm": combined}, node)
+    return x if perm == tuple(range(len(perm))) else None
 
 
 def _perm(node: Node) -> tuple[int, ...]:
@@ -126,46 +64,40 @@ def _perm(node: Node) -> tuple[int, ...]:
     return tuple(range(ndim))[::-1] if perm is None else tuple(p % ndim for p in perm)
 
 
-def _reshape(rw, node, inputs):
-    x = inputs[0]
-    out = node.outputs[0]
+def _reshape(rw: Rewriter, node: Node, m: Match) -> Tensor | None:
+    """reshape(reshape(x)) -> one reshape; one that changes nothing -> x; a reshape by a shape
+    tensor or with -1 -> the canonical form, its resolved shape as an attribute."""
+    x, out = m["x"], node.outputs[0]
     if x.shape == out.shape:
-        return [x]
+        return x
     if x.node.type == "Reshape" and len(x.node.inputs) == 1:
         inner = x.node.inputs[0]
-        return [inner] if inner.shape == out.shape else [rw.emit("Reshape", [inner], {"shape": out.shape}, node)]
-    if len(inputs) > 1 or node.attrs["shape"] != out.shape:  # canonical: resolved, no -1
-        return [rw.emit("Reshape", [x], {"shape": out.shape}, node)]
+        return inner if inner.shape == out.shape else rw.emit("Reshape", [inner], {"shape": out.shape}, node)
+    if len(node.inputs) > 1 or node.attrs["shape"] != out.shape:
+        return rw.emit("Reshape", [x], {"shape": out.shape}, node)
     return None
 
 
-def _as_reshape(rw, node, inputs):
-    return [rw.emit("Reshape", [inputs[0]], {"shape": node.outputs[0].shape}, node)]
-
-
-def _broadcast(rw, node, inputs):
-    x = inputs[0]
-    out = node.outputs[0]
+def _broadcast(rw: Rewriter, node: Node, m: Match) -> Tensor | None:
+    """broadcast_to(broadcast_to(x)) -> one; one that changes nothing -> x; by a shape tensor ->
+    the shape as an attribute."""
+    x, out = m["x"], node.outputs[0]
     if x.shape == out.shape:
-        return [x]
+        return x
     if x.node.type == "BroadcastTo":
         inner = x.node.inputs[0]
-        return [inner] if inner.shape == out.shape else [rw.emit("BroadcastTo", [inner], {"shape": out.shape}, node)]
-    if len(inputs) > 1:
-        return [rw.emit("BroadcastTo", [x], {"shape": out.shape}, node)]
+        return inner if inner.shape == out.shape else rw.emit("BroadcastTo", [inner], {"shape": out.shape}, node)
+    if len(node.inputs) > 1:
+        return rw.emit("BroadcastTo", [x], {"shape": out.shape}, node)
     return None
 
 
-def _fill(rw, node, inputs):
-    return [rw.emit("BroadcastTo", [inputs[0]], {"shape": node.outputs[0].shape}, node)]
-
-
-def _sum(rw, node, inputs):
+def _sum_of_broadcast(rw: Rewriter, node: Node, m: Match) -> Tensor | None:
     """sum(broadcast_to(x, S), axes): the axes the broadcast created become a multiplication."""
-    (b,) = inputs
-    if b.node.type != "BroadcastTo" or b.dtype.is_bool:
+    b = m["b"].outputs[0]
+    if b.dtype.is_bool:
         return None
-    x = b.node.inputs[0]
+    x = m["x"]
     shape = b.shape
     aligned = (1,) * (len(shape) - len(x.shape)) + tuple(x.shape)
     axes = range(len(shape)) if node.attrs["axis"] is None else [a % len(shape) for a in node.attrs["axis"]]
@@ -184,56 +116,73 @@ def _sum(rw, node, inputs):
     out = node.outputs[0]
     if t.shape != out.shape:
         t = rw.emit("Reshape", [t], {"shape": out.shape}, node)
-    return [t]
+    return t
 
 
-def _sum_to_shape(rw, node, inputs):
-    return _keeps(node, inputs[0])
-
-
-def _matmul(rw, node, inputs):
-    a, b = inputs
-    attrs = dict(node.attrs)
-    changed = False
+def _matmul_of_transpose(rw: Rewriter, node: Node, m: Match) -> Tensor | None:
+    """A matmul operand transposed in its last two axes -> the matmul's transpose flag."""
+    inputs, attrs, changed = [m["a"], m["b"]], dict(node.attrs), False
     for i, key in ((0, "transpose_a"), (1, "transpose_b")):
         t = inputs[i]
         if t.node.type == "Transpose" and t.ndim is not None and t.ndim >= 2:
             perm = _perm(t.node)
             n = len(perm)
             if perm == tuple(range(n - 2)) + (n - 1, n - 2):
-                inputs = list(inputs)
                 inputs[i] = t.node.inputs[0]
                 attrs[key] = not attrs[key]
                 changed = True
-    return [rw.emit("MatMul", inputs, attrs, node)] if changed else None
+    return rw.emit("MatMul", inputs, attrs, node) if changed else None
 
 
-def _select(rw, node, inputs):
-    cond, a, b = inputs
-    c = const_value(cond)
+def _select_constant(rw: Rewriter, node: Node, m: Match) -> Tensor | None:
+    """where(c, a, b) with c constant and all true (all false) -> a (b)."""
+    c = const_value(m["c"])
     if c is None:
         return None
     if np.all(c):
-        return _keeps(node, a)
-    if not np.any(c):
-        return _keeps(node, b)
-    return None
+        return m["a"]
+    return m["b"] if not np.any(c) else None
 
 
-def _strided_slice(rw, node, inputs):
-    x = inputs[0]
-    spec = node.attrs["spec"]
+def _full_slice(rw: Rewriter, node: Node, m: Match) -> Tensor | None:
+    """A strided slice that takes everything -> x."""
+    x, spec = m["x"], node.attrs["spec"]
     full = all(e[0] == "slice" and e[1:] in ((None, None, None), (None, None, 1), (0, None, 1)) or e[0] == "ellipsis"
                for e in spec)
-    if full and sliced_shape(x.shape, spec) == x.shape:
-        return _keeps(node, x)
-    return None
+    return x if full and sliced_shape(x.shape, spec) == x.shape else None
 
 
-_RULES: dict[str, RuleFn] = {
-    "Add": _add, "Sub": _sub, "Mul": _mul, "RealDiv": _div, "Pow": _pow, "Neg": _neg,
-    "Identity": _passthrough, "StopGradient": _passthrough, "Cast": _cast, "Transpose": _transpose,
-    "Reshape": _reshape, "ExpandDims": _as_reshape, "Squeeze": _as_reshape, "BroadcastTo": _broadcast,
-    "Fill": _fill, "Sum": _sum, "SumToShape": _sum_to_shape, "MatMul": _matmul, "Select": _select,
-    "StridedSlice": _strided_slice,
-}
+SIMPLIFY_RULES = [
+    Rule("x+0 -> x", Op("Add", "x", 0), "x"),
+    Rule("x-0 -> x", Op("Sub", "x", 0), "x"),
+    Rule("x*1 -> x", Op("Mul", "x", 1), "x"),
+    Rule("x*0 -> 0", Op("Mul", "x", 0), _zero_product),
+    Rule("x/1 -> x", Op("RealDiv", "x", 1), "x"),
+    Rule("x**1 -> x", Op("Pow", "x", 1), "x"),
+    Rule("x**2 -> x*x", Op("Pow", "x", 2), Op("Mul", "x", "x")),
+    Rule("x**-1 -> 1/x", Op("Pow", "x", -1), Op("Reciprocal", "x"), when=_is_floating),
+    Rule("-(-x) -> x", Op("Neg", Op("Neg", "x")), "x"),
+    Rule("identity(x) -> x", Op("Identity", "x"), "x"),
+    Rule("stop_gradient(x) -> x", Op("StopGradient", "x"), "x"),
+    Rule("cast(x) to its own dtype -> x", Op("Cast", "x"), "x"),
+    Rule("sum_to_shape(x) to its own shape -> x", Op("SumToShape", "x", ...), "x"),
+    Rule("transpose(transpose(x)) -> transpose(x)", Op("Transpose", "x"), _transpose),
+    Rule("reshape(reshape(x)) -> reshape(x)", Op("Reshape", "x", ...), _reshape),
+    Rule("expand_dims(x) -> reshape(x)", Op("ExpandDims", "x", bind="n"), Op("Reshape", "x", attrs=_shape_of_node)),
+    Rule("squeeze(x) -> reshape(x)", Op("Squeeze", "x", bind="n"), Op("Reshape", "x", attrs=_shape_of_node)),
+    Rule("broadcast_to(broadcast_to(x)) -> broadcast_to(x)", Op("BroadcastTo", "x", ...), _broadcast),
+    Rule("fill(x, shape) -> broadcast_to(x)", Op("Fill", "x", ..., bind="n"), Op("BroadcastTo", "x", attrs=_shape_of_node)),
+    Rule("sum(broadcast_to(x)) -> sum(x) * count", Op("Sum", Op("BroadcastTo", "x", ..., bind="b")),
+         _sum_of_broadcast),
+    Rule("matmul(transpose(a), b) -> matmul with a transpose flag", Op("MatMul", "a", "b"), _matmul_of_transpose),
+    Rule("where(constant, a, b) -> a or b", Op("Select", "c", "a", "b"), _select_constant),
+    Rule("x[:] -> x", Op("StridedSlice", "x"), _full_slice),
+]
+
+_strict = rules_pass("simplify", SIMPLIFY_RULES, {"strict": True})
+_loose = rules_pass("simplify", SIMPLIFY_RULES, {"strict": False})
+
+
+def simplify(program: Program, strict: bool = True) -> Program:
+    """Apply SIMPLIFY_RULES; strict=False also turns float x * 0 into 0."""
+    return (_strict if strict else _loose)(program)

@@ -1,91 +1,35 @@
 """Numerical stabilization: naive formulas users write are replaced by forms that stay finite
-and accurate where the naive ones overflow or cancel (what Theano's `stabilize` does):
+and accurate where the naive ones overflow or cancel (what Theano's `stabilize` does). The rules
+are a table (graphc.passes.patterns); each fires only when the replacement has the same dtype
+and shape, and each is tested at x = +-800 on every backend (tests/passes/test_stabilize.py).
 
-  log(1 + x), log(x + 1)            -> log1p(x)
-  exp(x) - 1                        -> expm1(x)
+Forms a Theano user relies on, and how they are reached:
+  log(1 + exp(x)), log1p(exp(x))    -> softplus(x)
   log(sigmoid(x))                   -> -softplus(-x)
-  log(1 - sigmoid(x))               -> -softplus(x)
-  log(1 - x)                        -> log1p(-x)
+  1 - sigmoid(x)                    -> sigmoid(-x)       (so log(1 - sigmoid(x)) -> -softplus(x))
   log(softmax(x))                   -> log_softmax(x)
-  log(sum(exp(x)))                  -> logsumexp(x)          (max-shifted)
-  exp(x) / sum(exp(x), axis)        -> softmax(x, axis)      (max-shifted)
+  log(sum(exp(x)))                  -> logsumexp(x)      (max-shifted)
+  log(exp(x))                       -> x
+  exp(x) - 1                        -> expm1(x)
+  log(1 + x), log(1 - x)            -> log1p(x), log1p(-x)
+  log(1 - exp(x))                   -> log(-expm1(x))
+  exp(x) / sum(exp(x), axis)        -> softmax(x, axis)
   -sum(labels * log_softmax(x), a)  -> softmax_cross_entropy_with_logits(labels, x, a)
-
-Each fires only when the replacement has the same dtype and shape. Run after CSE, so that the
-two exp(x) of a naive softmax are one node.
+and the binary cross-entropy -(y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))) becomes softplus
+terms through the sigmoid rules. Run after CSE, so that the two exp(x) of a naive softmax are one
+node, and before simplify (which removes the double negations some rules leave).
 """
 from __future__ import annotations
 
 from ..ir.node import Node
 from ..ir.tensor import Tensor
-from ..program import Program
-from .rewriter import Rewriter, is_scalar, same_type
+from .patterns import Match, Op, Rule, rules_pass
+from .rewriter import Rewriter, same_type
 
 
-def stabilize(program: Program) -> Program:
-    def rule(rw: Rewriter, node: Node, inputs: list[Tensor]) -> list[Tensor] | None:
-        fn = _RULES.get(node.type)
-        if fn is None:
-            return None
-        result = fn(rw, node, inputs)
-        if result is None:
-            return None
-        name, t = result
-        if not same_type(t, node.outputs[0]):
-            return None
-        rw.note(name)
-        return [t]
-
-    return Rewriter(program, "stabilize").run(rule)
-
-
-def _one_plus(t: Tensor) -> Tensor | None:
-    """x when t is 1 + x or x + 1 (with 1 broadcast to nothing larger than x)."""
-    if t.node.type != "Add":
-        return None
-    a, b = t.node.inputs
-    if is_scalar(a, 1) and same_type(b, t):
-        return b
-    if is_scalar(b, 1) and same_type(a, t):
-        return a
-    return None
-
-
-def _one_minus(t: Tensor) -> Tensor | None:
-    """x when t is 1 - x."""
-    if t.node.type != "Sub":
-        return None
-    a, b = t.node.inputs
-    return b if is_scalar(a, 1) and same_type(b, t) else None
-
-
-def _log(rw: Rewriter, node: Node, inputs: list[Tensor]):
-    (arg,) = inputs
-    kind = arg.node.type
-    if kind == "Sigmoid":
-        x = arg.node.inputs[0]
-        return "log(sigmoid)", rw.emit("Neg", [rw.emit("Softplus", [rw.emit("Neg", [x], {}, node)], {}, node)], {}, node)
-    if kind == "Softmax":
-        return "log(softmax)", rw.emit("LogSoftmax", [arg.node.inputs[0]], dict(arg.node.attrs), node)
-    if kind == "Sum" and arg.node.inputs[0].node.type == "Exp":
-        x = arg.node.inputs[0].node.inputs[0]
-        return "log(sum(exp))", rw.emit("LogSumExp", [x], dict(arg.node.attrs), node)
-    x = _one_plus(arg)
-    if x is not None:
-        return "log(1+x)", rw.emit("Log1p", [x], {}, node)
-    x = _one_minus(arg)
-    if x is not None:
-        if x.node.type == "Sigmoid":
-            return "log(1-sigmoid)", rw.emit("Neg", [rw.emit("Softplus", [x.node.inputs[0]], {}, node)], {}, node)
-        return "log(1-x)", rw.emit("Log1p", [rw.emit("Neg", [x], {}, node)], {}, node)
-    return None
-
-
-def _sub(rw: Rewriter, node: Node, inputs: list[Tensor]):
-    a, b = inputs
-    if a.node.type == "Exp" and is_scalar(b, 1):
-        return "exp(x)-1", rw.emit("Expm1", [a.node.inputs[0]], {}, node)
-    return None
+def _attrs_of(bind: str):
+    """Template attributes: all of the node matched as `bind`'s."""
+    return lambda m: dict(m[bind].attrs)
 
 
 def _single_axis_sum(t: Tensor) -> int | None:
@@ -98,34 +42,51 @@ def _single_axis_sum(t: Tensor) -> int | None:
     return node.attrs["axis"][0]
 
 
-def _div(rw: Rewriter, node: Node, inputs: list[Tensor]):
-    num, den = inputs
+def _softmax(rw: Rewriter, node: Node, m: Match) -> Tensor | None:
+    """exp(x) / sum(exp(x), axis, keepdims) (the sum possibly broadcast back) -> softmax(x, axis)."""
+    num, den = m["exp"].outputs[0], m["total"]
     axis = _single_axis_sum(den)
-    if num.node.type != "Exp" or axis is None:
+    if axis is None:
         return None
     total = den.node if den.node.type == "Sum" else den.node.inputs[0].node
     if total.inputs[0] is not num:
         return None
-    return "exp/sum(exp)", rw.emit("Softmax", [num.node.inputs[0]], {"axis": axis}, node)
+    return rw.emit("Softmax", [m["x"]], {"axis": axis}, node)
 
 
-def _neg(rw: Rewriter, node: Node, inputs: list[Tensor]):
-    (s,) = inputs
-    if s.node.type != "Sum" or s.node.attrs["keepdims"] or s.node.attrs["axis"] is None or len(s.node.attrs["axis"]) != 1:
+def _cross_entropy(rw: Rewriter, node: Node, m: Match) -> Tensor | None:
+    """-sum(labels * log_softmax(x), axis a) over the softmax's own axis -> the fused op."""
+    total, logp, labels = m["sum"], m["logp"], m["labels"]
+    axes = total.attrs["axis"]
+    if total.attrs["keepdims"] or axes is None or len(axes) != 1 or not same_type(labels, logp.outputs[0]):
         return None
-    prod = s.node.inputs[0]
-    if prod.node.type != "Mul":
+    ndim = len(logp.outputs[0].shape)
+    if logp.attrs["axis"] % ndim != axes[0] % ndim:
         return None
-    axis = s.node.attrs["axis"][0]
-    for labels, logp in (prod.node.inputs, prod.node.inputs[::-1]):
-        if logp.node.type != "LogSoftmax" or not same_type(labels, logp):
-            continue
-        ndim = len(logp.shape)
-        if logp.node.attrs["axis"] % ndim != axis % ndim:
-            continue
-        logits = logp.node.inputs[0]
-        return "-sum(y*log_softmax)", rw.emit("SoftmaxCrossEntropyWithLogits", [labels, logits], {"axis": axis}, node)
-    return None
+    return rw.emit("SoftmaxCrossEntropyWithLogits", [labels, m["x"]], {"axis": axes[0]}, node)
 
 
-_RULES = {"Log": _log, "Sub": _sub, "RealDiv": _div, "Neg": _neg}
+STABILIZE_RULES = [
+    Rule("log(1+exp(x)) -> softplus(x)", Op("Log", Op("Add", 1, Op("Exp", "x"))), Op("Softplus", "x")),
+    Rule("log1p(exp(x)) -> softplus(x)", Op("Log1p", Op("Exp", "x")), Op("Softplus", "x")),
+    Rule("log(sigmoid(x)) -> -softplus(-x)", Op("Log", Op("Sigmoid", "x")), Op("Neg", Op("Softplus", Op("Neg", "x")))),
+    Rule("log(1-sigmoid(x)) -> -softplus(x)", Op("Log", Op("Sub", 1, Op("Sigmoid", "x"))),
+         Op("Neg", Op("Softplus", "x"))),
+    Rule("1-sigmoid(x) -> sigmoid(-x)", Op("Sub", 1, Op("Sigmoid", "x")), Op("Sigmoid", Op("Neg", "x"))),
+    Rule("log(softmax(x)) -> log_softmax(x)", Op("Log", Op("Softmax", "x", bind="s")),
+         Op("LogSoftmax", "x", attrs=_attrs_of("s"))),
+    Rule("log(sum(exp(x))) -> logsumexp(x)", Op("Log", Op("Sum", Op("Exp", "x"), bind="s")),
+         Op("LogSumExp", "x", attrs=_attrs_of("s"))),
+    Rule("log(exp(x)) -> x", Op("Log", Op("Exp", "x")), "x"),
+    Rule("log(1-exp(x)) -> log(-expm1(x))", Op("Log", Op("Sub", 1, Op("Exp", "x"))),
+         Op("Log", Op("Neg", Op("Expm1", "x")))),
+    Rule("log(1+x) -> log1p(x)", Op("Log", Op("Add", 1, "x")), Op("Log1p", "x")),
+    Rule("log(1-x) -> log1p(-x)", Op("Log", Op("Sub", 1, "x")), Op("Log1p", Op("Neg", "x"))),
+    Rule("exp(x)-1 -> expm1(x)", Op("Sub", Op("Exp", "x"), 1), Op("Expm1", "x")),
+    Rule("exp(x)+(-1) -> expm1(x)", Op("Add", Op("Exp", "x"), -1), Op("Expm1", "x")),
+    Rule("exp(x)/sum(exp(x)) -> softmax(x)", Op("RealDiv", Op("Exp", "x", bind="exp"), "total"), _softmax),
+    Rule("-sum(y*log_softmax(x)) -> softmax_cross_entropy(y, x)",
+         Op("Neg", Op("Sum", Op("Mul", "labels", Op("LogSoftmax", "x", bind="logp")), bind="sum")), _cross_entropy),
+]
+
+stabilize = rules_pass("stabilize", STABILIZE_RULES)
