@@ -195,68 +195,78 @@ def cast(v: str, src: DType, dst: DType) -> str:
     return f"({c_type(dst)}){v}"
 
 
+# Each primitive's CUDA C rendering, by the kind of its loop dtype ("float", "int" or "bool";
+# "any" serves every kind the row does not name): render(operands, C type, is float64).
+Render = Callable[[list[str], str, bool], str]
+
+
+def _fn(name: str) -> Render:
+    """CUDA's float32 / float64 device function of that primitive (table _UNARY)."""
+    return lambda a, t, f64: f"{_UNARY[name][f64]}({a[0]})"
+
+
+def _infix(sign: str) -> Render:
+    return lambda a, t, f64: f"{a[0]} {sign} {a[1]}"
+
+
+def _helper(name: str) -> Render:
+    """A NumPy-exact helper of graphc_cuda.cuh, templated on the C type."""
+    return lambda a, t, f64: f"{name}<{t}>({', '.join(a)})"
+
+
+def _compare(sign: str) -> dict[str, Render]:
+    row: dict[str, Render] = {"any": lambda a, t, f64: f"({a[0]} {sign} {a[1]})"}
+    if sign not in ("==", "!="):
+        row["bool"] = lambda a, t, f64: f"((int){a[0]} {sign} (int){a[1]})"
+    return row
+
+
+def _float_class(which: str) -> dict[str, Render]:
+    checks = {"isnan": lambda a, t, f64: f"({a[0]} != {a[0]})",
+              "isinf": lambda a, t, f64: f"({_UNARY['abs'][f64]}({a[0]}) == (({t})INFINITY))",
+              "isfinite": lambda a, t, f64: f"({_UNARY['abs'][f64]}({a[0]}) < (({t})INFINITY))"}
+    constant = "true" if which == "isfinite" else "false"
+    return {"float": checks[which], "any": lambda a, t, f64: constant}
+
+
+_IDENTITY: Render = lambda a, t, f64: a[0]   # noqa: E731 - a table entry
+
+PRIMITIVES: dict[str, dict[str, Render]] = {
+    "add": {"float": _infix("+"), "bool": lambda a, t, f64: f"({a[0]} | {a[1]})", "int": _helper("gc_add")},
+    "sub": {"float": _infix("-"), "bool": lambda a, t, f64: f"({a[0]} != {a[1]})", "int": _helper("gc_sub")},
+    "mul": {"float": _infix("*"), "bool": lambda a, t, f64: f"({a[0]} & {a[1]})", "int": _helper("gc_mul")},
+    "div": {"any": _infix("/")},
+    "floordiv": {"float": _helper("gc_ffloordiv"), "any": _helper("gc_ifloordiv")},
+    "mod": {"float": _helper("gc_fmod_floor"), "any": _helper("gc_imod")},
+    "pow": {"float": lambda a, t, f64: f"{'pow' if f64 else 'powf'}({a[0]}, {a[1]})", "any": _helper("gc_ipow")},
+    "max": {"bool": lambda a, t, f64: f"({a[0]} | {a[1]})", "any": lambda a, t, f64: f"gc_max({a[0]}, {a[1]})"},
+    "min": {"bool": lambda a, t, f64: f"({a[0]} & {a[1]})", "any": lambda a, t, f64: f"gc_min({a[0]}, {a[1]})"},
+    "neg": {"float": lambda a, t, f64: f"-{a[0]}", "bool": _IDENTITY, "int": _helper("gc_neg")},
+    "abs": {"float": _fn("abs"), "bool": _IDENTITY, "int": _helper("gc_iabs")},
+    "sign": {"float": _helper("gc_fsign"), "any": lambda a, t, f64: f"({t})(({a[0]} > 0) - ({a[0]} < 0))"},
+    "square": {"float": lambda a, t, f64: f"{a[0]} * {a[0]}", "bool": _IDENTITY,
+               "int": lambda a, t, f64: f"gc_mul<{t}>({a[0]}, {a[0]})"},
+    "floor": {"float": _fn("floor"), "any": _IDENTITY},
+    "ceil": {"float": _fn("ceil"), "any": _IDENTITY},
+    "round": {"float": _fn("round"), "any": _IDENTITY},
+    "sigmoid": {"float": lambda a, t, f64: f"gc_sigmoid({a[0]})"},
+    **{name: {"float": _fn(name)} for name in ("exp", "expm1", "log", "log1p", "tanh", "sin", "cos", "erf", "sqrt",
+                                                "rsqrt")},
+    **{name: _compare(sign) for name, sign in _CMP.items()},
+    "and": {"any": lambda a, t, f64: f"({a[0]} && {a[1]})"},
+    "or": {"any": lambda a, t, f64: f"({a[0]} || {a[1]})"},
+    "xor": {"any": lambda a, t, f64: f"({a[0]} != {a[1]})"},
+    "not": {"any": lambda a, t, f64: f"(!{a[0]})"},
+    "select": {"any": lambda a, t, f64: f"({a[0]} ? {a[1]} : {a[2]})"},
+    **{name: _float_class(name) for name in ("isnan", "isinf", "isfinite")},
+}
+
+
 def primitive(p: str, a: list[str], dtype: DType) -> str:
     """A primitive of graphc.ops.scalar over operands of loop dtype `dtype`."""
-    fl, boolean = dtype.is_floating, dtype.is_bool
-    t = c_type(dtype)
-    f64 = dtype.name == "float64"
-    integer = not fl and not boolean
-    if p in ("add", "sub", "mul"):
-        if fl:
-            return f"{a[0]} {dict(add='+', sub='-', mul='*')[p]} {a[1]}"
-        if boolean:
-            return f"({a[0]} {'|' if p == 'add' else '&'} {a[1]})" if p != "sub" else f"({a[0]} != {a[1]})"
-        return f"gc_{p}<{t}>({a[0]}, {a[1]})"
-    if p == "div":
-        return f"{a[0]} / {a[1]}"
-    if p == "floordiv":
-        return f"gc_ffloordiv<{t}>({a[0]}, {a[1]})" if fl else f"gc_ifloordiv<{t}>({a[0]}, {a[1]})"
-    if p == "mod":
-        return f"gc_fmod_floor<{t}>({a[0]}, {a[1]})" if fl else f"gc_imod<{t}>({a[0]}, {a[1]})"
-    if p == "pow":
-        return f"{'pow' if f64 else 'powf'}({a[0]}, {a[1]})" if fl else f"gc_ipow<{t}>({a[0]}, {a[1]})"
-    if p in ("max", "min"):
-        if boolean:
-            return f"({a[0]} {'|' if p == 'max' else '&'} {a[1]})"
-        return f"gc_{p}({a[0]}, {a[1]})"
-    if p == "neg":
-        return f"-{a[0]}" if fl else (a[0] if boolean else f"gc_neg<{t}>({a[0]})")
-    if p == "abs":
-        if fl:
-            return f"{_UNARY['abs'][f64]}({a[0]})"
-        return a[0] if boolean else f"gc_iabs<{t}>({a[0]})"
-    if p == "sign":
-        if fl:
-            return f"gc_fsign<{t}>({a[0]})"
-        return f"({t})(({a[0]} > 0) - ({a[0]} < 0))"
-    if p == "square":
-        return f"{a[0]} * {a[0]}" if fl else (a[0] if boolean else f"gc_mul<{t}>({a[0]}, {a[0]})")
-    if p in ("floor", "ceil", "round"):
-        return f"{_UNARY[p][f64]}({a[0]})" if fl else a[0]
-    if p == "sigmoid":
-        return f"gc_sigmoid({a[0]})"
-    if p in _UNARY:
-        return f"{_UNARY[p][f64]}({a[0]})"
-    if p in _CMP:
-        if boolean and p not in ("eq", "ne"):
-            return f"((int){a[0]} {_CMP[p]} (int){a[1]})"
-        return f"({a[0]} {_CMP[p]} {a[1]})"
-    if p == "and":
-        return f"({a[0]} && {a[1]})"
-    if p == "or":
-        return f"({a[0]} || {a[1]})"
-    if p == "xor":
-        return f"({a[0]} != {a[1]})"
-    if p == "not":
-        return f"(!{a[0]})"
-    if p == "select":
-        return f"({a[0]} ? {a[1]} : {a[2]})"
-    if p in ("isnan", "isinf", "isfinite"):
-        if not fl:
-            return "true" if p == "isfinite" else "false"
-        inf = f"(({t})INFINITY)"
-        return {"isnan": f"({a[0]} != {a[0]})", "isinf": f"({_UNARY['abs'][f64]}({a[0]}) == {inf})",
-                "isfinite": f"({_UNARY['abs'][f64]}({a[0]}) < {inf})"}[p]
-    if integer:
-        raise AssertionError(f"no CUDA rendering for integer primitive {p}")
-    raise AssertionError(f"no CUDA rendering for primitive {p}")
+    kind = "float" if dtype.is_floating else ("bool" if dtype.is_bool else "int")
+    row = PRIMITIVES.get(p)
+    render = None if row is None else row.get(kind, row.get("any"))
+    if render is None:
+        raise AssertionError(f"no CUDA rendering for primitive {p} on {dtype.name}")
+    return render(a, c_type(dtype), dtype.name == "float64")

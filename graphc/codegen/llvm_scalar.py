@@ -151,75 +151,102 @@ def _intr(b: ir.IRBuilder, name: str, t: ir.Type, args: list[ir.Value]) -> ir.Va
     return b.call(fn, args)
 
 
+# Each primitive's LLVM rendering, by the kind of its loop dtype ("float", "int" or "bool";
+# "any" serves every kind the row does not name): render(builder, operands, value type, dtype).
+Render = Callable[[ir.IRBuilder, list[ir.Value], ir.Type, DType], ir.Value]
+_MATH = ("exp", "expm1", "log", "log1p", "tanh", "sigmoid", "sin", "cos", "erf", "rsqrt")
+
+
+def _sign(b: ir.IRBuilder, a: list[ir.Value], t: ir.Type, dtype: DType) -> ir.Value:
+    fl = dtype.is_floating
+    zero, one, minus = (ir.Constant(t, v if not fl else float(v)) for v in (0, 1, -1))
+    if fl:
+        return b.select(b.fcmp_ordered(">", a[0], zero), one, b.select(b.fcmp_ordered("<", a[0], zero), minus, a[0]))
+    return b.select(b.icmp_signed(">", a[0], zero), one, b.select(b.icmp_signed("<", a[0], zero), minus, zero))
+
+
+def _int_abs(b: ir.IRBuilder, a: list[ir.Value], t: ir.Type, dtype: DType) -> ir.Value:
+    zero = ir.Constant(t, 0)
+    return b.select(b.icmp_signed("<", a[0], zero), b.sub(zero, a[0]), a[0])
+
+
+def _float_class(which: str) -> Render:
+    def render(b: ir.IRBuilder, a: list[ir.Value], t: ir.Type, dtype: DType) -> ir.Value:
+        if which == "isnan":
+            return b.fcmp_unordered("uno", a[0], a[0])
+        magnitude, inf = _intr(b, "fabs", t, a), ir.Constant(t, float("inf"))
+        return b.fcmp_ordered("==" if which == "isinf" else "!=", magnitude, inf)
+    return render
+
+
+def _compare(sign: str) -> dict[str, Render]:
+    return {"float": (lambda b, a, t, d: b.fcmp_unordered("!=", a[0], a[1])) if sign == "!=" else
+            (lambda b, a, t, d: b.fcmp_ordered(sign, a[0], a[1])),
+            "bool": lambda b, a, t, d: b.icmp_unsigned(sign, a[0], a[1]),
+            "int": lambda b, a, t, d: b.icmp_signed(sign, a[0], a[1])}
+
+
+def _extremum(which: str) -> dict[str, Render]:
+    sign = ">" if which == "max" else "<"
+    return {"float": lambda b, a, t, d: _intr(b, "maximum" if which == "max" else "minimum", t, a),
+            "bool": (lambda b, a, t, d: b.or_(a[0], a[1])) if which == "max" else (lambda b, a, t, d: b.and_(a[0], a[1])),
+            "int": lambda b, a, t, d: b.select(b.icmp_signed(sign, a[0], a[1]), a[0], a[1])}
+
+
+def _math(name: str) -> dict[str, Render]:
+    return {"any": lambda b, a, t, d: math_call(b, name, d, a)}
+
+
+def _rounding(intrinsic: str) -> dict[str, Render]:
+    return {"float": lambda b, a, t, d: _intr(b, intrinsic, t, a), "any": lambda b, a, t, d: a[0]}
+
+
+PRIMITIVES: dict[str, dict[str, Render]] = {
+    "add": {"float": lambda b, a, t, d: b.fadd(a[0], a[1]), "bool": lambda b, a, t, d: b.or_(a[0], a[1]),
+            "int": lambda b, a, t, d: b.add(a[0], a[1])},
+    "sub": {"float": lambda b, a, t, d: b.fsub(a[0], a[1]), "any": lambda b, a, t, d: b.sub(a[0], a[1])},
+    "mul": {"float": lambda b, a, t, d: b.fmul(a[0], a[1]), "bool": lambda b, a, t, d: b.and_(a[0], a[1]),
+            "int": lambda b, a, t, d: b.mul(a[0], a[1])},
+    "div": {"any": lambda b, a, t, d: b.fdiv(a[0], a[1])},
+    "floordiv": {"float": lambda b, a, t, d: float_divmod(b, a[0], a[1], "floordiv"),
+                 "any": lambda b, a, t, d: int_divmod(b, a[0], a[1], "floordiv", t)},
+    "mod": {"float": lambda b, a, t, d: float_divmod(b, a[0], a[1], "mod"),
+            "any": lambda b, a, t, d: int_divmod(b, a[0], a[1], "mod", t)},
+    "pow": {"float": lambda b, a, t, d: math_call(b, "pow", d, a), "any": lambda b, a, t, d: int_pow(b, a[0], a[1], t)},
+    "max": _extremum("max"),
+    "min": _extremum("min"),
+    "neg": {"float": lambda b, a, t, d: b.fneg(a[0]), "any": lambda b, a, t, d: b.sub(ir.Constant(t, 0), a[0])},
+    "abs": {"float": lambda b, a, t, d: _intr(b, "fabs", t, a), "bool": lambda b, a, t, d: a[0], "int": _int_abs},
+    "sign": {"any": _sign},
+    "square": {"float": lambda b, a, t, d: b.fmul(a[0], a[0]), "bool": lambda b, a, t, d: a[0],
+               "int": lambda b, a, t, d: b.mul(a[0], a[0])},
+    "sqrt": {"any": lambda b, a, t, d: _intr(b, "sqrt", t, a)},
+    "floor": _rounding("floor"),
+    "ceil": _rounding("ceil"),
+    "round": _rounding("roundeven"),
+    **{name: _math(name) for name in _MATH},
+    **{name: _compare(sign) for name, sign in _FCMP.items()},
+    "and": {"any": lambda b, a, t, d: b.and_(a[0], a[1])},
+    "or": {"any": lambda b, a, t, d: b.or_(a[0], a[1])},
+    "xor": {"any": lambda b, a, t, d: b.xor(a[0], a[1])},
+    "not": {"any": lambda b, a, t, d: b.xor(a[0], ir.Constant(T.I1, 1))},
+    "select": {"any": lambda b, a, t, d: b.select(a[0], a[1], a[2])},
+    **{name: {"float": _float_class(name), "any": lambda b, a, t, d, v=int(name == "isfinite"): ir.Constant(T.I1, v)}
+       for name in ("isnan", "isinf", "isfinite")},
+}
+
+
+def kind_of(dtype: DType) -> str:
+    return "float" if dtype.is_floating else ("bool" if dtype.is_bool else "int")
+
+
 def primitive(b: ir.IRBuilder, p: str, a: list[ir.Value], dtype: DType, out: DType) -> ir.Value:
     """A primitive of graphc.ops.scalar over operands of (loop) dtype `dtype`."""
-    t = T.value_type(dtype)
-    fl, boolean = dtype.is_floating, dtype.is_bool
-    if p == "add":
-        return b.fadd(a[0], a[1]) if fl else (b.or_(a[0], a[1]) if boolean else b.add(a[0], a[1]))
-    if p == "sub":
-        return b.fsub(a[0], a[1]) if fl else b.sub(a[0], a[1])
-    if p == "mul":
-        return b.fmul(a[0], a[1]) if fl else (b.and_(a[0], a[1]) if boolean else b.mul(a[0], a[1]))
-    if p == "div":
-        return b.fdiv(a[0], a[1])
-    if p in ("floordiv", "mod"):
-        return float_divmod(b, a[0], a[1], p) if fl else int_divmod(b, a[0], a[1], p, t)
-    if p == "pow":
-        return math_call(b, "pow", dtype, a) if fl else int_pow(b, a[0], a[1], t)
-    if p in ("max", "min"):
-        if fl:
-            return _intr(b, "maximum" if p == "max" else "minimum", t, a)
-        if boolean:
-            return b.or_(a[0], a[1]) if p == "max" else b.and_(a[0], a[1])
-        return b.select(b.icmp_signed(">" if p == "max" else "<", a[0], a[1]), a[0], a[1])
-    if p == "neg":
-        return b.fneg(a[0]) if fl else b.sub(ir.Constant(t, 0), a[0])
-    if p == "abs":
-        if fl:
-            return _intr(b, "fabs", t, a)
-        return a[0] if boolean else b.select(b.icmp_signed("<", a[0], ir.Constant(t, 0)), b.sub(ir.Constant(t, 0), a[0]), a[0])
-    if p == "sign":
-        zero = ir.Constant(t, 0.0 if fl else 0)
-        one, minus = ir.Constant(t, 1.0 if fl else 1), ir.Constant(t, -1.0 if fl else -1)
-        if fl:
-            return b.select(b.fcmp_ordered(">", a[0], zero), one, b.select(b.fcmp_ordered("<", a[0], zero), minus, a[0]))
-        return b.select(b.icmp_signed(">", a[0], zero), one, b.select(b.icmp_signed("<", a[0], zero), minus, zero))
-    if p == "square":
-        return b.fmul(a[0], a[0]) if fl else (a[0] if boolean else b.mul(a[0], a[0]))
-    if p == "sqrt":
-        return _intr(b, "sqrt", t, a)
-    if p in ("floor", "ceil", "round"):
-        if not fl:
-            return a[0]
-        return _intr(b, {"floor": "floor", "ceil": "ceil", "round": "roundeven"}[p], t, a)
-    if p in ("exp", "expm1", "log", "log1p", "tanh", "sigmoid", "sin", "cos", "erf", "rsqrt"):
-        return math_call(b, p, dtype, a)
-    if p in _FCMP:
-        if fl:
-            return b.fcmp_unordered("!=", a[0], a[1]) if p == "ne" else b.fcmp_ordered(_FCMP[p], a[0], a[1])
-        if boolean:
-            return b.icmp_unsigned(_FCMP[p], a[0], a[1])
-        return b.icmp_signed(_FCMP[p], a[0], a[1])
-    if p == "and":
-        return b.and_(a[0], a[1])
-    if p == "or":
-        return b.or_(a[0], a[1])
-    if p == "xor":
-        return b.xor(a[0], a[1])
-    if p == "not":
-        return b.xor(a[0], ir.Constant(T.I1, 1))
-    if p == "select":
-        return b.select(a[0], a[1], a[2])
-    if p in ("isnan", "isinf", "isfinite"):
-        if not fl:
-            return ir.Constant(T.I1, int(p == "isfinite"))
-        if p == "isnan":
-            return b.fcmp_unordered("uno", a[0], a[0])
-        magnitude = _intr(b, "fabs", t, a)
-        inf = ir.Constant(t, float("inf"))
-        return b.fcmp_ordered("==", magnitude, inf) if p == "isinf" else b.fcmp_ordered("!=", magnitude, inf)
-    raise AssertionError(f"no LLVM rendering for primitive {p}")
+    row = PRIMITIVES.get(p)
+    render = None if row is None else row.get(kind_of(dtype), row.get("any"))
+    if render is None:
+        raise AssertionError(f"no LLVM rendering for primitive {p} on {dtype.name}")
+    return render(b, a, T.value_type(dtype), dtype)
 
 
 def int_divmod(b: ir.IRBuilder, x: ir.Value, y: ir.Value, which: str, t: ir.Type) -> ir.Value:
