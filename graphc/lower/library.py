@@ -1,7 +1,8 @@
 """Lowering of ops that are not elementwise or simple reductions into kernels: matmul (a GEMM
 call for floats), gather and its gradient, one_hot, concat / stack / unstack / split, pad, tile,
 slice gradients, argmax, random draws, checks, and the sparse cross-entropy. Convolution and
-pooling are in library_nn.py. Every function writes the node's outputs into their buffers.
+pooling are in library_nn.py; both register in library_table.py. Every function writes the
+node's outputs into their buffers.
 """
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import CompileError
 from ..ir.dtypes import bool_, float32, float64, int64
 from ..ir.node import Node
 from ..ir.shapes import normalize_axis
@@ -17,46 +17,17 @@ from ..ops import scalar as S
 from ..ops.random import philox_key
 from ..ops.slicing import expand_spec
 from . import index as I
-from .builder import LoopBuilder, condition, index_value
+from .builder import condition, index_value
 from .kernel import GemmCall
+from .library_table import fill, kernel_builder, library
 from .reads import Dims, flatten, through_view
-
-Lower = Callable[[Any, Node], None]
-_LIBRARY: dict[str, Lower] = {}
-
-
-def library(*names: str) -> Callable[[Lower], Lower]:
-    def deco(fn: Lower) -> Lower:
-        for n in names:
-            _LIBRARY[n] = fn
-        return fn
-    return deco
-
-
-def lower_library(lw: Any, node: Node) -> None:
-    fn = _LIBRARY.get(node.type)
-    if fn is None:
-        raise CompileError(f"the llvm backend cannot compile {node.type} yet", op_type=node.type,
-                           node_name=node.name, source=node.source)
-    fn(lw, node)
-
-
-def _kb(lw: Any, node: Node, space, **kw) -> LoopBuilder:
-    return LoopBuilder(lw, f"k{len(lw.kernels)}_{node.type}", space, node=node, **kw)
-
 
 def copy_into(lw: Any, node: Node, src, out_buf, space, out_index: Callable[[Dims], Dims], src_index=None,
               mode: str = "set", serial: bool = False) -> None:
     """A kernel over `space` storing src (a tensor) into out_buf at out_index(loop vars)."""
-    kb = _kb(lw, node, space, serial=serial)
+    kb = kernel_builder(lw, node, space, serial=serial)
     value = kb.read(src, kb.vars if src_index is None else src_index(kb.vars))
     kb.store(out_buf, out_index(kb.vars), value, mode=mode)
-    kb.finish()
-
-
-def fill(lw: Any, node: Node, buf, value: Any) -> None:
-    kb = _kb(lw, node, buf.shape)
-    kb.store(buf, kb.vars, S.const(value, buf.dtype))
     kb.finish()
 
 
@@ -78,7 +49,7 @@ def _matmul(lw: Any, node: Node) -> None:
                                    _batch_strides(a_shape, batch), _batch_strides(b_shape, batch), node))
         return
     # integers, or mixed dtypes: a reduction kernel out[..., i, j] = sum_p a[..., i, p] * b[..., p, j]
-    kb = _kb(lw, node, batch + (m, n, k), reduced=(len(batch) + 2,))
+    kb = kernel_builder(lw, node, batch + (m, n, k), reduced=(len(batch) + 2,))
     *bv, i, j, p = kb.vars
     ai = (p, i) if ta else (i, p)
     bi = (j, p) if tb else (p, j)
@@ -122,7 +93,7 @@ def _gather(lw: Any, node: Node) -> None:
     out = node.outputs[0]
     axis = normalize_axis(node.attrs["axis"], params.ndim)
     n = params.shape[axis]
-    kb = _kb(lw, node, out.shape)
+    kb = kernel_builder(lw, node, out.shape)
     v = kb.vars
     mid = v[axis: axis + indices.ndim]
     raw = kb.read_int(indices, tuple(mid))
@@ -141,7 +112,7 @@ def _gather_grad(lw: Any, node: Node) -> None:
     out = lw.buffer_of[node.outputs[0]]
     axis = normalize_axis(node.attrs["axis"], len(out.shape))
     fill(lw, node, out, 0)
-    kb = _kb(lw, node, g.shape, serial=True)
+    kb = kernel_builder(lw, node, g.shape, serial=True)
     v = kb.vars
     raw = kb.read_int(indices, tuple(v[axis: axis + indices.ndim]))
     ok = I.logical_and(I.greater_equal(raw, 0), I.less(raw, out.shape[axis])) or I.const(1)
@@ -157,7 +128,7 @@ def _one_hot(lw: Any, node: Node) -> None:
     (indices,) = node.inputs
     out = node.outputs[0]
     axis = normalize_axis(node.attrs["axis"], out.ndim)
-    kb = _kb(lw, node, out.shape)
+    kb = kernel_builder(lw, node, out.shape)
     v = kb.vars
     idx = S.cast(kb.read(indices, tuple(v[:axis]) + tuple(v[axis + 1:])), int64)
     hot = S.call("eq", idx, index_value(v[axis]))
@@ -215,7 +186,7 @@ def _pad(lw: Any, node: Node) -> None:
     (x,) = node.inputs
     out = node.outputs[0]
     mode = node.attrs["mode"]
-    kb = _kb(lw, node, out.shape)
+    kb = kernel_builder(lw, node, out.shape)
     src, valid = [], None
     for e, (before, _), n in zip(kb.vars, node.attrs["paddings"], x.shape):
         r = I.add(e, -before)
@@ -268,7 +239,7 @@ def _strided_slice_grad(lw: Any, node: Node) -> None:
 def _as_copy(lw: Any, node: Node) -> None:
     """Views and identities that reach a library group (no pipeline simplified them)."""
     out = node.outputs[0]
-    kb = _kb(lw, node, out.shape)
+    kb = kernel_builder(lw, node, out.shape)
     if node.type == "Fill":
         value = kb.read(node.inputs[0], ())
     elif node.type in ("Identity", "StopGradient", "PlaceholderWithDefault"):
@@ -284,7 +255,7 @@ def _as_copy(lw: Any, node: Node) -> None:
 def _shape(lw: Any, node: Node) -> None:
     out = lw.buffer_of[node.outputs[0]]
     for i, d in enumerate(node.inputs[0].shape):
-        kb = _kb(lw, node, ())
+        kb = kernel_builder(lw, node, ())
         kb.store(out, (I.const(i),), S.const(d, out.dtype))
         kb.finish()
 
@@ -293,7 +264,7 @@ def _shape(lw: Any, node: Node) -> None:
 def _check_numerics(lw: Any, node: Node) -> None:
     """A copy that also reduces (any NaN, any Inf) over the whole tensor, then checks both."""
     (x,) = node.inputs
-    kb = _kb(lw, node, x.shape, reduced=tuple(range(x.ndim)))
+    kb = kernel_builder(lw, node, x.shape, reduced=tuple(range(x.ndim)))
     value = kb.read(x, kb.vars)
     kb.store(lw.buffer_of[node.outputs[0]], kb.vars, value, inner=True)
     nan = kb.accumulate("any", S.call("isnan", value), bool_)
@@ -312,7 +283,7 @@ def _argmax(lw: Any, node: Node) -> None:
     (x,) = node.inputs
     out = node.outputs[0]
     axis = normalize_axis(node.attrs["axis"], x.ndim)
-    kb = _kb(lw, node, x.shape, reduced=(axis,))
+    kb = kernel_builder(lw, node, x.shape, reduced=(axis,))
     acc = kb.accumulate(node.type.lower(), kb.read(x, kb.vars), int64)
     kb.store(lw.buffer_of[out], tuple(v for a, v in enumerate(kb.vars) if a != axis), acc)
     kb.finish()
@@ -325,11 +296,11 @@ def _sparse_xent(lw: Any, node: Node) -> None:
     classes = logits.shape[-1]
     rows = tuple(logits.shape[:-1])
     m_buf = lw.new_buffer(f"{node.name}/max", logits.dtype, rows)
-    kb = _kb(lw, node, logits.shape, reduced=(logits.ndim - 1,))
+    kb = kernel_builder(lw, node, logits.shape, reduced=(logits.ndim - 1,))
     m = kb.accumulate("max", kb.read(logits, kb.vars), logits.dtype)
     kb.store(m_buf, kb.vars[:-1], S.select(S.call("isfinite", m), m, S.const(0, m.dtype)))
     kb.finish()
-    kb = _kb(lw, node, logits.shape, reduced=(logits.ndim - 1,))
+    kb = kernel_builder(lw, node, logits.shape, reduced=(logits.ndim - 1,))
     row = kb.vars[:-1]
     shift = kb.load(m_buf, row)
     total = kb.accumulate("sum", S.call("exp", kb.read(logits, kb.vars) - shift), logits.dtype)
@@ -347,7 +318,7 @@ def _sparse_xent(lw: Any, node: Node) -> None:
 def _random(lw: Any, node: Node) -> None:
     out = node.outputs[0]
     counter = node.inputs[-1]
-    kb = _kb(lw, node, out.shape)
+    kb = kernel_builder(lw, node, out.shape)
     run = S.cast(kb.read(counter, ()), int64)
     key = philox_key(node.attrs["seed"], node.attrs["seed2"])
     flat = flatten(kb.vars, tuple(out.shape))
@@ -358,6 +329,3 @@ def _random(lw: Any, node: Node) -> None:
 
 def float_const(value: float, dtype) -> S.SExpr:
     return S.const(np.asarray(value, dtype.np).item(), dtype)
-
-
-from . import library_nn  # noqa: E402,F401  (registers convolution and pooling)

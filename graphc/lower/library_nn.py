@@ -15,11 +15,7 @@ from ..ops import scalar as S
 from ..ops.conv import window_output
 from . import index as I
 from .builder import LoopBuilder, index_value
-from .library import fill, library
-
-
-def _kb(lw: Any, node: Node, space, **kw) -> LoopBuilder:
-    return LoopBuilder(lw, f"k{len(lw.kernels)}_{node.type}", space, node=node, **kw)
+from .library_table import fill, kernel_builder, library
 
 
 def _layout(fmt: str, n, h, w, c) -> tuple:
@@ -63,7 +59,7 @@ def _conv2d(lw: Any, node: Node) -> None:
     _, oh, ow, co = _hwc(tuple(out.shape), fmt)
     kh, kw = f.shape[:2]
     pt, pl = _pads(node.attrs, (h, w), (kh, kw))
-    kb = _kb(lw, node, (n, oh, ow, co, kh, kw, ci), reduced=(4, 5, 6))
+    kb = kernel_builder(lw, node, (n, oh, ow, co, kh, kw, ci), reduced=(4, 5, 6))
     vn, vh, vw, vc, vkh, vkw, vci = kb.vars
     ph, okh = _forward_tap(vh, vkh, sh, dh, pt, h)
     pw, okw = _forward_tap(vw, vkw, sw, dw, pl, w)
@@ -83,7 +79,7 @@ def _conv2d_backprop_input(lw: Any, node: Node) -> None:
     _, oh, ow, co = _hwc(tuple(g.shape), fmt)
     kh, kw = f.shape[:2]
     pt, pl = _pads(node.attrs, (h, w), (kh, kw))
-    kb = _kb(lw, node, (n, h, w, ci, kh, kw, co), reduced=(4, 5, 6))
+    kb = kernel_builder(lw, node, (n, h, w, ci, kh, kw, co), reduced=(4, 5, 6))
     vn, vh, vw, vci, vkh, vkw, vco = kb.vars
     yh, okh = _backward_tap(vh, vkh, sh, dh, pt, oh)
     yw, okw = _backward_tap(vw, vkw, sw, dw, pl, ow)
@@ -104,7 +100,7 @@ def _conv2d_backprop_filter(lw: Any, node: Node) -> None:
     _, oh, ow, co = _hwc(tuple(g.shape), fmt)
     kh, kw = out.shape[:2]
     pt, pl = _pads(node.attrs, (h, w), (kh, kw))
-    kb = _kb(lw, node, (kh, kw, ci, co, n, oh, ow), reduced=(4, 5, 6))
+    kb = kernel_builder(lw, node, (kh, kw, ci, co, n, oh, ow), reduced=(4, 5, 6))
     vkh, vkw, vci, vco, vn, voh, vow = kb.vars
     ph, okh = _forward_tap(voh, vkh, sh, dh, pt, h)
     pw, okw = _forward_tap(vow, vkw, sw, dw, pl, w)
@@ -142,7 +138,7 @@ def _pool(lw: Any, node: Node) -> None:
     (x,) = node.inputs
     out = node.outputs[0]
     fmt, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl = _pool_setup(node, tuple(x.shape), tuple(out.shape))
-    kb = _kb(lw, node, (n, oh, ow, c, kh, kw), reduced=(4, 5))
+    kb = kernel_builder(lw, node, (n, oh, ow, c, kh, kw), reduced=(4, 5))
     vn, voh, vow, vc, vkh, vkw = kb.vars
     is_max = node.type == "MaxPool"
     value = _window_read(kb, x, fmt, vn, voh, vow, vc, vkh, vkw, sh, sw, pt, pl, h, w,
@@ -157,7 +153,7 @@ def _pool(lw: Any, node: Node) -> None:
 
 def _argmax_window(lw, node, x, out_shape, serial: bool):
     fmt, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl = _pool_setup(node, tuple(x.shape), out_shape)
-    kb = _kb(lw, node, (n, oh, ow, c, kh, kw), reduced=(4, 5), serial=serial)
+    kb = kernel_builder(lw, node, (n, oh, ow, c, kh, kw), reduced=(4, 5), serial=serial)
     vn, voh, vow, vc, vkh, vkw = kb.vars
     value = _window_read(kb, x, fmt, vn, voh, vow, vc, vkh, vkw, sh, sw, pt, pl, h, w, float("-inf"))
     kb.accumulate("argmax", value, x.dtype)
@@ -191,7 +187,7 @@ def _avg_pool_grad(lw: Any, node: Node) -> None:
     g = node.inputs[0]
     out = node.outputs[0]
     fmt, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl = _pool_setup(node, tuple(out.shape), tuple(g.shape))
-    kb = _kb(lw, node, (n, h, w, c, kh, kw), reduced=(4, 5))
+    kb = kernel_builder(lw, node, (n, h, w, c, kh, kw), reduced=(4, 5))
     vn, vh, vw, vc, vkh, vkw = kb.vars
     yh, okh = _backward_tap(vh, vkh, sh, 1, pt, oh)
     yw, okw = _backward_tap(vw, vkw, sw, 1, pl, ow)

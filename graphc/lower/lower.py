@@ -14,11 +14,12 @@ from ..ir.node import Node
 from ..ir.shapes import normalize_axes
 from ..ir.tensor import Tensor
 from ..ops import scalar as S
-from ..passes.fuse import FusionGroup
-from ..program import Program
+from ..program import FusionGroup, Program
 from . import index as I
 from .builder import LoopBuilder, substitute
+from . import library, library_nn  # noqa: F401  (their @library rules fill the table)
 from .kernel import Buffer, KernelProgram
+from .library_table import lower_library
 from .reads import Dims, broadcast_index, through_view
 
 COMBINERS = {"Sum": "sum", "Prod": "prod", "Max": "max", "Min": "min", "Any": "any", "All": "all"}
@@ -156,5 +157,3 @@ class Lowering:
 def lower_program(program: Program, blas: bool = True) -> KernelProgram:
     return Lowering(program, blas).lower()
 
-
-from .library import lower_library  # noqa: E402  (library kernels use Lowering's helpers)

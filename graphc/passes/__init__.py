@@ -1,5 +1,4 @@
 """Rewrite passes over Programs (each Program -> Program, in its own file) and the pipeline."""
-from .fuse import FusionGroup
 from .pipeline import DEFAULT_PIPELINE, PASSES, PlannedPass, plan_passes, resolve, run_pipeline
 
-__all__ = ["DEFAULT_PIPELINE", "PASSES", "FusionGroup", "PlannedPass", "plan_passes", "resolve", "run_pipeline"]
+__all__ = ["DEFAULT_PIPELINE", "PASSES", "PlannedPass", "plan_passes", "resolve", "run_pipeline"]

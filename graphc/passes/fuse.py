@@ -20,45 +20,17 @@ orders the final groups and verifies the DAG).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 import networkx as nx
 
 from ..errors import internal_error
 from ..ir.node import Node
 from ..ir.tensor import Tensor
-from ..program import Program
+from ..program import FusionGroup, Program
 
 VIEW_OPS = frozenset({"Reshape", "Transpose", "BroadcastTo", "StridedSlice", "ExpandDims", "Squeeze"})
 REDUCTION_OPS = frozenset({"Sum", "Max", "Min", "Prod", "Any", "All"})
 SOURCE_OPS = frozenset({"Placeholder", "Const"})
-
-
-@dataclass(eq=False)
-class FusionGroup:
-    """One future kernel."""
-
-    id: int
-    kind: str                                        # elementwise | reduction | library | copy
-    nodes: list[Node] = field(default_factory=list)  # members, in topological order
-    space: tuple[int, ...] = ()                      # the iteration space of the main loop
-    out_space: tuple[int, ...] = ()                  # the space of values later members may read
-    anchor: Node | None = None                       # the reduction or library node, if any
-    inputs: list[Tensor] = field(default_factory=list)   # values read from memory (bases of views)
-    views: list[Node] = field(default_factory=list)      # index maps applied to those reads
-    stores: list[Tensor] = field(default_factory=list)   # values written to memory
-
-    @property
-    def epilogue(self) -> list[Node]:
-        """Members after the anchor (elementwise work fused behind a library op or reduction)."""
-        if self.anchor is None:
-            return []
-        return self.nodes[self.nodes.index(self.anchor) + 1:]
-
-    def describe(self) -> str:
-        ops = ", ".join(n.type for n in self.nodes)
-        return (f"group {self.id} [{self.kind}] space {self.space}: {ops}; reads {len(self.inputs)}, "
-                f"views {len(self.views)}, stores {len(self.stores)}")
 
 
 def kind_of(node: Node) -> str:

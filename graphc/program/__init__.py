@@ -1,5 +1,6 @@
 """Programs: the pure, concretely shaped computation of one kind of run (see program.py)."""
 from .build import build_program, needed_nodes
+from .fusion import FusionGroup
 from .program import Program, ProgramInput
 
-__all__ = ["Program", "ProgramInput", "build_program", "needed_nodes"]
+__all__ = ["FusionGroup", "Program", "ProgramInput", "build_program", "needed_nodes"]

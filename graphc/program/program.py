@@ -36,7 +36,7 @@ class Program:
     updates: list[tuple[str, Tensor]]          # (variable name, its value after the run)
     effects: list[Tensor] = field(default_factory=list)  # checks that must run (check_numerics)
     log: list[str] = field(default_factory=list)         # what built or rewrote it, for inspection
-    groups: list[Any] | None = None                       # fusion groups, once the fuse pass ran
+    groups: list[Any] | None = None                       # FusionGroups, once the fuse pass ran
 
     def derive(self, outputs: list[Tensor], updates: list[tuple[str, Tensor]], effects: list[Tensor],
                note: str | None = None) -> "Program":

@@ -1,0 +1,48 @@
+"""The table of library kernels: how each op that is not elementwise or a simple reduction is
+lowered (graphc/lower/library.py for array ops, library_nn.py for convolution and pooling; both
+register here with @library and neither imports the other), and the helpers they share.
+
+A rule is `rule(lowering, node)`: it writes the node's outputs into their buffers by appending
+kernels to the lowering.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..errors import CompileError
+from ..ir.node import Node
+from ..ops import scalar as S
+from .builder import LoopBuilder
+
+Lower = Callable[[Any, Node], None]
+_LIBRARY: dict[str, Lower] = {}
+
+
+def library(*names: str) -> Callable[[Lower], Lower]:
+    """Register the decorated function as the lowering of the ops `names`."""
+    def deco(fn: Lower) -> Lower:
+        for n in names:
+            _LIBRARY[n] = fn
+        return fn
+    return deco
+
+
+def lower_library(lw: Any, node: Node) -> None:
+    fn = _LIBRARY.get(node.type)
+    if fn is None:
+        raise CompileError(f"no kernel lowering exists for {node.type} yet, so compiled backends cannot run it",
+                           op_type=node.type, node_name=node.name, source=node.source,
+                           hint="run it with backend='numpy'")
+    fn(lw, node)
+
+
+def kernel_builder(lw: Any, node: Node, space: Any, **options: Any) -> LoopBuilder:
+    """A LoopBuilder for the next kernel of `node`, named after its position and op."""
+    return LoopBuilder(lw, f"k{len(lw.kernels)}_{node.type}", space, node=node, **options)
+
+
+def fill(lw: Any, node: Node, buf: Any, value: Any) -> None:
+    """A kernel setting every element of `buf` to `value`."""
+    kb = kernel_builder(lw, node, buf.shape)
+    kb.store(buf, kb.vars, S.const(value, buf.dtype))
+    kb.finish()
