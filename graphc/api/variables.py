@@ -3,7 +3,7 @@
 A Variable's pieces are created in this order: its initial value, its initializer (an Assign),
 then its canonical read, the node named after the variable. Using `v` in an expression uses
 that read, so within one run it sees the value from before any later assignment in the same run
-(see graphc.program.build for the ordering rule); `v.read_value()` makes a fresh read at the
+(see graphc.program.from_graph for the ordering rule); `v.read_value()` makes a fresh read at the
 point where it is called.
 """
 from __future__ import annotations

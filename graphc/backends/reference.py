@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import GraphcError, InvalidArgumentError, internal_error
 from ..ir.node import Node
-from ..ops import scalar as S
+from ..ops import scalar as sexpr
 from ..program import Program
 from .target import Target
 
@@ -85,7 +85,7 @@ def _kernel(node: Node) -> Kernel:
         shape = node.outputs[0].shape
 
         def elementwise(inputs: list[np.ndarray]) -> list[np.ndarray]:
-            out = S.evaluate(expr, inputs)
+            out = sexpr.evaluate(expr, inputs)
             return [out if out.shape == shape else np.broadcast_to(out, shape).copy()]
         return elementwise
 

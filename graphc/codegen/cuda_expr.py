@@ -18,7 +18,7 @@ import math
 from typing import Callable
 
 from ..ir.dtypes import DType
-from ..lower import index as I
+from ..lower import index as iexpr
 from ..ops.scalar import SExpr
 
 C_TYPES = {"bool": "bool", "int32": "int", "int64": "i64", "float32": "float", "float64": "double"}
@@ -91,15 +91,15 @@ class IndexRenderer:
                  acc_int: Callable[[int], str]) -> None:
         self.scope, self.itype = scope, itype
         self.vars, self.load_int, self.acc_int = loop_vars, load_int, acc_int
-        self.memo: dict[I.IExpr, str] = {}
+        self.memo: dict[iexpr.IExpr, str] = {}
 
-    def render(self, e: I.IExpr) -> str:
+    def render(self, e: iexpr.IExpr) -> str:
         got = self.memo.get(e)
         if got is None:
             got = self.memo[e] = self._render(e)
         return got
 
-    def _render(self, e: I.IExpr) -> str:
+    def _render(self, e: iexpr.IExpr) -> str:
         op, t = e.op, self.itype
         if op == "const":
             return f"(({t}){e.value}LL)"
@@ -132,7 +132,7 @@ class IndexRenderer:
             raise AssertionError(f"unknown index op {op}")
         return self.scope.define(t, expr, "x")
 
-    def condition(self, e: I.IExpr | None) -> str | None:
+    def condition(self, e: iexpr.IExpr | None) -> str | None:
         return None if e is None else f"({self.render(e)} != 0)"
 
 

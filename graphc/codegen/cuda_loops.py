@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..lower import index as I
+from ..lower import index as iexpr
 from ..lower.kernel import Buffer, LoopKernel, columnar_axis, identity
 from ..lower.reads import flatten
 from ..ops.scalar import nodes_of
@@ -174,7 +174,7 @@ class LoopWriter:
         for buf, idx, valid in [(s.buffer, s.index, s.valid) for s in k.slots] + [(s.buffer, s.index, None) for s in k.stores]:
             if valid is not None or buf.dtype.name not in ("float32", "int32"):
                 return False
-            form = I.affine(idx if not isinstance(idx, tuple) else flatten(idx, buf.shape))
+            form = iexpr.affine(idx if not isinstance(idx, tuple) else flatten(idx, buf.shape))
             if form is None:
                 return False
             coeffs = {a: c for a, c in form[0].items() if k.space[a] > 1}
@@ -308,7 +308,7 @@ class LoopWriter:
     def broadcast(self, slot: Any) -> int | None:
         """The element a slot reads at every iteration (a broadcast scalar), else None."""
         k = self.k
-        form = I.affine(slot.index if not isinstance(slot.index, tuple) else flatten(slot.index, slot.buffer.shape))
+        form = iexpr.affine(slot.index if not isinstance(slot.index, tuple) else flatten(slot.index, slot.buffer.shape))
         assert form is not None
         return None if any(k.space[a] > 1 for a in form[0]) else form[1]
 

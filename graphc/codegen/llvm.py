@@ -22,7 +22,7 @@ from llvmlite import ir
 
 from ..lower.chains import Chain, row_chains
 from ..lower.kernel import GemmCall, KernelProgram, LoopKernel, estimated_ns, number_checks
-from . import llvm_types as T
+from . import llvm_types
 from .llvm_gemm import render_gemm
 from .llvm_loops import FRAME_BUFFERS, FRAME_ERROR, LoopRenderer, counted_loop
 
@@ -109,65 +109,77 @@ def _call_kernels(b: ir.IRBuilder, module: ir.Module, frame: ir.Value, info: Mod
             fn, extent, i = module.globals[f"{info.name}_chain{j}"], chain.extent, chain.last
         else:
             fn, extent, i = module.globals[info.kernels[i].name], info.kernels[i].extent, i + 1
-        b.call(fn, [frame, ir.Constant(T.I64, 0), ir.Constant(T.I64, extent)])
+        b.call(fn, [frame, ir.Constant(llvm_types.I64, 0), ir.Constant(llvm_types.I64, extent)])
 
 
 def _chain_function(module: ir.Module, info: ModuleInfo, j: int, chain: Chain) -> None:
     """P_chain<j>(frame, start, end): for each block of rows in [start, end), every member.
     The chain's private temporaries are redirected, block by block, to scratch space on this
     thread's stack through a private copy of the frame (other threads run other blocks)."""
-    fn = ir.Function(module, ir.FunctionType(T.VOID, [T.I8PP, T.I64, T.I64]), name=f"{info.name}_chain{j}")
+    fn = ir.Function(
+        module,
+        ir.FunctionType(llvm_types.VOID, [llvm_types.I8PP, llvm_types.I64, llvm_types.I64]),
+        name=f"{info.name}_chain{j}",
+    )
     frame, start, end = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     scratch = []
     if chain.private:
-        slots = ir.Constant(T.I64, info.frame_size)
-        local = b.alloca(T.I8P, size=slots)
-        for i in range(info.frame_size):   # small: two slots and one per buffer
-            b.store(b.load(b.gep(frame, [ir.Constant(T.I64, i)])), b.gep(local, [ir.Constant(T.I64, i)]))
+        slots = ir.Constant(llvm_types.I64, info.frame_size)
+        local = b.alloca(llvm_types.I8P, size=slots)
+        for i in range(info.frame_size):  # small: two slots and one per buffer
+            b.store(
+                b.load(b.gep(frame, [ir.Constant(llvm_types.I64, i)])), b.gep(local, [ir.Constant(llvm_types.I64, i)])
+            )
         for buffer_id, row_bytes in chain.private:
-            area = b.alloca(T.I8, size=ir.Constant(T.I64, chain.block * row_bytes + 64))
+            area = b.alloca(llvm_types.I8, size=ir.Constant(llvm_types.I64, chain.block * row_bytes + 64))
             area.align = 64
-            scratch.append((buffer_id, row_bytes, b.ptrtoint(area, T.I64)))
+            scratch.append((buffer_id, row_bytes, b.ptrtoint(area, llvm_types.I64)))
         frame = local
 
     def one_block(row: ir.Value) -> None:
-        stop = b.add(row, ir.Constant(T.I64, chain.block))
+        stop = b.add(row, ir.Constant(llvm_types.I64, chain.block))
         stop = b.select(b.icmp_signed("<", stop, end), stop, end)
-        for buffer_id, row_bytes, area in scratch:   # row r of the buffer -> area + (r - row) * row_bytes
-            base = b.sub(area, b.mul(row, ir.Constant(T.I64, row_bytes)))
-            b.store(b.inttoptr(base, T.I8P), b.gep(frame, [ir.Constant(T.I64, FRAME_BUFFERS + buffer_id)]))
-        for k in info.kernels[chain.first:chain.last]:
+        for buffer_id, row_bytes, area in scratch:  # row r of the buffer -> area + (r - row) * row_bytes
+            base = b.sub(area, b.mul(row, ir.Constant(llvm_types.I64, row_bytes)))
+            b.store(
+                b.inttoptr(base, llvm_types.I8P), b.gep(frame, [ir.Constant(llvm_types.I64, FRAME_BUFFERS + buffer_id)])
+            )
+        for k in info.kernels[chain.first : chain.last]:
             b.call(module.globals[k.name], [frame, row, stop])
 
-    counted_loop(b, fn, start, end, ir.Constant(T.I64, chain.block), one_block, name="block")
+    counted_loop(b, fn, start, end, ir.Constant(llvm_types.I64, chain.block), one_block, name="block")
     b.ret_void()
 
 
 def _entries(module: ir.Module, info: ModuleInfo) -> None:
     for j, chain in enumerate(info.chains):
         _chain_function(module, info, j, chain)
-    run = ir.Function(module, ir.FunctionType(T.VOID, [T.I8PP]), name=f"{info.name}_run")
+    run = ir.Function(module, ir.FunctionType(llvm_types.VOID, [llvm_types.I8PP]), name=f"{info.name}_run")
     b = ir.IRBuilder(run.append_basic_block("entry"))
     _call_kernels(b, module, run.args[0], info, 0, len(info.kernels))
     b.ret_void()
 
-    bind = ir.Function(module, ir.FunctionType(T.VOID, [T.I64P, T.I8PP]), name=f"{info.name}_bind")
+    bind = ir.Function(
+        module, ir.FunctionType(llvm_types.VOID, [llvm_types.I64P, llvm_types.I8PP]), name=f"{info.name}_bind"
+    )
     b = ir.IRBuilder(bind.append_basic_block("entry"))
     objects, frame = bind.args
     for j, buffer_id in enumerate(info.dynamic):
-        address = b.load(b.gep(objects, [ir.Constant(T.I64, j)]))
-        field_ptr = b.inttoptr(b.add(address, ir.Constant(T.I64, NUMPY_DATA_OFFSET)), T.I8PP)
-        b.store(b.load(field_ptr), b.gep(frame, [ir.Constant(T.I64, FRAME_BUFFERS + buffer_id)]))
+        address = b.load(b.gep(objects, [ir.Constant(llvm_types.I64, j)]))
+        field_ptr = b.inttoptr(b.add(address, ir.Constant(llvm_types.I64, NUMPY_DATA_OFFSET)), llvm_types.I8PP)
+        b.store(b.load(field_ptr), b.gep(frame, [ir.Constant(llvm_types.I64, FRAME_BUFFERS + buffer_id)]))
     b.ret_void()
 
     # call: clear the error record, bind, run, and return the error code (0: success), so a
     # plain run costs Python one foreign call and no reads of the record.
-    call = ir.Function(module, ir.FunctionType(T.I64, [T.I64P, T.I8PP]), name=f"{info.name}_call")
+    call = ir.Function(
+        module, ir.FunctionType(llvm_types.I64, [llvm_types.I64P, llvm_types.I8PP]), name=f"{info.name}_call"
+    )
     b = ir.IRBuilder(call.append_basic_block("entry"))
-    slot = b.gep(call.args[1], [ir.Constant(T.I64, FRAME_ERROR)])
-    record = b.bitcast(b.load(slot), T.I64P)
-    b.store(ir.Constant(T.I64, 0), record)
+    slot = b.gep(call.args[1], [ir.Constant(llvm_types.I64, FRAME_ERROR)])
+    record = b.bitcast(b.load(slot), llvm_types.I64P)
+    b.store(ir.Constant(llvm_types.I64, 0), record)
     b.call(bind, list(call.args))
     b.call(run, [call.args[1]])
     b.ret(b.load(record))
@@ -177,7 +189,7 @@ def add_segments(module: ir.Module, info: ModuleInfo, segments: list[tuple[int, 
     """Define P_seg<j> for each [first, last) range of kernels that run serially."""
     info.segments = segments
     for j, (first, last) in enumerate(segments):
-        fn = ir.Function(module, ir.FunctionType(T.VOID, [T.I8PP]), name=f"{info.name}_seg{j}")
+        fn = ir.Function(module, ir.FunctionType(llvm_types.VOID, [llvm_types.I8PP]), name=f"{info.name}_seg{j}")
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         _call_kernels(b, module, fn.args[0], info, first, last)
         b.ret_void()

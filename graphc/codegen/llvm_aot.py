@@ -22,7 +22,7 @@ import numpy as np
 from llvmlite import ir
 
 from ..lower.kernel import KernelProgram
-from . import llvm_types as T
+from . import llvm_types
 from .llvm import ModuleInfo
 from .llvm_loops import FRAME_BUFFERS, FRAME_ERROR
 
@@ -37,23 +37,27 @@ def add_aot_entries(module: ir.Module, info: ModuleInfo, kp: KernelProgram, name
         if not fn.is_declaration:
             fn.linkage = "internal"
     run_all = module.globals[f"{info.name}_run"]
-    with_ws = ir.Function(module, ir.FunctionType(T.I32, [T.I8PP, T.I8PP, T.I8P]), name=f"{name}_run_with_workspace")
+    with_ws = ir.Function(
+        module,
+        ir.FunctionType(llvm_types.I32, [llvm_types.I8PP, llvm_types.I8PP, llvm_types.I8P]),
+        name=f"{name}_run_with_workspace",
+    )
     inputs, outputs, workspace = with_ws.args
     b = ir.IRBuilder(with_ws.append_basic_block("entry"))
-    frame = b.alloca(T.I8P, size=ir.Constant(T.I64, info.frame_size))
-    record = b.alloca(T.I64, size=ir.Constant(T.I64, 4))
+    frame = b.alloca(llvm_types.I8P, size=ir.Constant(llvm_types.I64, info.frame_size))
+    record = b.alloca(llvm_types.I64, size=ir.Constant(llvm_types.I64, 4))
     for i in range(4):
-        b.store(ir.Constant(T.I64, 0), b.gep(record, [ir.Constant(T.I64, i)]))
-    base = b.ptrtoint(workspace, T.I64)
-    aligned = b.and_(b.add(base, ir.Constant(T.I64, 63)), ir.Constant(T.I64, ~63))
-    b.store(b.inttoptr(aligned, T.I8P), b.gep(frame, [ir.Constant(T.I64, 0)]))
-    b.store(b.bitcast(record, T.I8P), b.gep(frame, [ir.Constant(T.I64, FRAME_ERROR)]))
+        b.store(ir.Constant(llvm_types.I64, 0), b.gep(record, [ir.Constant(llvm_types.I64, i)]))
+    base = b.ptrtoint(workspace, llvm_types.I64)
+    aligned = b.and_(b.add(base, ir.Constant(llvm_types.I64, 63)), ir.Constant(llvm_types.I64, ~63))
+    b.store(b.inttoptr(aligned, llvm_types.I8P), b.gep(frame, [ir.Constant(llvm_types.I64, 0)]))
+    b.store(b.bitcast(record, llvm_types.I8P), b.gep(frame, [ir.Constant(llvm_types.I64, FRAME_ERROR)]))
 
     def slot(buffer_id: int) -> ir.Value:
-        return b.gep(frame, [ir.Constant(T.I64, FRAME_BUFFERS + buffer_id)])
+        return b.gep(frame, [ir.Constant(llvm_types.I64, FRAME_BUFFERS + buffer_id)])
 
     def argument(array: ir.Value, index: int) -> ir.Value:
-        return b.load(b.gep(array, [ir.Constant(T.I64, index)]))
+        return b.load(b.gep(array, [ir.Constant(llvm_types.I64, index)]))
 
     for buffer, source in zip(kp.inputs, input_sources):
         if isinstance(source, int):
@@ -62,11 +66,13 @@ def add_aot_entries(module: ir.Module, info: ModuleInfo, kp: KernelProgram, name
             b.store(_constant(module, f"{info.name}_in{buffer.id}", source), slot(buffer.id))
     for buffer in kp.buffers:
         if buffer.kind == "const":
-            b.store(_constant(module, f"{info.name}_c{buffer.id}", np.asarray(buffer.value, buffer.dtype.np)),
-                    slot(buffer.id))
+            b.store(
+                _constant(module, f"{info.name}_c{buffer.id}", np.asarray(buffer.value, buffer.dtype.np)),
+                slot(buffer.id),
+            )
         elif buffer.kind == "temp":
-            offset = ir.Constant(T.I64, buffer.offset or 0)
-            b.store(b.inttoptr(b.add(aligned, offset), T.I8P), slot(buffer.id))
+            offset = ir.Constant(llvm_types.I64, buffer.offset or 0)
+            b.store(b.inttoptr(b.add(aligned, offset), llvm_types.I8P), slot(buffer.id))
     bound: set[int] = set()
     copies = []
     for j, buffer in enumerate(kp.results):
@@ -76,20 +82,27 @@ def add_aot_entries(module: ir.Module, info: ModuleInfo, kp: KernelProgram, name
         else:
             copies.append((j, buffer))
     b.call(run_all, [frame])
-    memcpy = module.declare_intrinsic("llvm.memcpy", [T.I8P, T.I8P, T.I64])
+    memcpy = module.declare_intrinsic("llvm.memcpy", [llvm_types.I8P, llvm_types.I8P, llvm_types.I64])
     for j, buffer in copies:
-        b.call(memcpy, [argument(outputs, j), b.load(slot(buffer.id)), ir.Constant(T.I64, buffer.nbytes),
-                        ir.Constant(ir.IntType(1), 0)])
-    b.ret(b.trunc(b.load(record), T.I32))
+        b.call(
+            memcpy,
+            [
+                argument(outputs, j),
+                b.load(slot(buffer.id)),
+                ir.Constant(llvm_types.I64, buffer.nbytes),
+                ir.Constant(ir.IntType(1), 0),
+            ],
+        )
+    b.ret(b.trunc(b.load(record), llvm_types.I32))
 
-    malloc = ir.Function(module, ir.FunctionType(T.I8P, [T.I64]), name="malloc")
-    free = ir.Function(module, ir.FunctionType(T.VOID, [T.I8P]), name="free")
-    run = ir.Function(module, ir.FunctionType(T.I32, [T.I8PP, T.I8PP]), name=f"{name}_run")
+    malloc = ir.Function(module, ir.FunctionType(llvm_types.I8P, [llvm_types.I64]), name="malloc")
+    free = ir.Function(module, ir.FunctionType(llvm_types.VOID, [llvm_types.I8P]), name="free")
+    run = ir.Function(module, ir.FunctionType(llvm_types.I32, [llvm_types.I8PP, llvm_types.I8PP]), name=f"{name}_run")
     b = ir.IRBuilder(run.append_basic_block("entry"))
-    ws = b.call(malloc, [ir.Constant(T.I64, workspace_bytes(kp))])
-    failed = b.icmp_unsigned("==", ws, ir.Constant(T.I8P, None))
+    ws = b.call(malloc, [ir.Constant(llvm_types.I64, workspace_bytes(kp))])
+    failed = b.icmp_unsigned("==", ws, ir.Constant(llvm_types.I8P, None))
     with b.if_then(failed, likely=False):
-        b.ret(ir.Constant(T.I32, AOT_NO_MEMORY))
+        b.ret(ir.Constant(llvm_types.I32, AOT_NO_MEMORY))
     code = b.call(with_ws, [run.args[0], run.args[1], ws])
     b.call(free, [ws])
     b.ret(code)
@@ -102,10 +115,10 @@ def workspace_bytes(kp: KernelProgram) -> int:
 
 def _constant(module: ir.Module, name: str, value: np.ndarray) -> ir.Value:
     data = np.ascontiguousarray(value).tobytes() or b"\0"
-    t = ir.ArrayType(T.I8, len(data))
+    t = ir.ArrayType(llvm_types.I8, len(data))
     g = ir.GlobalVariable(module, t, name=name)
     g.linkage = "internal"
     g.global_constant = True
     g.align = 64
     g.initializer = ir.Constant(t, bytearray(data))
-    return g.bitcast(T.I8P)
+    return g.bitcast(llvm_types.I8P)

@@ -15,7 +15,7 @@ from llvmlite import ir
 
 from ..lower.kernel import Buffer, LoopKernel, columnar_axis, identity
 from ..lower.reads import flatten
-from . import llvm_types as T
+from . import llvm_types
 from .llvm_random import philox_value
 from .llvm_scalar import IndexEmitter, ScalarEmitter
 
@@ -25,7 +25,7 @@ FRAME_BUFFERS = 2
 
 
 def frame_pointer(b: ir.IRBuilder, frame: ir.Value, slot: int, elem: ir.Type) -> ir.Value:
-    raw = b.load(b.gep(frame, [ir.Constant(T.I64, slot)], inbounds=True))
+    raw = b.load(b.gep(frame, [ir.Constant(llvm_types.I64, slot)], inbounds=True))
     return b.bitcast(raw, elem.as_pointer())
 
 
@@ -39,7 +39,7 @@ def counted_loop(b: ir.IRBuilder, fn: ir.Function, lo: ir.Value, hi: ir.Value, s
     exit_ = fn.append_basic_block(f"{name}.exit")
     b.branch(header)
     b.position_at_end(header)
-    var = b.phi(T.I64, name=var_name)
+    var = b.phi(llvm_types.I64, name=var_name)
     var.add_incoming(lo, pre)
     b.cbranch(b.icmp_signed("<", var, hi), body, exit_)
     b.position_at_end(body)
@@ -60,8 +60,12 @@ def define_entry(module: ir.Module, name: str, buffers: list[Buffer],
         return b.alias_of if b.alias_of is not None else b
 
     uniq = list({storage(b).id: storage(b) for b in buffers}.values())
-    params = [T.memory_type(b.dtype).as_pointer() for b in uniq] + [T.I64P, T.I64, T.I64]
-    inner = ir.Function(module, ir.FunctionType(T.VOID, params), name=f"{name}_body")
+    params = [llvm_types.memory_type(b.dtype).as_pointer() for b in uniq] + [
+        llvm_types.I64P,
+        llvm_types.I64,
+        llvm_types.I64,
+    ]
+    inner = ir.Function(module, ir.FunctionType(llvm_types.VOID, params), name=f"{name}_body")
     inner.linkage = "internal"
     for arg in inner.args[: len(uniq)]:
         arg.add_attribute("noalias")
@@ -70,17 +74,19 @@ def define_entry(module: ir.Module, name: str, buffers: list[Buffer],
     pointers = {buf.id: arg for buf, arg in zip(uniq, inner.args)}
     for b in buffers:
         pointers[b.id] = pointers[storage(b).id]
-    error, start, end = inner.args[len(uniq):]
+    error, start, end = inner.args[len(uniq) :]
     body(ib, inner, pointers, error, start, end)
     ib.ret_void()
 
-    outer = ir.Function(module, ir.FunctionType(T.VOID, [T.I8PP, T.I64, T.I64]), name=name)
+    outer = ir.Function(
+        module, ir.FunctionType(llvm_types.VOID, [llvm_types.I8PP, llvm_types.I64, llvm_types.I64]), name=name
+    )
     ob = ir.IRBuilder(outer.append_basic_block("entry"))
     frame, s, e = outer.args
-    args = [frame_pointer(ob, frame, FRAME_BUFFERS + buf.id, T.memory_type(buf.dtype)) for buf in uniq]
-    args.append(frame_pointer(ob, frame, FRAME_ERROR, T.I64))
+    args = [frame_pointer(ob, frame, FRAME_BUFFERS + buf.id, llvm_types.memory_type(buf.dtype)) for buf in uniq]
+    args.append(frame_pointer(ob, frame, FRAME_ERROR, llvm_types.I64))
     if skip_on_error:
-        failed = ob.icmp_signed("!=", ob.load(args[-1]), ir.Constant(T.I64, 0))
+        failed = ob.icmp_signed("!=", ob.load(args[-1]), ir.Constant(llvm_types.I64, 0))
         with ob.if_then(failed, likely=False):
             ob.ret_void()
     ob.call(inner, args + [s, e])
@@ -98,8 +104,15 @@ class LoopRenderer:
         return define_entry(module, name, buffers, self.body, skip_on_error=self.k.skip_on_error)
 
     # ---------------------------------------------------------------- structure
-    def body(self, b: ir.IRBuilder, fn: ir.Function, pointers: dict[int, ir.Value], error: ir.Value,
-             start: ir.Value, end: ir.Value) -> None:
+    def body(
+        self,
+        b: ir.IRBuilder,
+        fn: ir.Function,
+        pointers: dict[int, ir.Value],
+        error: ir.Value,
+        start: ir.Value,
+        end: ir.Value,
+    ) -> None:
         k = self.k
         self.fn, self.pointers, self.error = fn, pointers, error
         self.allocas: list[tuple[ir.Value, ir.Value | None]] = []
@@ -107,8 +120,8 @@ class LoopRenderer:
         width = COLUMN_BLOCK if column is not None else None
         for acc in k.accumulators:  # the entry block is still empty: allocas come first
             arg = acc.combiner in ("argmax", "argmin")
-            value = b.alloca(T.value_type(acc.operand.dtype if arg else acc.dtype), size=width)
-            self.allocas.append((value, b.alloca(T.I64, size=width) if arg else None))
+            value = b.alloca(llvm_types.value_type(acc.operand.dtype if arg else acc.dtype), size=width)
+            self.allocas.append((value, b.alloca(llvm_types.I64, size=width) if arg else None))
         self.arrays = list(self.allocas)
         n_outer = len(k.order) - len(k.reduced)
         loop_vars: dict[int, ir.Value] = {}
@@ -133,15 +146,20 @@ class LoopRenderer:
 
         level(0)
 
-    def column_blocks(self, b: ir.IRBuilder, i: int, loop_vars: dict[int, ir.Value],
-                      bounds: tuple[ir.Value, ir.Value] | None) -> None:
+    def column_blocks(
+        self, b: ir.IRBuilder, i: int, loop_vars: dict[int, ir.Value], bounds: tuple[ir.Value, ir.Value] | None
+    ) -> None:
         """Loop position i (a kept axis, see columnar_axis) in blocks of COLUMN_BLOCK: per block,
         initialize an array of accumulators, run the reduction loops with this axis innermost
         (unit stride, vectorized), then the epilogue per element of the block."""
         k = self.k
         axis = k.order[i]
-        lo, hi = bounds if bounds is not None else (ir.Constant(T.I64, 0), ir.Constant(T.I64, k.space[axis]))
-        width = ir.Constant(T.I64, COLUMN_BLOCK)
+        lo, hi = (
+            bounds
+            if bounds is not None
+            else (ir.Constant(llvm_types.I64, 0), ir.Constant(llvm_types.I64, k.space[axis]))
+        )
+        width = ir.Constant(llvm_types.I64, COLUMN_BLOCK)
 
         def block(first: ir.Value) -> None:
             stop = b.add(first, width)
@@ -154,32 +172,53 @@ class LoopRenderer:
                     self.allocas = [(b.gep(v, [j]), b.gep(x, [j]) if x is not None else None) for v, x in self.arrays]
                     action()
                     del loop_vars[axis]
+
                 return run
 
-            counted_loop(b, self.fn, first, stop, ir.Constant(T.I64, 1), per_element(lambda: self.init_accumulators(b)))
+            counted_loop(
+                b, self.fn, first, stop, ir.Constant(llvm_types.I64, 1), per_element(lambda: self.init_accumulators(b))
+            )
 
             def reduce_level(j: int) -> None:
                 if j == len(k.order):
-                    counted_loop(b, self.fn, first, stop, ir.Constant(T.I64, 1),
-                                 per_element(lambda: self.inner(b, loop_vars)))
+                    counted_loop(
+                        b,
+                        self.fn,
+                        first,
+                        stop,
+                        ir.Constant(llvm_types.I64, 1),
+                        per_element(lambda: self.inner(b, loop_vars)),
+                    )
                 else:
                     self.loop(b, j, loop_vars, reduce_level, None)
 
             reduce_level(i + 1)
-            counted_loop(b, self.fn, first, stop, ir.Constant(T.I64, 1), per_element(lambda: self.outer(b, loop_vars)))
+            counted_loop(
+                b, self.fn, first, stop, ir.Constant(llvm_types.I64, 1), per_element(lambda: self.outer(b, loop_vars))
+            )
 
         counted_loop(b, self.fn, lo, hi, width, block)
 
-    def loop(self, b: ir.IRBuilder, i: int, loop_vars: dict[int, ir.Value], inside: Callable[[int], None],
-             bounds: tuple[ir.Value, ir.Value] | None) -> None:
+    def loop(
+        self,
+        b: ir.IRBuilder,
+        i: int,
+        loop_vars: dict[int, ir.Value],
+        inside: Callable[[int], None],
+        bounds: tuple[ir.Value, ir.Value] | None,
+    ) -> None:
         axis = self.k.order[i]
-        lo, hi = bounds if bounds is not None else (ir.Constant(T.I64, 0), ir.Constant(T.I64, self.k.space[axis]))
+        lo, hi = (
+            bounds
+            if bounds is not None
+            else (ir.Constant(llvm_types.I64, 0), ir.Constant(llvm_types.I64, self.k.space[axis]))
+        )
 
         def body(var: ir.Value) -> None:
             loop_vars[axis] = var
             inside(i + 1)
 
-        counted_loop(b, self.fn, lo, hi, ir.Constant(T.I64, 1), body, name=f"l{i}", var_name=f"i{axis}")
+        counted_loop(b, self.fn, lo, hi, ir.Constant(llvm_types.I64, 1), body, name=f"l{i}", var_name=f"i{axis}")
         del loop_vars[axis]
 
     # ---------------------------------------------------------------- values
@@ -194,7 +233,7 @@ class LoopRenderer:
 
         def load_int(n: int) -> ir.Value:
             v = load(n)
-            return v if v.type == T.I64 else b.sext(v, T.I64)
+            return v if v.type == llvm_types.I64 else b.sext(v, llvm_types.I64)
 
         def acc_value(n: int) -> ir.Value:
             assert accs is not None, "an accumulator used inside its own reduction"
@@ -213,13 +252,13 @@ class LoopRenderer:
         offset = self.offset(buf, slot.index, index)
         valid = index.condition(slot.valid)
         if valid is not None:
-            offset = b.select(valid, offset, ir.Constant(T.I64, 0))
+            offset = b.select(valid, offset, ir.Constant(llvm_types.I64, 0))
         ptr = b.gep(self.pointers[buf.id], [offset], inbounds=True)
         value = b.load(ptr)
         if buf.dtype.is_bool:
-            value = b.icmp_unsigned("!=", value, ir.Constant(T.I8, 0))
+            value = b.icmp_unsigned("!=", value, ir.Constant(llvm_types.I8, 0))
         if valid is not None:
-            value = b.select(valid, value, T.constant(buf.dtype, slot.fill))
+            value = b.select(valid, value, llvm_types.constant(buf.dtype, slot.fill))
         return value
 
     def offset(self, buf: Buffer, idx: Any, index: IndexEmitter) -> ir.Value:
@@ -232,12 +271,12 @@ class LoopRenderer:
         if st.mode == "add":
             old = b.load(ptr)
             if st.buffer.dtype.is_bool:
-                old = b.icmp_unsigned("!=", old, ir.Constant(T.I8, 0))
+                old = b.icmp_unsigned("!=", old, ir.Constant(llvm_types.I8, 0))
                 value = b.or_(old, value)
             else:
                 value = b.fadd(old, value) if st.buffer.dtype.is_floating else b.add(old, value)
         if st.buffer.dtype.is_bool:
-            value = b.zext(value, T.I8)
+            value = b.zext(value, llvm_types.I8)
         b.store(value, ptr)
 
     def checks(self, b: ir.IRBuilder, inner: bool, scalar: ScalarEmitter, loop_vars: dict[int, ir.Value]) -> None:
@@ -250,16 +289,16 @@ class LoopRenderer:
             b.cbranch(ok, cont, fail)
             b.position_at_end(fail)
             code = self.error_code(check)
-            first = b.icmp_signed("==", b.load(self.error), ir.Constant(T.I64, 0))
+            first = b.icmp_signed("==", b.load(self.error), ir.Constant(llvm_types.I64, 0))
             with b.if_then(first):
-                b.store(ir.Constant(T.I64, code), self.error)
-                detail = scalar.emit(check.detail) if check.detail is not None else ir.Constant(T.I64, 0)
-                b.store(detail, b.gep(self.error, [ir.Constant(T.I64, 1)]))
-                flat = ir.Constant(T.I64, 0)
+                b.store(ir.Constant(llvm_types.I64, code), self.error)
+                detail = scalar.emit(check.detail) if check.detail is not None else ir.Constant(llvm_types.I64, 0)
+                b.store(detail, b.gep(self.error, [ir.Constant(llvm_types.I64, 1)]))
+                flat = ir.Constant(llvm_types.I64, 0)
                 for axis, extent in enumerate(self.k.space):
-                    var = loop_vars.get(axis, ir.Constant(T.I64, 0))
-                    flat = b.add(b.mul(flat, ir.Constant(T.I64, extent)), var)
-                b.store(flat, b.gep(self.error, [ir.Constant(T.I64, 2)]))
+                    var = loop_vars.get(axis, ir.Constant(llvm_types.I64, 0))
+                    flat = b.add(b.mul(flat, ir.Constant(llvm_types.I64, extent)), var)
+                b.store(flat, b.gep(self.error, [ir.Constant(llvm_types.I64, 2)]))
             b.branch(cont)
             b.position_at_end(cont)
 
@@ -287,38 +326,49 @@ class LoopRenderer:
     def init_accumulators(self, b: ir.IRBuilder) -> None:
         for (value, idx), acc in zip(self.allocas, self.k.accumulators):
             dtype = acc.operand.dtype if acc.combiner in ("argmax", "argmin") else acc.dtype
-            b.store(T.constant(dtype, identity(acc.combiner, dtype)), value)
+            b.store(llvm_types.constant(dtype, identity(acc.combiner, dtype)), value)
             if idx is not None:
-                b.store(ir.Constant(T.I64, 0), idx)
+                b.store(ir.Constant(llvm_types.I64, 0), idx)
 
-    def combine(self, b: ir.IRBuilder, combiner: str, slot: ir.Value, idx: ir.Value | None, x: ir.Value,
-                loop_vars: dict[int, ir.Value]) -> None:
+    def combine(
+        self,
+        b: ir.IRBuilder,
+        combiner: str,
+        slot: ir.Value,
+        idx: ir.Value | None,
+        x: ir.Value,
+        loop_vars: dict[int, ir.Value],
+    ) -> None:
         cur = b.load(slot)
         t = cur.type
         fl = isinstance(t, (ir.FloatType, ir.DoubleType))
         if combiner == "sum":
-            new = b.fadd(cur, x, flags=["reassoc"]) if fl else (b.or_(cur, x) if t == T.I1 else b.add(cur, x))
+            new = b.fadd(cur, x, flags=["reassoc"]) if fl else (b.or_(cur, x) if t == llvm_types.I1 else b.add(cur, x))
         elif combiner == "prod":
-            new = b.fmul(cur, x, flags=["reassoc"]) if fl else (b.and_(cur, x) if t == T.I1 else b.mul(cur, x))
+            new = b.fmul(cur, x, flags=["reassoc"]) if fl else (b.and_(cur, x) if t == llvm_types.I1 else b.mul(cur, x))
         elif combiner in ("max", "min"):
             if fl:
-                fn = T.intrinsic(b.module, f"llvm.{'maximum' if combiner == 'max' else 'minimum'}.{T.suffix(t)}", t, [t, t])
+                fn = llvm_types.intrinsic(
+                    b.module, f"llvm.{'maximum' if combiner == 'max' else 'minimum'}.{llvm_types.suffix(t)}", t, [t, t]
+                )
                 new = b.call(fn, [cur, x])
-            elif t == T.I1:
+            elif t == llvm_types.I1:
                 new = b.or_(cur, x) if combiner == "max" else b.and_(cur, x)
             else:
                 new = b.select(b.icmp_signed(">" if combiner == "max" else "<", x, cur), x, cur)
         elif combiner in ("any", "all"):
             new = b.or_(cur, x) if combiner == "any" else b.and_(cur, x)
         else:  # argmax / argmin: first extremum; a NaN counts as the extremum (NumPy)
-            better = b.fcmp_ordered(">" if combiner == "argmax" else "<", x, cur) if fl else \
-                b.icmp_signed(">" if combiner == "argmax" else "<", x, cur)
+            better = (
+                b.fcmp_ordered(">" if combiner == "argmax" else "<", x, cur)
+                if fl
+                else b.icmp_signed(">" if combiner == "argmax" else "<", x, cur)
+            )
             if fl:
                 better = b.or_(better, b.and_(b.fcmp_unordered("uno", x, x), b.fcmp_ordered("ord", cur, cur)))
-            position = ir.Constant(T.I64, 0)
+            position = ir.Constant(llvm_types.I64, 0)
             for axis in self.k.reduced:
-                position = b.add(b.mul(position, ir.Constant(T.I64, self.k.space[axis])), loop_vars[axis])
+                position = b.add(b.mul(position, ir.Constant(llvm_types.I64, self.k.space[axis])), loop_vars[axis])
             b.store(b.select(better, position, b.load(idx)), idx)
             new = b.select(better, x, cur)
         b.store(new, slot)
-

@@ -12,9 +12,9 @@ from typing import Callable
 from llvmlite import ir
 
 from ..ir.dtypes import DType
-from ..lower import index as I
+from ..lower import index as iexpr
 from ..ops.scalar import SExpr
-from . import llvm_types as T
+from . import llvm_types
 from .llvm_math_adapter import math_call
 
 _FCMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
@@ -29,19 +29,19 @@ class IndexEmitter:
         self.vars = loop_vars
         self.load_int = load_int
         self.acc_int = acc_int
-        self.memo: dict[I.IExpr, ir.Value] = {}
+        self.memo: dict[iexpr.IExpr, ir.Value] = {}
 
-    def emit(self, e: I.IExpr) -> ir.Value:
+    def emit(self, e: iexpr.IExpr) -> ir.Value:
         got = self.memo.get(e)
         if got is None:
             got = self.memo[e] = self._emit(e)
         return got
 
-    def _emit(self, e: I.IExpr) -> ir.Value:
+    def _emit(self, e: iexpr.IExpr) -> ir.Value:
         b = self.b
         op = e.op
         if op == "const":
-            return ir.Constant(T.I64, e.value)
+            return ir.Constant(llvm_types.I64, e.value)
         if op == "var":
             return self.vars[e.value]
         if op == "load":
@@ -61,34 +61,42 @@ class IndexEmitter:
             return b.select(b.icmp_signed(">", args[0], args[1]), args[0], args[1])
         if op in ("lt", "ge", "eq"):
             sign = {"lt": "<", "ge": ">=", "eq": "=="}[op]
-            return b.zext(b.icmp_signed(sign, args[0], args[1]), T.I64)
+            return b.zext(b.icmp_signed(sign, args[0], args[1]), llvm_types.I64)
         if op == "and":
             return b.and_(args[0], args[1])
         if op == "select":
-            return b.select(b.icmp_signed("!=", args[0], ir.Constant(T.I64, 0)), args[1], args[2])
+            return b.select(b.icmp_signed("!=", args[0], ir.Constant(llvm_types.I64, 0)), args[1], args[2])
         raise AssertionError(f"unknown index op {op}")
 
-    def condition(self, e: I.IExpr | None) -> ir.Value | None:
+    def condition(self, e: iexpr.IExpr | None) -> ir.Value | None:
         if e is None:
             return None
-        return self.b.icmp_signed("!=", self.emit(e), ir.Constant(T.I64, 0))
+        return self.b.icmp_signed("!=", self.emit(e), ir.Constant(llvm_types.I64, 0))
 
 
 def floor_divmod(b: ir.IRBuilder, a: ir.Value, d: ir.Value, which: str) -> ir.Value:
     """Floor division or modulo of i64 values by a positive divisor (Python semantics)."""
     q = b.sdiv(a, d)
     r = b.srem(a, d)
-    adjust = b.and_(b.icmp_signed("!=", r, ir.Constant(T.I64, 0)), b.icmp_signed("<", r, ir.Constant(T.I64, 0)))
+    adjust = b.and_(
+        b.icmp_signed("!=", r, ir.Constant(llvm_types.I64, 0)), b.icmp_signed("<", r, ir.Constant(llvm_types.I64, 0))
+    )
     if which == "floordiv":
-        return b.select(adjust, b.sub(q, ir.Constant(T.I64, 1)), q)
+        return b.select(adjust, b.sub(q, ir.Constant(llvm_types.I64, 1)), q)
     return b.select(adjust, b.add(r, d), r)
 
 
 class ScalarEmitter:
     """SExpr -> LLVM values inside one basic-block context (memoized per expression node)."""
 
-    def __init__(self, builder: ir.IRBuilder, load: Callable[[int], ir.Value], acc: Callable[[int], ir.Value],
-                 index: IndexEmitter, extra: Callable[[SExpr, "ScalarEmitter"], ir.Value] | None = None) -> None:
+    def __init__(
+        self,
+        builder: ir.IRBuilder,
+        load: Callable[[int], ir.Value],
+        acc: Callable[[int], ir.Value],
+        index: IndexEmitter,
+        extra: Callable[[SExpr, "ScalarEmitter"], ir.Value] | None = None,
+    ) -> None:
         self.b = builder
         self.module = builder.module
         self.load = load
@@ -106,7 +114,7 @@ class ScalarEmitter:
     def _emit(self, e: SExpr) -> ir.Value:
         p = e.prim
         if p == "const":
-            return T.constant(e.dtype, e.value)
+            return llvm_types.constant(e.dtype, e.value)
         if p == "arg":
             return self.load(e.value)
         if p == "acc":
@@ -125,7 +133,7 @@ class ScalarEmitter:
 def cast(b: ir.IRBuilder, v: ir.Value, src: DType, dst: DType) -> ir.Value:
     if src is dst:
         return v
-    st, dt = T.value_type(src), T.value_type(dst)
+    st, dt = llvm_types.value_type(src), llvm_types.value_type(dst)
     if dst.is_bool:
         if src.is_floating:
             return b.fcmp_unordered("!=", v, ir.Constant(st, 0.0))
@@ -147,7 +155,7 @@ def cast(b: ir.IRBuilder, v: ir.Value, src: DType, dst: DType) -> ir.Value:
 
 
 def _intr(b: ir.IRBuilder, name: str, t: ir.Type, args: list[ir.Value]) -> ir.Value:
-    fn = T.intrinsic(b.module, f"llvm.{name}.{T.suffix(t)}", t, [a.type for a in args])
+    fn = llvm_types.intrinsic(b.module, f"llvm.{name}.{llvm_types.suffix(t)}", t, [a.type for a in args])
     return b.call(fn, args)
 
 
@@ -176,21 +184,27 @@ def _float_class(which: str) -> Render:
             return b.fcmp_unordered("uno", a[0], a[0])
         magnitude, inf = _intr(b, "fabs", t, a), ir.Constant(t, float("inf"))
         return b.fcmp_ordered("==" if which == "isinf" else "!=", magnitude, inf)
+
     return render
 
 
 def _compare(sign: str) -> dict[str, Render]:
-    return {"float": (lambda b, a, t, d: b.fcmp_unordered("!=", a[0], a[1])) if sign == "!=" else
-            (lambda b, a, t, d: b.fcmp_ordered(sign, a[0], a[1])),
-            "bool": lambda b, a, t, d: b.icmp_unsigned(sign, a[0], a[1]),
-            "int": lambda b, a, t, d: b.icmp_signed(sign, a[0], a[1])}
+    return {
+        "float": (lambda b, a, t, d: b.fcmp_unordered("!=", a[0], a[1]))
+        if sign == "!="
+        else (lambda b, a, t, d: b.fcmp_ordered(sign, a[0], a[1])),
+        "bool": lambda b, a, t, d: b.icmp_unsigned(sign, a[0], a[1]),
+        "int": lambda b, a, t, d: b.icmp_signed(sign, a[0], a[1]),
+    }
 
 
 def _extremum(which: str) -> dict[str, Render]:
     sign = ">" if which == "max" else "<"
-    return {"float": lambda b, a, t, d: _intr(b, "maximum" if which == "max" else "minimum", t, a),
-            "bool": (lambda b, a, t, d: b.or_(a[0], a[1])) if which == "max" else (lambda b, a, t, d: b.and_(a[0], a[1])),
-            "int": lambda b, a, t, d: b.select(b.icmp_signed(sign, a[0], a[1]), a[0], a[1])}
+    return {
+        "float": lambda b, a, t, d: _intr(b, "maximum" if which == "max" else "minimum", t, a),
+        "bool": (lambda b, a, t, d: b.or_(a[0], a[1])) if which == "max" else (lambda b, a, t, d: b.and_(a[0], a[1])),
+        "int": lambda b, a, t, d: b.select(b.icmp_signed(sign, a[0], a[1]), a[0], a[1]),
+    }
 
 
 def _math(name: str) -> dict[str, Render]:
@@ -202,24 +216,37 @@ def _rounding(intrinsic: str) -> dict[str, Render]:
 
 
 PRIMITIVES: dict[str, dict[str, Render]] = {
-    "add": {"float": lambda b, a, t, d: b.fadd(a[0], a[1]), "bool": lambda b, a, t, d: b.or_(a[0], a[1]),
-            "int": lambda b, a, t, d: b.add(a[0], a[1])},
+    "add": {
+        "float": lambda b, a, t, d: b.fadd(a[0], a[1]),
+        "bool": lambda b, a, t, d: b.or_(a[0], a[1]),
+        "int": lambda b, a, t, d: b.add(a[0], a[1]),
+    },
     "sub": {"float": lambda b, a, t, d: b.fsub(a[0], a[1]), "any": lambda b, a, t, d: b.sub(a[0], a[1])},
-    "mul": {"float": lambda b, a, t, d: b.fmul(a[0], a[1]), "bool": lambda b, a, t, d: b.and_(a[0], a[1]),
-            "int": lambda b, a, t, d: b.mul(a[0], a[1])},
+    "mul": {
+        "float": lambda b, a, t, d: b.fmul(a[0], a[1]),
+        "bool": lambda b, a, t, d: b.and_(a[0], a[1]),
+        "int": lambda b, a, t, d: b.mul(a[0], a[1]),
+    },
     "div": {"any": lambda b, a, t, d: b.fdiv(a[0], a[1])},
-    "floordiv": {"float": lambda b, a, t, d: float_divmod(b, a[0], a[1], "floordiv"),
-                 "any": lambda b, a, t, d: int_divmod(b, a[0], a[1], "floordiv", t)},
-    "mod": {"float": lambda b, a, t, d: float_divmod(b, a[0], a[1], "mod"),
-            "any": lambda b, a, t, d: int_divmod(b, a[0], a[1], "mod", t)},
+    "floordiv": {
+        "float": lambda b, a, t, d: float_divmod(b, a[0], a[1], "floordiv"),
+        "any": lambda b, a, t, d: int_divmod(b, a[0], a[1], "floordiv", t),
+    },
+    "mod": {
+        "float": lambda b, a, t, d: float_divmod(b, a[0], a[1], "mod"),
+        "any": lambda b, a, t, d: int_divmod(b, a[0], a[1], "mod", t),
+    },
     "pow": {"float": lambda b, a, t, d: math_call(b, "pow", d, a), "any": lambda b, a, t, d: int_pow(b, a[0], a[1], t)},
     "max": _extremum("max"),
     "min": _extremum("min"),
     "neg": {"float": lambda b, a, t, d: b.fneg(a[0]), "any": lambda b, a, t, d: b.sub(ir.Constant(t, 0), a[0])},
     "abs": {"float": lambda b, a, t, d: _intr(b, "fabs", t, a), "bool": lambda b, a, t, d: a[0], "int": _int_abs},
     "sign": {"any": _sign},
-    "square": {"float": lambda b, a, t, d: b.fmul(a[0], a[0]), "bool": lambda b, a, t, d: a[0],
-               "int": lambda b, a, t, d: b.mul(a[0], a[0])},
+    "square": {
+        "float": lambda b, a, t, d: b.fmul(a[0], a[0]),
+        "bool": lambda b, a, t, d: a[0],
+        "int": lambda b, a, t, d: b.mul(a[0], a[0]),
+    },
     "sqrt": {"any": lambda b, a, t, d: _intr(b, "sqrt", t, a)},
     "floor": _rounding("floor"),
     "ceil": _rounding("ceil"),
@@ -229,10 +256,15 @@ PRIMITIVES: dict[str, dict[str, Render]] = {
     "and": {"any": lambda b, a, t, d: b.and_(a[0], a[1])},
     "or": {"any": lambda b, a, t, d: b.or_(a[0], a[1])},
     "xor": {"any": lambda b, a, t, d: b.xor(a[0], a[1])},
-    "not": {"any": lambda b, a, t, d: b.xor(a[0], ir.Constant(T.I1, 1))},
+    "not": {"any": lambda b, a, t, d: b.xor(a[0], ir.Constant(llvm_types.I1, 1))},
     "select": {"any": lambda b, a, t, d: b.select(a[0], a[1], a[2])},
-    **{name: {"float": _float_class(name), "any": lambda b, a, t, d, v=int(name == "isfinite"): ir.Constant(T.I1, v)}
-       for name in ("isnan", "isinf", "isfinite")},
+    **{
+        name: {
+            "float": _float_class(name),
+            "any": lambda b, a, t, d, v=int(name == "isfinite"): ir.Constant(llvm_types.I1, v),
+        }
+        for name in ("isnan", "isinf", "isfinite")
+    },
 }
 
 
@@ -246,7 +278,7 @@ def primitive(b: ir.IRBuilder, p: str, a: list[ir.Value], dtype: DType, out: DTy
     render = None if row is None else row.get(kind_of(dtype), row.get("any"))
     if render is None:
         raise AssertionError(f"no LLVM rendering for primitive {p} on {dtype.name}")
-    return render(b, a, T.value_type(dtype), dtype)
+    return render(b, a, llvm_types.value_type(dtype), dtype)
 
 
 def int_divmod(b: ir.IRBuilder, x: ir.Value, y: ir.Value, which: str, t: ir.Type) -> ir.Value:
@@ -257,7 +289,9 @@ def int_divmod(b: ir.IRBuilder, x: ir.Value, y: ir.Value, which: str, t: ir.Type
     safe = b.select(b.or_(by_zero, overflow), one, y)
     q = b.sdiv(x, safe)
     r = b.srem(x, safe)
-    adjust = b.and_(b.icmp_signed("!=", r, zero), b.icmp_signed("!=", b.icmp_signed("<", r, zero), b.icmp_signed("<", y, zero)))
+    adjust = b.and_(
+        b.icmp_signed("!=", r, zero), b.icmp_signed("!=", b.icmp_signed("<", r, zero), b.icmp_signed("<", y, zero))
+    )
     if which == "floordiv":
         q = b.select(adjust, b.sub(q, one), q)
         q = b.select(overflow, x, q)
@@ -271,8 +305,10 @@ def float_divmod(b: ir.IRBuilder, x: ir.Value, y: ir.Value, which: str) -> ir.Va
     t = x.type
     zero = ir.Constant(t, 0.0)
     mod = b.frem(x, y)
-    flip = b.and_(b.fcmp_ordered("!=", mod, zero),
-                  b.icmp_unsigned("!=", b.fcmp_ordered("<", y, zero), b.fcmp_ordered("<", mod, zero)))
+    flip = b.and_(
+        b.fcmp_ordered("!=", mod, zero),
+        b.icmp_unsigned("!=", b.fcmp_ordered("<", y, zero), b.fcmp_ordered("<", mod, zero)),
+    )
     mod_adj = b.select(flip, b.fadd(mod, y), mod)
     if which == "mod":
         signed_zero = _intr(b, "copysign", t, [zero, y])
@@ -281,15 +317,16 @@ def float_divmod(b: ir.IRBuilder, x: ir.Value, y: ir.Value, which: str) -> ir.Va
     div = b.fdiv(b.fsub(x, mod), y)
     div = b.select(flip, b.fsub(div, ir.Constant(t, 1.0)), div)
     floordiv = _intr(b, "floor", t, [div])
-    floordiv = b.select(b.fcmp_ordered(">", b.fsub(div, floordiv), ir.Constant(t, 0.5)),
-                        b.fadd(floordiv, ir.Constant(t, 1.0)), floordiv)
+    floordiv = b.select(
+        b.fcmp_ordered(">", b.fsub(div, floordiv), ir.Constant(t, 0.5)), b.fadd(floordiv, ir.Constant(t, 1.0)), floordiv
+    )
     floordiv = b.select(b.fcmp_ordered("==", div, zero), _intr(b, "copysign", t, [zero, b.fdiv(x, y)]), floordiv)
     return b.select(b.fcmp_ordered("==", y, zero), b.fdiv(x, y), floordiv)
 
 
 def int_pow(b: ir.IRBuilder, x: ir.Value, y: ir.Value, t: ir.Type) -> ir.Value:
     """x ** y for ints by squaring (wrapping like NumPy); negative y truncates toward zero."""
-    fn_name = f"graphc_ipow_{T.suffix(t)}"
+    fn_name = f"graphc_ipow_{llvm_types.suffix(t)}"
     module = b.module
     fn = module.globals.get(fn_name)
     if fn is None:
@@ -329,4 +366,3 @@ def int_pow(b: ir.IRBuilder, x: ir.Value, y: ir.Value, t: ir.Type) -> ir.Value:
         result.add_incoming(acc_next, loop)
         db.ret(result)
     return b.call(fn, [x, y])
-

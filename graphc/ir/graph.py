@@ -2,7 +2,7 @@
 
 Nodes are kept in creation order, which is always a topological order (a node's inputs and
 control inputs exist before it). graphc gives that order a meaning: within one run, effects on
-the same variable happen in creation order (see graphc.program.build).
+the same variable happen in creation order (see graphc.program.from_graph).
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The kernel IR: what the code generators (LLVM now, CUDA later) render. It knows nothing of
-either; it knows buffers, loops, index maps, scalar expressions and library calls.
+"""The kernel IR: what the code generators (graphc.codegen: LLVM and CUDA) render. It knows
+nothing of either; it knows buffers, loops, index maps, scalar expressions and library calls.
 
 A KernelProgram is a list of kernels over buffers:
   - LoopKernel: a loop nest over an iteration space in a given order. It reads slots (a buffer

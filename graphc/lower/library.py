@@ -13,11 +13,11 @@ import numpy as np
 from ..ir.dtypes import bool_, float32, float64, int64
 from ..ir.node import Node
 from ..ir.shapes import normalize_axis
-from ..ops import scalar as S
+from ..ops import scalar as sexpr
 from ..ops.random import philox_key
 from ..ops.slicing import expand_spec
-from . import index as I
-from .builder import condition, index_value
+from . import index as iexpr
+from .loop_builder import condition, index_value
 from .kernel import GemmCall
 from .library_table import fill, kernel_builder, library
 from .reads import Dims, flatten, through_view
@@ -55,10 +55,10 @@ def _matmul(lw: Any, node: Node) -> None:
     bi = (j, p) if tb else (p, j)
     a_idx = tuple(bv[len(batch) - (len(a_shape) - 2):]) + ai
     b_idx = tuple(bv[len(batch) - (len(b_shape) - 2):]) + bi
-    a_idx = tuple(I.const(0) if d == 1 else e for e, d in zip(a_idx, a_shape))
-    b_idx = tuple(I.const(0) if d == 1 else e for e, d in zip(b_idx, b_shape))
-    av = S.cast(kb.read(a, a_idx if a.ndim > 1 else a_idx[-1:]), out.dtype)
-    bvl = S.cast(kb.read(b, b_idx if b.ndim > 1 else b_idx[-2:-1]), out.dtype)
+    a_idx = tuple(iexpr.const(0) if d == 1 else e for e, d in zip(a_idx, a_shape))
+    b_idx = tuple(iexpr.const(0) if d == 1 else e for e, d in zip(b_idx, b_shape))
+    av = sexpr.cast(kb.read(a, a_idx if a.ndim > 1 else a_idx[-1:]), out.dtype)
+    bvl = sexpr.cast(kb.read(b, b_idx if b.ndim > 1 else b_idx[-2:-1]), out.dtype)
     acc = kb.accumulate("sum", av * bvl, out.dtype)
     out_idx = tuple(bv) + ((i,) if a.ndim > 1 else ()) + ((j,) if b.ndim > 1 else ())
     kb.store(c, out_idx, acc)
@@ -97,8 +97,8 @@ def _gather(lw: Any, node: Node) -> None:
     v = kb.vars
     mid = v[axis: axis + indices.ndim]
     raw = kb.read_int(indices, tuple(mid))
-    ok = I.logical_and(I.greater_equal(raw, 0), I.less(raw, n)) or I.const(1)
-    safe = I.select(ok, raw, 0)
+    ok = iexpr.logical_and(iexpr.greater_equal(raw, 0), iexpr.less(raw, n)) or iexpr.const(1)
+    safe = iexpr.select(ok, raw, 0)
     value = kb.read(params, tuple(v[:axis]) + (safe,) + tuple(v[axis + indices.ndim:]))
     kb.check(condition(ok), index_value(raw), f"indices{{index}} = {{value}} is not in [0, {n})", node,
              where=lambda it: it[axis: axis + indices.ndim])
@@ -115,11 +115,11 @@ def _gather_grad(lw: Any, node: Node) -> None:
     kb = kernel_builder(lw, node, g.shape, serial=True)
     v = kb.vars
     raw = kb.read_int(indices, tuple(v[axis: axis + indices.ndim]))
-    ok = I.logical_and(I.greater_equal(raw, 0), I.less(raw, out.shape[axis])) or I.const(1)
+    ok = iexpr.logical_and(iexpr.greater_equal(raw, 0), iexpr.less(raw, out.shape[axis])) or iexpr.const(1)
     kb.check(condition(ok), index_value(raw), f"indices{{index}} = {{value}} is not in [0, {out.shape[axis]})", node,
              where=lambda it: it[axis: axis + indices.ndim])
-    target = tuple(v[:axis]) + (I.select(ok, raw, 0),) + tuple(v[axis + indices.ndim:])
-    kb.store(out, target, S.select(condition(ok), kb.read(g, v), S.const(0, out.dtype)), mode="add")
+    target = tuple(v[:axis]) + (iexpr.select(ok, raw, 0),) + tuple(v[axis + indices.ndim:])
+    kb.store(out, target, sexpr.select(condition(ok), kb.read(g, v), sexpr.const(0, out.dtype)), mode="add")
     kb.finish()
 
 
@@ -130,10 +130,10 @@ def _one_hot(lw: Any, node: Node) -> None:
     axis = normalize_axis(node.attrs["axis"], out.ndim)
     kb = kernel_builder(lw, node, out.shape)
     v = kb.vars
-    idx = S.cast(kb.read(indices, tuple(v[:axis]) + tuple(v[axis + 1:])), int64)
-    hot = S.call("eq", idx, index_value(v[axis]))
-    kb.store(lw.buffer_of[out], v, S.select(hot, S.const(node.attrs["on_value"], out.dtype),
-                                            S.const(node.attrs["off_value"], out.dtype)))
+    idx = sexpr.cast(kb.read(indices, tuple(v[:axis]) + tuple(v[axis + 1:])), int64)
+    hot = sexpr.call("eq", idx, index_value(v[axis]))
+    kb.store(lw.buffer_of[out], v, sexpr.select(hot, sexpr.const(node.attrs["on_value"], out.dtype),
+                                            sexpr.const(node.attrs["off_value"], out.dtype)))
     kb.finish()
 
 
@@ -147,7 +147,7 @@ def _concat(lw: Any, node: Node) -> None:
     for t in node.inputs:
         shift = offset
         copy_into(lw, node, t, buf, tuple(t.shape),
-                  lambda v, shift=shift: tuple(I.add(e, shift) if a == axis else e for a, e in enumerate(v)))
+                  lambda v, shift=shift: tuple(iexpr.add(e, shift) if a == axis else e for a, e in enumerate(v)))
         offset += t.shape[axis]
 
 
@@ -157,7 +157,7 @@ def _pack(lw: Any, node: Node) -> None:
     axis = normalize_axis(node.attrs["axis"], out.ndim)
     for i, t in enumerate(node.inputs):
         copy_into(lw, node, t, lw.buffer_of[out], tuple(t.shape),
-                  lambda v, i=i: tuple(v[:axis]) + (I.const(i),) + tuple(v[axis:]))
+                  lambda v, i=i: tuple(v[:axis]) + (iexpr.const(i),) + tuple(v[axis:]))
 
 
 @library("Unpack")
@@ -166,7 +166,7 @@ def _unpack(lw: Any, node: Node) -> None:
     axis = normalize_axis(node.attrs["axis"], x.ndim)
     for i, t in enumerate(node.outputs):
         copy_into(lw, node, x, lw.buffer_of[t], tuple(t.shape), lambda v: v,
-                  src_index=lambda v, i=i: tuple(v[:axis]) + (I.const(i),) + tuple(v[axis:]))
+                  src_index=lambda v, i=i: tuple(v[:axis]) + (iexpr.const(i),) + tuple(v[axis:]))
 
 
 @library("Split")
@@ -177,7 +177,7 @@ def _split(lw: Any, node: Node) -> None:
     for t in node.outputs:
         shift = offset
         copy_into(lw, node, x, lw.buffer_of[t], tuple(t.shape), lambda v: v,
-                  src_index=lambda v, shift=shift: tuple(I.add(e, shift) if a == axis else e for a, e in enumerate(v)))
+                  src_index=lambda v, shift=shift: tuple(iexpr.add(e, shift) if a == axis else e for a, e in enumerate(v)))
         offset += t.shape[axis]
 
 
@@ -189,14 +189,26 @@ def _pad(lw: Any, node: Node) -> None:
     kb = kernel_builder(lw, node, out.shape)
     src, valid = [], None
     for e, (before, _), n in zip(kb.vars, node.attrs["paddings"], x.shape):
-        r = I.add(e, -before)
+        r = iexpr.add(e, -before)
         if mode == "CONSTANT":
-            valid = I.logical_and(valid, I.in_range(r, 0, n))
-            src.append(I.select(I.in_range(r, 0, n) or I.const(1), r, 0))
+            valid = iexpr.logical_and(valid, iexpr.in_range(r, 0, n))
+            src.append(iexpr.select(iexpr.in_range(r, 0, n) or iexpr.const(1), r, 0))
         elif mode == "REFLECT":
-            src.append(I.select(I.less(r, 0), I.mul(r, -1), I.select(I.less(r, n), r, I.add(2 * n - 2, I.mul(r, -1)))))
+            src.append(
+                iexpr.select(
+                    iexpr.less(r, 0),
+                    iexpr.mul(r, -1),
+                    iexpr.select(iexpr.less(r, n), r, iexpr.add(2 * n - 2, iexpr.mul(r, -1))),
+                )
+            )
         else:
-            src.append(I.select(I.less(r, 0), I.add(-1, I.mul(r, -1)), I.select(I.less(r, n), r, I.add(2 * n - 1, I.mul(r, -1)))))
+            src.append(
+                iexpr.select(
+                    iexpr.less(r, 0),
+                    iexpr.add(-1, iexpr.mul(r, -1)),
+                    iexpr.select(iexpr.less(r, n), r, iexpr.add(2 * n - 1, iexpr.mul(r, -1))),
+                )
+            )
     fill_value = node.attrs["constant_values"] if mode == "CONSTANT" else 0
     kb.store(lw.buffer_of[out], kb.vars, kb.read(x, tuple(src), valid, fill_value))
     kb.finish()
@@ -206,8 +218,15 @@ def _pad(lw: Any, node: Node) -> None:
 def _tile(lw: Any, node: Node) -> None:
     x = node.inputs[0]
     out = node.outputs[0]
-    copy_into(lw, node, x, lw.buffer_of[out], tuple(out.shape), lambda v: v,
-              src_index=lambda v: tuple(I.mod(e, n) for e, n in zip(v, x.shape)))
+    copy_into(
+        lw,
+        node,
+        x,
+        lw.buffer_of[out],
+        tuple(out.shape),
+        lambda v: v,
+        src_index=lambda v: tuple(iexpr.mod(e, n) for e, n in zip(v, x.shape)),
+    )
 
 
 @library("StridedSliceGrad")
@@ -225,17 +244,27 @@ def _strided_slice_grad(lw: Any, node: Node) -> None:
                 continue
             n = next(dims)
             if entry[0] == "index":
-                src.append(I.const(entry[1] % n))
+                src.append(iexpr.const(entry[1] % n))
                 continue
             start, _, step = slice(entry[1], entry[2], entry[3]).indices(n)
-            src.append(I.add(start, I.mul(next(it), step)))
+            src.append(iexpr.add(start, iexpr.mul(next(it), step)))
         return tuple(src)
 
     copy_into(lw, node, g, out, tuple(g.shape), target)
 
 
-@library("Fill", "Identity", "StopGradient", "PlaceholderWithDefault", "BroadcastTo", "Reshape", "Transpose",
-         "ExpandDims", "Squeeze", "StridedSlice")
+@library(
+    "Fill",
+    "Identity",
+    "StopGradient",
+    "PlaceholderWithDefault",
+    "BroadcastTo",
+    "Reshape",
+    "Transpose",
+    "ExpandDims",
+    "Squeeze",
+    "StridedSlice",
+)
 def _as_copy(lw: Any, node: Node) -> None:
     """Views and identities that reach a library group (no pipeline simplified them)."""
     out = node.outputs[0]
@@ -256,7 +285,7 @@ def _shape(lw: Any, node: Node) -> None:
     out = lw.buffer_of[node.outputs[0]]
     for i, d in enumerate(node.inputs[0].shape):
         kb = kernel_builder(lw, node, ())
-        kb.store(out, (I.const(i),), S.const(d, out.dtype))
+        kb.store(out, (iexpr.const(i),), sexpr.const(d, out.dtype))
         kb.finish()
 
 
@@ -267,13 +296,18 @@ def _check_numerics(lw: Any, node: Node) -> None:
     kb = kernel_builder(lw, node, x.shape, reduced=tuple(range(x.ndim)))
     value = kb.read(x, kb.vars)
     kb.store(lw.buffer_of[node.outputs[0]], kb.vars, value, inner=True)
-    nan = kb.accumulate("any", S.call("isnan", value), bool_)
-    inf = kb.accumulate("any", S.call("isinf", value), bool_)
+    nan = kb.accumulate("any", sexpr.call("isnan", value), bool_)
+    inf = kb.accumulate("any", sexpr.call("isinf", value), bool_)
     prefix = f"{node.attrs['message']}: " if node.attrs["message"] else ""
     kinds = {1: "NaN", 2: "Inf", 3: "NaN and Inf"}
-    detail = S.cast(nan, int64) + S.cast(inf, int64) * 2
-    kb.check(S.call("not", S.call("or", nan, inf)), detail, lambda value, index: f"{prefix}tensor had {kinds[value]} values",
-             node, inner=False)
+    detail = sexpr.cast(nan, int64) + sexpr.cast(inf, int64) * 2
+    kb.check(
+        sexpr.call("not", sexpr.call("or", nan, inf)),
+        detail,
+        lambda value, index: f"{prefix}tensor had {kinds[value]} values",
+        node,
+        inner=False,
+    )
     kb.finish()
 
 
@@ -298,18 +332,23 @@ def _sparse_xent(lw: Any, node: Node) -> None:
     m_buf = lw.new_buffer(f"{node.name}/max", logits.dtype, rows)
     kb = kernel_builder(lw, node, logits.shape, reduced=(logits.ndim - 1,))
     m = kb.accumulate("max", kb.read(logits, kb.vars), logits.dtype)
-    kb.store(m_buf, kb.vars[:-1], S.select(S.call("isfinite", m), m, S.const(0, m.dtype)))
+    kb.store(m_buf, kb.vars[:-1], sexpr.select(sexpr.call("isfinite", m), m, sexpr.const(0, m.dtype)))
     kb.finish()
     kb = kernel_builder(lw, node, logits.shape, reduced=(logits.ndim - 1,))
     row = kb.vars[:-1]
     shift = kb.load(m_buf, row)
-    total = kb.accumulate("sum", S.call("exp", kb.read(logits, kb.vars) - shift), logits.dtype)
+    total = kb.accumulate("sum", sexpr.call("exp", kb.read(logits, kb.vars) - shift), logits.dtype)
     label = kb.read_int(labels, row)
-    ok = I.logical_and(I.greater_equal(label, 0), I.less(label, classes)) or I.const(1)
-    kb.check(condition(ok), index_value(label), f"label value {{value}} is outside the valid range [0, {classes})",
-             node, inner=False)
-    picked = kb.read(logits, row + (I.select(ok, label, 0),))
-    kb.store(lw.buffer_of[out], row, S.call("log", total) + shift - picked)
+    ok = iexpr.logical_and(iexpr.greater_equal(label, 0), iexpr.less(label, classes)) or iexpr.const(1)
+    kb.check(
+        condition(ok),
+        index_value(label),
+        f"label value {{value}} is outside the valid range [0, {classes})",
+        node,
+        inner=False,
+    )
+    picked = kb.read(logits, row + (iexpr.select(ok, label, 0),))
+    kb.store(lw.buffer_of[out], row, sexpr.call("log", total) + shift - picked)
     kb.finish()
 
 
@@ -319,13 +358,13 @@ def _random(lw: Any, node: Node) -> None:
     out = node.outputs[0]
     counter = node.inputs[-1]
     kb = kernel_builder(lw, node, out.shape)
-    run = S.cast(kb.read(counter, ()), int64)
+    run = sexpr.cast(kb.read(counter, ()), int64)
     key = philox_key(node.attrs["seed"], node.attrs["seed2"])
     flat = flatten(kb.vars, tuple(out.shape))
     prim = "philox_uniform" if node.type == "RandomUniform" else "philox_normal"
-    kb.store(lw.buffer_of[out], kb.vars, S.SExpr(prim, (run,), out.dtype, (key[0], key[1], flat)))
+    kb.store(lw.buffer_of[out], kb.vars, sexpr.SExpr(prim, (run,), out.dtype, (key[0], key[1], flat)))
     kb.finish()
 
 
-def float_const(value: float, dtype) -> S.SExpr:
-    return S.const(np.asarray(value, dtype.np).item(), dtype)
+def float_const(value: float, dtype) -> sexpr.SExpr:
+    return sexpr.const(np.asarray(value, dtype.np).item(), dtype)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..ir.node import Node
-from ..ops import scalar as S
+from ..ops import scalar as sexpr
 from ..ops.conv import window_output
-from . import index as I
-from .builder import LoopBuilder, index_value
+from . import index as iexpr
+from .loop_builder import LoopBuilder, index_value
 from .library_table import fill, kernel_builder, library
 
 
@@ -37,16 +37,16 @@ def _pads(attrs: dict, hw: tuple[int, int], khw: tuple[int, int]) -> list[int]:
 
 def _forward_tap(o, k, stride: int, dilation: int, pad: int, size: int):
     """Input position read by output o at tap k, and whether it is inside the input."""
-    pos = I.add(I.add(I.mul(o, stride), I.mul(k, dilation)), -pad)
-    return pos, I.in_range(pos, 0, size)
+    pos = iexpr.add(iexpr.add(iexpr.mul(o, stride), iexpr.mul(k, dilation)), -pad)
+    return pos, iexpr.in_range(pos, 0, size)
 
 
 def _backward_tap(i, k, stride: int, dilation: int, pad: int, out_size: int):
     """Output position that reads input i at tap k (if any), and whether it exists."""
-    num = I.add(I.add(i, pad), I.mul(k, -dilation))
-    o = I.floordiv(num, stride)
-    ok = I.logical_and(I.greater_equal(num, 0), I.less(o, out_size),
-                       I.equal(I.mod(num, stride), 0) if stride > 1 else None)
+    num = iexpr.add(iexpr.add(i, pad), iexpr.mul(k, -dilation))
+    o = iexpr.floordiv(num, stride)
+    ok = iexpr.logical_and(iexpr.greater_equal(num, 0), iexpr.less(o, out_size),
+                       iexpr.equal(iexpr.mod(num, stride), 0) if stride > 1 else None)
     return o, ok
 
 
@@ -63,9 +63,11 @@ def _conv2d(lw: Any, node: Node) -> None:
     vn, vh, vw, vc, vkh, vkw, vci = kb.vars
     ph, okh = _forward_tap(vh, vkh, sh, dh, pt, h)
     pw, okw = _forward_tap(vw, vkw, sw, dw, pl, w)
-    valid = I.logical_and(okh, okw)
-    xv = kb.read(x, _layout(fmt, vn, I.select(okh, ph, 0), I.select(okw, pw, 0), vci), valid, 0)
-    acc = kb.accumulate("sum", S.cast(xv, out.dtype) * S.cast(kb.read(f, (vkh, vkw, vci, vc)), out.dtype), out.dtype)
+    valid = iexpr.logical_and(okh, okw)
+    xv = kb.read(x, _layout(fmt, vn, iexpr.select(okh, ph, 0), iexpr.select(okw, pw, 0), vci), valid, 0)
+    acc = kb.accumulate(
+        "sum", sexpr.cast(xv, out.dtype) * sexpr.cast(kb.read(f, (vkh, vkw, vci, vc)), out.dtype), out.dtype
+    )
     kb.store(lw.buffer_of[out], _layout(fmt, vn, vh, vw, vc), acc)
     kb.finish()
 
@@ -83,10 +85,16 @@ def _conv2d_backprop_input(lw: Any, node: Node) -> None:
     vn, vh, vw, vci, vkh, vkw, vco = kb.vars
     yh, okh = _backward_tap(vh, vkh, sh, dh, pt, oh)
     yw, okw = _backward_tap(vw, vkw, sw, dw, pl, ow)
-    valid = I.logical_and(okh, okw)
-    gv = kb.read(g, _layout(fmt, vn, I.select(okh or I.const(1), yh, 0), I.select(okw or I.const(1), yw, 0), vco),
-                 valid, 0)
-    acc = kb.accumulate("sum", S.cast(gv, out.dtype) * S.cast(kb.read(f, (vkh, vkw, vci, vco)), out.dtype), out.dtype)
+    valid = iexpr.logical_and(okh, okw)
+    gv = kb.read(
+        g,
+        _layout(fmt, vn, iexpr.select(okh or iexpr.const(1), yh, 0), iexpr.select(okw or iexpr.const(1), yw, 0), vco),
+        valid,
+        0,
+    )
+    acc = kb.accumulate(
+        "sum", sexpr.cast(gv, out.dtype) * sexpr.cast(kb.read(f, (vkh, vkw, vci, vco)), out.dtype), out.dtype
+    )
     kb.store(lw.buffer_of[out], _layout(fmt, vn, vh, vw, vci), acc)
     kb.finish()
 
@@ -104,10 +112,10 @@ def _conv2d_backprop_filter(lw: Any, node: Node) -> None:
     vkh, vkw, vci, vco, vn, voh, vow = kb.vars
     ph, okh = _forward_tap(voh, vkh, sh, dh, pt, h)
     pw, okw = _forward_tap(vow, vkw, sw, dw, pl, w)
-    valid = I.logical_and(okh, okw)
-    xv = kb.read(x, _layout(fmt, vn, I.select(okh, ph, 0), I.select(okw, pw, 0), vci), valid, 0)
+    valid = iexpr.logical_and(okh, okw)
+    xv = kb.read(x, _layout(fmt, vn, iexpr.select(okh, ph, 0), iexpr.select(okw, pw, 0), vci), valid, 0)
     gv = kb.read(g, _layout(fmt, vn, voh, vow, vco))
-    acc = kb.accumulate("sum", S.cast(xv, out.dtype) * S.cast(gv, out.dtype), out.dtype)
+    acc = kb.accumulate("sum", sexpr.cast(xv, out.dtype) * sexpr.cast(gv, out.dtype), out.dtype)
     kb.store(lw.buffer_of[out], (vkh, vkw, vci, vco), acc)
     kb.finish()
 
@@ -123,14 +131,18 @@ def _pool_setup(node: Node, x_shape: tuple, out_shape: tuple):
 def _window_read(kb: LoopBuilder, x, fmt, vn, voh, vow, vc, vkh, vkw, sh, sw, pt, pl, h, w, fill_value):
     ph, okh = _forward_tap(voh, vkh, sh, 1, pt, h)
     pw, okw = _forward_tap(vow, vkw, sw, 1, pl, w)
-    return kb.read(x, _layout(fmt, vn, I.select(okh, ph, 0), I.select(okw, pw, 0), vc),
-                   I.logical_and(okh, okw), fill_value)
+    return kb.read(
+        x,
+        _layout(fmt, vn, iexpr.select(okh, ph, 0), iexpr.select(okw, pw, 0), vc),
+        iexpr.logical_and(okh, okw),
+        fill_value,
+    )
 
 
-def _count(o, stride: int, pad: int, k: int, size: int) -> I.IExpr:
+def _count(o, stride: int, pad: int, k: int, size: int) -> iexpr.IExpr:
     """How many real (unpadded) input positions window o covers along one axis."""
-    start = I.add(I.mul(o, stride), -pad)
-    return I.add(I.minimum(I.add(start, k), size), I.mul(I.maximum(start, 0), -1))
+    start = iexpr.add(iexpr.mul(o, stride), -pad)
+    return iexpr.add(iexpr.minimum(iexpr.add(start, k), size), iexpr.mul(iexpr.maximum(start, 0), -1))
 
 
 @library("MaxPool", "AvgPool")
@@ -141,12 +153,11 @@ def _pool(lw: Any, node: Node) -> None:
     kb = kernel_builder(lw, node, (n, oh, ow, c, kh, kw), reduced=(4, 5))
     vn, voh, vow, vc, vkh, vkw = kb.vars
     is_max = node.type == "MaxPool"
-    value = _window_read(kb, x, fmt, vn, voh, vow, vc, vkh, vkw, sh, sw, pt, pl, h, w,
-                         float("-inf") if is_max else 0.0)
+    value = _window_read(kb, x, fmt, vn, voh, vow, vc, vkh, vkw, sh, sw, pt, pl, h, w, float("-inf") if is_max else 0.0)
     acc = kb.accumulate("max" if is_max else "sum", value, out.dtype)
     if not is_max:
-        count = I.mul(_count(voh, sh, pt, kh, h), _count(vow, sw, pl, kw, w))
-        acc = acc / S.cast(index_value(count), out.dtype)
+        count = iexpr.mul(_count(voh, sh, pt, kh, h), _count(vow, sw, pl, kw, w))
+        acc = acc / sexpr.cast(index_value(count), out.dtype)
     kb.store(lw.buffer_of[out], _layout(fmt, vn, voh, vow, vc), acc)
     kb.finish()
 
@@ -157,9 +168,9 @@ def _argmax_window(lw, node, x, out_shape, serial: bool):
     vn, voh, vow, vc, vkh, vkw = kb.vars
     value = _window_read(kb, x, fmt, vn, voh, vow, vc, vkh, vkw, sh, sw, pt, pl, h, w, float("-inf"))
     kb.accumulate("argmax", value, x.dtype)
-    best = I.IExpr("acc", (), 0)
-    at_h = I.add(I.add(I.mul(voh, sh), I.floordiv(best, kw)), -pt)
-    at_w = I.add(I.add(I.mul(vow, sw), I.mod(best, kw)), -pl)
+    best = iexpr.IExpr("acc", (), 0)
+    at_h = iexpr.add(iexpr.add(iexpr.mul(voh, sh), iexpr.floordiv(best, kw)), -pt)
+    at_w = iexpr.add(iexpr.add(iexpr.mul(vow, sw), iexpr.mod(best, kw)), -pl)
     return kb, fmt, (vn, voh, vow, vc), (at_h, at_w)
 
 
@@ -191,12 +202,11 @@ def _avg_pool_grad(lw: Any, node: Node) -> None:
     vn, vh, vw, vc, vkh, vkw = kb.vars
     yh, okh = _backward_tap(vh, vkh, sh, 1, pt, oh)
     yw, okw = _backward_tap(vw, vkw, sw, 1, pl, ow)
-    valid = I.logical_and(okh, okw)
-    sy, sx = I.select(okh or I.const(1), yh, 0), I.select(okw or I.const(1), yw, 0)
+    valid = iexpr.logical_and(okh, okw)
+    sy, sx = iexpr.select(okh or iexpr.const(1), yh, 0), iexpr.select(okw or iexpr.const(1), yw, 0)
     gv = kb.read(g, _layout(fmt, vn, sy, sx, vc), valid, 0)
-    count = I.mul(_count(sy, sh, pt, kh, h), _count(sx, sw, pl, kw, w))
-    safe = I.maximum(count, 1)
-    acc = kb.accumulate("sum", gv / S.cast(index_value(safe), out.dtype), out.dtype)
+    count = iexpr.mul(_count(sy, sh, pt, kh, h), _count(sx, sw, pl, kw, w))
+    safe = iexpr.maximum(count, 1)
+    acc = kb.accumulate("sum", gv / sexpr.cast(index_value(safe), out.dtype), out.dtype)
     kb.store(lw.buffer_of[out], _layout(fmt, vn, vh, vw, vc), acc)
     kb.finish()
-

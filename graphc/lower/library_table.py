@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 from ..errors import CompileError
 from ..ir.node import Node
-from ..ops import scalar as S
-from .builder import LoopBuilder
+from ..ops import scalar as sexpr
+from .loop_builder import LoopBuilder
 
 Lower = Callable[[Any, Node], None]
 _LIBRARY: dict[str, Lower] = {}
@@ -44,5 +44,5 @@ def kernel_builder(lw: Any, node: Node, space: Any, **options: Any) -> LoopBuild
 def fill(lw: Any, node: Node, buf: Any, value: Any) -> None:
     """A kernel setting every element of `buf` to `value`."""
     kb = kernel_builder(lw, node, buf.shape)
-    kb.store(buf, kb.vars, S.const(value, buf.dtype))
+    kb.store(buf, kb.vars, sexpr.const(value, buf.dtype))
     kb.finish()

@@ -13,10 +13,10 @@ from ..errors import CompileError
 from ..ir.node import Node
 from ..ir.shapes import normalize_axes
 from ..ir.tensor import Tensor
-from ..ops import scalar as S
+from ..ops import scalar as sexpr
 from ..program import FusionGroup, Program
-from . import index as I
-from .builder import LoopBuilder, substitute
+from . import index as iexpr
+from .loop_builder import LoopBuilder, substitute
 from . import library, library_nn  # noqa: F401  (their @library rules fill the table)
 from .kernel import Buffer, KernelProgram
 from .library_table import lower_library
@@ -76,7 +76,9 @@ class Lowering:
         return kp
 
     # ---------------------------------------------------------------- expressions
-    def elementwise_value(self, kb: LoopBuilder, node: Node, out_index: Dims, env: dict[Tensor, S.SExpr]) -> S.SExpr:
+    def elementwise_value(
+        self, kb: LoopBuilder, node: Node, out_index: Dims, env: dict[Tensor, sexpr.SExpr]
+    ) -> sexpr.SExpr:
         """node's scalar expression at `out_index`, reading members from env, the rest from memory."""
         expr = node.op.scalar_expr([t.dtype for t in node.inputs], dict(node.attrs))
         out_shape = tuple(node.outputs[0].shape)
@@ -88,14 +90,14 @@ class Lowering:
                 args.append(kb.read(t, broadcast_index(out_index, out_shape, tuple(t.shape))))
         return substitute(expr, args)
 
-    def run_members(self, kb: LoopBuilder, nodes: list[Node], index: Dims, env: dict[Tensor, S.SExpr]) -> None:
+    def run_members(self, kb: LoopBuilder, nodes: list[Node], index: Dims, env: dict[Tensor, sexpr.SExpr]) -> None:
         for n in nodes:
             env[n.outputs[0]] = self.elementwise_value(kb, n, index, env)
 
     # ---------------------------------------------------------------- groups
     def elementwise_group(self, g: FusionGroup) -> None:
         kb = LoopBuilder(self, f"k{len(self.kernels)}_{g.nodes[-1].type}", g.space, node=g.nodes[-1])
-        env: dict[Tensor, S.SExpr] = {}
+        env: dict[Tensor, sexpr.SExpr] = {}
         self.run_members(kb, g.nodes, kb.vars, env)
         for t in g.stores:
             kb.store(self.buffer_of[t], kb.vars, env[t])
@@ -108,19 +110,19 @@ class Lowering:
         axes = normalize_axes(anchor.attrs["axis"], len(space))
         kb = LoopBuilder(self, f"k{len(self.kernels)}_{anchor.type}", space, reduced=axes, node=anchor)
         split = g.nodes.index(anchor)
-        env: dict[Tensor, S.SExpr] = {}
+        env: dict[Tensor, sexpr.SExpr] = {}
         self.run_members(kb, g.nodes[:split], kb.vars, env)
         out = anchor.outputs[0]
         operand = env[x] if x in env else kb.read(x, kb.vars)
         if anchor.type in ("Sum", "Prod") and operand.dtype is not out.dtype:
-            operand = S.cast(operand, out.dtype)
+            operand = sexpr.cast(operand, out.dtype)
         acc = kb.accumulate(COMBINERS[anchor.type], operand, out.dtype)
         if anchor.attrs["keepdims"]:
-            out_index = tuple(I.const(0) if a in axes else v for a, v in enumerate(kb.vars))
+            out_index = tuple(iexpr.const(0) if a in axes else v for a, v in enumerate(kb.vars))
         else:
             out_index = tuple(v for a, v in enumerate(kb.vars) if a not in axes)
-        outer: dict[Tensor, S.SExpr] = {out: acc}
-        self.run_members(kb, g.nodes[split + 1:], out_index, outer)
+        outer: dict[Tensor, sexpr.SExpr] = {out: acc}
+        self.run_members(kb, g.nodes[split + 1 :], out_index, outer)
         for t in g.stores:
             if t in env:
                 kb.store(self.buffer_of[t], kb.vars, env[t], inner=True)
@@ -138,7 +140,7 @@ class Lowering:
 
     def elementwise_tail(self, nodes: list[Node], g: FusionGroup, space: tuple[int, ...]) -> None:
         kb = LoopBuilder(self, f"k{len(self.kernels)}_{nodes[-1].type}", space, node=nodes[-1])
-        env: dict[Tensor, S.SExpr] = {}
+        env: dict[Tensor, sexpr.SExpr] = {}
         self.run_members(kb, nodes, kb.vars, env)
         for t in g.stores:
             if t in env:
@@ -156,4 +158,3 @@ class Lowering:
 
 def lower_program(program: Program, blas: bool = True) -> KernelProgram:
     return Lowering(program, blas).lower()
-

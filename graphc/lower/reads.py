@@ -11,32 +11,32 @@ from typing import Union
 
 from ..ir.tensor import Tensor
 from ..ops.slicing import expand_spec
-from . import index as I
+from . import index as iexpr
 
 VIEW_OPS = frozenset({"Reshape", "Transpose", "BroadcastTo", "StridedSlice", "ExpandDims", "Squeeze"})
-Dims = tuple[I.IExpr, ...]
-Index = Union[Dims, I.IExpr]   # per-dimension indices, or a flat element offset
+Dims = tuple[iexpr.IExpr, ...]
+Index = Union[Dims, iexpr.IExpr]   # per-dimension indices, or a flat element offset
 
 
 def broadcast_index(dims: Dims, from_shape: tuple[int, ...], to_shape: tuple[int, ...]) -> Dims:
     """The index into a tensor of `to_shape` that NumPy broadcasting reads for position `dims`
     of a result of `from_shape` (right-aligned; size-1 dims read element 0)."""
     lead = len(from_shape) - len(to_shape)
-    return tuple(I.const(0) if d == 1 else dims[lead + i] for i, d in enumerate(to_shape))
+    return tuple(iexpr.const(0) if d == 1 else dims[lead + i] for i, d in enumerate(to_shape))
 
 
-def flatten(dims: Dims, shape: tuple[int, ...]) -> I.IExpr:
-    offset, step = I.const(0), 1
+def flatten(dims: Dims, shape: tuple[int, ...]) -> iexpr.IExpr:
+    offset, step = iexpr.const(0), 1
     for e, d in zip(reversed(dims), reversed(shape)):
-        offset = I.add(offset, I.mul(e, step))
+        offset = iexpr.add(offset, iexpr.mul(e, step))
         step *= max(d, 1)
     return offset
 
 
-def unravel(flat: I.IExpr, shape: tuple[int, ...]) -> Dims:
+def unravel(flat: iexpr.IExpr, shape: tuple[int, ...]) -> Dims:
     out, step = [], 1
     for d in reversed(shape):
-        out.append(I.mod(I.floordiv(flat, step), d) if d > 1 else I.const(0))
+        out.append(iexpr.mod(iexpr.floordiv(flat, step), d) if d > 1 else iexpr.const(0))
         step *= max(d, 1)
     return tuple(reversed(out))
 
@@ -45,7 +45,7 @@ def as_dims(idx: Index, shape: tuple[int, ...]) -> Dims:
     return idx if isinstance(idx, tuple) else unravel(idx, shape)
 
 
-def as_flat(idx: Index, shape: tuple[int, ...]) -> I.IExpr:
+def as_flat(idx: Index, shape: tuple[int, ...]) -> iexpr.IExpr:
     return flatten(idx, shape) if isinstance(idx, tuple) else idx
 
 
@@ -63,20 +63,20 @@ def through_view(t: Tensor, idx: Index) -> tuple[Tensor, Index]:
         if isinstance(idx, tuple) and _only_unit_dims_differ(out_shape, in_shape):
             kept = [e for e, d in zip(idx, out_shape) if d != 1]
             it = iter(kept)
-            return x, tuple(I.const(0) if d == 1 else next(it) for d in in_shape)
+            return x, tuple(iexpr.const(0) if d == 1 else next(it) for d in in_shape)
         return x, as_flat(idx, out_shape)
     dims = as_dims(idx, out_shape)
     if kind == "Transpose":
         perm = node.attrs["perm"]
         perm = tuple(range(len(in_shape)))[::-1] if perm is None else tuple(p % len(in_shape) for p in perm)
-        src = [I.const(0)] * len(in_shape)
+        src = [iexpr.const(0)] * len(in_shape)
         for i, p in enumerate(perm):
             src[p] = dims[i]
         return x, tuple(src)
     if kind == "BroadcastTo":
         return x, broadcast_index(dims, out_shape, in_shape)
     if kind == "StridedSlice":
-        src: list[I.IExpr] = []
+        src: list[iexpr.IExpr] = []
         out = iter(dims)
         x_dims = iter(in_shape)
         for entry in expand_spec(node.attrs["spec"], len(in_shape)):
@@ -85,10 +85,10 @@ def through_view(t: Tensor, idx: Index) -> tuple[Tensor, Index]:
                 continue
             n = next(x_dims)
             if entry[0] == "index":
-                src.append(I.const(entry[1] % n if n else 0))
+                src.append(iexpr.const(entry[1] % n if n else 0))
                 continue
             start, _, step = slice(entry[1], entry[2], entry[3]).indices(n)
-            src.append(I.add(start, I.mul(next(out), step)))
+            src.append(iexpr.add(start, iexpr.mul(next(out), step)))
         return x, tuple(src)
     raise AssertionError(f"not a view: {kind}")
 

@@ -1,7 +1,7 @@
 """Graph inputs and state: placeholders, constants, variables and assignments.
 
 Variable ops name their variable by the attribute `var`. They are never executed as such: when
-a run is compiled, graphc.program.build turns them into plain dataflow (a read becomes the
+a run is compiled, graphc.program.from_graph turns them into plain dataflow (a read becomes the
 variable's current value, an assignment becomes the new value), so backends see pure functions.
 """
 from __future__ import annotations

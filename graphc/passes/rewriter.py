@@ -100,11 +100,6 @@ def same_type(a: Tensor, b: Tensor) -> bool:
     return a.dtype is b.dtype and a.shape == b.shape
 
 
-def producer(t: Tensor, op_type: str) -> Node | None:
-    """t's node if it is of op_type."""
-    return t.node if t.node.type == op_type else None
-
-
 def copy_node(graph, node: Node, inputs: Sequence[Tensor]) -> Node:
     """A copy of node in graph reading `inputs`; inference is skipped when their types equal
     the original inputs' types (the outputs' types cannot differ then)."""

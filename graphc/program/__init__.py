@@ -1,5 +1,5 @@
 """Programs: the pure, concretely shaped computation of one kind of run (see program.py)."""
-from .build import build_program, needed_nodes
+from .from_graph import build_program, needed_nodes
 from .fusion import FusionGroup
 from .program import Program, ProgramInput
 

@@ -1,6 +1,6 @@
 """Program: what one kind of run computes, as a pure function over concrete shapes.
 
-A Program is built from the user's graph for given fetches and feed types (graphc.program.build)
+A Program is built from the user's graph for given fetches and feed types (graphc.program.from_graph)
 and lives in a private Graph of its own, so rewriting it never touches the user's graph. It is
 pure dataflow: its inputs are the fed values, the variables' values at the start of the run and
 one counter per random node; its results are the fetched values and the variables' new values.

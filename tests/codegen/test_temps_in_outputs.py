@@ -9,7 +9,7 @@ import graphc as gc
 from graphc.lower import lower_program, plan_memory
 from graphc.lower.chains import row_chains
 from graphc.passes import DEFAULT_PIPELINE, run_pipeline
-from graphc.program.build import build_program
+from graphc.program.from_graph import build_program
 
 
 def _plan(outputs, feeds, temps_in_outputs=True):
