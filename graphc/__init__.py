@@ -49,4 +49,25 @@ __version__ = "0.1.0"
 bool = bool_  # noqa: A001 - the API's name for the dtype, as TF's tf.bool
 Operation = Node
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+# The public names (`from graphc import *`): the API, its dtypes and errors, and the user-facing
+# submodules; not the layers below (ir, ops, passes, lower, codegen, runtime, backends, ...).
+__all__ = [
+    "BackendUnavailableError", "CompileError", "DType", "DTypeError", "DeviceError", "FailedPreconditionError",
+    "FeedError", "Function", "Graph", "GraphFileError", "GraphcError", "InvalidArgumentError", "Node", "NotFoundError",
+    "Operation", "ResourceExhaustedError", "Session", "ShapeError", "Tensor", "Variable", "abs", "add", "add_n", "aot",
+    "argmax", "argmin", "as_dtype", "available_backends", "bool", "bool_", "broadcast_to", "cast", "ceil",
+    "check_numerics", "clip_by_value", "clone_replace", "concat", "constant", "control_dependencies",
+    "convert_to_tensor", "cos", "debugprint", "divide", "equal", "erf", "exp", "expand_dims", "expm1", "fill",
+    "float32", "float64", "floor", "floordiv", "floormod", "function", "gather", "get_default_graph",
+    "get_default_session", "getitem", "global_variables", "global_variables_initializer", "gradients", "greater",
+    "greater_equal", "group", "hessians", "identity", "int32", "int64", "is_finite", "is_inf", "is_nan", "less",
+    "less_equal", "load_graph", "local_variables_initializer", "log", "log1p", "logical_and", "logical_not",
+    "logical_or", "logical_xor", "matmul", "maximum", "minimum", "mod", "multiply", "name_scope", "negative", "nn",
+    "no_op", "not_equal", "one_hot", "ones", "ones_like", "onnx", "pad", "placeholder", "placeholder_with_default",
+    "pow", "random_normal", "random_uniform", "range", "reciprocal", "reduce_all", "reduce_any", "reduce_logsumexp",
+    "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "reset_default_graph", "reshape",
+    "round", "rsqrt", "save_graph", "set_random_seed", "shape", "sigmoid", "sign", "sin", "slice", "split", "sqrt",
+    "square", "squared_difference", "squeeze", "stack", "stop_gradient", "subtract", "tanh", "testing", "tile",
+    "train", "trainable_variables", "transpose", "truediv", "unstack", "variables_initializer", "where", "zeros",
+    "zeros_like", "__version__",
+]

@@ -167,3 +167,6 @@ class AdamOptimizer(Optimizer):
 
     def get_slot_names(self) -> list[str]:
         return ["m", "v"]
+
+
+__all__ = ["AdamOptimizer", "GradientDescentOptimizer", "MomentumOptimizer", "Optimizer"]

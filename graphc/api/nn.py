@@ -252,3 +252,12 @@ def _as_float(value: Any, what: str) -> float:
 def _as_dtype_of(t: Any, x: Tensor) -> Tensor:
     t = convert_to_tensor(t)
     return t if t.dtype == x.dtype or not x.dtype.is_floating else math.cast(t, x.dtype)
+
+
+__all__ = [
+    "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "conv2d", "dropout", "elu", "gelu", "l2_loss",
+    "leaky_relu", "log_softmax", "max_pool", "max_pool2d", "moments", "relu", "relu6", "selu", "sigmoid",
+    "sigmoid_cross_entropy_with_logits", "silu", "softmax", "softmax_cross_entropy_with_logits",
+    "softmax_cross_entropy_with_logits_v2", "softplus", "softsign", "sparse_softmax_cross_entropy_with_logits",
+    "swish", "tanh",
+]
