@@ -12,7 +12,7 @@ from graphc.codegen.cuda import render_cuda
 from graphc.lower import lower_program, plan_memory
 from graphc.passes import DEFAULT_PIPELINE, run_pipeline
 from graphc.program import build_program
-from tests.cuda import catalog
+from tests.codegen import cuda_catalog as catalog
 from tests.helpers import assert_close
 
 

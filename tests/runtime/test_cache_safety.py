@@ -20,7 +20,7 @@ import pytest
 
 import graphc as gc
 from graphc.runtime import cache, cache_folder
-from tests.codegen.test_compile_cache import (build, entries, expected, finish, in_new_process, load_entry,
+from tests.runtime.test_compile_cache import (build, entries, expected, finish, in_new_process, load_entry,
                                               new_salts, payload_of, recorded_about, spawn)
 
 
