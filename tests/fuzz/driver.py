@@ -56,9 +56,23 @@ def _worker(kind: str) -> None:
             answer["label"] = "exception"
             answer["error"] = f"{type(err).__name__}: {str(err)[:300]}"
             answer["trace"] = traceback.format_exc()[-3000:]
-        answer["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        answer["rss_mb"] = _peak_rss_mb(resource)
         out.write(json.dumps(answer) + "\n")
         out.flush()
+
+
+def _peak_rss_mb(resource) -> float:
+    """This process's peak resident memory. /proc's VmHWM belongs to the process image, whereas
+    getrusage's ru_maxrss survives exec: a worker started by a big process (a pytest worker)
+    would report its parent's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @dataclass

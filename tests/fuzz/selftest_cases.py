@@ -26,7 +26,7 @@ def run_case(data: bytes) -> str:
     if data == b"crash":
         os.abort()
     if data == b"memory":
-        block = bytearray(300 << 20)     # touched: resident
+        block = bytearray(200 << 20)     # touched: resident
         block[::4096] = b"x" * len(block[::4096])
         return "ok"
     return "ok"
