@@ -514,6 +514,7 @@ def recording_rules() -> Iterator[set[str]]:
             get_op(name).grad = rule
 
 
+@pytest.mark.sampled("c", keep=2)   # the emulator: two cases per set of gradient rules
 @pytest.mark.parametrize("c", CASES)
 def test_gradient_matches_finite_differences(c: Case, backend, rng):
     inputs = [spec.draw(rng) for spec in c.inputs]
@@ -537,6 +538,7 @@ def _second_order(fn: Callable[..., Any]) -> Callable[..., Any]:
 SECOND_ORDER = [p for p in CASES if not p.values[0].check]  # the Cast cases need their special eps
 
 
+@pytest.mark.sampled("c", backends=("llvm",))   # numpy runs every case
 @pytest.mark.parametrize("backend", CPU_BACKENDS + [pytest.param("cuda", marks=pytest.mark.gpu)])
 @pytest.mark.parametrize("c", SECOND_ORDER)
 def test_second_derivative_matches_finite_differences(c: Case, backend, rng):   # too slow for the emulator
@@ -544,6 +546,7 @@ def test_second_derivative_matches_finite_differences(c: Case, backend, rng):   
     assert gc.testing.check_gradients(_second_order(c.fn), inputs, backend=backend) <= 1.0
 
 
+@pytest.mark.sampled("c")
 @pytest.mark.parametrize("c", CASES)
 def test_float32_gradients_keep_float32_and_match_float64(c: Case, backend, rng):
     """The same graph on float32 inputs: each gradient is float32 and close to the float64 one."""
@@ -977,6 +980,7 @@ NEEDS_RANK = {"matmul": "known rank", "matmul-broadcast-batch": "known rank", "m
               "tile": "known rank"}
 
 
+@pytest.mark.sampled("name", "unknown")
 @pytest.mark.parametrize("unknown", ["dims", "rank"])
 @pytest.mark.parametrize("name", sorted(UNKNOWN))
 def test_gradients_with_unknown_shapes(name, unknown, backend):
@@ -999,6 +1003,7 @@ def test_gradients_with_unknown_shapes(name, unknown, backend):
         assert np.shape(got) == np.shape(value)
 
 
+@pytest.mark.sampled("name", "unknown")
 @pytest.mark.parametrize("name, unknown", [(n, u) for n in sorted(UNKNOWN) for u in ("dims", "rank")
                                            if not (u == "rank" and n in NEEDS_RANK)])
 def test_second_derivatives_with_unknown_shapes(name, unknown, backend):

@@ -215,6 +215,7 @@ def _binary_arrays(rng, name, shapes, dtypes):
     return [sample(rng, s, d, k) for s, d, k in zip(shapes, dtypes, kinds)]
 
 
+@pytest.mark.sampled(("name", "da"), ("name", "db"))
 @pytest.mark.parametrize("db", DTYPES)
 @pytest.mark.parametrize("da", DTYPES)
 @pytest.mark.parametrize("name", list(BINARY))
@@ -230,6 +231,7 @@ def test_binary_dtypes(name, da, db, backend, rng):
     check(fn, oracle, arrays, backend)
 
 
+@pytest.mark.sampled("name", "shapes")
 @pytest.mark.parametrize("shapes", BINARY_SHAPES, ids=str)
 @pytest.mark.parametrize("name", list(BINARY))
 def test_binary_shapes(name, shapes, backend, rng):
@@ -406,6 +408,7 @@ def test_unary_dtypes(name, dtype, backend, rng):
     _check_unary(name, x, backend)
 
 
+@pytest.mark.sampled("name", "shape")
 @pytest.mark.parametrize("shape", UNARY_SHAPES, ids=str)
 @pytest.mark.parametrize("name", list(UNARY))
 def test_unary_shapes(name, shape, backend, rng):

@@ -153,6 +153,7 @@ def rejects(oracle, x) -> bool:
 AXES = [None, 0, 1, 2, -1, -3, (0, 2), (2, 0), (-1, 0, 1), ()]
 
 
+@pytest.mark.sampled(("name", "dtype"), ("name", "axis"), "keepdims")
 @pytest.mark.parametrize("keepdims", [False, True])
 @pytest.mark.parametrize("axis", AXES, ids=str)
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -174,6 +175,7 @@ SHAPES_AND_AXES = [
 ]
 
 
+@pytest.mark.sampled(("name", "shape_axis"))
 @pytest.mark.parametrize("keepdims", [False, True])
 @pytest.mark.parametrize("shape_axis", SHAPES_AND_AXES, ids=str)
 @pytest.mark.parametrize("name", list(REDUCERS))

@@ -383,6 +383,7 @@ def _pad_ok(shape, pads, mode) -> bool:
 _PAD_PARAMS = [(s, p, m) for s, p in PAD_CASES for m in ("CONSTANT", "REFLECT", "SYMMETRIC") if _pad_ok(s, p, m)]
 
 
+@pytest.mark.sampled(("shape", "pads", "mode"), "dtype", "known")
 @pytest.mark.parametrize("known", KNOWN)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape,pads,mode", _PAD_PARAMS, ids=[f"{s}-{p}-{m}" for s, p, m in _PAD_PARAMS])

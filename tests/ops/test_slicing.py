@@ -68,6 +68,7 @@ SLICE_CASES = [
 ]
 
 
+@pytest.mark.sampled(("shape", "key"), "dtype", "known")
 @pytest.mark.parametrize("known", KNOWN)
 @pytest.mark.parametrize("dtype", ["float32", "int64", "bool"])
 @pytest.mark.parametrize("shape,key", SLICE_CASES, ids=[f"{s}{_key_id(k)}" for s, k in SLICE_CASES])
@@ -324,6 +325,7 @@ GATHER_CASES = [
 ]
 
 
+@pytest.mark.sampled(("shape", "indices", "axis"), "dtype", "known", "index_dtype")
 @pytest.mark.parametrize("index_dtype", ["int32", "int64"])
 @pytest.mark.parametrize("known", KNOWN)
 @pytest.mark.parametrize("dtype", DTYPES)
