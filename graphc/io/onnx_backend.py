@@ -10,13 +10,16 @@ the outputs are cast back to the types the model declares.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import onnx
 from onnx.backend.base import Backend, BackendRep, Device, DeviceType, namedtupledict
 
+from ..errors import GraphFileError
 from .onnx.common import NUMPY_OF_ONNX, graphc_type
+from .onnx.files import short
 from .onnx.importer import STATIC_INPUTS, Imported, import_model
 
 _SHAPE_ONLY = {"Shape", "Size"}  # their outputs depend on their input's shape, not its values
@@ -97,7 +100,7 @@ class GraphcBackend(Backend):
     backend_name = "numpy"
 
     @classmethod
-    def for_backend(cls, name: str) -> type["GraphcBackend"]:
+    def for_backend(cls, name: str) -> type[GraphcBackend]:
         """A GraphcBackend class running on graphc backend `name` (e.g. "llvm" once it lands)."""
         return type(f"GraphcBackend_{name}", (cls,), {"backend_name": name})
 
@@ -107,7 +110,10 @@ class GraphcBackend(Backend):
 
     @classmethod
     def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> GraphcRep:
-        super().prepare(model, device, **kwargs)  # onnx.checker
+        try:
+            super().prepare(model, device, **kwargs)  # onnx.checker
+        except onnx.checker.ValidationError as err:  # the boundary where onnx's own checks raise
+            raise GraphFileError(f"the ONNX model fails onnx.checker: {short(err, 300)}") from None
         return GraphcRep(model, cls.backend_name)
 
     @classmethod

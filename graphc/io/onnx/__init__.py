@@ -5,7 +5,8 @@ of these functions is called, so graphc itself imports without it.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ...errors import GraphcError
 
@@ -28,13 +29,19 @@ def export(path: Any, inputs: Sequence[Any], outputs: Sequence[Any], session: An
     return export_model(path, inputs, outputs, session=session, opset=opset)
 
 
-def load(path: Any) -> tuple[Any, list[Any], list[Any]]:
+def load(path: Any, max_tensor_bytes: int | None = None) -> tuple[Any, list[Any], list[Any]]:
     """Import an ONNX model (a path, bytes or an onnx.ModelProto) as a new graphc graph:
-    returns (graph, input placeholders, output tensors). Initializers become constants."""
+    returns (graph, input placeholders, output tensors). Initializers become constants.
+
+    A file graphc cannot import is a GraphFileError naming the node and the field; a tensor
+    (an initializer, a declared input, a result whose shape is known) over `max_tensor_bytes`
+    (default 4 GiB) is a ResourceExhaustedError. External data is read only from regular files
+    inside the model's folder, so only when `path` is a path. Nothing in the file is executed."""
     _require_onnx()
     from .importer import import_model
+    from .tensors import DEFAULT_MAX_TENSOR_BYTES
 
-    imported = import_model(path)
+    imported = import_model(path, max_tensor_bytes=max_tensor_bytes or DEFAULT_MAX_TENSOR_BYTES)
     return imported.graph, imported.inputs, imported.outputs
 
 

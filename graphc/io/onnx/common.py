@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import GraphcError
+from ...errors import GraphFileError
 from ...ir.dtypes import DType, bool_, float32, float64, int32, int64
 
 DEFAULT_OPSET = 18
@@ -45,13 +45,13 @@ def onnx_type(dtype: DType) -> int:
 
 
 def graphc_type(elem_type: int, what: str) -> DType:
-    """The graphc dtype holding every value of an ONNX element type, or GraphcError."""
+    """The graphc dtype holding every value of an ONNX element type, or GraphFileError."""
     dtype = FROM_ONNX.get(elem_type)
     if dtype is None:
         import onnx
 
         name = onnx.TensorProto.DataType.Name(elem_type) if elem_type in onnx.TensorProto.DataType.values() \
-            else str(elem_type)
-        raise GraphcError(f"{what} has ONNX element type {name}, which graphc cannot hold "
+            else f"{elem_type} (not an ONNX element type)"
+        raise GraphFileError(f"{what} has ONNX element type {name}, which graphc cannot hold "
                           f"(graphc has bool, int32, int64, float32 and float64)")
     return dtype

@@ -12,17 +12,24 @@ import numpy as np
 
 from ...api import math as M
 from ...api import nn as N
-from ...api.convert import apply1
 from ...api.array import getitem
+from ...api.convert import apply1
 from ...ir.dtypes import float64, int64
 from ...ir.tensor import Tensor
+from .checks import axes as check_axes
+from .checks import axis as check_axis
+from .checks import one_of, rank_of
 from .common import graphc_type
 from .importer import ImportContext, rule
 
 
 def c(ctx: ImportContext, value: Any, like: Tensor) -> Tensor:
-    """A scalar constant of `like`'s dtype."""
-    return ctx.constant(np.asarray(value, dtype=like.dtype.np))
+    """A scalar constant of `like`'s dtype (an attribute's value must fit it: no inf as an int)."""
+    try:
+        arr = np.asarray(value, dtype=like.dtype.np)
+    except (OverflowError, ValueError):
+        raise ctx.error(f"the value {value!r} does not fit the input's element type {like.dtype.name}") from None
+    return ctx.constant(arr)
 
 
 def _fold(fn, xs: list[Tensor]) -> Tensor:
@@ -209,7 +216,8 @@ def _mish(ctx, node, ins, attrs):
 
 @rule("Gelu")
 def _gelu(ctx, node, ins, attrs):
-    return [N.gelu(ins[0], approximate=attrs.get("approximate", "none") == "tanh")]
+    approximate = one_of(ctx, attrs.get("approximate", "none"), "attribute 'approximate'", ("none", "tanh"))
+    return [N.gelu(ins[0], approximate=approximate == "tanh")]
 
 
 # ----------------------------------------------------------------------------- reductions
@@ -218,12 +226,14 @@ def reduce_axes(ctx: ImportContext, ins: list, attrs: dict[str, Any], op_type: s
     None means all axes, () none (noop_with_empty_axes)."""
     takes_input = ctx.opset >= 18 or (op_type == "ReduceSum" and ctx.opset >= 13)
     if takes_input:
-        axes = ctx.static_ints(ins[1], "input 'axes'") if len(ins) > 1 and ins[1] is not None else []
+        axes = ctx.static_ints(ins[1], "input 1 ('axes')") if len(ins) > 1 and ins[1] is not None else []
+        field = "input 1 ('axes')"
     else:
         axes = list(attrs.get("axes", []))
+        field = "attribute 'axes'"
     if not axes:
         return () if attrs.get("noop_with_empty_axes", 0) else None
-    return tuple(axes)
+    return tuple(check_axes(ctx, axes, rank_of(ctx, ins[0]), field))
 
 
 def _reduce_with(fn, ctx, ins, attrs, op_type) -> Tensor:
@@ -258,7 +268,7 @@ def _reduce_composite(ctx, node, ins, attrs):
 @rule("ArgMax", "ArgMin")
 def _arg(ctx, node, ins, attrs):
     x = ins[0]
-    axis = int(attrs.get("axis", 0))
+    axis = check_axis(ctx, int(attrs.get("axis", 0)), rank_of(ctx, x), "attribute 'axis'")
     fn = M.argmax if node.op_type == "ArgMax" else M.argmin
     if attrs.get("select_last_index", 0):
         n = x.shape[axis] if x.shape is not None else None

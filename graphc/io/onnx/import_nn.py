@@ -17,28 +17,39 @@ from ...api import nn as N
 from ...ir.dtypes import float64
 from ...ir.tensor import Tensor
 from ...ops.conv import window_output
-from .importer import ImportContext, rule
+from .checks import axis as check_axis
+from .checks import ints, known_shape, one_of, rank_of
 from .import_math import c
+from .importer import ImportContext, rule
+
+_AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+MAX_WINDOW = 4096  # kernel elements a pool built from slices may have (one graph node each)
 
 
 # ----------------------------------------------------------------------------- softmax family
 @rule("Softmax", "LogSoftmax", "Hardmax")
 def _softmax(ctx, node, ins, attrs):
     x = ins[0]
+    rank = rank_of(ctx, x)
+    if rank == 0:
+        raise ctx.error("input 0 is a scalar; softmax needs an axis")
     if ctx.opset >= 13:
-        return [_softmax_along(node.op_type, x, int(attrs.get("axis", -1)))]
+        axis = check_axis(ctx, int(attrs.get("axis", -1)), rank, "attribute 'axis'")
+        if node.op_type == "Hardmax" and x.shape[axis] is None:
+            raise ctx.error(f"Hardmax needs the size of axis {axis}, which is not known")
+        return [_softmax_along(node.op_type, x, axis)]
     # before opset 13: coerce to 2-D at `axis` (rows = the dims before it), softmax each row
-    rank = x.ndim
-    if rank is None:
-        raise ctx.error("softmax before opset 13 needs an input of known rank")
-    axis = int(attrs.get("axis", 1)) % max(rank, 1)
+    axis = check_axis(ctx, int(attrs.get("axis", 1)), rank, "attribute 'axis'")
+    if node.op_type == "Hardmax" and any(d is None for d in x.shape[axis:]):
+        raise ctx.error("Hardmax before opset 13 needs the sizes of the axes it flattens")
     dims = A.shape(x)
     outer = M.reduce_prod(A.getitem(dims, slice(0, axis))) if axis else 1
     flat = A.reshape(x, [outer, -1])
-    return [A.reshape(_softmax_along(node.op_type, flat, -1), dims)]
+    depth = int(np.prod(x.shape[axis:], dtype=np.int64)) if node.op_type == "Hardmax" else None
+    return [A.reshape(_softmax_along(node.op_type, flat, -1, depth), dims)]
 
 
-def _softmax_along(op: str, x: Tensor, axis: int) -> Tensor:
+def _softmax_along(op: str, x: Tensor, axis: int, depth: int | None = None) -> Tensor:
     if op == "Softmax":
         return N.softmax(x, axis=axis)
     if op == "LogSoftmax":
@@ -46,12 +57,14 @@ def _softmax_along(op: str, x: Tensor, axis: int) -> Tensor:
     rank = x.ndim
     axis %= rank
     first = M.argmax(x, axis=axis)
-    hot = A.one_hot(first, x.shape[axis], axis=axis, dtype=x.dtype)
+    hot = A.one_hot(first, depth if depth is not None else x.shape[axis], axis=axis, dtype=x.dtype)
     return hot
 
 
 # ----------------------------------------------------------------------------- helpers
 def _spatial_rank(ctx: ImportContext, x: Tensor) -> int:
+    if x.ndim is None:
+        raise ctx.error("input 0 must have a known rank")
     if x.ndim not in (3, 4):
         raise ctx.error(f"graphc imports 1-D and 2-D convolutions and pools (inputs of rank 3 or 4), got rank "
                         f"{x.ndim}")
@@ -84,6 +97,29 @@ def _pairs(ctx: ImportContext, x: Tensor, attrs: dict[str, Any], kernel: list[in
     return "VALID" if pairs == ((0, 0), (0, 0)) else pairs
 
 
+def check_window(ctx: ImportContext, x: Tensor, attrs: dict[str, Any], kernel: list[int],
+                 field: str = "attribute 'kernel_shape'") -> None:
+    """Window attributes that fit the input: one positive kernel size, stride and dilation per
+    spatial axis, 2 non-negative pads per axis, a known auto_pad, and windows that fit the
+    padded input where its size is known."""
+    rank = rank_of(ctx, x)
+    nd = rank - 2
+    if nd < 1:
+        raise ctx.error(f"input 0 has rank {rank}; a window op needs (N, C, spatial...) inputs")
+    ints(ctx, kernel, field, count=nd, lo=1, hi=1 << 31)
+    ints(ctx, attrs.get("strides", [1] * nd), "attribute 'strides'", count=nd, lo=1, hi=1 << 31)
+    dil = ints(ctx, attrs.get("dilations", [1] * nd), "attribute 'dilations'", count=nd, lo=1, hi=1 << 31)
+    pads = ints(ctx, attrs.get("pads", [0] * 2 * nd), "attribute 'pads'", count=2 * nd, lo=0, hi=1 << 31)
+    auto = one_of(ctx, attrs.get("auto_pad", "NOTSET"), "attribute 'auto_pad'", _AUTO_PAD)
+    for i in range(nd):
+        n = x.shape[2 + i]
+        eff = (kernel[i] - 1) * dil[i] + 1
+        room = n + (pads[i] + pads[i + nd] if auto == "NOTSET" else 0) if n is not None else None
+        if room is not None and auto in ("NOTSET", "VALID") and eff > room:
+            raise ctx.error(f"the window of spatial axis {i} spans {eff} (kernel {kernel[i]}, dilation {dil[i]}), "
+                            f"more than the {room} the padded input has")
+
+
 def _window_attrs(ctx, x: Tensor, attrs: dict[str, Any], kernel: list[int]):
     """(x as 4-D, kernel, strides, dilations, attrs with 2-D pads) for a 1-D or 2-D node."""
     one_d = _spatial_rank(ctx, x) == 1
@@ -102,13 +138,24 @@ def _window_attrs(ctx, x: Tensor, attrs: dict[str, Any], kernel: list[int]):
 def _conv(ctx, node, ins, attrs):
     x, w = ins[0], ins[1]
     bias = ins[2] if len(ins) > 2 else None
-    if w.shape is None or any(d is None for d in w.shape):
-        raise ctx.error("the weights must have a known shape")
-    kernel = list(attrs.get("kernel_shape", w.shape[2:]))
+    _spatial_rank(ctx, x)
+    wshape = known_shape(ctx, w, "input 1 (the weights)")
+    if len(wshape) != x.ndim:
+        raise ctx.error(f"input 1 (the weights) has rank {len(wshape)}; input 0 has rank {x.ndim}")
+    kernel = list(attrs.get("kernel_shape", wshape[2:]))
+    if kernel != list(wshape[2:]):
+        raise ctx.error(f"attribute 'kernel_shape' is {kernel}; the weights' spatial shape is {list(wshape[2:])}")
+    check_window(ctx, x, attrs, kernel, "input 1 (the weights' spatial shape)")
+    group = int(attrs.get("group", 1))
+    channels = x.shape[1]
+    if group < 1 or wshape[0] % group or (channels is not None and channels != wshape[1] * group):
+        raise ctx.error(f"attribute 'group' is {group}: the input's {channels} channels and the weights' shape "
+                        f"{list(wshape)} (out, in/group, ...) do not fit it")
+    if bias is not None and (bias.shape is None or len(bias.shape) != 1 or bias.shape[0] not in (None, wshape[0])):
+        raise ctx.error(f"input 2 (the bias) has shape {bias.shape}; expected ({wshape[0]},)")
     x4, one_d, kernel, strides, dilations, attrs = _window_attrs(ctx, x, attrs, kernel)
     w4 = _as_2d(w) if one_d else w
     padding = _pairs(ctx, x4, attrs, kernel, strides, dilations)
-    group = int(attrs.get("group", 1))
     filters = A.transpose(w4, [2, 3, 1, 0])  # OIHW -> HWIO
     if group == 1:
         y = N.conv2d(x4, filters, strides=strides, padding=_explicit(padding), data_format="NCHW",
@@ -149,6 +196,7 @@ def _pool(ctx, node, ins, attrs):
         y, = _pool(ctx, node, [M.cast(x, float64)] + list(ins[1:]), attrs)
         return [M.cast(y, x.dtype)]
     kernel = list(attrs["kernel_shape"])
+    check_window(ctx, x, attrs, kernel)
     if x.ndim is None or x.ndim == 5 or any(d != 1 for d in attrs.get("dilations", [1])):
         return [pool_by_slices(ctx, node.op_type, x, attrs)]
     x4, one_d, kernel, strides, dilations, attrs = _window_attrs(ctx, x, attrs, kernel)
@@ -192,7 +240,7 @@ def _pool(ctx, node, ins, attrs):
 def _global_pool(ctx, node, ins, attrs):
     x = ins[0]
     if x.ndim is None or x.ndim < 3:
-        raise ctx.error("global pooling needs an input of known rank >= 3")
+        raise ctx.error("input 0 must have a known rank >= 3 for global pooling")
     fn = M.reduce_mean if node.op_type == "GlobalAveragePool" else M.reduce_max
     return [fn(x, axis=list(range(2, x.ndim)), keepdims=True)]
 
@@ -203,8 +251,11 @@ def _batch_norm(ctx, node, ins, attrs):
     """Inference form with the given statistics; training_mode=1 normalizes with the batch's
     own mean and (biased) variance and also returns the updated running statistics."""
     x, scale, bias, mean, var = ins[:5]
-    if x.ndim is None:
-        raise ctx.error("the input must have a known rank")
+    if rank_of(ctx, x) < 2:
+        raise ctx.error(f"input 0 has rank {x.ndim}; BatchNormalization needs (N, C, ...)")
+    for k, t in enumerate(ins[1:5], 1):
+        if t.shape is None or len(t.shape) != 1 or None not in (t.shape[0], x.shape[1]) and t.shape[0] != x.shape[1]:
+            raise ctx.error(f"input {k} has shape {t.shape}; expected ({x.shape[1]},), one value per channel")
     shape = [1, -1] + [1] * (x.ndim - 2)
     eps = float(attrs.get("epsilon", 1e-5))
     outputs = []
@@ -226,9 +277,7 @@ def _batch_norm(ctx, node, ins, attrs):
 def _layer_norm(ctx, node, ins, attrs):
     x, scale = ins[0], ins[1]
     bias = ins[2] if len(ins) > 2 else None
-    if x.ndim is None:
-        raise ctx.error("the input must have a known rank")
-    axis = int(attrs.get("axis", -1)) % x.ndim
+    axis = check_axis(ctx, int(attrs.get("axis", -1)), rank_of(ctx, x), "attribute 'axis'")
     axes = list(range(axis, x.ndim))
     eps = float(attrs.get("epsilon", 1e-5))
     mean = M.reduce_mean(x, axis=axes, keepdims=True)
@@ -256,6 +305,9 @@ def pool_by_slices(ctx: ImportContext, op: str, x: Tensor, attrs: dict[str, Any]
     spatial = list(x.shape[2:])
     nd = len(spatial)
     kernel = list(attrs["kernel_shape"])
+    if int(np.prod(kernel, dtype=object)) > MAX_WINDOW:
+        raise ctx.error(f"attribute 'kernel_shape' is {kernel}; graphc builds this pooling from one slice per "
+                        f"window element and takes at most {MAX_WINDOW}")
     strides = list(attrs.get("strides", [1] * nd))
     dil = list(attrs.get("dilations", [1] * nd))
     eff = [(k - 1) * d + 1 for k, d in zip(kernel, dil)]

@@ -12,17 +12,21 @@ values computed from shapes. A model whose shape inputs are graph inputs can be 
 """
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ...errors import GraphcError
+from ...errors import GraphcError, GraphFileError
 from ...ir.graph import Graph
 from ...ir.tensor import Tensor
+from .checks import check_arity, read_attrs
 from .common import DEFAULT_OPSET, graphc_type
+from .files import load_model, short
+from .tensors import DEFAULT_MAX_TENSOR_BYTES, checked_dims, tensor_array
 
 Rule = Callable[["ImportContext", Any, list, dict], Sequence[Any]]
 RULES: dict[str, Rule] = {}
@@ -57,24 +61,32 @@ class Imported:
 
 
 class ImportContext:
-    """State while importing: the ONNX value name -> graphc tensor map and the opset."""
+    """State while importing: the ONNX value name -> graphc tensor map, the opset, the node being
+    imported (for errors), the folder external data may come from, and the size bound."""
 
-    def __init__(self, graph: Graph, opset: int) -> None:
+    def __init__(self, graph: Graph, opset: int, folder: Path | None = None,
+                 max_tensor_bytes: int = DEFAULT_MAX_TENSOR_BYTES) -> None:
         import onnx
 
         self.onnx = onnx
         self.graph = graph
         self.opset = opset
+        self.folder = folder
+        self.max_tensor_bytes = max_tensor_bytes
         self.env: dict[str, Tensor] = {}
         self.node: Any = None
+        self.index: int | None = None
 
     def where(self) -> str:
+        """'ONNX node 3 'relu' (Relu)': the node's index in the graph, its name and op type."""
         n = self.node
-        return f"ONNX node '{n.name}' ({n.op_type})" if n is not None and n.name else \
-            f"ONNX node {n.op_type if n is not None else ''}"
+        if n is None:
+            return "ONNX model"
+        name = f" {short(n.name)!r}" if n.name else ""
+        return f"ONNX node {self.index}{name} ({short(n.op_type)})"
 
     def error(self, message: str) -> GraphcError:
-        return GraphcError(f"{self.where()}: {message}")
+        return GraphFileError(f"{self.where()}: {message}")
 
     def static(self, t: Tensor | None, what: str) -> np.ndarray:
         """The value of an input that must be known while building."""
@@ -86,7 +98,18 @@ class ImportContext:
         return t.static_value
 
     def static_ints(self, t: Tensor | None, what: str) -> list[int]:
-        return [int(v) for v in np.asarray(self.static(t, what)).reshape(-1)]
+        value = np.asarray(self.static(t, what))
+        if not (value.dtype.kind in "iu" or value.dtype == np.bool_):
+            raise self.error(f"{what} must hold integers, got {value.dtype.name}")
+        return [int(v) for v in value.reshape(-1)]
+
+    def dims(self, values: Sequence[int], what: str, itemsize: int = 8) -> tuple[int, ...]:
+        """A shape the importer is about to build a value of: dims >= 0, within the size bound."""
+        return checked_dims(values, f"{self.where()}: {what}", itemsize, self.max_tensor_bytes)
+
+    def tensor(self, proto: Any, what: str) -> np.ndarray:
+        """A TensorProto (an attribute's value) as an array, checked."""
+        return tensor_array(proto, f"{self.where()}: {what}", self.folder, self.max_tensor_bytes)
 
     def constant(self, value: Any, dtype: Any = None) -> Tensor:
         from ...api.convert import constant
@@ -105,120 +128,147 @@ _BAD = re.compile(r"[^A-Za-z0-9_.\-/]")
 
 
 def sanitize(name: str, fallback: str = "t") -> str:
-    """A valid graphc node name made from an ONNX name."""
-    name = _BAD.sub("_", name).strip("/") or fallback
+    """A valid graphc node name made from an ONNX name (at most 100 characters of it)."""
+    name = _BAD.sub("_", name[:100]).strip("/") or fallback
     return name if re.match(r"[A-Za-z0-9.]", name[0]) else f"{fallback}{name}"
 
 
-def _attrs(node: Any) -> dict[str, Any]:
-    from onnx import helper
+def import_model(source: Any, static_inputs: dict[str, np.ndarray] | None = None,
+                 max_tensor_bytes: int = DEFAULT_MAX_TENSOR_BYTES) -> Imported:
+    """Build a graphc graph from an ONNX model (path, bytes or ModelProto).
 
-    out = {}
-    for a in node.attribute:
-        value = helper.get_attribute_value(a)
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        elif isinstance(value, list) and value and isinstance(value[0], bytes):
-            value = [v.decode("utf-8", "replace") for v in value]
-        out[a.name] = value
-    return out
-
-
-def _load_proto(source: Any) -> Any:
-    import onnx
-
-    if isinstance(source, onnx.ModelProto):
-        return source
-    if isinstance(source, (bytes, bytearray)):
-        return onnx.load_model_from_string(bytes(source))
-    return onnx.load(os.fspath(source))
-
-
-def tensor_array(proto: Any) -> np.ndarray:
-    """An ONNX TensorProto as a NumPy array in graphc's (possibly wider) dtype."""
-    from onnx import numpy_helper
-
-    dtype = graphc_type(proto.data_type, f"tensor '{proto.name}'")
-    return np.asarray(numpy_helper.to_array(proto)).astype(dtype.np)
-
-
-def import_model(source: Any, static_inputs: dict[str, np.ndarray] | None = None) -> Imported:
-    """Build a graphc graph from an ONNX model (path, bytes or ModelProto)."""
+    Anything wrong with the file is a GraphFileError naming the node (index, name, op type) and
+    the field; a tensor bigger than `max_tensor_bytes` is a ResourceExhaustedError. External
+    data is read only from regular files inside the model's folder (so only when loading from a
+    path); nothing in the file is executed."""
     from . import import_array, import_math, import_nn  # noqa: F401  (register the rules)
 
-    model = _load_proto(source)
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), DEFAULT_OPSET)
+    model, folder, where = load_model(source)
+    if not model.HasField("graph"):
+        raise GraphFileError(f"{where} has no graph")
     graph = Graph()
-    ctx = ImportContext(graph, opset)
+    ctx = ImportContext(graph, _opset(model, where), folder, max_tensor_bytes)
     static_inputs = static_inputs or {}
     g = model.graph
     result = Imported(graph, [], [])
     with graph.as_default():
-        for init in g.initializer:
-            ctx.env[init.name] = ctx.constant(tensor_array(init))
-        for vi in g.input:
-            if vi.name in ctx.env:
+        for k, init in enumerate(g.initializer):
+            what = f"initializer {k} {short(init.name)!r}"
+            _define(ctx, init.name, what)
+            ctx.env[init.name] = ctx.constant(tensor_array(init, what, folder, max_tensor_bytes))
+        initializers = set(ctx.env)
+        for k, vi in enumerate(g.input):
+            what = f"graph input {k} {short(vi.name)!r}"
+            if vi.name in initializers:
+                initializers.discard(vi.name)
                 continue  # an initializer listed as an input (older models)
+            _define(ctx, vi.name, what)
             if not vi.type.HasField("tensor_type"):
-                raise GraphcError(f"ONNX input '{vi.name}' is not a tensor; graphc imports tensors only")
+                raise GraphFileError(f"{what} is not a tensor; graphc imports tensors only")
             elem = vi.type.tensor_type.elem_type
-            dtype = graphc_type(elem, f"ONNX input '{vi.name}'")
+            dtype = graphc_type(elem, what)
             if vi.name in static_inputs:
                 ctx.env[vi.name] = ctx.constant(np.asarray(static_inputs[vi.name]).astype(dtype.np))
                 continue
             from ...api.variables import placeholder
 
-            dims = _dims(vi)
+            dims = _dims(vi, what, dtype.np.itemsize, max_tensor_bytes)
             p = placeholder(dtype, dims, name=sanitize(vi.name, "input"))
             ctx.env[vi.name] = p
             result.inputs.append(p)
             result.input_names.append(vi.name)
             result.input_types.append(elem)
-        for node in g.node:
-            _convert(ctx, node)
-        for vo in g.output:
+        for index, node in enumerate(g.node):
+            _convert(ctx, index, node)
+        for k, vo in enumerate(g.output):
             if vo.name not in ctx.env:
-                raise GraphcError(f"ONNX output '{vo.name}' is not computed by any node")
+                raise GraphFileError(f"graph output {k} {short(vo.name)!r} is not computed by any node")
             result.outputs.append(ctx.env[vo.name])
             result.output_names.append(vo.name)
             result.output_types.append(vo.type.tensor_type.elem_type)
     return result
 
 
-def _dims(vi: Any) -> Any:
+def _opset(model: Any, where: str) -> int:
+    """The default domain's opset: one version, one ONNX defines (DEFAULT_OPSET if none given)."""
+    import onnx
+
+    versions = sorted({o.version for o in model.opset_import if o.domain in ("", "ai.onnx")})
+    if len(versions) > 1:
+        raise GraphFileError(f"{where}: field 'opset_import' gives the default domain {len(versions)} versions "
+                             f"({short(versions)})")
+    opset = versions[0] if versions else DEFAULT_OPSET
+    latest = onnx.defs.onnx_opset_version()
+    if not 1 <= opset <= latest:
+        raise GraphFileError(f"{where}: field 'opset_import' asks for opset {opset} of the default domain; "
+                             f"ONNX defines 1 to {latest}")
+    return opset
+
+
+def _define(ctx: ImportContext, name: str, what: str) -> None:
+    """`name` is a new value name (ONNX graphs are in SSA form: each value defined once)."""
+    error = ctx.error if ctx.node is not None else GraphFileError   # a node's output, or a graph value
+    if not name:
+        raise error(f"{what} has an empty name")
+    if name in ctx.env:
+        raise error(f"{what} is already defined (ONNX values are defined once)")
+
+
+def _dims(vi: Any, what: str, itemsize: int, max_bytes: int) -> Any:
     tt = vi.type.tensor_type
     if not tt.HasField("shape"):
         return None
-    return [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+    checked_dims([d or 0 for d in dims], f"{what}: field 'shape'", itemsize, max_bytes)
+    return dims
 
 
-def _convert(ctx: ImportContext, node: Any) -> None:
-    ctx.node = node
+def _convert(ctx: ImportContext, index: int, node: Any) -> None:
+    ctx.node, ctx.index = node, index
     if node.domain not in ("", "ai.onnx"):
-        raise ctx.error(f"operator domain '{node.domain}' is not supported (only the default ONNX domain)")
+        raise ctx.error(f"operator domain {short(node.domain)!r} is not supported (only the default ONNX domain)")
     fn = RULES.get(node.op_type)
     if fn is None:
-        raise ctx.error(f"graphc cannot import ONNX op {node.op_type}")
+        raise ctx.error(f"graphc cannot import ONNX op {short(node.op_type)}")
     inputs = []
-    for name in node.input:
+    for k, name in enumerate(node.input):
         if not name:
             inputs.append(None)
         elif name not in ctx.env:
-            raise ctx.error(f"input '{name}' is not defined before this node")
+            raise ctx.error(f"input {k} {short(name)!r} is not defined before this node (a missing value, or "
+                            f"nodes out of order)")
         else:
             inputs.append(ctx.env[name])
+    check_arity(ctx, node, inputs)
+    attrs = read_attrs(ctx, node)
+    produced: set[str] = set()
+    for k, name in enumerate(node.output):
+        if name:
+            _define(ctx, name, f"output {k} {short(name)!r}")
+            if name in produced:
+                raise ctx.error(f"output {k} {short(name)!r} is named twice")
+            produced.add(name)
     scope = sanitize(node.name or node.op_type, "node")
     try:
         with ctx.graph.name_scope(scope):
-            outputs = list(fn(ctx, node, inputs, _attrs(node)))
+            outputs = list(fn(ctx, node, inputs, attrs))
     except GraphcError as err:
-        if ctx.where() in err.message:
+        if ctx.where() in err.message and type(err) is not GraphcError:
             raise
-        raise GraphcError(f"{ctx.where()}: {err.message}", hint=err.hint) from None
-    for name, t in zip(node.output, outputs):
+        message = err.message if ctx.where() in err.message else f"{ctx.where()}: {err.message}"
+        cls = GraphFileError if type(err) is GraphcError else type(err)
+        raise cls(message, hint=err.hint) from None
+    for k, (name, t) in enumerate(zip(node.output, outputs)):
         if name and t is not None:
+            _bounded(ctx, t, f"output {k} {short(name)!r}")
             ctx.env[name] = t
     for name in list(node.output)[len(outputs):]:
         if name:
-            raise ctx.error(f"output '{name}' is not supported by graphc's import of {node.op_type}")
-    ctx.node = None
+            raise ctx.error(f"output {short(name)!r} is not supported by graphc's import of {node.op_type}")
+    ctx.node, ctx.index = None, None
+
+
+def _bounded(ctx: ImportContext, t: Tensor, what: str) -> None:
+    """A result whose static shape is too big to allocate is refused here, not at run time."""
+    if t.shape is not None and all(d is not None for d in t.shape):
+        checked_dims(t.shape, f"{ctx.where()}: {what}", t.dtype.np.itemsize, ctx.max_tensor_bytes)
