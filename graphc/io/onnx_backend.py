@@ -20,7 +20,8 @@ from onnx.backend.base import Backend, BackendRep, Device, DeviceType, namedtupl
 from ..errors import GraphFileError
 from .onnx.common import NUMPY_OF_ONNX, graphc_type
 from .onnx.files import short
-from .onnx.importer import STATIC_INPUTS, Imported, import_model
+from .onnx.import_rules import STATIC_INPUTS
+from .onnx.importer import Imported, import_model
 
 _SHAPE_ONLY = {"Shape", "Size"}  # their outputs depend on their input's shape, not its values
 

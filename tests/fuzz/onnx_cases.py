@@ -123,7 +123,7 @@ def _mutate_message(rnd: random.Random, msg: Any, names: list[str]) -> None:
 @functools.cache
 def _op_types() -> list[str]:
     from graphc.io.onnx import import_array, import_math, import_nn  # noqa: F401  (register the rules)
-    from graphc.io.onnx.importer import RULES
+    from graphc.io.onnx.import_rules import RULES
 
     return sorted(RULES)
 

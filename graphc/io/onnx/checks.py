@@ -20,7 +20,7 @@ from .common import FROM_ONNX
 from .files import short
 
 if TYPE_CHECKING:
-    from .importer import ImportContext
+    from .import_rules import ImportContext
 
 # AttributeProto.AttributeType numbers (the same as onnx.defs.OpSchema.AttrType).
 FLOAT_A, INT_A, STRING_A, TENSOR_A, GRAPH_A, FLOATS_A, INTS_A, STRINGS_A = 1, 2, 3, 4, 5, 6, 7, 8

@@ -10,7 +10,7 @@ import numpy as np
 from ...ir.dtypes import int64
 from ...ir.node import Node
 from ...ir.shapes import is_fully_defined, normalize_axis
-from .exporter import ExportContext, rule
+from .export_rules import ExportContext, rule
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min

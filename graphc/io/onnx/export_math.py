@@ -13,7 +13,7 @@ import numpy as np
 
 from ...ir.dtypes import bool_, int32, int64, promote
 from ...ir.node import Node
-from .exporter import ExportContext, rule
+from .export_rules import ExportContext, rule
 
 _SAME = {"Add": "Add", "Sub": "Sub", "Mul": "Mul", "RealDiv": "Div", "Maximum": "Max", "Minimum": "Min",
          "Pow": "Pow"}

@@ -11,7 +11,7 @@ import numpy as np
 from ...ir.dtypes import int64, promote
 from ...ir.node import Node
 from ...ops.conv import window_output
-from .exporter import ExportContext, rule
+from .export_rules import ExportContext, rule
 
 _TO_NCHW = [0, 3, 1, 2]
 _TO_NHWC = [0, 2, 3, 1]

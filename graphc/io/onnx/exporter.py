@@ -10,108 +10,17 @@ equivalent is a GraphcError naming its op type, its name and the line that creat
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-import numpy as np
 
 from ...errors import GraphcError
-from ...ir.dtypes import DType
 from ...ir.graph import Graph
 from ...ir.node import Node
 from ...ir.tensor import Tensor
 from ..save import variable_values
+from . import export_array, export_math, export_nn  # noqa: F401  (their @rule functions fill RULES)
 from .common import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, onnx_type
-
-Rule = Callable[["ExportContext", Node], Sequence[str]]
-RULES: dict[str, Rule] = {}
-
-
-def rule(*op_names: str) -> Callable[[Rule], Rule]:
-    """Register an export rule: rule(ctx, node) -> one ONNX value name per node output."""
-    def deco(fn: Rule) -> Rule:
-        for name in op_names:
-            RULES[name] = fn
-        return fn
-    return deco
-
-
-class ExportContext:
-    """The ONNX graph being built: nodes, initializers and the ONNX name of each graphc tensor."""
-
-    def __init__(self, opset: int, variables: dict[str, np.ndarray]) -> None:
-        import onnx
-
-        self.onnx = onnx
-        self.helper = onnx.helper
-        self.opset = opset
-        self.variables = variables
-        self.nodes: list[Any] = []
-        self.initializers: list[Any] = []
-        self.names: dict[Tensor, str] = {}
-        self._used: set[str] = set()
-        self._consts: dict[tuple, str] = {}
-        self.current: Node | None = None
-
-    # ------------------------------------------------------------------ names and values
-    def fresh(self, hint: str) -> str:
-        name, k = hint, 0
-        while name in self._used:
-            k += 1
-            name = f"{hint}_{k}"
-        self._used.add(name)
-        return name
-
-    def input(self, node: Node, i: int, dtype: DType | None = None) -> str:
-        """The ONNX name of input i, cast to `dtype` when given and different."""
-        t = node.inputs[i]
-        name = self.names[t]
-        return self.cast(name, t.dtype, dtype) if dtype is not None else name
-
-    def cast(self, name: str, have: DType, want: DType | None) -> str:
-        if want is None or have is want:
-            return name
-        return self.op("Cast", [name], to=onnx_type(want))
-
-    def const(self, value: Any, dtype: Any = None, hint: str = "const") -> str:
-        """An initializer holding `value` (deduplicated)."""
-        arr = np.asarray(value, dtype=dtype)
-        if arr.dtype == np.float16 or arr.dtype.kind not in "biuf":
-            raise GraphcError(f"cannot export a constant of dtype {arr.dtype}")
-        key = (arr.dtype.str, arr.shape, arr.tobytes())
-        if key in self._consts:
-            return self._consts[key]
-        name = self.fresh(f"{self.current.name}/{hint}" if self.current is not None else hint)
-        self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(arr, order="C"), name))
-        self._consts[key] = name
-        return name
-
-    def ints(self, values: Sequence[int], hint: str = "ints") -> str:
-        return self.const(np.asarray(list(values), dtype=np.int64).reshape(-1), hint=hint)
-
-    def op(self, op_type: str, inputs: Sequence[str], n_out: int = 1, **attrs: Any) -> Any:
-        """Add an ONNX node; returns its output name (or a list of names when n_out != 1)."""
-        base = self.current.name if self.current is not None else op_type
-        outs = [self.fresh(f"{base}/{op_type}" + (f":{i}" if n_out > 1 else "")) for i in range(n_out)]
-        attrs = {k: v for k, v in attrs.items() if v is not None}
-        self.nodes.append(self.helper.make_node(op_type, list(inputs), outs, name=self.fresh(f"{base}/{op_type}#"),
-                                                **attrs))
-        return outs[0] if n_out == 1 else outs
-
-    def reduce(self, op_type: str, x: str, axes: Sequence[int] | None, keepdims: bool) -> str:
-        """A Reduce* node in this opset's form: axes as an input (opset >= 18, and ReduceSum
-        since 13) or as an attribute."""
-        keep = 1 if keepdims else 0
-        if axes is None:
-            return self.op(op_type, [x], keepdims=keep)
-        if op_type == "ReduceSum" or self.opset >= 18:
-            return self.op(op_type, [x, self.ints(axes, "axes")], keepdims=keep)
-        return self.op(op_type, [x], axes=list(axes), keepdims=keep)
-
-    def unsupported(self, node: Node, why: str = "") -> GraphcError:
-        detail = f": {why}" if why else ""
-        return GraphcError(f"graphc op {node.type} has no ONNX equivalent{detail}", op_type=node.type,
-                           node_name=node.name, source=node.source)
-
+from .export_rules import RULES, ExportContext
 
 def _as_tensor(graph: Graph, item: Any, what: str) -> Tensor:
     if isinstance(item, str):
@@ -128,7 +37,6 @@ def build_model(inputs: Sequence[Any], outputs: Sequence[Any], session: Any = No
     value names are graphc tensor names ('x:0'), so the model's inputs and outputs keep them."""
     import onnx
 
-    from . import export_array, export_math, export_nn  # noqa: F401  (register the rules)
 
     opset = DEFAULT_OPSET if opset is None else int(opset)
     if not MIN_OPSET <= opset <= MAX_OPSET:

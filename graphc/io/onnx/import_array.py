@@ -10,22 +10,21 @@ import math
 
 import numpy as np
 
-from ...api import array as A
-from ...api import math as M
+from ...api import array as array_ops
+from ...api import math as math_ops
 from ...api.convert import apply1
 from ...ir.dtypes import int64
 from ...ir.tensor import Tensor
 from .checks import axes as check_axes
 from .checks import axis as check_axis
 from .checks import ints, one_of, permutation, rank_of, scalar
-from .import_math import c
-from .importer import ImportContext, rule
+from .import_rules import ImportContext, rule
 
 _BIG = 1 << 62   # slice bounds beyond any dimension, clamped to this
 
 
 def _axis_slice(x: Tensor, axis: int, start: int | None, stop: int | None, step: int | None = None) -> Tensor:
-    return A.getitem(x, (slice(None),) * axis + (slice(start, stop, step),))
+    return array_ops.getitem(x, (slice(None),) * axis + (slice(start, stop, step),))
 
 
 def _known(x: Tensor) -> bool:
@@ -75,18 +74,18 @@ def _range(ctx, node, ins, attrs):
 
 @rule("Shape")
 def _shape(ctx, node, ins, attrs):
-    s = A.shape(ins[0], out_type=int64)
+    s = array_ops.shape(ins[0], out_type=int64)
     start, end = attrs.get("start", 0), attrs.get("end")
     if start == 0 and end is None:
         return [s]
     rank = rank_of(ctx, ins[0])
     clamp = lambda v: min(max(v, -rank), rank)
-    return [A.getitem(s, slice(clamp(start), None if end is None else clamp(end)))]
+    return [array_ops.getitem(s, slice(clamp(start), None if end is None else clamp(end)))]
 
 
 @rule("Size")
 def _size(ctx, node, ins, attrs):
-    return [M.reduce_prod(A.shape(ins[0], out_type=int64))]
+    return [math_ops.reduce_prod(array_ops.shape(ins[0], out_type=int64))]
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -111,11 +110,11 @@ def _reshape(ctx, node, ins, attrs):
         rank = rank_of(ctx, x)
         if any(d == 0 and i >= rank for i, d in enumerate(shape)):
             raise ctx.error(f"{field} copies (0) a dim past the input's rank {rank}: {shape}")
-        dims = A.shape(x)
+        dims = array_ops.shape(x)
         shape = [dims[i] if d == 0 else d for i, d in enumerate(shape)]  # 0 copies the input's size
     else:
         ctx.dims([max(d, 0) for d in shape], field, x.dtype.np.itemsize)
-    return [A.reshape(x, shape)]
+    return [array_ops.reshape(x, shape)]
 
 
 @rule("Flatten")
@@ -128,9 +127,9 @@ def _flatten(ctx, node, ins, attrs):
     axis = axis + rank if axis < 0 else axis
     if _known(x):
         outer = int(np.prod(x.shape[:axis], dtype=np.int64))
-        return [A.reshape(x, [outer, -1] if outer else [0, int(np.prod(x.shape[axis:], dtype=np.int64))])]
-    outer = M.reduce_prod(A.getitem(A.shape(x), slice(0, axis))) if axis else 1
-    return [A.reshape(x, [outer, -1])]
+        return [array_ops.reshape(x, [outer, -1] if outer else [0, int(np.prod(x.shape[axis:], dtype=np.int64))])]
+    outer = math_ops.reduce_prod(array_ops.getitem(array_ops.shape(x), slice(0, axis))) if axis else 1
+    return [array_ops.reshape(x, [outer, -1])]
 
 
 @rule("Transpose")
@@ -138,7 +137,7 @@ def _transpose(ctx, node, ins, attrs):
     perm = attrs.get("perm")
     if perm is not None:
         perm = permutation(ctx, perm, rank_of(ctx, ins[0]), "attribute 'perm'")
-    return [A.transpose(ins[0], perm)]
+    return [array_ops.transpose(ins[0], perm)]
 
 
 @rule("Squeeze", static=(1,))
@@ -183,7 +182,7 @@ def _expand(ctx, node, ins, attrs):
         except ValueError:
             raise ctx.error(f"cannot broadcast {x.shape} with {tuple(shape)}") from None
     ctx.dims(shape, "the result", x.dtype.np.itemsize)
-    return [A.broadcast_to(x, shape)]
+    return [array_ops.broadcast_to(x, shape)]
 
 
 @rule("Tile", static=(1,))
@@ -193,7 +192,7 @@ def _tile(ctx, node, ins, attrs):
     repeats = ints(ctx, ctx.static_ints(ins[1], field), field, count=rank_of(ctx, x), lo=0)
     ctx.dims([(d if d is not None else 1) * r for d, r in zip(x.shape, repeats)], "the result",
              x.dtype.np.itemsize)
-    return [A.tile(x, repeats)]
+    return [array_ops.tile(x, repeats)]
 
 
 @rule("Concat")
@@ -203,7 +202,7 @@ def _concat(ctx, node, ins, attrs):
     for k, t in enumerate(ins):
         if t is not None and rank_of(ctx, t, f"input {k}") != rank:
             raise ctx.error(f"input {k} has rank {len(t.shape)}; input 0 has rank {rank}")
-    return [A.concat(xs, axis=check_axis(ctx, attrs["axis"], rank, "attribute 'axis'"))]
+    return [array_ops.concat(xs, axis=check_axis(ctx, attrs["axis"], rank, "attribute 'axis'"))]
 
 
 @rule("Split", static=(1,))
@@ -228,11 +227,11 @@ def _split(ctx, node, ins, attrs):
             if sizes[-1] < 0:
                 raise ctx.error(f"the axis of size {dim} does not split into {n} parts of {chunk}")
         else:
-            return A.split(x, n, axis=axis)
+            return array_ops.split(x, n, axis=axis)
     sizes = ints(ctx, sizes, field, count=n, lo=0)
     if dim is not None and sum(sizes) != dim:
         raise ctx.error(f"{field} sums to {sum(sizes)}; the axis has size {dim}")
-    return A.split(x, sizes, axis=axis)
+    return array_ops.split(x, sizes, axis=axis)
 
 
 # ----------------------------------------------------------------------------- slicing
@@ -261,7 +260,7 @@ def _slice(ctx, node, ins, attrs):
     key = [slice(None)] * rank
     for s, e, a, st in zip(starts, ends, axes, steps):
         key[a] = slice(clamp(s), clamp(e), clamp(st))
-    return [A.getitem(x, tuple(key))]
+    return [array_ops.getitem(x, tuple(key))]
 
 
 def _wrap_indices(ctx: ImportContext, indices: Tensor, dim: int | None, what: str, check: bool = True) -> Tensor:
@@ -280,7 +279,8 @@ def _wrap_indices(ctx: ImportContext, indices: Tensor, dim: int | None, what: st
         return indices
     if dim is None:
         return indices
-    return M.where(M.less(indices, c(ctx, 0, indices)), M.add(indices, c(ctx, dim, indices)), indices)
+    negative = math_ops.less(indices, ctx.scalar_like(0, indices))
+    return math_ops.where(negative, math_ops.add(indices, ctx.scalar_like(dim, indices)), indices)
 
 
 @rule("Gather")
@@ -288,7 +288,7 @@ def _gather(ctx, node, ins, attrs):
     params, indices = ins
     axis = check_axis(ctx, int(attrs.get("axis", 0)), rank_of(ctx, params), "attribute 'axis'")
     dim = params.shape[axis]
-    return [A.gather(params, _wrap_indices(ctx, indices, dim, "input 1 ('indices')"), axis=axis)]
+    return [array_ops.gather(params, _wrap_indices(ctx, indices, dim, "input 1 ('indices')"), axis=axis)]
 
 
 @rule("OneHot", static=(1, 2))
@@ -307,9 +307,9 @@ def _one_hot(ctx, node, ins, attrs):
     dtype = ins[2].dtype
     ctx.dims([d or 1 for d in indices.shape] + [depth], "the result", dtype.np.itemsize)
     if indices.dtype.is_floating:
-        indices = M.cast(indices, int64)
+        indices = math_ops.cast(indices, int64)
     indices = _wrap_indices(ctx, indices, depth, "input 0 ('indices')", check=False)
-    return [A.one_hot(indices, depth, on_value=on.item(), off_value=off.item(), axis=axis, dtype=dtype)]
+    return [array_ops.one_hot(indices, depth, on_value=on.item(), off_value=off.item(), axis=axis, dtype=dtype)]
 
 
 @rule("Pad", static=(1, 2, 3))
@@ -342,11 +342,15 @@ def _pad(ctx, node, ins, attrs):
         n = x.shape[a]
         if n is not None and n + b + e < 0:
             raise ctx.error(f"{field} crops {-(b + e)} from axis {a}, of size {n}")
-        if mode != "constant" and (b > 0 or e > 0) and (n is None or n == 0 or
-                                                       (mode == "reflect" and max(b, e) >= n) or
-                                                       (mode == "wrap" and max(b, e) > n)):
-            raise ctx.error(f"{field} pads axis {a} (size {n}) by {max(b, e)}, more than {mode} mode can "
-                            f"(the axis must be known and larger)")
+        if (
+            mode != "constant"
+            and (b > 0 or e > 0)
+            and (n is None or n == 0 or (mode == "reflect" and max(b, e) >= n) or (mode == "wrap" and max(b, e) > n))
+        ):
+            raise ctx.error(
+                f"{field} pads axis {a} (size {n}) by {max(b, e)}, more than {mode} mode can "
+                f"(the axis must be known and larger)"
+            )
         out_dims.append(n + b + e if n is not None else 1)
     ctx.dims(out_dims, "the result", x.dtype.np.itemsize)
     for a, (b, e) in enumerate(pairs):  # negative pads crop
@@ -354,25 +358,27 @@ def _pad(ctx, node, ins, attrs):
             x = _axis_slice(x, a, -b if b < 0 else None, e if e < 0 else None)
     pairs = [(max(b, 0), max(e, 0)) for b, e in pairs]
     if mode == "constant":
-        return [A.pad(x, pairs, constant_values=value)]
+        return [array_ops.pad(x, pairs, constant_values=value)]
     if mode == "reflect":
-        return [A.pad(x, pairs, mode="REFLECT")]
+        return [array_ops.pad(x, pairs, mode="REFLECT")]
     for a, (b, e) in enumerate(pairs):  # edge, wrap
         parts = []
         if b:
-            parts.append(_repeat(_axis_slice(x, a, 0, 1), a, b, rank) if mode == "edge"
-                         else _axis_slice(x, a, -b, None))
+            parts.append(
+                _repeat(_axis_slice(x, a, 0, 1), a, b, rank) if mode == "edge" else _axis_slice(x, a, -b, None)
+            )
         parts.append(x)
         if e:
-            parts.append(_repeat(_axis_slice(x, a, -1, None), a, e, rank) if mode == "edge"
-                         else _axis_slice(x, a, 0, e))
+            parts.append(
+                _repeat(_axis_slice(x, a, -1, None), a, e, rank) if mode == "edge" else _axis_slice(x, a, 0, e)
+            )
         if len(parts) > 1:
-            x = A.concat(parts, axis=a)
+            x = array_ops.concat(parts, axis=a)
     return [x]
 
 
 def _repeat(x: Tensor, axis: int, times: int, rank: int) -> Tensor:
-    return A.tile(x, [times if i == axis else 1 for i in range(rank)])
+    return array_ops.tile(x, [times if i == axis else 1 for i in range(rank)])
 
 
 # ----------------------------------------------------------------------------- products
@@ -381,7 +387,7 @@ def _matmul(ctx, node, ins, attrs):
     for k, t in enumerate(ins):
         if rank_of(ctx, t, f"input {k}") < 1:
             raise ctx.error(f"input {k} is a scalar; MatMul needs tensors of rank >= 1")
-    return [M.matmul(ins[0], ins[1])]
+    return [math_ops.matmul(ins[0], ins[1])]
 
 
 @rule("Gemm")
@@ -390,27 +396,33 @@ def _gemm(ctx, node, ins, attrs):
     for k, t in enumerate((a, b)):
         if rank_of(ctx, t, f"input {k}") != 2:
             raise ctx.error(f"input {k} has rank {len(t.shape)}; Gemm multiplies matrices (rank 2)")
-    y = M.matmul(a, b, transpose_a=bool(attrs.get("transA", 0)), transpose_b=bool(attrs.get("transB", 0)))
+    y = math_ops.matmul(a, b, transpose_a=bool(attrs.get("transA", 0)), transpose_b=bool(attrs.get("transB", 0)))
     alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
     if alpha != 1.0:
-        y = M.multiply(y, c(ctx, alpha, y))
+        y = math_ops.multiply(y, ctx.scalar_like(alpha, y))
     if len(ins) > 2 and ins[2] is not None:
-        bias = ins[2] if beta == 1.0 else M.multiply(ins[2], c(ctx, beta, ins[2]))
-        y = M.add(y, bias)
+        bias = ins[2] if beta == 1.0 else math_ops.multiply(ins[2], ctx.scalar_like(beta, ins[2]))
+        y = math_ops.add(y, bias)
     return [y]
 
 
 @rule("Dropout", static=(1, 2))
 def _dropout(ctx, node, ins, attrs):
     x = ins[0]
-    training = len(ins) > 2 and ins[2] is not None and \
-        bool(scalar(ctx, ctx.static(ins[2], "input 2 ('training_mode')"), "input 2 ('training_mode')"))
-    ratio = float(scalar(ctx, ctx.static(ins[1], "input 1 ('ratio')"), "input 1 ('ratio')")) \
-        if len(ins) > 1 and ins[1] is not None else float(attrs.get("ratio", 0.5))
+    training = (
+        len(ins) > 2
+        and ins[2] is not None
+        and bool(scalar(ctx, ctx.static(ins[2], "input 2 ('training_mode')"), "input 2 ('training_mode')"))
+    )
+    ratio = (
+        float(scalar(ctx, ctx.static(ins[1], "input 1 ('ratio')"), "input 1 ('ratio')"))
+        if len(ins) > 1 and ins[1] is not None
+        else float(attrs.get("ratio", 0.5))
+    )
     if training and ratio > 0:
         raise ctx.error("training-mode dropout draws random numbers; graphc imports inference graphs")
     y = apply1("Identity", [x])
     outputs = [y]
     if len(node.output) > 1 and node.output[1]:
-        outputs.append(A.fill(A.shape(x), True))
+        outputs.append(array_ops.fill(array_ops.shape(x), True))
     return outputs

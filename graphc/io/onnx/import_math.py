@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ...api import math as M
-from ...api import nn as N
+from ...api import math as math_ops
+from ...api import nn as nn_ops
 from ...api.array import getitem
 from ...api.convert import apply1
 from ...ir.dtypes import float64, int64
@@ -20,16 +20,7 @@ from .checks import axes as check_axes
 from .checks import axis as check_axis
 from .checks import one_of, rank_of
 from .common import graphc_type
-from .importer import ImportContext, rule
-
-
-def c(ctx: ImportContext, value: Any, like: Tensor) -> Tensor:
-    """A scalar constant of `like`'s dtype (an attribute's value must fit it: no inf as an int)."""
-    try:
-        arr = np.asarray(value, dtype=like.dtype.np)
-    except (OverflowError, ValueError):
-        raise ctx.error(f"the value {value!r} does not fit the input's element type {like.dtype.name}") from None
-    return ctx.constant(arr)
+from .import_rules import ImportContext, rule
 
 
 def _fold(fn, xs: list[Tensor]) -> Tensor:
@@ -39,14 +30,42 @@ def _fold(fn, xs: list[Tensor]) -> Tensor:
     return out
 
 
-_BINARY = {"Add": M.add, "Sub": M.subtract, "Mul": M.multiply, "Equal": M.equal, "Less": M.less,
-           "LessOrEqual": M.less_equal, "Greater": M.greater, "GreaterOrEqual": M.greater_equal,
-           "And": M.logical_and, "Or": M.logical_or, "Xor": M.logical_xor}
-_UNARY = {"Neg": M.negative, "Abs": M.abs, "Sign": M.sign, "Exp": M.exp, "Log": M.log, "Sqrt": M.sqrt,
-          "Reciprocal": M.reciprocal, "Floor": M.floor, "Ceil": M.ceil, "Round": M.round, "Sin": M.sin,
-          "Cos": M.cos, "Erf": M.erf, "Tanh": M.tanh, "Sigmoid": M.sigmoid, "Not": M.logical_not,
-          "IsNaN": M.is_nan, "Relu": N.relu, "Softplus": N.softplus, "Softsign": N.softsign,
-          "Identity": lambda x: apply1("Identity", [x])}
+_BINARY = {
+    "Add": math_ops.add,
+    "Sub": math_ops.subtract,
+    "Mul": math_ops.multiply,
+    "Equal": math_ops.equal,
+    "Less": math_ops.less,
+    "LessOrEqual": math_ops.less_equal,
+    "Greater": math_ops.greater,
+    "GreaterOrEqual": math_ops.greater_equal,
+    "And": math_ops.logical_and,
+    "Or": math_ops.logical_or,
+    "Xor": math_ops.logical_xor,
+}
+_UNARY = {
+    "Neg": math_ops.negative,
+    "Abs": math_ops.abs,
+    "Sign": math_ops.sign,
+    "Exp": math_ops.exp,
+    "Log": math_ops.log,
+    "Sqrt": math_ops.sqrt,
+    "Reciprocal": math_ops.reciprocal,
+    "Floor": math_ops.floor,
+    "Ceil": math_ops.ceil,
+    "Round": math_ops.round,
+    "Sin": math_ops.sin,
+    "Cos": math_ops.cos,
+    "Erf": math_ops.erf,
+    "Tanh": math_ops.tanh,
+    "Sigmoid": math_ops.sigmoid,
+    "Not": math_ops.logical_not,
+    "IsNaN": math_ops.is_nan,
+    "Relu": nn_ops.relu,
+    "Softplus": nn_ops.softplus,
+    "Softsign": nn_ops.softsign,
+    "Identity": lambda x: apply1("Identity", [x]),
+}
 
 
 @rule(*_BINARY)
@@ -59,86 +78,92 @@ def _unary(ctx, node, ins, attrs):
     x = ins[0]
     out = _UNARY[node.op_type](x)
     if out.dtype != x.dtype and not out.dtype.is_bool:
-        out = M.cast(out, x.dtype)  # graphc computes exp(int) in float; ONNX keeps the type
+        out = math_ops.cast(out, x.dtype)  # graphc computes exp(int) in float; ONNX keeps the type
     return [out]
 
 
 @rule("Tan")
 def _tan(ctx, node, ins, attrs):
-    return [M.divide(M.sin(ins[0]), M.cos(ins[0]))]
+    return [math_ops.divide(math_ops.sin(ins[0]), math_ops.cos(ins[0]))]
 
 
 @rule("Div")
 def _div(ctx, node, ins, attrs):
     a, b = ins
     if a.dtype.is_floating:
-        return [M.divide(a, b)]
+        return [math_ops.divide(a, b)]
     # integer division truncates toward zero in ONNX; graphc's // floors
-    q = M.floordiv(a, b)
-    r = M.mod(a, b)
-    fix = M.logical_and(M.not_equal(r, c(ctx, 0, r)), M.not_equal(M.less(a, c(ctx, 0, a)), M.less(b, c(ctx, 0, b))))
-    return [M.where(fix, M.add(q, c(ctx, 1, q)), q)]
+    q = math_ops.floordiv(a, b)
+    r = math_ops.mod(a, b)
+    fix = math_ops.logical_and(
+        math_ops.not_equal(r, ctx.scalar_like(0, r)),
+        math_ops.not_equal(math_ops.less(a, ctx.scalar_like(0, a)), math_ops.less(b, ctx.scalar_like(0, b))),
+    )
+    return [math_ops.where(fix, math_ops.add(q, ctx.scalar_like(1, q)), q)]
 
 
 @rule("Mod")
 def _mod(ctx, node, ins, attrs):
     a, b = ins
-    r = M.mod(a, b)  # the sign of the divisor, ONNX's fmod=0
+    r = math_ops.mod(a, b)  # the sign of the divisor, ONNX's fmod=0
     if not attrs.get("fmod", 0):
         return [r]
     # fmod=1: C's fmod, the sign of the dividend
-    fix = M.logical_and(M.not_equal(r, c(ctx, 0, r)), M.not_equal(M.less(r, c(ctx, 0, r)), M.less(a, c(ctx, 0, a))))
-    return [M.where(fix, M.subtract(r, b), r)]
+    fix = math_ops.logical_and(
+        math_ops.not_equal(r, ctx.scalar_like(0, r)),
+        math_ops.not_equal(math_ops.less(r, ctx.scalar_like(0, r)), math_ops.less(a, ctx.scalar_like(0, a))),
+    )
+    return [math_ops.where(fix, math_ops.subtract(r, b), r)]
 
 
 @rule("Pow")
 def _pow(ctx, node, ins, attrs):
     x, y = ins
     if x.dtype.is_floating:
-        return [M.pow(x, y if y.dtype == x.dtype else M.cast(y, x.dtype))]
+        return [math_ops.pow(x, y if y.dtype == x.dtype else math_ops.cast(y, x.dtype))]
     if y.dtype.is_floating:
-        return [M.cast(M.pow(M.cast(x, float64), M.cast(y, float64)), x.dtype)]
-    return [M.cast(M.pow(x, M.cast(y, x.dtype)), x.dtype)]
+        return [math_ops.cast(math_ops.pow(math_ops.cast(x, float64), math_ops.cast(y, float64)), x.dtype)]
+    return [math_ops.cast(math_ops.pow(x, math_ops.cast(y, x.dtype)), x.dtype)]
 
 
 @rule("Max", "Min", "Sum", "Mean")
 def _variadic(ctx, node, ins, attrs):
-    fn = {"Max": M.maximum, "Min": M.minimum, "Sum": M.add, "Mean": M.add}[node.op_type]
+    fn = {"Max": math_ops.maximum, "Min": math_ops.minimum, "Sum": math_ops.add, "Mean": math_ops.add}[node.op_type]
     out = _fold(fn, ins)
     if node.op_type == "Mean":
-        out = M.divide(out, c(ctx, len(ins), out))
+        out = math_ops.divide(out, ctx.scalar_like(len(ins), out))
         if out.dtype != ins[0].dtype:
-            out = M.cast(out, ins[0].dtype)
+            out = math_ops.cast(out, ins[0].dtype)
     return [out]
 
 
 @rule("IsInf")
 def _is_inf(ctx, node, ins, attrs):
     x = ins[0]
-    inf = M.is_inf(x)
+    inf = math_ops.is_inf(x)
     pos, neg = attrs.get("detect_positive", 1), attrs.get("detect_negative", 1)
     if pos and neg:
         return [inf]
     if pos:
-        return [M.logical_and(inf, M.greater(x, c(ctx, 0, x)))]
+        return [math_ops.logical_and(inf, math_ops.greater(x, ctx.scalar_like(0, x)))]
     if neg:
-        return [M.logical_and(inf, M.less(x, c(ctx, 0, x)))]
-    return [M.logical_and(inf, M.logical_not(inf))]
+        return [math_ops.logical_and(inf, math_ops.less(x, ctx.scalar_like(0, x)))]
+    return [math_ops.logical_and(inf, math_ops.logical_not(inf))]
 
 
 @rule("Where")
 def _where(ctx, node, ins, attrs):
-    return [M.where(ins[0], ins[1], ins[2])]
+    return [math_ops.where(ins[0], ins[1], ins[2])]
 
 
 @rule("Cast")
 def _cast(ctx, node, ins, attrs):
-    return [M.cast(ins[0], graphc_type(attrs["to"], f"{ctx.where()}: attribute 'to'"))]
+    return [math_ops.cast(ins[0], graphc_type(attrs["to"], f"{ctx.where()}: attribute 'to'"))]
 
 
 @rule("CastLike")
 def _cast_like(ctx, node, ins, attrs):
-    return [M.cast(ins[0], ins[1].dtype)]
+    return [math_ops.cast(ins[0], ins[1].dtype)]
 
 
 @rule("Clip")
@@ -147,24 +172,24 @@ def _clip(ctx, node, ins, attrs):
     lo = ins[1] if len(ins) > 1 else None
     hi = ins[2] if len(ins) > 2 else None
     if ctx.opset < 11:
-        lo = c(ctx, attrs["min"], x) if "min" in attrs else None
-        hi = c(ctx, attrs["max"], x) if "max" in attrs else None
+        lo = ctx.scalar_like(attrs["min"], x) if "min" in attrs else None
+        hi = ctx.scalar_like(attrs["max"], x) if "max" in attrs else None
     if lo is not None:
-        x = M.maximum(x, lo)
+        x = math_ops.maximum(x, lo)
     if hi is not None:
-        x = M.minimum(x, hi)
+        x = math_ops.minimum(x, hi)
     return [x if x is not ins[0] else apply1("Identity", [x])]
 
 
 # ----------------------------------------------------------------------------- activations
 @rule("LeakyRelu")
 def _leaky_relu(ctx, node, ins, attrs):
-    return [N.leaky_relu(ins[0], alpha=float(attrs.get("alpha", 0.01)))]
+    return [nn_ops.leaky_relu(ins[0], alpha=float(attrs.get("alpha", 0.01)))]
 
 
 @rule("Elu")
 def _elu(ctx, node, ins, attrs):
-    return [N.elu(ins[0], alpha=float(attrs.get("alpha", 1.0)))]
+    return [nn_ops.elu(ins[0], alpha=float(attrs.get("alpha", 1.0)))]
 
 
 @rule("Selu")
@@ -172,52 +197,56 @@ def _selu(ctx, node, ins, attrs):
     x = ins[0]
     alpha = float(attrs.get("alpha", 1.67326319217681884765625))
     gamma = float(attrs.get("gamma", 1.05070102214813232421875))
-    return [M.multiply(N.elu(x, alpha=alpha), c(ctx, gamma, x))]
+    return [math_ops.multiply(nn_ops.elu(x, alpha=alpha), ctx.scalar_like(gamma, x))]
 
 
 @rule("Celu")
 def _celu(ctx, node, ins, attrs):
     x = ins[0]
     alpha = float(attrs.get("alpha", 1.0))
-    scaled = M.multiply(N.elu(M.divide(x, c(ctx, alpha, x)), alpha=1.0), c(ctx, alpha, x))
+    scaled = math_ops.multiply(
+        nn_ops.elu(math_ops.divide(x, ctx.scalar_like(alpha, x)), alpha=1.0), ctx.scalar_like(alpha, x)
+    )
     return [scaled]
 
 
 @rule("ThresholdedRelu")
 def _thresholded_relu(ctx, node, ins, attrs):
     x = ins[0]
-    return [M.where(M.greater(x, c(ctx, attrs.get("alpha", 1.0), x)), x, c(ctx, 0, x))]
+    return [math_ops.where(math_ops.greater(x, ctx.scalar_like(attrs.get("alpha", 1.0), x)), x, ctx.scalar_like(0, x))]
 
 
 @rule("PRelu")
 def _prelu(ctx, node, ins, attrs):
     x, slope = ins
-    return [M.where(M.less(x, c(ctx, 0, x)), M.multiply(x, slope), x)]
+    return [math_ops.where(math_ops.less(x, ctx.scalar_like(0, x)), math_ops.multiply(x, slope), x)]
 
 
 @rule("HardSigmoid")
 def _hard_sigmoid(ctx, node, ins, attrs):
     x = ins[0]
-    y = M.add(M.multiply(x, c(ctx, attrs.get("alpha", 0.2), x)), c(ctx, attrs.get("beta", 0.5), x))
-    return [M.minimum(M.maximum(y, c(ctx, 0, x)), c(ctx, 1, x))]
+    y = math_ops.add(
+        math_ops.multiply(x, ctx.scalar_like(attrs.get("alpha", 0.2), x)), ctx.scalar_like(attrs.get("beta", 0.5), x)
+    )
+    return [math_ops.minimum(math_ops.maximum(y, ctx.scalar_like(0, x)), ctx.scalar_like(1, x))]
 
 
 @rule("HardSwish")
 def _hard_swish(ctx, node, ins, attrs):
     x = ins[0]
-    y = M.add(M.multiply(x, c(ctx, 1 / 6, x)), c(ctx, 0.5, x))
-    return [M.multiply(x, M.minimum(M.maximum(y, c(ctx, 0, x)), c(ctx, 1, x)))]
+    y = math_ops.add(math_ops.multiply(x, ctx.scalar_like(1 / 6, x)), ctx.scalar_like(0.5, x))
+    return [math_ops.multiply(x, math_ops.minimum(math_ops.maximum(y, ctx.scalar_like(0, x)), ctx.scalar_like(1, x)))]
 
 
 @rule("Mish")
 def _mish(ctx, node, ins, attrs):
-    return [M.multiply(ins[0], M.tanh(N.softplus(ins[0])))]
+    return [math_ops.multiply(ins[0], math_ops.tanh(nn_ops.softplus(ins[0])))]
 
 
 @rule("Gelu")
 def _gelu(ctx, node, ins, attrs):
     approximate = one_of(ctx, attrs.get("approximate", "none"), "attribute 'approximate'", ("none", "tanh"))
-    return [N.gelu(ins[0], approximate=approximate == "tanh")]
+    return [nn_ops.gelu(ins[0], approximate=approximate == "tanh")]
 
 
 # ----------------------------------------------------------------------------- reductions
@@ -242,41 +271,52 @@ def _reduce_with(fn, ctx, ins, attrs, op_type) -> Tensor:
     return fn(ins[0], axis=axes, keepdims=keep)
 
 
-_REDUCE = {"ReduceSum": M.reduce_sum, "ReduceMean": M.reduce_mean, "ReduceMax": M.reduce_max,
-           "ReduceMin": M.reduce_min, "ReduceProd": M.reduce_prod, "ReduceLogSumExp": M.reduce_logsumexp}
+_REDUCE = {
+    "ReduceSum": math_ops.reduce_sum,
+    "ReduceMean": math_ops.reduce_mean,
+    "ReduceMax": math_ops.reduce_max,
+    "ReduceMin": math_ops.reduce_min,
+    "ReduceProd": math_ops.reduce_prod,
+    "ReduceLogSumExp": math_ops.reduce_logsumexp,
+}
 
 
 @rule(*_REDUCE, static=(1,))
 def _reduce(ctx, node, ins, attrs):
     x = ins[0]
     out = _reduce_with(_REDUCE[node.op_type], ctx, ins, attrs, node.op_type)
-    return [out if out.dtype == x.dtype else M.cast(out, x.dtype)]
+    return [out if out.dtype == x.dtype else math_ops.cast(out, x.dtype)]
 
 
 @rule("ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum", static=(1,))
 def _reduce_composite(ctx, node, ins, attrs):
     x = ins[0]
-    inner = {"ReduceSumSquare": M.square, "ReduceL1": M.abs, "ReduceL2": M.square, "ReduceLogSum": lambda t: t}
-    out = _reduce_with(M.reduce_sum, ctx, [inner[node.op_type](x)] + ins[1:], attrs, node.op_type)
+    inner = {
+        "ReduceSumSquare": math_ops.square,
+        "ReduceL1": math_ops.abs,
+        "ReduceL2": math_ops.square,
+        "ReduceLogSum": lambda t: t,
+    }
+    out = _reduce_with(math_ops.reduce_sum, ctx, [inner[node.op_type](x)] + ins[1:], attrs, node.op_type)
     if node.op_type == "ReduceL2":
-        out = M.sqrt(out)
+        out = math_ops.sqrt(out)
     elif node.op_type == "ReduceLogSum":
-        out = M.log(out)
-    return [out if out.dtype == x.dtype else M.cast(out, x.dtype)]
+        out = math_ops.log(out)
+    return [out if out.dtype == x.dtype else math_ops.cast(out, x.dtype)]
 
 
 @rule("ArgMax", "ArgMin")
 def _arg(ctx, node, ins, attrs):
     x = ins[0]
     axis = check_axis(ctx, int(attrs.get("axis", 0)), rank_of(ctx, x), "attribute 'axis'")
-    fn = M.argmax if node.op_type == "ArgMax" else M.argmin
+    fn = math_ops.argmax if node.op_type == "ArgMax" else math_ops.argmin
     if attrs.get("select_last_index", 0):
         n = x.shape[axis] if x.shape is not None else None
         if n is None:
             raise ctx.error("select_last_index needs the size of the reduced axis")
         axis %= len(x.shape)
         flipped = getitem(x, (slice(None),) * axis + (slice(None, None, -1),))
-        out = M.subtract(ctx.constant(np.int64(n - 1)), fn(flipped, axis=axis, output_type=int64))
+        out = math_ops.subtract(ctx.constant(np.int64(n - 1)), fn(flipped, axis=axis, output_type=int64))
     else:
         out = fn(x, axis=axis, output_type=int64)
     if attrs.get("keepdims", 1):
@@ -284,4 +324,3 @@ def _arg(ctx, node, ins, attrs):
 
         out = expand_dims(out, axis)
     return [out]
-

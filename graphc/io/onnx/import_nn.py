@@ -11,16 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from ...api import array as A
-from ...api import math as M
-from ...api import nn as N
+from ...api import array as array_ops
+from ...api import math as math_ops
+from ...api import nn as nn_ops
 from ...ir.dtypes import float64
 from ...ir.tensor import Tensor
 from ...ops.conv import window_output
 from .checks import axis as check_axis
 from .checks import ints, known_shape, one_of, rank_of
-from .import_math import c
-from .importer import ImportContext, rule
+from .import_rules import ImportContext, rule
 
 _AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 MAX_WINDOW = 4096  # kernel elements a pool built from slices may have (one graph node each)
@@ -42,22 +41,22 @@ def _softmax(ctx, node, ins, attrs):
     axis = check_axis(ctx, int(attrs.get("axis", 1)), rank, "attribute 'axis'")
     if node.op_type == "Hardmax" and any(d is None for d in x.shape[axis:]):
         raise ctx.error("Hardmax before opset 13 needs the sizes of the axes it flattens")
-    dims = A.shape(x)
-    outer = M.reduce_prod(A.getitem(dims, slice(0, axis))) if axis else 1
-    flat = A.reshape(x, [outer, -1])
+    dims = array_ops.shape(x)
+    outer = math_ops.reduce_prod(array_ops.getitem(dims, slice(0, axis))) if axis else 1
+    flat = array_ops.reshape(x, [outer, -1])
     depth = int(np.prod(x.shape[axis:], dtype=np.int64)) if node.op_type == "Hardmax" else None
-    return [A.reshape(_softmax_along(node.op_type, flat, -1, depth), dims)]
+    return [array_ops.reshape(_softmax_along(node.op_type, flat, -1, depth), dims)]
 
 
 def _softmax_along(op: str, x: Tensor, axis: int, depth: int | None = None) -> Tensor:
     if op == "Softmax":
-        return N.softmax(x, axis=axis)
+        return nn_ops.softmax(x, axis=axis)
     if op == "LogSoftmax":
-        return N.log_softmax(x, axis=axis)
+        return nn_ops.log_softmax(x, axis=axis)
     rank = x.ndim
     axis %= rank
-    first = M.argmax(x, axis=axis)
-    hot = A.one_hot(first, depth if depth is not None else x.shape[axis], axis=axis, dtype=x.dtype)
+    first = math_ops.argmax(x, axis=axis)
+    hot = array_ops.one_hot(first, depth if depth is not None else x.shape[axis], axis=axis, dtype=x.dtype)
     return hot
 
 
@@ -72,7 +71,7 @@ def _spatial_rank(ctx: ImportContext, x: Tensor) -> int:
 
 
 def _as_2d(x: Tensor) -> Tensor:
-    return A.expand_dims(x, 2)  # (N, C, L) -> (N, C, 1, L)
+    return array_ops.expand_dims(x, 2)  # (N, C, L) -> (N, C, 1, L)
 
 
 def _pairs(ctx: ImportContext, x: Tensor, attrs: dict[str, Any], kernel: list[int], strides: list[int],
@@ -156,18 +155,18 @@ def _conv(ctx, node, ins, attrs):
     x4, one_d, kernel, strides, dilations, attrs = _window_attrs(ctx, x, attrs, kernel)
     w4 = _as_2d(w) if one_d else w
     padding = _pairs(ctx, x4, attrs, kernel, strides, dilations)
-    filters = A.transpose(w4, [2, 3, 1, 0])  # OIHW -> HWIO
+    filters = array_ops.transpose(w4, [2, 3, 1, 0])  # OIHW -> HWIO
     if group == 1:
-        y = N.conv2d(x4, filters, strides=strides, padding=_explicit(padding), data_format="NCHW",
+        y = nn_ops.conv2d(x4, filters, strides=strides, padding=_explicit(padding), data_format="NCHW",
                      dilations=dilations)
     else:  # grouped: split the channels and the filters, convolve each group, join
-        xs = A.split(x4, group, axis=1)
-        fs = A.split(filters, group, axis=3)
-        y = A.concat([N.conv2d(a, f, strides=strides, padding=_explicit(padding), data_format="NCHW",
+        xs = array_ops.split(x4, group, axis=1)
+        fs = array_ops.split(filters, group, axis=3)
+        y = array_ops.concat([nn_ops.conv2d(a, f, strides=strides, padding=_explicit(padding), data_format="NCHW",
                                dilations=dilations) for a, f in zip(xs, fs)], axis=1)
     if bias is not None:
-        y = M.add(y, A.reshape(bias, [1, -1, 1, 1]))
-    return [A.squeeze(y, [2]) if one_d else y]
+        y = math_ops.add(y, array_ops.reshape(bias, [1, -1, 1, 1]))
+    return [array_ops.squeeze(y, [2]) if one_d else y]
 
 
 def _explicit(padding: Any) -> Any:
@@ -193,8 +192,8 @@ def _pool(ctx, node, ins, attrs):
     if len(node.output) > 1 and node.output[1]:
         raise ctx.error("the Indices output of MaxPool is not supported")
     if not x.dtype.is_floating:  # graphc pools floats; integers up to 2**53 are exact in float64
-        y, = _pool(ctx, node, [M.cast(x, float64)] + list(ins[1:]), attrs)
-        return [M.cast(y, x.dtype)]
+        y, = _pool(ctx, node, [math_ops.cast(x, float64)] + list(ins[1:]), attrs)
+        return [math_ops.cast(y, x.dtype)]
     kernel = list(attrs["kernel_shape"])
     check_window(ctx, x, attrs, kernel)
     if x.ndim is None or x.ndim == 5 or any(d != 1 for d in attrs.get("dilations", [1])):
@@ -205,9 +204,9 @@ def _pool(ctx, node, ins, attrs):
     is_max = node.op_type == "MaxPool"
     include_pad = bool(attrs.get("count_include_pad", 0))
     if isinstance(padding, str) and not ceil_mode and (padding == "VALID" or is_max or not include_pad):
-        fn = N.max_pool2d if is_max else N.avg_pool2d
+        fn = nn_ops.max_pool2d if is_max else nn_ops.avg_pool2d
         y = fn(x4, kernel, strides, padding, data_format="NCHW")
-        return [A.squeeze(y, [2]) if one_d else y]
+        return [array_ops.squeeze(y, [2]) if one_d else y]
     if isinstance(padding, str):  # SAME with count_include_pad or ceil_mode: make it explicit
         pairs = []
         for i in range(2):
@@ -222,18 +221,19 @@ def _pool(ctx, node, ins, attrs):
     total = [[0, 0], [0, 0]] + [[padding[i][0], padding[i][1] + extra[i]] for i in range(2)]
     if is_max:
         lowest = -np.inf if x.dtype.is_floating else x.dtype.min
-        y = N.max_pool2d(A.pad(x4, total, constant_values=lowest), kernel, strides, "VALID", data_format="NCHW")
+        padded = array_ops.pad(x4, total, constant_values=lowest)
+        y = nn_ops.max_pool2d(padded, kernel, strides, "VALID", data_format="NCHW")
     else:
-        summed = N.avg_pool2d(A.pad(x4, total), kernel, strides, "VALID", data_format="NCHW")
-        ones = A.ones_like(x4)
+        summed = nn_ops.avg_pool2d(array_ops.pad(x4, total), kernel, strides, "VALID", data_format="NCHW")
+        ones = array_ops.ones_like(x4)
         if include_pad:
-            ones = A.pad(ones, [[0, 0], [0, 0], list(padding[0]), list(padding[1])], constant_values=1)
+            ones = array_ops.pad(ones, [[0, 0], [0, 0], list(padding[0]), list(padding[1])], constant_values=1)
             counted = [[0, 0], [0, 0], [0, extra[0]], [0, extra[1]]]
         else:
             counted = total
-        count = N.avg_pool2d(A.pad(ones, counted), kernel, strides, "VALID", data_format="NCHW")
-        y = M.divide(summed, count)
-    return [A.squeeze(y, [2]) if one_d else y]
+        count = nn_ops.avg_pool2d(array_ops.pad(ones, counted), kernel, strides, "VALID", data_format="NCHW")
+        y = math_ops.divide(summed, count)
+    return [array_ops.squeeze(y, [2]) if one_d else y]
 
 
 @rule("GlobalAveragePool", "GlobalMaxPool")
@@ -241,7 +241,7 @@ def _global_pool(ctx, node, ins, attrs):
     x = ins[0]
     if x.ndim is None or x.ndim < 3:
         raise ctx.error("input 0 must have a known rank >= 3 for global pooling")
-    fn = M.reduce_mean if node.op_type == "GlobalAveragePool" else M.reduce_max
+    fn = math_ops.reduce_mean if node.op_type == "GlobalAveragePool" else math_ops.reduce_max
     return [fn(x, axis=list(range(2, x.ndim)), keepdims=True)]
 
 
@@ -261,15 +261,30 @@ def _batch_norm(ctx, node, ins, attrs):
     outputs = []
     if attrs.get("training_mode", 0):
         axes = [0] + list(range(2, x.ndim))
-        batch_mean = M.reduce_mean(x, axis=axes)
-        batch_var = M.reduce_mean(M.square(M.subtract(x, A.reshape(batch_mean, shape))), axis=axes)
+        batch_mean = math_ops.reduce_mean(x, axis=axes)
+        batch_var = math_ops.reduce_mean(
+            math_ops.square(math_ops.subtract(x, array_ops.reshape(batch_mean, shape))), axis=axes
+        )
         momentum = float(attrs.get("momentum", 0.9))
-        outputs = [M.add(M.multiply(mean, c(ctx, momentum, mean)), M.multiply(batch_mean, c(ctx, 1 - momentum, mean))),
-                   M.add(M.multiply(var, c(ctx, momentum, var)), M.multiply(batch_var, c(ctx, 1 - momentum, var)))]
+        outputs = [
+            math_ops.add(
+                math_ops.multiply(mean, ctx.scalar_like(momentum, mean)),
+                math_ops.multiply(batch_mean, ctx.scalar_like(1 - momentum, mean)),
+            ),
+            math_ops.add(
+                math_ops.multiply(var, ctx.scalar_like(momentum, var)),
+                math_ops.multiply(batch_var, ctx.scalar_like(1 - momentum, var)),
+            ),
+        ]
         mean, var = batch_mean, batch_var
-    inv = M.rsqrt(M.add(A.reshape(var, shape), c(ctx, eps, var)))
-    y = M.add(M.multiply(M.multiply(M.subtract(x, A.reshape(mean, shape)), inv), A.reshape(scale, shape)),
-              A.reshape(bias, shape))
+    inv = math_ops.rsqrt(math_ops.add(array_ops.reshape(var, shape), ctx.scalar_like(eps, var)))
+    y = math_ops.add(
+        math_ops.multiply(
+            math_ops.multiply(math_ops.subtract(x, array_ops.reshape(mean, shape)), inv),
+            array_ops.reshape(scale, shape),
+        ),
+        array_ops.reshape(bias, shape),
+    )
     return [y] + outputs
 
 
@@ -280,16 +295,14 @@ def _layer_norm(ctx, node, ins, attrs):
     axis = check_axis(ctx, int(attrs.get("axis", -1)), rank_of(ctx, x), "attribute 'axis'")
     axes = list(range(axis, x.ndim))
     eps = float(attrs.get("epsilon", 1e-5))
-    mean = M.reduce_mean(x, axis=axes, keepdims=True)
-    centered = M.subtract(x, mean)
-    var = M.reduce_mean(M.square(centered), axis=axes, keepdims=True)
-    inv = M.rsqrt(M.add(var, c(ctx, eps, var)))
-    y = M.multiply(M.multiply(centered, inv), scale)
+    mean = math_ops.reduce_mean(x, axis=axes, keepdims=True)
+    centered = math_ops.subtract(x, mean)
+    var = math_ops.reduce_mean(math_ops.square(centered), axis=axes, keepdims=True)
+    inv = math_ops.rsqrt(math_ops.add(var, ctx.scalar_like(eps, var)))
+    y = math_ops.multiply(math_ops.multiply(centered, inv), scale)
     if bias is not None:
-        y = M.add(y, bias)
+        y = math_ops.add(y, bias)
     return [y, mean, inv][: max(1, len([o for o in node.output if o]))]
-
-
 
 
 def pool_by_slices(ctx: ImportContext, op: str, x: Tensor, attrs: dict[str, Any]) -> Tensor:
@@ -301,13 +314,15 @@ def pool_by_slices(ctx: ImportContext, op: str, x: Tensor, attrs: dict[str, Any]
     if x.shape is None or any(d is None for d in x.shape[2:]):
         raise ctx.error("this pooling needs known spatial sizes")
     if not x.dtype.is_floating:
-        return M.cast(pool_by_slices(ctx, op, M.cast(x, float64), attrs), x.dtype)
+        return math_ops.cast(pool_by_slices(ctx, op, math_ops.cast(x, float64), attrs), x.dtype)
     spatial = list(x.shape[2:])
     nd = len(spatial)
     kernel = list(attrs["kernel_shape"])
     if int(np.prod(kernel, dtype=object)) > MAX_WINDOW:
-        raise ctx.error(f"attribute 'kernel_shape' is {kernel}; graphc builds this pooling from one slice per "
-                        f"window element and takes at most {MAX_WINDOW}")
+        raise ctx.error(
+            f"attribute 'kernel_shape' is {kernel}; graphc builds this pooling from one slice per "
+            f"window element and takes at most {MAX_WINDOW}"
+        )
     strides = list(attrs.get("strides", [1] * nd))
     dil = list(attrs.get("dilations", [1] * nd))
     eff = [(k - 1) * d + 1 for k, d in zip(kernel, dil)]
@@ -335,23 +350,24 @@ def pool_by_slices(ctx: ImportContext, op: str, x: Tensor, attrs: dict[str, Any]
     is_max = op == "MaxPool"
     fill = -np.inf if is_max else 0.0
     full = [[0, 0], [0, 0]] + [[lo, hi + ex] for (lo, hi), ex in zip(pads, extra)]
-    xp = A.pad(x, full, constant_values=fill)
+    xp = array_ops.pad(x, full, constant_values=fill)
     if attrs.get("count_include_pad", 0):
-        ones = A.pad(A.ones_like(x), [[0, 0], [0, 0]] + [list(p) for p in pads], constant_values=1)
-        ones = A.pad(ones, [[0, 0], [0, 0]] + [[0, ex] for ex in extra])
+        ones = array_ops.pad(array_ops.ones_like(x), [[0, 0], [0, 0]] + [list(p) for p in pads], constant_values=1)
+        ones = array_ops.pad(ones, [[0, 0], [0, 0]] + [[0, ex] for ex in extra])
     else:
-        ones = A.pad(A.ones_like(x), full)
+        ones = array_ops.pad(array_ops.ones_like(x), full)
 
     def window(t: Tensor, offset: tuple[int, ...]) -> Tensor:
         key = (slice(None), slice(None)) + tuple(
-            slice(o * d, o * d + (m - 1) * st + 1, st) for o, d, m, st in zip(offset, dil, outs, strides))
-        return A.getitem(t, key)
+            slice(o * d, o * d + (m - 1) * st + 1, st) for o, d, m, st in zip(offset, dil, outs, strides)
+        )
+        return array_ops.getitem(t, key)
 
     total = count = None
     for offset in itertools.product(*(range(k) for k in kernel)):
         part = window(xp, offset)
-        total = part if total is None else (M.maximum(total, part) if is_max else M.add(total, part))
+        total = part if total is None else (math_ops.maximum(total, part) if is_max else math_ops.add(total, part))
         if not is_max:
             w = window(ones, offset)
-            count = w if count is None else M.add(count, w)
-    return total if is_max else M.divide(total, count)
+            count = w if count is None else math_ops.add(count, w)
+    return total if is_max else math_ops.divide(total, count)
