@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import GraphcError, ShapeError
+from ..errors import DTypeError, GraphcError, InvalidArgumentError, ShapeError
 from ..ir.dtypes import as_dtype, float32, from_numpy, int32
 from ..ir.shapes import is_fully_defined
 from ..ir.tensor import Tensor
@@ -150,7 +150,12 @@ def pad(tensor: Any, paddings: Any, mode: str = "CONSTANT", constant_values: Any
             raise GraphcError("pad paddings must be known while building the graph")
         paddings = paddings.static_value.tolist()
     pads = tuple(tuple(int(v) for v in p) for p in paddings)
-    value = np.asarray(constant_values, x.dtype.np).item()
+    try:
+        with np.errstate(all="raise"):
+            value = np.asarray(constant_values, x.dtype.np).item()
+    except (OverflowError, ValueError, TypeError, FloatingPointError):
+        raise DTypeError(f"pad constant_values {constant_values!r} does not fit the tensor's dtype {x.dtype.name}",
+                         op_type="Pad") from None
     return apply1("Pad", [x], {"paddings": pads, "mode": str(mode).upper(), "constant_values": value}, name)
 
 
@@ -200,7 +205,13 @@ def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None, name
     """A constant 1-D tensor [start, start + delta, ...) up to limit (TF's tf.range)."""
     if limit is None:
         start, limit = 0, start
-    values = np.arange(start, limit, delta)
+    if delta == 0:
+        raise InvalidArgumentError("range delta must not be zero", op_type="Range")
+    try:
+        values = np.arange(start, limit, delta)
+    except (TypeError, ValueError, OverflowError, MemoryError) as err:
+        raise InvalidArgumentError(f"range({start!r}, {limit!r}, {delta!r}) cannot be built: {err}",
+                                   op_type="Range") from None
     if dtype is None:
         dtype = float32 if values.dtype.kind == "f" else int32
     return constant(values, dtype=dtype, name=name or "range")
