@@ -1,29 +1,35 @@
-"""A thread pool in native code: a parallel kernel costs a few microseconds to start, not tens.
+"""A thread pool in native code: a parallel kernel costs a few microseconds to start, and a
+thread the OS does not schedule delays nothing.
 
 The Python pool (graphc.runtime.threads.ThreadPool) hands each chunk to a worker through
 threading.Event, which takes the GIL and a futex round trip per worker: ~50 us on this machine,
 as long as a whole small kernel. This pool is a small LLVM module compiled once per process:
 
   graphc_pool_worker(state, index, start)
-                                         the loop a worker thread runs forever (started from a
-                                         Python daemon thread; ctypes releases the GIL, and the
-                                         thread never comes back to Python); `start` is the
-                                         generation the pool had when the worker was created
-  graphc_pool_run(state, fn, frame, extent, parts, workers)
-                                         publish fn(frame, start, end) over [0, extent) in `parts`
-                                         chunks, run chunk 0 on the caller, wait until all
-                                         `workers` acknowledged the job
+      the loop a worker thread runs forever (started from a Python daemon thread; ctypes
+      releases the GIL, and the thread never comes back to Python); `start` is the generation
+      the pool had when the worker was created
+  graphc_pool_run(state, fn, frame, extent, chunks, workers)
+      publish fn(frame, start, end) over [0, extent) cut into `chunks` chunks, for the caller
+      and workers 1 .. workers-1 to take; take chunks on the caller too; return when every
+      chunk has run
+
+Chunks are taken dynamically: a job has a ticket, (generation << 32) | next chunk, that every
+participant advances with compare-and-swap. There are several chunks per thread, so a worker
+that the OS does not schedule simply takes none and the others (the caller first) run its
+share; the caller waits only for chunks that were taken and are still running, never for an
+acknowledgement from a thread that did not take part. A claim that succeeds proves the job is
+still the one the worker saw (the ticket carries its generation), and the job's fields cannot
+change until every chunk taken has run, so a worker reads them only after its claim succeeds.
 
 A worker is handed its starting generation instead of reading it when its thread first runs:
-a thread may first run long after the pool published its first job (on a busy machine it is
-likely), and a worker that read the generation then would wait for the next job while the
-caller waited for its acknowledgement of this one, forever.
+a thread may first run long after the pool published its first job.
 
-`state` is the pool's own block (generation, sleeper count, pending acknowledgements, the job).
-Workers wait for a new generation number by spinning (with `pause`) for a few tens of
-microseconds, then sleep on a futex; the caller wakes sleepers only when there are any (a
-seq_cst counter checked after the generation is published, so no wake-up is lost). Linux on
-x86-64 or AArch64 only (the futex system call); elsewhere graphc keeps the Python pool.
+Waiting costs no CPU for long: idle workers spin (with `pause`) for a few tens of microseconds,
+then sleep on a futex (the caller wakes sleepers only when there are any: a seq_cst counter
+checked after the generation is published, so no wake-up is lost); a caller waiting for a chunk
+that a descheduled worker holds spins briefly, then yields its core (sched_yield) until it is
+done. Linux on x86-64 or AArch64 only (futex); elsewhere graphc keeps the Python pool.
 """
 from __future__ import annotations
 
@@ -37,15 +43,20 @@ from llvmlite import ir
 from . import cache, jit
 
 SYS_FUTEX = {"x86_64": 202, "aarch64": 98}
+SYS_SCHED_YIELD = {"x86_64": 24, "aarch64": 124}
 FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE = 128, 129
-SPIN = 4000   # pause instructions (~30-60 us) before a worker goes to sleep
+SPIN = 4000          # pause instructions (~30-60 us) before an idle worker goes to sleep
+CALLER_SPIN = 2000   # pause instructions before a waiting caller starts yielding its core
+CHUNKS_PER_THREAD = 4
 
 I8P = ir.IntType(8).as_pointer()
 I32, I64 = ir.IntType(32), ir.IntType(64)
 KERNEL_T = ir.FunctionType(ir.VoidType(), [I8P.as_pointer(), I64, I64])
 
 LINE = 64
-GEN, SLEEPERS, REMAINING, FN, FRAME, EXTENT, PARTS = range(7)   # state block fields, one per line
+# state block fields, one per 64-byte line so spinning readers do not share a line with writers
+GEN, SLEEPERS, TICKET, PENDING, FN, FRAME, EXTENT, CHUNKS, WORKERS = range(9)
+CLOSED = 0xFFFFFFFF   # the chunk index of a ticket that hands out nothing
 
 WORKER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32)
 RUN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
@@ -56,15 +67,22 @@ def supported() -> bool:
     return sys.platform.startswith("linux") and platform.machine() in SYS_FUTEX
 
 
+class _Fields:
+    """Typed pointers to the state block's fields, for one function's builder."""
+
+    def __init__(self, b: ir.IRBuilder, state: ir.Value) -> None:
+        def field(slot: int, t: ir.Type) -> ir.Value:
+            return b.bitcast(b.gep(state, [ir.Constant(I64, slot * LINE)]), t.as_pointer())
+
+        self.gen, self.sleepers = field(GEN, I32), field(SLEEPERS, I32)
+        self.ticket, self.pending = field(TICKET, I64), field(PENDING, I64)
+        self.fn, self.frame = field(FN, I8P), field(FRAME, I8P)
+        self.extent, self.chunks, self.workers = field(EXTENT, I64), field(CHUNKS, I64), field(WORKERS, I64)
+
+
 def _module() -> str:
     machine = platform.machine()
     m = ir.Module(name="graphc_pool")
-
-    # Each pool owns a state block (allocated by NativePool, one field per 64-byte line so the
-    # workers' spinning reads do not share a line with the caller's writes).
-    def field(b: ir.IRBuilder, state: ir.Value, slot: int, t: ir.Type) -> ir.Value:
-        return b.bitcast(b.gep(state, [ir.Constant(I64, slot * LINE)]), t.as_pointer())
-
     syscall = ir.Function(m, ir.FunctionType(I64, [I64], var_arg=True), name="syscall")
     pause_fn = None
     if machine == "x86_64":
@@ -74,98 +92,128 @@ def _module() -> str:
         if pause_fn is not None:
             b.call(pause_fn, [])
 
-    def futex(b: ir.IRBuilder, gen: ir.Value, op: int, value: ir.Value) -> None:
-        b.call(syscall, [ir.Constant(I64, SYS_FUTEX[machine]), b.ptrtoint(gen, I64), ir.Constant(I64, op), value,
+    def futex(b: ir.IRBuilder, word: ir.Value, op: int, value: ir.Value) -> None:
+        b.call(syscall, [ir.Constant(I64, SYS_FUTEX[machine]), b.ptrtoint(word, I64), ir.Constant(I64, op), value,
                          ir.Constant(I64, 0)])
 
-    def chunk(b: ir.IRBuilder, index: ir.Value, extent: ir.Value, parts: ir.Value) -> tuple[ir.Value, ir.Value]:
-        lo = b.sdiv(b.mul(extent, index), parts)
-        hi = b.sdiv(b.mul(extent, b.add(index, ir.Constant(I64, 1))), parts)
-        return lo, hi
+    # ------------------------------------------------------------ take chunks of job `gen`
+    # graphc_pool_take(state, gen): run chunks of job `gen` until none is left (or the job is
+    # no longer current), marking each done; shared by workers and the caller.
+    take = ir.Function(m, ir.FunctionType(ir.VoidType(), [I8P, I32]), name="graphc_pool_take")
+    take.linkage = "internal"
+    state, gen = take.args
+    entry, claim, try_cas, run_chunk, done = (take.append_basic_block(n) for n in
+                                              ("entry", "claim", "cas", "chunk", "done"))
+    b = ir.IRBuilder(entry)
+    f = _Fields(b, state)
+    b.branch(claim)
+    b.position_at_end(claim)
+    ticket = b.load_atomic(f.ticket, "acquire", 8)
+    same_job = b.icmp_unsigned("==", b.trunc(b.lshr(ticket, ir.Constant(I64, 32)), I32), gen)
+    index = b.and_(ticket, ir.Constant(I64, CLOSED))
+    chunks = b.load_atomic(f.chunks, "monotonic", 8)
+    b.cbranch(b.and_(same_job, b.icmp_unsigned("<", index, chunks)), try_cas, done)
+    b.position_at_end(try_cas)
+    swapped = b.cmpxchg(f.ticket, ticket, b.add(ticket, ir.Constant(I64, 1)), "acq_rel", "acquire")
+    b.cbranch(b.extract_value(swapped, 1), run_chunk, claim)
+    b.position_at_end(run_chunk)
+    # the claim succeeded, so the job's fields are this job's until its chunks are done
+    extent = b.load(f.extent)
+    lo = b.sdiv(b.mul(extent, index), chunks)
+    hi = b.sdiv(b.mul(extent, b.add(index, ir.Constant(I64, 1))), chunks)
+    fn = b.bitcast(b.load(f.fn), KERNEL_T.as_pointer())
+    b.call(fn, [b.bitcast(b.load(f.frame), I8P.as_pointer()), lo, hi])
+    b.atomic_rmw("sub", f.pending, ir.Constant(I64, 1), "release")
+    b.branch(claim)
+    b.position_at_end(done)
+    b.ret_void()
 
-    # ---------------------------------------------------------------- worker
+    # ------------------------------------------------------------ worker
     worker = ir.Function(m, ir.FunctionType(ir.VoidType(), [I8P, I64, I32]), name="graphc_pool_worker")
     state, index, start_gen = worker.args
-    entry, wait, spin, sleep, work, run_chunk, done = (worker.append_basic_block(n) for n in
-                                                        ("entry", "wait", "spin", "sleep", "work", "chunk", "done"))
+    entry, wait, spin, spin_body, sleep, work, join, done = (worker.append_basic_block(n) for n in (
+        "entry", "wait", "spin", "spin.pause", "sleep", "work", "join", "done"))
     b = ir.IRBuilder(entry)
-    gen, sleepers, remaining = field(b, state, GEN, I32), field(b, state, SLEEPERS, I32), field(b, state, REMAINING, I64)
-    job_fn, job_frame = field(b, state, FN, I8P), field(b, state, FRAME, I8P)
-    job_extent, job_parts = field(b, state, EXTENT, I64), field(b, state, PARTS, I64)
+    f = _Fields(b, state)
     b.branch(wait)
     b.position_at_end(wait)
     seen = b.phi(I32, name="seen")
     spins = b.phi(I32, name="spins")
     seen.add_incoming(start_gen, entry)
     spins.add_incoming(ir.Constant(I32, 0), entry)
-    now = b.load_atomic(gen, "acquire", 4)
+    now = b.load_atomic(f.gen, "acquire", 4)
     b.cbranch(b.icmp_unsigned("!=", now, seen), work, spin)
 
     b.position_at_end(spin)
-    more = b.add(spins, ir.Constant(I32, 1))
-    keep_spinning = b.icmp_unsigned("<", spins, ir.Constant(I32, SPIN))
-    spin_body = worker.append_basic_block("spin.pause")
-    b.cbranch(keep_spinning, spin_body, sleep)
+    b.cbranch(b.icmp_unsigned("<", spins, ir.Constant(I32, SPIN)), spin_body, sleep)
     b.position_at_end(spin_body)
     pause(b)
     seen.add_incoming(seen, spin_body)
-    spins.add_incoming(more, spin_body)
+    spins.add_incoming(b.add(spins, ir.Constant(I32, 1)), spin_body)
     b.branch(wait)
 
     b.position_at_end(sleep)
-    b.atomic_rmw("add", sleepers, ir.Constant(I32, 1), "seq_cst")
-    again = b.load_atomic(gen, "seq_cst", 4)
+    b.atomic_rmw("add", f.sleepers, ir.Constant(I32, 1), "seq_cst")
+    again = b.load_atomic(f.gen, "seq_cst", 4)
     with b.if_then(b.icmp_unsigned("==", again, seen)):
-        futex(b, gen, FUTEX_WAIT_PRIVATE, b.zext(seen, I64))
-    b.atomic_rmw("sub", sleepers, ir.Constant(I32, 1), "seq_cst")
+        futex(b, f.gen, FUTEX_WAIT_PRIVATE, b.zext(seen, I64))
+    b.atomic_rmw("sub", f.sleepers, ir.Constant(I32, 1), "seq_cst")
     seen.add_incoming(seen, b.block)
     spins.add_incoming(ir.Constant(I32, 0), b.block)
     b.branch(wait)
 
     b.position_at_end(work)
-    parts = b.load(job_parts)
-    b.cbranch(b.icmp_signed("<", index, parts), run_chunk, done)
-    b.position_at_end(run_chunk)
-    extent = b.load(job_extent)
-    lo, hi = chunk(b, index, extent, parts)
-    fn = b.bitcast(b.load(job_fn), KERNEL_T.as_pointer())
-    b.call(fn, [b.bitcast(b.load(job_frame), I8P.as_pointer()), lo, hi])
+    allowed = b.load_atomic(f.workers, "monotonic", 8)   # a late read of a newer job's value only
+    b.cbranch(b.icmp_signed("<", index, allowed), join, done)   # decides whether to try claiming
+    b.position_at_end(join)
+    b.call(take, [state, now])
     b.branch(done)
     b.position_at_end(done)
-    # every worker acknowledges every job (also with no chunk), so none can still be reading
-    # this job's fields when the caller publishes the next
-    b.atomic_rmw("sub", remaining, ir.Constant(I64, 1), "release")
     seen.add_incoming(now, done)
     spins.add_incoming(ir.Constant(I32, 0), done)
     b.branch(wait)
 
-    # ---------------------------------------------------------------- run
+    # ------------------------------------------------------------ run (the caller)
     run = ir.Function(m, ir.FunctionType(ir.VoidType(), [I8P, I8P, I8P, I64, I64, I64]), name="graphc_pool_run")
-    state, fn_arg, frame_arg, extent_arg, parts_arg, workers_arg = run.args
-    b = ir.IRBuilder(run.append_basic_block("entry"))
-    gen, sleepers, remaining = field(b, state, GEN, I32), field(b, state, SLEEPERS, I32), field(b, state, REMAINING, I64)
-    job_fn, job_frame = field(b, state, FN, I8P), field(b, state, FRAME, I8P)
-    job_extent, job_parts = field(b, state, EXTENT, I64), field(b, state, PARTS, I64)
-    b.store(fn_arg, job_fn)
-    b.store(frame_arg, job_frame)
-    b.store(extent_arg, job_extent)
-    b.store(parts_arg, job_parts)
-    b.store_atomic(workers_arg, remaining, "release", 8)
-    b.atomic_rmw("add", gen, ir.Constant(I32, 1), "seq_cst")
-    asleep = b.load_atomic(sleepers, "seq_cst", 4)
+    state, fn_arg, frame_arg, extent_arg, chunks_arg, workers_arg = run.args
+    entry = run.append_basic_block("entry")
+    b = ir.IRBuilder(entry)
+    f = _Fields(b, state)
+    gen = b.add(b.load_atomic(f.gen, "monotonic", 4), ir.Constant(I32, 1))   # only callers write it
+    high = b.shl(b.zext(gen, I64), ir.Constant(I64, 32))
+    # close the ticket under the new generation first: no late claim of the old job can succeed
+    # while the fields are rewritten
+    b.store_atomic(b.or_(high, ir.Constant(I64, CLOSED)), f.ticket, "seq_cst", 8)
+    b.store(fn_arg, f.fn)
+    b.store(frame_arg, f.frame)
+    b.store(extent_arg, f.extent)
+    b.store_atomic(chunks_arg, f.chunks, "monotonic", 8)
+    b.store_atomic(workers_arg, f.workers, "monotonic", 8)
+    b.store_atomic(chunks_arg, f.pending, "release", 8)
+    b.store_atomic(high, f.ticket, "release", 8)   # open: chunk 0 of the new generation
+    b.store_atomic(gen, f.gen, "seq_cst", 4)
+    asleep = b.load_atomic(f.sleepers, "seq_cst", 4)
     with b.if_then(b.icmp_unsigned("!=", asleep, ir.Constant(I32, 0))):
-        futex(b, gen, FUTEX_WAKE_PRIVATE, ir.Constant(I64, 2 ** 31 - 1))
-    lo, hi = chunk(b, ir.Constant(I64, 0), extent_arg, parts_arg)
-    b.call(b.bitcast(fn_arg, KERNEL_T.as_pointer()), [b.bitcast(frame_arg, I8P.as_pointer()), lo, hi])
-    wait_all = run.append_basic_block("wait")
-    waiting = run.append_basic_block("wait.pause")
-    finished = run.append_basic_block("finished")
+        futex(b, f.gen, FUTEX_WAKE_PRIVATE, ir.Constant(I64, 2 ** 31 - 1))
+    b.call(take, [state, gen])
+    wait_all, waiting, spin_more, yield_core, finished = (run.append_basic_block(n) for n in (
+        "wait", "wait.more", "wait.pause", "wait.yield", "finished"))
+    before = b.block
     b.branch(wait_all)
     b.position_at_end(wait_all)
-    left = b.load_atomic(remaining, "acquire", 8)
+    spins = b.phi(I32, name="spins")
+    spins.add_incoming(ir.Constant(I32, 0), before)
+    left = b.load_atomic(f.pending, "acquire", 8)
     b.cbranch(b.icmp_signed("!=", left, ir.Constant(I64, 0)), waiting, finished)
     b.position_at_end(waiting)
+    b.cbranch(b.icmp_unsigned("<", spins, ir.Constant(I32, CALLER_SPIN)), spin_more, yield_core)
+    b.position_at_end(spin_more)
     pause(b)
+    spins.add_incoming(b.add(spins, ir.Constant(I32, 1)), spin_more)
+    b.branch(wait_all)
+    b.position_at_end(yield_core)   # a worker holding a chunk was descheduled: let it run
+    b.call(syscall, [ir.Constant(I64, SYS_SCHED_YIELD[machine])])
+    spins.add_incoming(spins, yield_core)
     b.branch(wait_all)
     b.position_at_end(finished)
     b.ret_void()
@@ -173,12 +221,12 @@ def _module() -> str:
 
 
 class NativePool:
-    """Same interface as threads.ThreadPool: `size` and run(address, frame, extent)."""
+    """Same interface as threads.ThreadPool: `size` and run(address, frame, extent, threads)."""
 
     def __init__(self, threads: int) -> None:
         self.size = max(1, threads)
         text = _module()
-        about = f"graphc-pool-3; {jit.host_description()}"
+        about = f"graphc-pool-4; {jit.host_description()}"
         key = cache.key_of(about, text)
         code = cache.load(key, "runtime", about)
         if code is None:
@@ -188,7 +236,7 @@ class NativePool:
         self._run = RUN(engine.address("graphc_pool_run"))
         self._worker = WORKER(engine.address("graphc_pool_worker"))
         self._lock = threading.Lock()
-        self._block = ctypes.create_string_buffer(LINE * (PARTS + 2))   # zeroed; never freed while
+        self._block = ctypes.create_string_buffer(LINE * (WORKERS + 2))   # zeroed; never freed while
         self._state = ctypes.addressof(self._block) + (-ctypes.addressof(self._block)) % LINE   # workers run
         _alive.append(self)
         start = ctypes.c_int32.from_address(self._state + GEN * LINE).value   # 0: no job was published yet
@@ -200,15 +248,16 @@ class NativePool:
         threading.Thread(target=self._worker, args=(self._state, index, start_generation), daemon=True,
                          name=f"graphc-native-{index}").start()
 
-    def run(self, address: int, frame: int, extent: int) -> None:
-        """fn(frame, start, end) over [0, extent), split across the pool (fn given by address)."""
-        parts = min(self.size, extent)
-        if parts <= 1:
+    def run(self, address: int, frame: int, extent: int, threads: int | None = None) -> None:
+        """fn(frame, start, end) over [0, extent), on at most `threads` threads of the pool (all
+        by default), the calling thread included (fn given by address)."""
+        threads = self.size if threads is None else max(1, min(threads, self.size))
+        chunks = min(extent, threads * CHUNKS_PER_THREAD)
+        if threads <= 1 or chunks <= 1:
             kernel_call(address)(frame, 0, extent)
             return
         with self._lock:   # one parallel kernel at a time
-            self._run(self._state, address, frame, extent, parts, self.size - 1)
-
+            self._run(self._state, address, frame, extent, chunks, threads)
 
 
 _alive: list[NativePool] = []   # pools are never freed: their worker threads use the state block

@@ -1,15 +1,20 @@
 """A persistent pool that runs chunks of a native kernel on every core.
 
-A kernel is a native function f(frame, start, end); the pool splits [0, extent) into one chunk
-per core, runs one chunk on the calling thread and the others on worker threads, and waits.
-The native pool (graphc.runtime.native_pool) does it in a couple of microseconds (a few tens
-when its workers were asleep); this portable ThreadPool, used where that one is unavailable,
-goes through threading.Event and ctypes (which releases the GIL) and costs ~50 us. Callers
-only split kernels whose estimated serial time is at least PARALLEL_NS
-(graphc.lower.kernel.estimated_ns): below that, one thread is as fast.
+A kernel is a native function f(frame, start, end); the pool runs [0, extent) in chunks on the
+calling thread and its worker threads. The native pool (graphc.runtime.native_pool) cuts it in
+several chunks per thread taken dynamically (a descheduled thread delays nothing), in a couple
+of microseconds (a few tens when its workers were asleep); this portable ThreadPool, used where
+that one is unavailable, cuts one chunk per thread and goes through threading.Event and ctypes
+(which releases the GIL): ~50 us. Callers only split kernels whose estimated serial time is at
+least PARALLEL_NS (graphc.lower.kernel.estimated_ns): below that, one thread is as fast.
+
+One pool serves the whole process, sized to the CPUs it may use (available_cpus: affinity and
+cgroup quota) or GRAPHC_NUM_THREADS; a Session's ConfigProto(intra_op_parallelism_threads=N)
+uses at most N of them.
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 from typing import Any
@@ -23,7 +28,7 @@ PARALLEL_NS = 50_000   # estimated serial nanoseconds below which a kernel runs 
 
 class ThreadPool:
     def __init__(self, threads: int | None = None) -> None:
-        self.size = max(1, threads or os.cpu_count() or 1)
+        self.size = max(1, threads or available_cpus())
         self._jobs: list[Any] = [None] * self.size
         self._start = [threading.Event() for _ in range(self.size)]
         self._done = [threading.Event() for _ in range(self.size)]
@@ -41,10 +46,11 @@ class ThreadPool:
             finally:
                 self._done[i].set()
 
-    def run(self, address: int, frame: Any, extent: int) -> None:
-        """fn(frame, start, end) over [0, extent), split across the pool (fn given by address)."""
+    def run(self, address: int, frame: Any, extent: int, threads: int | None = None) -> None:
+        """fn(frame, start, end) over [0, extent), split across at most `threads` threads of the
+        pool (all by default; fn given by address)."""
         fn = kernel_call(address)
-        parts = min(self.size, extent)
+        parts = min(self.size if threads is None else max(1, min(threads, self.size)), extent)
         if parts <= 1:
             fn(frame, 0, extent)
             return
@@ -62,17 +68,61 @@ class ThreadPool:
 _pool: Any = None
 
 
+def available_cpus() -> int:
+    """The CPUs this process may use: its affinity mask (taskset, a container's cpuset), capped
+    by a cgroup CPU quota (cgroup v2 cpu.max, v1 cfs_quota_us / cfs_period_us) rounded up; not
+    the host's core count, which a container or a pinned process may not have."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    if quota is not None:
+        cpus = min(cpus, max(1, math.ceil(quota)))
+    return max(1, cpus)
+
+
+def _cgroup_quota(root: str = "/sys/fs/cgroup") -> float | None:
+    """CPUs' worth of time the cgroup quota allows, or None when there is no limit."""
+    for path, parse in ((os.path.join(root, "cpu.max"), lambda t: t.split()),
+                        (os.path.join(root, "cpu", "cpu.cfs_quota_us"), None)):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+            if parse is not None:
+                quota, period = parse(text)[:2]
+            else:
+                quota = text
+                with open(os.path.join(root, "cpu", "cpu.cfs_period_us")) as f:
+                    period = f.read().strip()
+        except (OSError, ValueError):
+            continue
+        if quota in ("max", "-1"):
+            return None
+        try:
+            return int(quota) / int(period)
+        except (ValueError, ZeroDivisionError):
+            return None
+    return None
+
+
+def configured_threads() -> int:
+    """GRAPHC_NUM_THREADS, else the CPUs this process may use."""
+    configured = os.environ.get("GRAPHC_NUM_THREADS", "").strip()
+    if not configured:
+        return available_cpus()
+    try:
+        return max(1, int(configured))
+    except ValueError:
+        raise GraphcError(f"GRAPHC_NUM_THREADS must be a whole number of threads, got {configured!r}") from None
+
+
 def pool() -> Any:
     """The process pool: native (graphc.runtime.native_pool) where supported, else ThreadPool.
-    GRAPHC_NUM_THREADS sets its size (default: every core)."""
+    Its size is GRAPHC_NUM_THREADS, else the CPUs this process may use (available_cpus)."""
     global _pool
     if _pool is None:
-        configured = os.environ.get("GRAPHC_NUM_THREADS", "").strip()
-        try:
-            threads = int(configured) if configured else (os.cpu_count() or 1)
-        except ValueError:
-            raise GraphcError(f"GRAPHC_NUM_THREADS must be a whole number of threads, got {configured!r}") from None
-        threads = max(1, threads)
+        threads = configured_threads()
         if threads > 1 and native_pool.supported():
             try:
                 _pool = native_pool.NativePool(threads)

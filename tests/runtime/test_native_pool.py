@@ -1,6 +1,7 @@
 """The native thread pool (graphc.runtime.native_pool): every chunk runs exactly once, for any
 extent and pool size, back to back (workers spinning) and after pauses (workers asleep on the
 futex), and kernels split over it give bitwise the serial results."""
+import os
 import threading
 import time
 
@@ -89,12 +90,15 @@ def test_cost_model_keeps_cheap_kernels_on_one_thread(monkeypatch):
 
 
 class _LateWorkers(NativePool):
-    """A pool whose worker threads first run `delay` seconds after the pool publishes its first
-    job: what a busy machine does to a new process's threads."""
+    """A pool whose worker threads first run `delay` seconds after it is made (None: never),
+    as a busy machine may do to a new process's threads."""
 
-    delay = 0.3
+    delay: float | None = 0.3
 
     def _start_worker(self, index: int, start_generation: int) -> None:
+        if self.delay is None:
+            return   # a worker the OS never schedules
+
         def late() -> None:
             time.sleep(self.delay)
             self._worker(self._state, index, start_generation)
@@ -102,24 +106,66 @@ class _LateWorkers(NativePool):
         threading.Thread(target=late, daemon=True, name=f"late-worker-{index}").start()
 
 
-@pytest.mark.parametrize("size", [2, 4])
-def test_first_job_completes_when_workers_start_late(size):
-    """The first job is published before any worker thread has run; every worker must still take
-    part in it (it was handed its starting generation), and later jobs must run too."""
-    address, frame, a, out, keep = _kernel(4099)
-    pool = _LateWorkers(size)
+class _AbsentWorkers(_LateWorkers):
+    delay = None
+
+
+def _run_jobs(pool, address, frame, a, out, n: int, jobs: int, timeout: float) -> float:
+    """Run `jobs` jobs on another thread (so a hang fails the test instead of hanging it);
+    return how long they took."""
     finished = threading.Event()
 
-    def jobs() -> None:
-        for _ in range(3):
+    def work() -> None:
+        for _ in range(jobs):
             out[:] = 0
-            pool.run(address, frame, 4099)
+            pool.run(address, frame, n)
             assert np.array_equal(out, a * 3 + 1)
         finished.set()
 
-    runner = threading.Thread(target=jobs, daemon=True)
     started = time.perf_counter()
-    runner.start()
-    runner.join(timeout=30)
-    assert finished.is_set(), "the pool hung on its first job: a late worker missed it"
-    assert time.perf_counter() - started >= _LateWorkers.delay   # the job did wait for the late workers
+    threading.Thread(target=work, daemon=True).start()
+    assert finished.wait(timeout), "the pool hung: it waited for a worker that was not running"
+    return time.perf_counter() - started
+
+
+@pytest.mark.parametrize("size", [2, 4])
+def test_jobs_finish_while_workers_have_not_started(size):
+    """The first jobs are published before any worker thread has run: the caller takes every
+    chunk and does not wait for them (the old pool hung forever here, then waited for them);
+    once they run, they join later jobs."""
+    address, frame, a, out, keep = _kernel(4099)
+    pool = _LateWorkers(size)
+    assert _run_jobs(pool, address, frame, a, out, 4099, 3, timeout=30) < _LateWorkers.delay
+    time.sleep(_LateWorkers.delay + 0.2)
+    _run_jobs(pool, address, frame, a, out, 4099, 200, timeout=30)
+
+
+def test_a_worker_that_is_never_scheduled_delays_nothing():
+    address, frame, a, out, keep = _kernel(10007)
+    pool = _AbsentWorkers(3)
+    assert _run_jobs(pool, address, frame, a, out, 10007, 100, timeout=30) < 5
+
+
+def test_an_idle_pool_sleeps():
+    """After a burst of jobs, idle workers go to sleep: the process uses almost no CPU."""
+    address, frame, a, out, keep = _kernel(10007)
+    pool = native(3)
+    for _ in range(100):
+        pool.run(address, frame, 10007)
+    time.sleep(0.05)   # past the spinning phase
+    with open("/proc/self/stat") as f:
+        before = sum(int(v) for v in f.read().rsplit(")", 1)[1].split()[11:13])
+    time.sleep(1.0)
+    with open("/proc/self/stat") as f:
+        after = sum(int(v) for v in f.read().rsplit(")", 1)[1].split()[11:13])
+    ticks = os.sysconf("SC_CLK_TCK")
+    assert (after - before) / ticks < 0.05, f"{(after - before) / ticks:.2f} s of CPU in 1 s idle"
+
+
+def test_threads_argument_limits_the_participants():
+    address, frame, a, out, keep = _kernel(4099)
+    pool = native(3)
+    for threads in (1, 2, 3, 8):
+        out[:] = 0
+        pool.run(address, frame, 4099, threads=threads)
+        assert np.array_equal(out, a * 3 + 1)
