@@ -84,6 +84,11 @@ class GraphFileError(GraphcError, ValueError):
     """A graph file that is not valid (never executes code from the file)."""
 
 
+class InvalidAttributeError(GraphcError, ValueError):
+    """An op attribute of the wrong type or out of range (a misused low-level API, or a graph
+    file whose node carries a value no builder makes)."""
+
+
 class InvalidArgumentError(GraphcError, ValueError):
     """Data found bad while running (an index out of range, a failed numerics check)."""
 

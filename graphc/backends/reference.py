@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import GraphcError, InvalidArgumentError, internal_error
+from ..errors import GraphcError, InvalidArgumentError, ResourceExhaustedError, internal_error
 from ..ir.node import Node
 from ..ops import scalar as sexpr
 from ..program import Program
@@ -100,6 +100,10 @@ def _run_node(node: Node, kernel: Kernel, inputs: list[np.ndarray]) -> list[np.n
         results = kernel(inputs)
     except GraphcError as err:
         raise err.attach_node(node.type, node.name, node.source) from None
+    except MemoryError:
+        shapes = ", ".join(f"{t.dtype.name}{list(t.shape)}" for t in node.outputs)
+        raise ResourceExhaustedError(f"out of memory while computing its result(s) {shapes}", op_type=node.type,
+                                     node_name=node.name, source=node.source) from None
     except (ValueError, IndexError, TypeError, ArithmeticError) as err:
         raise InvalidArgumentError(f"failed while running: {err}", op_type=node.type,
                                    node_name=node.name, source=node.source) from err

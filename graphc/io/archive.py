@@ -1,7 +1,9 @@
 """Reading and writing the zip container of a `.gcx` file, defensively.
 
-Reading treats the file as hostile. Before anything is decompressed, every entry of the zip's
-central directory is checked: its name (no `..`, no absolute path, no backslash, only the names
+Reading treats the file as hostile. The central directory is refused unread when it is larger
+than the allowed number of entries can need (zipfile keeps ~500 bytes per entry it lists). Before
+anything is decompressed, every entry of the zip's central directory is checked: its kind (no
+symbolic links), its name (no `..`, no absolute path, no backslash, only the names
 graphc writes), its declared size, its compression ratio, the total declared size and the number
 of entries. Entries are then read with a bound of their declared size, so a lying header cannot
 make the reader decompress more. `.npy` entries are parsed from memory with
@@ -14,6 +16,7 @@ import io
 import json
 import math
 import os
+import stat
 import tempfile
 import zipfile
 from typing import Any
@@ -21,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import GraphFileError
-from .format import ARRAY_ENTRY, GRAPH_ENTRY, NPY_DESCR, Limits
+from .format import ARRAY_ENTRY, CENTRAL_ENTRY_BYTES, GRAPH_ENTRY, NPY_DESCR, Limits
+from .jsoncost import check_parse_cost
 
 
 # ------------------------------------------------------------------------------------ writing
@@ -59,12 +63,29 @@ class Archive:
     def __init__(self, data: bytes, where: str, limits: Limits) -> None:
         self.where = where
         self.limits = limits
+        self._check_central_directory(data)
         try:
             self.zf = zipfile.ZipFile(io.BytesIO(data))
             infos = self.zf.infolist()
         except Exception as err:  # zipfile raises many kinds on corrupt input
             raise GraphFileError(f"{where}: not a valid .gcx file (not a readable zip archive: {err})") from None
         self.entries = self._check_entries(infos)
+
+    def _check_central_directory(self, data: bytes) -> None:
+        """Refuse a central directory bigger than max_entries entries can need before zipfile
+        reads it: zipfile keeps an object of ~500 bytes per entry it lists (whatever the count
+        the end record claims), so a file of bare directory entries costs ~10x its size."""
+        try:
+            end = zipfile._EndRecData(io.BytesIO(data))  # the end record (zip64 aware), as ZipFile reads it
+        except Exception:
+            end = None   # ZipFile itself reports what is wrong
+        if not end:
+            return
+        limit = self.limits.max_entries * CENTRAL_ENTRY_BYTES
+        if end[zipfile._ECD_SIZE] > limit or end[zipfile._ECD_ENTRIES_TOTAL] > self.limits.max_entries:
+            raise GraphFileError(f"{self.where}: the archive's central directory lists "
+                                 f"{end[zipfile._ECD_ENTRIES_TOTAL]} entries in {end[zipfile._ECD_SIZE]} bytes, "
+                                 f"more than the limit of {self.limits.max_entries} entries ({limit} bytes)")
 
     def _check_entries(self, infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
         lim, where = self.limits, self.where
@@ -78,6 +99,8 @@ class Archive:
             check_entry_name(name, where)
             if name in entries:
                 raise GraphFileError(f"{where}: entry {name!r} appears twice in the archive")
+            if stat.S_ISLNK(info.external_attr >> 16) or info.is_dir():
+                raise GraphFileError(f"{where}: entry {name!r} is a symbolic link or a folder, not a file")
             if info.flag_bits & 0x1:
                 raise GraphFileError(f"{where}: entry {name!r} is encrypted")
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
@@ -123,6 +146,7 @@ class Archive:
     def document(self) -> Any:
         """The parsed graph.json (any JSON value: the caller validates it)."""
         data = self.read(GRAPH_ENTRY)
+        check_parse_cost(data, self.entries[GRAPH_ENTRY].compress_size, self.limits, self.where)
         try:
             return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
         except RecursionError:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import GraphcError, GraphFileError
 from ..ir.dtypes import ALL_DTYPES, DType, as_dtype
-from ..source import SourceLocation
+from ..source import SourceLocation, shorten_code
 from .format import Limits
 
 DTYPE_NAMES = {d.name: d for d in ALL_DTYPES}
@@ -57,9 +57,12 @@ def encode_shape(shape: Any) -> Any:
 
 
 def encode_source(source: SourceLocation | None) -> Any:
+    """The source object of a node or variable: where it was created and that line's text
+    (bounded), so that a reader shows the line without ever opening the file it names."""
     if source is None:
         return None
-    return {"file": source.filename, "line": source.lineno, "function": source.function}
+    return {"file": source.filename, "line": source.lineno, "function": source.function,
+            "code": source.recorded_code()}
 
 
 # ------------------------------------------------------------------------------------ decoding
@@ -140,12 +143,17 @@ class Decoder:
         return tuple(out)
 
     def source(self, value: Any, where: str) -> SourceLocation | None:
+        """A recorded location: its text is the file's "code" field ("" when absent, as in
+        version 1), never read from the file it names. Control characters are shown escaped,
+        so a hostile file cannot put terminal escapes into an error message."""
         if value is None:
             return None
-        obj = self.obj(value, where, {"file", "line", "function"})
-        return SourceLocation(self.string(obj["file"], f"{where}.file"),
+        obj = self.obj(value, where, {"file", "line", "function"}, {"code"})
+        code = self.string(obj.get("code", ""), f"{where}.code")
+        return SourceLocation(_printable(self.string(obj["file"], f"{where}.file")),
                               self.integer(obj["line"], f"{where}.line", 0, INT_LIMIT - 1),
-                              self.string(obj["function"], f"{where}.function"))
+                              _printable(self.string(obj["function"], f"{where}.function")),
+                              text=shorten_code(_printable(code)))
 
     # -------------------------------------------------------------- attribute values
     def value(self, value: Any, where: str) -> Any:
@@ -172,7 +180,7 @@ class Decoder:
             return tuple(self._value(v, f"{where}[{i}]", depth + 1, budget) for i, v in enumerate(value))
         if isinstance(value, dict) and len(value) == 1:
             (tag, body), = value.items()
-            if tag == "float" and body in _NONFINITE:
+            if tag == "float" and isinstance(body, str) and body in _NONFINITE:
                 return _NONFINITE[body]
             if tag == "dtype":
                 return self.dtype(body, f"{where}.dtype")
@@ -202,6 +210,13 @@ class Decoder:
                     raise GraphFileError(f"{where}: scalar {_short(item)} does not fit dtype {dtype.name}") from None
         raise GraphFileError(f"{where}: {_short(value)} is not a valid attribute value (expected null, a bool, "
                              f"a number, a string, a list or one of {{'float'|'dtype'|'array'|'scalar': ...}})")
+
+
+def _printable(text: str) -> str:
+    """`text` with control characters (terminal escapes, newlines) written as \\xNN."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _kind(value: Any) -> str:

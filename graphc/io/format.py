@@ -9,8 +9,9 @@ A `.gcx` file is a zip archive holding exactly:
   and read with `allow_pickle=False`.
 
 The limits exist because a graph file is untrusted input: every size is checked from the zip's
-central directory before a byte is decompressed, so a hostile file cannot make the reader
-allocate or decompress more than these bounds.
+central directory before a byte is decompressed, the central directory's own size before it is
+read, and what parsing graph.json will cost before it is parsed (see jsoncost.py), so a hostile
+file cannot make the reader allocate or decompress more than these bounds.
 """
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ import re
 from dataclasses import dataclass
 
 FORMAT_NAME = "graphc.gcx"
-FORMAT_VERSION = 1           # the version this graphc writes (and the newest it reads)
+# The version this graphc writes (and the newest it reads). Version 2 added the "code" field (the
+# source line's text) to source objects; graphc reads version 1 too (see upgrade.py).
+FORMAT_VERSION = 2
 GRAPH_ENTRY = "graph.json"
 ARRAY_DIR = "arrays/"
 ARRAY_ENTRY = re.compile(r"^arrays/(0|[1-9][0-9]{0,8})\.npy$")
@@ -35,7 +38,10 @@ class Limits:
     max_total_uncompressed: int = 8 << 30
     max_entry_size: int = 4 << 30
     max_json_size: int = 256 << 20
-    max_entries: int = 1_000_000
+    # Entries are the graph document and one per distinct array (graphc deduplicates arrays by
+    # content); zipfile keeps ~500 bytes per entry of the central directory, which is refused
+    # unread when it is larger than max_entries entries can need (CENTRAL_ENTRY_BYTES each).
+    max_entries: int = 100_000
     max_compression_ratio: int = 200      # for compressed entries; graphc stores arrays uncompressed
     max_nodes: int = 2_000_000
     max_outputs_per_node: int = 100_000
@@ -45,6 +51,15 @@ class Limits:
     max_string: int = 4096                # names, op names, attribute strings, source files
     max_attr_depth: int = 16              # nesting of tuples inside an attribute value
     max_attr_items: int = 1_000_000       # scalars inside one attribute value
+    # Estimated memory of the parsed graph.json (jsoncost.py) per byte of its text, and per byte
+    # it takes in the file: graphc's own documents need ~8 and ~300 (~500 for long chains of
+    # identical nodes); a document of tiny lists needs 33 per byte of text.
+    max_json_cost_per_byte: int = 16
+    max_json_cost_per_stored_byte: int = 1024
 
+
+# The most central-directory bytes one entry graphc writes can take: 46 fixed, the name
+# ("arrays/<n>.npy", at most 20 characters) and a zip64 extra field (up to 28).
+CENTRAL_ENTRY_BYTES = 96
 
 DEFAULT_LIMITS = Limits()

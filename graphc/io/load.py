@@ -1,15 +1,18 @@
 """`gc.load_graph`: read a `.gcx` file into a new Graph that runs like the one saved.
 
-The file is untrusted. Reading goes archive (sizes, names, zip bombs; see archive.py) ->
-document (JSON, version upgrade) -> arrays (.npy without pickle, dtype and shape checked) ->
-structure (every field typed, names unique, references resolved, no cycles) -> nodes, created
-one at a time through `Graph.create_node`, which re-runs each op's dtype and shape inference;
+The file is untrusted. Reading goes file (a regular file only, read in chunks up to the size
+limit) -> archive (sizes, names, zip bombs, the central directory's size; see archive.py) ->
+document (what parsing will cost, checked before parsing: jsoncost.py; JSON; version upgrade)
+-> arrays (.npy without pickle, dtype and shape checked) -> structure (every field typed, names
+unique, references resolved, no cycles) -> nodes, created one at a time through
+`Graph.create_node`, which re-runs each op's attribute checks and its dtype and shape inference;
 the result must equal what the file records. Any problem is a GraphFileError naming the node
 and the field. Nothing from the file is ever executed.
 """
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any
 
 import networkx as nx
@@ -18,12 +21,13 @@ import numpy as np
 from ..errors import GraphFileError
 from ..ir.graph import Graph
 from .archive import Archive
-from .build import GraphBuilder
+from .rebuild import GraphBuilder
 from .codec import Decoder
 from .format import DEFAULT_LIMITS, GRAPH_ENTRY, Limits
 from .upgrade import upgrade
 
 _TOP_FIELDS = {"format", "version", "producer", "graph", "nodes", "variables", "collections", "arrays"}
+_CHUNK = 1 << 20
 _NODE_FIELDS = {"name", "op", "inputs", "control_inputs", "attrs", "outputs", "source"}
 
 
@@ -33,15 +37,41 @@ def load_graph(path: str | os.PathLike, limits: Limits | None = None) -> Graph:
     Raises GraphFileError for anything invalid; never executes code from the file."""
     limits = limits or DEFAULT_LIMITS
     where = os.fspath(path)
+    return load_graph_bytes(read_file(where, limits.max_file_size), where, limits)
+
+
+def read_file(where: str, limit: int) -> bytes:
+    """The bytes of the regular file `where`, read in chunks, refusing more than `limit` bytes.
+
+    Chunks, because reserving the limit up front (8 GiB) fails in a process with a bounded
+    address space however small the file is; only a regular file, because a FIFO would block
+    and a device such as /dev/zero never ends. O_NONBLOCK keeps opening a FIFO from waiting
+    for a writer."""
     try:
-        size = os.stat(where).st_size
+        fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as err:
         raise GraphFileError(f"cannot read graph file {where!r}: {err.strerror or err}") from None
-    if size > limits.max_file_size:
-        raise GraphFileError(f"{where}: the file is {size} bytes, more than the limit {limits.max_file_size}")
-    with open(where, "rb") as f:
-        data = f.read(limits.max_file_size + 1)
-    return load_graph_bytes(data, where, limits)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise GraphFileError(f"{where}: not a regular file; a graph file must be one")
+        if info.st_size > limit:
+            raise GraphFileError(f"{where}: the file is {info.st_size} bytes, more than the limit {limit}")
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            chunk = os.read(fd, min(_CHUNK, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise GraphFileError(f"{where}: the file is more than the limit of {limit} bytes")
+    except OSError as err:
+        raise GraphFileError(f"cannot read graph file {where!r}: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def load_graph_bytes(data: bytes, where: str = "<bytes>", limits: Limits | None = None) -> Graph:

@@ -11,9 +11,18 @@ from typing import Any, Callable
 from ..errors import GraphFileError
 from .format import FORMAT_NAME, FORMAT_VERSION
 
+
+
+def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 gave source objects an optional "code" field (the line's text, shown in error
+    messages instead of reading the file the graph names). A version-1 source lacks it and is
+    read with no text, so the document needs no change; the version says a version-1 reader
+    would refuse the new field."""
+    return doc
+
+
 # version N -> a function turning a version-N document into a version-(N + 1) document.
-# Version 1 is the first, so there is nothing to upgrade yet; a change of layout adds a step here.
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 def upgrade(doc: Any, where: str) -> dict[str, Any]:

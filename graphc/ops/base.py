@@ -1,8 +1,9 @@
 """OpDef: the one place an operation is defined.
 
 An op definition gives its name, its attributes with their defaults, its arity, its dtype and
-shape inference, its NumPy reference semantics, a slot for its gradient rule (filled in by
-graphc.autodiff) and, for elementwise ops, the scalar expression the code generators render.
+shape inference, its attribute checks, its NumPy reference semantics, its gradient rule (written
+beside the op and registered with @register_gradient; graphc.autodiff calls it) and, for
+elementwise ops, the scalar expression the code generators render.
 The registry maps op type names to these definitions; graph files and the IR refer to ops by name.
 """
 from __future__ import annotations
@@ -11,12 +12,13 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
-from ..errors import GraphcError, internal_error
+from ..errors import GraphcError, InvalidArgumentError, InvalidAttributeError, internal_error
 from ..ir.dtypes import DType, from_numpy
 from ..ir.node import Node, freeze_attrs
 from ..ir.shapes import Shape, broadcast_shapes
 from ..ir.tensor import Tensor
-from . import scalar as S
+from . import scalar as sexpr
+from .attrs import derived, run_checks
 
 TensorType = tuple[DType, Shape]
 GradFn = Callable[..., Sequence[Any]]
@@ -35,13 +37,17 @@ class OpDef:
     is_elementwise: ClassVar[bool] = False
     # Ops that must run when requested even if nothing uses their output (numerics checks).
     has_side_effect: ClassVar[bool] = False
-    # "read", "set", "add" or "sub" for ops acting on a variable (see graphc.program.build).
+    # "read", "set", "add" or "sub" for ops acting on a variable (see graphc.program.from_graph).
     variable_effect: ClassVar[str | None] = None
     # Inputs that only carry shape information (a reshape's target shape tensor, ...).
     shape_inputs: ClassVar[tuple[int, ...]] = ()
-    # The gradient rule: grad(b, node, *output_grads) -> one gradient (or None) per input, where
-    # b is graphc.api.builder (passed in by graphc.autodiff, as ops may not import the API layer).
+    # The gradient rule: grad(build, node, *output_grads) -> one gradient (or None) per input, where
+    # `build` is graphc.api.gradient_builder (passed in by graphc.autodiff: ops may not import the API layer).
     grad: GradFn | None = None
+    # The checks of attribute values (graphc.ops.attrs), run before inference on every node
+    # created, whatever created it; ops sharing attributes (an op and its gradient twins) share
+    # one table. Cross-attribute rules go in an override of `check_attrs`.
+    attr_checks: ClassVar[dict[str, Any]] = {}
 
     @property
     def default_name(self) -> str:
@@ -51,7 +57,7 @@ class OpDef:
     def complete_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
         unknown = set(attrs) - set(self.attr_defaults)
         if unknown:
-            raise GraphcError(f"{self.name} has no attribute(s) {sorted(unknown)}")
+            raise InvalidAttributeError(f"{self.name} has no attribute(s) {sorted(unknown)}")
         full = dict(self.attr_defaults)
         full.update(attrs)
         return full
@@ -61,8 +67,14 @@ class OpDef:
         a = self.arity
         ok = a is None or (n == a if isinstance(a, int) else a[0] <= n <= a[1])
         if not ok:
-            raise GraphcError(f"{self.name} takes {a} inputs, got {n}")
+            want = a if isinstance(a, int) else f"{a[0]} to {a[1]}"
+            raise InvalidArgumentError(f"{self.name} takes {want} input(s), got {n}")
+        self.check_attrs(attrs)
         return self.infer(inputs, attrs)
+
+    def check_attrs(self, attrs: dict[str, Any]) -> None:
+        """A GraphcError for an attribute value this op cannot take (see attr_checks)."""
+        run_checks(self.name, self.attr_checks, attrs)
 
     def static_values(self, node: Node) -> list[np.ndarray] | None:
         """Values known while building: by default, evaluate when every input is known."""
@@ -70,8 +82,8 @@ class OpDef:
             return None
         try:
             return self.evaluate([t.static_value for t in node.inputs], dict(node.attrs))
-        except GraphcError:
-            return None  # an error in this data will be reported when the graph runs
+        except (GraphcError, ArithmeticError, ValueError, IndexError, TypeError, MemoryError):
+            return None  # an error in this data will be reported, with the node, when the graph runs
 
     def evaluate(self, inputs: list[np.ndarray], attrs: dict[str, Any]) -> list[np.ndarray]:
         """Run the reference semantics; always returns a list of arrays."""
@@ -111,7 +123,7 @@ class ElementwiseOp(OpDef):
         self,
         name: str,
         arity: int | None,
-        body: Callable[..., S.SExpr],
+        body: Callable[..., sexpr.SExpr],
         attr_defaults: dict[str, Any] | None = None,
         doc: str = "",
     ) -> None:
@@ -119,15 +131,16 @@ class ElementwiseOp(OpDef):
         self.arity = arity  # type: ignore[misc]
         self.body = body
         self.attr_defaults = dict(attr_defaults or {})  # type: ignore[misc]
+        self.attr_checks = derived(self.attr_defaults)  # type: ignore[misc]
         self.__doc__ = doc
-        self._exprs: dict[Any, S.SExpr] = {}
+        self._exprs: dict[Any, sexpr.SExpr] = {}
 
-    def scalar_expr(self, dtypes: Sequence[DType], attrs: dict[str, Any]) -> S.SExpr:
+    def scalar_expr(self, dtypes: Sequence[DType], attrs: dict[str, Any]) -> sexpr.SExpr:
         """The typed expression for operands of these dtypes (cached)."""
         key = (tuple(d.name for d in dtypes), freeze_attrs(attrs))
         expr = self._exprs.get(key)
         if expr is None:
-            args = [S.arg(i, d) for i, d in enumerate(dtypes)]
+            args = [sexpr.arg(i, d) for i, d in enumerate(dtypes)]
             expr = self.body(*args, **attrs)
             self._exprs[key] = expr
         return expr
@@ -140,7 +153,7 @@ class ElementwiseOp(OpDef):
 
     def reference(self, inputs: list[np.ndarray], attrs: dict[str, Any]) -> np.ndarray:
         expr = self.scalar_expr([from_numpy(a.dtype) for a in inputs], attrs)
-        out = S.evaluate(expr, inputs)
+        out = sexpr.evaluate(expr, inputs)
         shape = np.broadcast_shapes(*(np.shape(a) for a in inputs))
         if out.shape != shape:
             out = np.broadcast_to(out, shape).copy()
@@ -162,7 +175,7 @@ def register(op: Any) -> Any:
     return op
 
 
-def elementwise(name: str, arity: int | None, body: Callable[..., S.SExpr],
+def elementwise(name: str, arity: int | None, body: Callable[..., sexpr.SExpr],
                 attr_defaults: dict[str, Any] | None = None, doc: str = "") -> ElementwiseOp:
     """Define and register an elementwise op."""
     op = ElementwiseOp(name, arity, body, attr_defaults, doc)
@@ -182,7 +195,7 @@ def all_ops() -> dict[str, OpDef]:
 
 
 def register_gradient(op_name: str) -> Callable[[GradFn], GradFn]:
-    """Decorator filling an op's gradient slot: grad(b, node, *output_grads) -> input grads."""
+    """Decorator filling an op's gradient slot: grad(build, node, *output_grads) -> input grads."""
     def deco(fn: GradFn) -> GradFn:
         get_op(op_name).grad = fn
         return fn

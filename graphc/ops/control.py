@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DTypeError, InvalidArgumentError
+from . import attrs as attr_rules
 from .base import OpDef, register, register_gradient
 
 
@@ -49,6 +50,7 @@ class CheckNumerics(Identity):
 
     name = "CheckNumerics"
     attr_defaults = {"message": ""}
+    attr_checks = {"message": attr_rules.string(max_length=1 << 16)}
     has_side_effect = True
 
     def infer(self, inputs, attrs):
@@ -69,7 +71,7 @@ class CheckNumerics(Identity):
         return x
 
 
-def _pass_through(b, node, g):
+def _pass_through(build, node, g):
     return [g]
 
 

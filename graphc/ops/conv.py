@@ -5,16 +5,22 @@ Conv2DBackpropFilter, MaxPoolGrad, AvgPoolGrad), each with a NumPy reference.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..ir.dtypes import promote
-from ..ir.shapes import format_shape
+from ..ir.shapes import Shape, compatible, format_shape
+from ..ir.tensor import Tensor
+from .attrs import is_int
+from .attrs import shape as shape_check
 from .base import OpDef, register, register_gradient
 from .nn import _require_float
 from .shape_ops import _ShapeInputOp, _shape_arg, _unknown_of_length
+
+
+_MAX_WINDOW = (1 << 31) - 1   # strides, dilations, window sizes and paddings
 
 
 def window_output(n: int | None, k: int | None, stride: int, dilation: int, padding: Any) -> tuple[int | None, tuple[int, int]]:
@@ -31,19 +37,91 @@ def window_output(n: int | None, k: int | None, stride: int, dilation: int, padd
     return (span // stride + 1 if span >= 0 else 0), (before, after)
 
 
-def _check_window_attrs(op: str, attrs: dict[str, Any]) -> None:
-    if attrs["data_format"] not in ("NHWC", "NCHW"):
-        raise ShapeError(f"{op} data_format must be 'NHWC' or 'NCHW', got {attrs['data_format']!r}")
+def _check_window_attrs(op: str, attrs: dict[str, Any], pool: bool = False) -> None:
+    """The rules of the window attributes, shared by every convolution and pooling op and their
+    gradient twins (which carry the forward op's attributes), so a node of any of them with
+    attributes its forward op would refuse is refused when it is created, not when it runs."""
+    if attrs.get("data_format") not in ("NHWC", "NCHW"):
+        raise ShapeError(f"{op} data_format must be 'NHWC' or 'NCHW', got {attrs.get('data_format')!r}")
     for name in ("strides", "dilations", "ksize"):
-        v = attrs.get(name)
-        if v is not None and (len(v) != 2 or any((not isinstance(s, int)) or s < 1 for s in v)):
+        if name not in attrs:
+            continue
+        v = attrs[name]
+        if not (isinstance(v, (tuple, list)) and len(v) == 2
+                                  and all(is_int(s) and 1 <= s <= _MAX_WINDOW for s in v)):
             raise ShapeError(f"{op} {name} must be two positive ints (height, width), got {v!r}")
-    pad = attrs["padding"]
+    pad = attrs.get("padding")
     if pad not in ("SAME", "VALID"):
-        ok = isinstance(pad, (tuple, list)) and len(pad) == 2 and all(
-            len(p) == 2 and all(isinstance(x, int) and x >= 0 for x in p) for p in pad)
+        ok = not pool and isinstance(pad, (tuple, list)) and len(pad) == 2 and all(
+            isinstance(p, (tuple, list)) and len(p) == 2 and all(is_int(x) and 0 <= x <= _MAX_WINDOW for x in p)
+            for p in pad)
         if not ok:
-            raise ShapeError(f"{op} padding must be 'SAME', 'VALID' or ((top, bottom), (left, right)), got {pad!r}")
+            allowed = "'SAME' or 'VALID'" if pool else "'SAME', 'VALID' or ((top, bottom), (left, right))"
+            raise ShapeError(f"{op} padding must be {allowed}, got {pad!r}")
+
+
+def conv_output_shape(x_shape: Shape, f_shape: Shape, attrs: dict[str, Any]) -> Shape:
+    """The shape conv2d gives for input and filter shapes (ShapeError where they cannot work)."""
+    if x_shape is not None and len(x_shape) != 4:
+        raise ShapeError(f"conv2d input must be 4-D ({attrs['data_format']}), got shape {format_shape(x_shape)}")
+    if f_shape is not None and len(f_shape) != 4:
+        raise ShapeError(f"conv2d filters must be 4-D (height, width, in, out), got shape {format_shape(f_shape)}")
+    if x_shape is None or f_shape is None:
+        return None if x_shape is None and f_shape is None else (None,) * 4
+    n, h, w, c = _hw(x_shape, attrs["data_format"])
+    kh, kw, cin, cout = f_shape
+    if c is not None and cin is not None and c != cin:
+        raise ShapeError(f"conv2d input has {c} channels but the filters expect {cin}")
+    (sh, sw), (dh, dw) = attrs["strides"], attrs["dilations"]
+    pad = attrs["padding"]
+    oh, _ = window_output(h, kh, sh, dh, pad if isinstance(pad, str) else pad[0])
+    ow, _ = window_output(w, kw, sw, dw, pad if isinstance(pad, str) else pad[1])
+    return _layout(n, oh, ow, cout, attrs["data_format"])
+
+
+def pool_output_shape(op: str, x_shape: Shape, attrs: dict[str, Any]) -> Shape:
+    """The shape max / average pooling gives for an input shape."""
+    if x_shape is None:
+        return (None,) * 4
+    if len(x_shape) != 4:
+        raise ShapeError(f"{op} input must be 4-D ({attrs['data_format']}), got shape {format_shape(x_shape)}")
+    n, h, w, c = _hw(x_shape, attrs["data_format"])
+    (kh, kw), (sh, sw) = attrs["ksize"], attrs["strides"]
+    oh, _ = window_output(h, kh, sh, 1, attrs["padding"])
+    ow, _ = window_output(w, kw, sw, 1, attrs["padding"])
+    return _layout(n, oh, ow, c, attrs["data_format"])
+
+
+def _check_gradient(op: str, what: str, g: Tensor, expected: Shape) -> None:
+    """A gradient op's incoming gradient must have the shape its forward op gives."""
+    if not compatible(expected, g.shape):
+        raise ShapeError(f"{op} {what} has shape {format_shape(g.shape)}, but the forward op's result has "
+                         f"shape {format_shape(expected)}")
+
+
+def _target(op: str, target: tuple | None) -> tuple | None:
+    if target is not None and (len(target) != 4 or any(d < 0 for d in target)):
+        raise ShapeError(f"{op} target shape must be 4 sizes >= 0, got {tuple(target)}")
+    return None if target is None else tuple(target)
+
+
+class _WindowOp(OpDef):
+    """Convolution and pooling ops and their gradients: one set of attribute rules."""
+
+    is_pool: ClassVar[bool] = False   # pooling attributes (ksize) rather than convolution's
+    attr_checks = {"shape": shape_check(optional=True, allow_unknown=False)}
+
+    def check_attrs(self, attrs: dict[str, Any]) -> None:
+        _check_window_attrs(self.name, attrs, self.is_pool)
+        super().check_attrs(attrs)
+        if attrs.get("shape") is not None and len(attrs["shape"]) != 4:
+            raise ShapeError(f"{self.name} shape must have 4 sizes, got {attrs['shape']!r}")
+
+
+def _require_same_float(op: str, x: Tensor, g: Tensor) -> None:
+    _require_float(op, x, g)
+    if x.dtype != g.dtype:
+        raise DTypeError(f"{op} takes two tensors of one dtype, got {x.dtype.name} and {g.dtype.name}")
 
 
 def _hw(shape: tuple, data_format: str) -> tuple[Any, Any, Any, Any]:
@@ -70,7 +148,7 @@ def _windows(x: np.ndarray, kh: int, kw: int, attrs: dict[str, Any], pads: list,
 
 
 @register
-class Conv2D(OpDef):
+class Conv2D(_WindowOp):
     """2-D cross-correlation of x (NHWC or NCHW) with filters of shape (kh, kw, in, out)."""
 
     name = "Conv2D"
@@ -79,24 +157,8 @@ class Conv2D(OpDef):
 
     def infer(self, inputs, attrs):
         x, f = inputs
-        _check_window_attrs("conv2d", attrs)
         _require_float("conv2d", x, f)
-        dtype = promote(x.dtype, f.dtype)
-        if x.shape is not None and len(x.shape) != 4:
-            raise ShapeError(f"conv2d input must be 4-D ({attrs['data_format']}), got shape {format_shape(x.shape)}")
-        if f.shape is not None and len(f.shape) != 4:
-            raise ShapeError(f"conv2d filters must be 4-D (height, width, in, out), got shape {format_shape(f.shape)}")
-        if x.shape is None or f.shape is None:
-            return [(dtype, None if x.shape is None and f.shape is None else (None,) * 4)]
-        n, h, w, c = _hw(x.shape, attrs["data_format"])
-        kh, kw, cin, cout = f.shape
-        if c is not None and cin is not None and c != cin:
-            raise ShapeError(f"conv2d input has {c} channels but the filters expect {cin}")
-        (sh, sw), (dh, dw) = attrs["strides"], attrs["dilations"]
-        pad = attrs["padding"]
-        oh, _ = window_output(h, kh, sh, dh, pad if isinstance(pad, str) else pad[0])
-        ow, _ = window_output(w, kw, sw, dw, pad if isinstance(pad, str) else pad[1])
-        return [(dtype, _layout(n, oh, ow, cout, attrs["data_format"]))]
+        return [(promote(x.dtype, f.dtype), conv_output_shape(x.shape, f.shape, attrs))]
 
     def reference(self, inputs, attrs):
         x, f = inputs
@@ -114,25 +176,15 @@ class Conv2D(OpDef):
         return np.ascontiguousarray(out)
 
 
-class _Pool(OpDef):
+class _Pool(_WindowOp):
+    is_pool = True
     arity = 1
     attr_defaults = {"ksize": (2, 2), "strides": (2, 2), "padding": "VALID", "data_format": "NHWC"}
 
     def infer(self, inputs, attrs):
         x = inputs[0]
-        _check_window_attrs(self.name, attrs)
         _require_float(self.name, x)
-        if attrs["padding"] not in ("SAME", "VALID"):
-            raise ShapeError(f"{self.name} padding must be 'SAME' or 'VALID'")
-        if x.shape is None:
-            return [(x.dtype, (None,) * 4)]
-        if len(x.shape) != 4:
-            raise ShapeError(f"{self.name} input must be 4-D ({attrs['data_format']}), got shape {format_shape(x.shape)}")
-        n, h, w, c = _hw(x.shape, attrs["data_format"])
-        (kh, kw), (sh, sw) = attrs["ksize"], attrs["strides"]
-        oh, _ = window_output(h, kh, sh, 1, attrs["padding"])
-        ow, _ = window_output(w, kw, sw, 1, attrs["padding"])
-        return [(x.dtype, _layout(n, oh, ow, c, attrs["data_format"]))]
+        return [(x.dtype, pool_output_shape(self.name, x.shape, attrs))]
 
     def pooled_windows(self, x: np.ndarray, attrs: dict[str, Any], fill: float) -> tuple[np.ndarray, list]:
         (kh, kw), (sh, sw) = attrs["ksize"], attrs["strides"]
@@ -207,7 +259,7 @@ def _scatter_windows(g_nhwc: np.ndarray, contrib, in_hw: tuple[int, int], k_hw: 
 
 
 @register
-class Conv2DBackpropInput(_ShapeInputOp):
+class Conv2DBackpropInput(_WindowOp, _ShapeInputOp):
     """The gradient of conv2d with respect to its input (a transposed convolution).
     Inputs: filters, output gradient[, input shape]."""
 
@@ -218,11 +270,14 @@ class Conv2DBackpropInput(_ShapeInputOp):
 
     def infer(self, inputs, attrs):
         f, g = inputs[0], inputs[1]
-        target = _shape_arg(inputs, attrs, "shape", 2)
+        _require_float(self.name, f, g)
+        target = _target(self.name, _shape_arg(inputs, attrs, "shape", 2))
         dtype = promote(f.dtype, g.dtype)
         if target is None:
+            conv_output_shape(None, f.shape, attrs)
             return [(dtype, _unknown_of_length(inputs[2]))]
-        return [(dtype, tuple(target))]
+        _check_gradient(self.name, "output gradient (input 1)", g, conv_output_shape(target, f.shape, attrs))
+        return [(dtype, target)]
 
     def reference(self, inputs, attrs):
         f, g = inputs[0], inputs[1]
@@ -235,7 +290,7 @@ class Conv2DBackpropInput(_ShapeInputOp):
 
 
 @register
-class Conv2DBackpropFilter(_ShapeInputOp):
+class Conv2DBackpropFilter(_WindowOp, _ShapeInputOp):
     """The gradient of conv2d with respect to its filters. Inputs: x, output gradient[, filter shape]."""
 
     name = "Conv2DBackpropFilter"
@@ -245,11 +300,14 @@ class Conv2DBackpropFilter(_ShapeInputOp):
 
     def infer(self, inputs, attrs):
         x, g = inputs[0], inputs[1]
-        target = _shape_arg(inputs, attrs, "shape", 2)
+        _require_float(self.name, x, g)
+        target = _target(self.name, _shape_arg(inputs, attrs, "shape", 2))
         dtype = promote(x.dtype, g.dtype)
         if target is None:
+            conv_output_shape(x.shape, None, attrs)
             return [(dtype, _unknown_of_length(inputs[2]))]
-        return [(dtype, tuple(target))]
+        _check_gradient(self.name, "output gradient (input 1)", g, conv_output_shape(x.shape, target, attrs))
+        return [(dtype, target)]
 
     def reference(self, inputs, attrs):
         x, g = inputs[0], inputs[1]
@@ -283,16 +341,20 @@ def _argmax_positions(x: np.ndarray, attrs: dict[str, Any]) -> tuple[np.ndarray,
 
 
 @register
-class MaxPoolGrad(OpDef):
+class MaxPoolGrad(_WindowOp):
     """The gradient of max pooling: each window's gradient goes to its (first) maximum.
     Inputs: x, output gradient."""
 
     name = "MaxPoolGrad"
+    is_pool = True
     arity = 2
     attr_defaults = dict(MaxPool.attr_defaults)
 
     def infer(self, inputs, attrs):
-        return [(inputs[0].dtype, inputs[0].shape)]
+        x, g = inputs
+        _require_same_float(self.name, x, g)
+        _check_gradient(self.name, "output gradient (input 1)", g, pool_output_shape(self.name, x.shape, attrs))
+        return [(x.dtype, x.shape)]
 
     def reference(self, inputs, attrs):
         fmt = attrs["data_format"]
@@ -307,15 +369,19 @@ class MaxPoolGrad(OpDef):
 
 
 @register
-class MaxPoolGradGrad(OpDef):
+class MaxPoolGradGrad(_WindowOp):
     """The adjoint of MaxPoolGrad: each window takes the value at its (first) maximum's place.
     Inputs: x, a tensor shaped like x."""
 
     name = "MaxPoolGradGrad"
+    is_pool = True
     arity = 2
     attr_defaults = dict(MaxPool.attr_defaults)
 
     def infer(self, inputs, attrs):
+        x, gg = inputs
+        _require_same_float(self.name, x, gg)
+        _check_gradient(self.name, "input 1", gg, x.shape)
         return MaxPool().infer(inputs[:1], attrs)
 
     def reference(self, inputs, attrs):
@@ -329,20 +395,24 @@ class MaxPoolGradGrad(OpDef):
 
 
 @register
-class AvgPoolGrad(_ShapeInputOp):
+class AvgPoolGrad(_WindowOp, _ShapeInputOp):
     """The gradient of average pooling: each window's gradient, divided by its count of real
     elements, spread over them. Inputs: output gradient[, input shape]."""
 
     name = "AvgPoolGrad"
+    is_pool = True
     arity = (1, 2)
     attr_defaults = dict(AvgPool.attr_defaults, shape=None)
     shape_inputs = (1,)
 
     def infer(self, inputs, attrs):
-        target = _shape_arg(inputs, attrs, "shape", 1)
+        g = inputs[0]
+        _require_float(self.name, g)
+        target = _target(self.name, _shape_arg(inputs, attrs, "shape", 1))
         if target is None:
-            return [(inputs[0].dtype, _unknown_of_length(inputs[1]))]
-        return [(inputs[0].dtype, tuple(target))]
+            return [(g.dtype, _unknown_of_length(inputs[1]))]
+        _check_gradient(self.name, "output gradient (input 0)", g, pool_output_shape(self.name, target, attrs))
+        return [(g.dtype, target)]
 
     def reference(self, inputs, attrs):
         fmt = attrs["data_format"]
@@ -362,59 +432,59 @@ def _window_attrs(node) -> dict[str, Any]:
 
 
 @register_gradient("Conv2D")
-def _(b, node, g):
+def _conv2_d_gradient(build, node, g):
     x, f = node.inputs
     attrs = _window_attrs(node)
-    dx = _with_shape(b, "Conv2DBackpropInput", [f, g], attrs, x)
-    df = _with_shape(b, "Conv2DBackpropFilter", [x, g], attrs, f)
-    return [b.cast(dx, x.dtype), b.cast(df, f.dtype)]
+    dx = _with_shape(build, "Conv2DBackpropInput", [f, g], attrs, x)
+    df = _with_shape(build, "Conv2DBackpropFilter", [x, g], attrs, f)
+    return [build.cast(dx, x.dtype), build.cast(df, f.dtype)]
 
 
-def _with_shape(b, op: str, inputs: list, attrs: dict[str, Any], like) -> Any:
-    shape = b.shape_arg(like)
+def _with_shape(build, op: str, inputs: list, attrs: dict[str, Any], like) -> Any:
+    shape = build.shape_arg(like)
     if isinstance(shape, tuple):
-        return b.apply1(op, inputs, dict(attrs, shape=shape))
-    return b.apply1(op, inputs + [shape], dict(attrs, shape=None))
+        return build.apply1(op, inputs, dict(attrs, shape=shape))
+    return build.apply1(op, inputs + [shape], dict(attrs, shape=None))
 
 
 @register_gradient("Conv2DBackpropInput")
-def _(b, node, gg):
+def _conv2_d_backprop_input_gradient(build, node, gg):
     f, g = node.inputs[0], node.inputs[1]
     attrs = _window_attrs(node)
-    d_g = b.apply1("Conv2D", [gg, f], attrs)
-    d_f = _with_shape(b, "Conv2DBackpropFilter", [gg, g], attrs, f)
-    return [b.cast(d_f, f.dtype), b.cast(d_g, g.dtype)] + [None] * (len(node.inputs) - 2)
+    d_g = build.apply1("Conv2D", [gg, f], attrs)
+    d_f = _with_shape(build, "Conv2DBackpropFilter", [gg, g], attrs, f)
+    return [build.cast(d_f, f.dtype), build.cast(d_g, g.dtype)] + [None] * (len(node.inputs) - 2)
 
 
 @register_gradient("Conv2DBackpropFilter")
-def _(b, node, gf):
+def _conv2_d_backprop_filter_gradient(build, node, gf):
     x, g = node.inputs[0], node.inputs[1]
     attrs = _window_attrs(node)
-    d_x = _with_shape(b, "Conv2DBackpropInput", [gf, g], attrs, x)
-    d_g = b.apply1("Conv2D", [x, gf], attrs)
-    return [b.cast(d_x, x.dtype), b.cast(d_g, g.dtype)] + [None] * (len(node.inputs) - 2)
+    d_x = _with_shape(build, "Conv2DBackpropInput", [gf, g], attrs, x)
+    d_g = build.apply1("Conv2D", [x, gf], attrs)
+    return [build.cast(d_x, x.dtype), build.cast(d_g, g.dtype)] + [None] * (len(node.inputs) - 2)
 
 
 @register_gradient("MaxPool")
-def _(b, node, g):
-    return [b.apply1("MaxPoolGrad", [node.inputs[0], g], dict(node.attrs))]
+def _max_pool_gradient(build, node, g):
+    return [build.apply1("MaxPoolGrad", [node.inputs[0], g], dict(node.attrs))]
 
 
 @register_gradient("MaxPoolGrad")
-def _(b, node, gg):
-    return [None, b.apply1("MaxPoolGradGrad", [node.inputs[0], gg], dict(node.attrs))]
+def _max_pool_grad_gradient(build, node, gg):
+    return [None, build.apply1("MaxPoolGradGrad", [node.inputs[0], gg], dict(node.attrs))]
 
 
 @register_gradient("MaxPoolGradGrad")
-def _(b, node, g):
-    return [None, b.apply1("MaxPoolGrad", [node.inputs[0], g], dict(node.attrs))]
+def _max_pool_grad_grad_gradient(build, node, g):
+    return [None, build.apply1("MaxPoolGrad", [node.inputs[0], g], dict(node.attrs))]
 
 
 @register_gradient("AvgPool")
-def _(b, node, g):
-    return [_with_shape(b, "AvgPoolGrad", [g], dict(node.attrs), node.inputs[0])]
+def _avg_pool_gradient(build, node, g):
+    return [_with_shape(build, "AvgPoolGrad", [g], dict(node.attrs), node.inputs[0])]
 
 
 @register_gradient("AvgPoolGrad")
-def _(b, node, gg):
-    return [b.apply1("AvgPool", [gg], _window_attrs(node))] + [None] * (len(node.inputs) - 1)
+def _avg_pool_grad_gradient(build, node, gg):
+    return [build.apply1("AvgPool", [gg], _window_attrs(node))] + [None] * (len(node.inputs) - 1)

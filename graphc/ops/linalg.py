@@ -13,6 +13,7 @@ from ..errors import DTypeError, ShapeError
 from ..ir.dtypes import promote
 from ..ir.shapes import broadcast_shapes, format_shape
 from ..ir.tensor import Tensor
+from . import attrs as attr_rules
 from .base import OpDef, TensorType, register, register_gradient
 
 
@@ -46,6 +47,7 @@ class MatMul(OpDef):
     name = "MatMul"
     arity = 2
     attr_defaults = {"transpose_a": False, "transpose_b": False}
+    attr_checks = {"transpose_a": attr_rules.boolean(), "transpose_b": attr_rules.boolean()}
 
     def infer(self, inputs: Sequence[Tensor], attrs: dict[str, Any]) -> list[TensorType]:
         a, b = inputs
@@ -65,23 +67,23 @@ class MatMul(OpDef):
 
 
 @register_gradient("MatMul")
-def _(b, node, g):
+def _mat_mul_gradient(build, node, g):
     """The TF1 rules for each transpose combination; 1-D operands are handled as NumPy does
     (as a row / column that the result drops), batch dims are summed back when broadcast."""
     a, c = node.inputs
     ta, tb = node.attrs["transpose_a"], node.attrs["transpose_b"]
-    g = g if g.dtype == node.outputs[0].dtype else b.cast(g, node.outputs[0].dtype)
+    g = g if g.dtype == node.outputs[0].dtype else build.cast(g, node.outputs[0].dtype)
     if a.ndim == 1 and c.ndim == 1:  # a dot product
-        return [b.unbroadcast(b.multiply(g, c), a), b.unbroadcast(b.multiply(g, a), c)]
-    a2 = a if a.ndim != 1 else b.expand_dims(a, 0)
-    c2 = c if c.ndim != 1 else b.expand_dims(c, -1)
+        return [build.unbroadcast(build.multiply(g, c), a), build.unbroadcast(build.multiply(g, a), c)]
+    a2 = a if a.ndim != 1 else build.expand_dims(a, 0)
+    c2 = c if c.ndim != 1 else build.expand_dims(c, -1)
     if a.ndim == 1:
-        g = b.expand_dims(g, -2)
+        g = build.expand_dims(g, -2)
     if c.ndim == 1:
-        g = b.expand_dims(g, -1)
+        g = build.expand_dims(g, -1)
     if a.ndim is None or c.ndim is None:
         raise ShapeError("the gradient of matmul needs operands of known rank")
-    mm = lambda x, y, tx, ty: b.matmul(x, y, transpose_a=tx, transpose_b=ty)  # noqa: E731
+    mm = lambda x, y, tx, ty: build.matmul(x, y, transpose_a=tx, transpose_b=ty)  # noqa: E731
     if not ta and not tb:
         ga, gc_ = mm(g, c2, False, True), mm(a2, g, True, False)
     elif not ta and tb:
@@ -91,7 +93,7 @@ def _(b, node, g):
     else:
         ga, gc_ = mm(c2, g, True, True), mm(g, a2, True, True)
     if a.ndim == 1:
-        ga = b.reshape(ga, [-1]) if ga.ndim == 2 else b.squeeze(ga, [-2])
+        ga = build.reshape(ga, [-1]) if ga.ndim == 2 else build.squeeze(ga, [-2])
     if c.ndim == 1:
-        gc_ = b.reshape(gc_, [-1]) if gc_.ndim == 2 else b.squeeze(gc_, [-1])
-    return [b.unbroadcast(ga, a), b.unbroadcast(gc_, c)]
+        gc_ = build.reshape(gc_, [-1]) if gc_.ndim == 2 else build.squeeze(gc_, [-1])
+    return [build.unbroadcast(ga, a), build.unbroadcast(gc_, c)]

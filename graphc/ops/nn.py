@@ -9,6 +9,7 @@ from ..errors import DTypeError, InvalidArgumentError, ShapeError
 from ..ir.dtypes import promote
 from ..ir.shapes import format_shape, merge, normalize_axis
 from ..ir.tensor import Tensor
+from . import attrs as attr_rules
 from .base import OpDef, register, register_gradient
 
 
@@ -33,6 +34,7 @@ class Softmax(OpDef):
     name = "Softmax"
     arity = 1
     attr_defaults = {"axis": -1}
+    attr_checks = {"axis": attr_rules.integer(-attr_rules.MAX_RANK, attr_rules.MAX_RANK - 1, kind=ShapeError)}
 
     def infer(self, inputs, attrs):
         x = inputs[0]
@@ -64,6 +66,7 @@ class SoftmaxCrossEntropyWithLogits(OpDef):
     name = "SoftmaxCrossEntropyWithLogits"
     arity = 2
     attr_defaults = {"axis": -1}
+    attr_checks = {"axis": attr_rules.integer(-attr_rules.MAX_RANK, attr_rules.MAX_RANK - 1, kind=ShapeError)}
 
     def infer(self, inputs, attrs):
         labels, logits = inputs
@@ -130,37 +133,37 @@ class SparseSoftmaxCrossEntropyWithLogits(OpDef):
 
 # --------------------------------------------------------------------------- gradient rules
 @register_gradient("Softmax")
-def _(b, node, g):
+def _softmax_gradient(build, node, g):
     y = node.outputs[0]
     axis = node.attrs["axis"]
-    inner = b.apply1("Sum", [b.multiply(g, y)], {"axis": (axis,), "keepdims": True})
-    return [b.multiply(y, b.subtract(g, inner))]
+    inner = build.apply1("Sum", [build.multiply(g, y)], {"axis": (axis,), "keepdims": True})
+    return [build.multiply(y, build.subtract(g, inner))]
 
 
 @register_gradient("LogSoftmax")
-def _(b, node, g):
+def _log_softmax_gradient(build, node, g):
     y = node.outputs[0]
-    total = b.apply1("Sum", [g], {"axis": (node.attrs["axis"],), "keepdims": True})
-    return [b.subtract(g, b.multiply(b.exp(y), total))]
+    total = build.apply1("Sum", [g], {"axis": (node.attrs["axis"],), "keepdims": True})
+    return [build.subtract(g, build.multiply(build.exp(y), total))]
 
 
 @register_gradient("SoftmaxCrossEntropyWithLogits")
-def _(b, node, g):
+def _softmax_cross_entropy_with_logits_gradient(build, node, g):
     """loss = -sum(l * x) + sum(l) * logsumexp(x): d/dx = sum(l) softmax(x) - l, d/dl = -log_softmax(x)."""
     labels, logits = node.inputs
     axis = node.attrs["axis"]
     dtype = node.outputs[0].dtype
-    lf = labels if labels.dtype == dtype else b.cast(labels, dtype)
-    xf = logits if logits.dtype == dtype else b.cast(logits, dtype)
-    ge = b.expand_dims(g, axis)
-    mass = b.apply1("Sum", [lf], {"axis": (axis,), "keepdims": True})
-    d_logits = b.multiply(ge, b.subtract(b.multiply(b.softmax(xf, axis=axis), mass), lf))
-    d_labels = b.multiply(ge, b.negative(b.apply1("LogSoftmax", [xf], {"axis": axis})))
-    return [b.cast(d_labels, labels.dtype), b.cast(d_logits, logits.dtype)]
+    lf = labels if labels.dtype == dtype else build.cast(labels, dtype)
+    xf = logits if logits.dtype == dtype else build.cast(logits, dtype)
+    ge = build.expand_dims(g, axis)
+    mass = build.apply1("Sum", [lf], {"axis": (axis,), "keepdims": True})
+    d_logits = build.multiply(ge, build.subtract(build.multiply(build.softmax(xf, axis=axis), mass), lf))
+    d_labels = build.multiply(ge, build.negative(build.apply1("LogSoftmax", [xf], {"axis": axis})))
+    return [build.cast(d_labels, labels.dtype), build.cast(d_logits, logits.dtype)]
 
 
 @register_gradient("SparseSoftmaxCrossEntropyWithLogits")
-def _(b, node, g):
+def _sparse_softmax_cross_entropy_with_logits_gradient(build, node, g):
     labels, logits = node.inputs
     classes = logits.shape[-1] if logits.shape is not None else None
     if classes is None:
@@ -168,7 +171,7 @@ def _(b, node, g):
     # The loss op rejects labels outside [0, classes); a training program that needs only this
     # gradient never runs the loss, so the gradient checks them too: a gather from 0..classes-1
     # is the labels themselves, or an InvalidArgumentError naming the bad one.
-    checked = b.gather(b.constant(np.arange(classes, dtype=labels.dtype.np)), labels)
-    onehot = b.apply1("OneHot", [checked], {"depth": classes, "on_value": 1.0, "off_value": 0.0, "axis": -1,
+    checked = build.gather(build.constant(np.arange(classes, dtype=labels.dtype.np)), labels)
+    onehot = build.apply1("OneHot", [checked], {"depth": classes, "on_value": 1.0, "off_value": 0.0, "axis": -1,
                                            "dtype": logits.dtype})
-    return [None, b.multiply(b.expand_dims(g, -1), b.subtract(b.softmax(logits), onehot))]
+    return [None, build.multiply(build.expand_dims(g, -1), build.subtract(build.softmax(logits), onehot))]

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError
 from ..ir.dtypes import as_dtype, float32
+from . import attrs as attr_rules
 from .base import register
 from .shape_ops import _ShapeInputOp, _shape_arg, _unknown_of_length
 
@@ -95,14 +96,23 @@ class _RandomOp(_ShapeInputOp):
 
     arity = (0, 1)
     attr_defaults = {"shape": None, "dtype": float32, "seed": 0, "seed2": 0, "counter_input": False}
+    attr_checks = {
+        "shape": attr_rules.shape(allow_unknown=False),
+        "dtype": attr_rules.dtype(),
+        "seed": attr_rules.integer(),
+        "seed2": attr_rules.integer(),
+        "counter_input": attr_rules.boolean(),
+    }
     stateful = True
     shape_inputs = (0,)
 
     def infer(self, inputs, attrs):
         dtype = as_dtype(attrs["dtype"])
         if not dtype.is_floating:
-            raise DTypeError(f"{self.name} draws float32 or float64 values, not {dtype.name}",
-                             hint="draw floats and convert with gc.cast / gc.floor")
+            raise DTypeError(
+                f"{self.name} draws float32 or float64 values, not {dtype.name}",
+                hint="draw floats and convert with gc.cast / gc.floor",
+            )
         if attrs["counter_input"]:
             if attrs["shape"] is None:
                 raise ShapeError(f"{self.name} needs a static shape once compiled")
@@ -121,7 +131,7 @@ class _RandomOp(_ShapeInputOp):
         run = int(inputs[-1]) if attrs["counter_input"] else 0
         shape = tuple(attrs["shape"]) if attrs["counter_input"] else self.target(inputs, attrs)
         n = int(np.prod(shape, dtype=np.int64))
-        key = philox_key(attrs["seed"], attrs["seed2"])
+        key = philox_key(int(attrs["seed"]), int(attrs["seed2"]))
         return self.draw(n, as_dtype(attrs["dtype"]).np, key, run).reshape(shape)
 
 

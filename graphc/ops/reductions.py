@@ -18,6 +18,7 @@ from ..errors import DTypeError, ShapeError
 from ..ir.dtypes import DType, float_result, from_numpy, int32, int64
 from ..ir.shapes import Shape, normalize_axes, normalize_axis
 from ..ir.tensor import Tensor
+from . import attrs as attr_rules
 from .base import OpDef, TensorType, register, register_gradient
 from .shape_ops import _ShapeInputOp, _shape_arg, _unknown_of_length
 
@@ -39,6 +40,12 @@ def _np_axis(axis: tuple[int, ...] | None) -> Any:
 class _Reduction(OpDef):
     arity = 1
     attr_defaults = {"axis": None, "keepdims": False}
+    attr_checks = {
+        "axis": attr_rules.int_tuple(
+            low=-attr_rules.MAX_RANK, high=attr_rules.MAX_RANK - 1, optional=True, max_length=attr_rules.MAX_RANK
+        ),
+        "keepdims": attr_rules.boolean(),
+    }
     allow_bool = True
 
     def result_dtype(self, dtype: DType) -> DType:
@@ -107,8 +114,7 @@ class _Extremum(_Reduction):
 
     def reference(self, inputs, attrs):
         x = inputs[0]
-        return self.fn(x, axis=_np_axis(attrs["axis"]), keepdims=attrs["keepdims"],
-                       initial=self.identity(_dt(x)))
+        return self.fn(x, axis=_np_axis(attrs["axis"]), keepdims=attrs["keepdims"], initial=self.identity(_dt(x)))
 
 
 @register
@@ -188,6 +194,10 @@ class LogSumExp(_Reduction):
 class _ArgExtremum(OpDef):
     arity = 1
     attr_defaults = {"axis": 0, "output_type": int64}
+    attr_checks = {
+        "axis": attr_rules.integer(-attr_rules.MAX_RANK, attr_rules.MAX_RANK - 1, kind=ShapeError),
+        "output_type": attr_rules.dtype(),
+    }
 
     def infer(self, inputs, attrs):
         x = inputs[0]
@@ -238,6 +248,7 @@ class SumToShape(_ShapeInputOp):
     name = "SumToShape"
     arity = (1, 2)
     attr_defaults = {"shape": None}
+    attr_checks = {"shape": attr_rules.shape(allow_unknown=False)}
     shape_inputs = (1,)
 
     def infer(self, inputs, attrs):
@@ -245,6 +256,8 @@ class SumToShape(_ShapeInputOp):
         target = _shape_arg(inputs, attrs, "shape", 1)
         if target is None:
             return [(x.dtype, _unknown_of_length(inputs[1]))]
+        if any(t < 0 for t in target):
+            raise ShapeError(f"cannot sum to shape {tuple(target)}: it has a negative size")
         if x.shape is not None:
             if len(target) > len(x.shape):
                 raise ShapeError(f"cannot sum shape {x.shape} to the higher-rank shape {target}")
@@ -263,55 +276,59 @@ class SumToShape(_ShapeInputOp):
 
 # --------------------------------------------------------------------------- gradient rules
 @register_gradient("SumToShape")
-def _(b, node, g):
+def _sum_to_shape_gradient(build, node, g):
     # no gradient for the optional shape input (present when the target was unknown while building)
-    return [b.broadcast_to(g, b.shape_arg(node.inputs[0]))] + [None] * (len(node.inputs) - 1)
+    return [build.broadcast_to(g, build.shape_arg(node.inputs[0]))] + [None] * (len(node.inputs) - 1)
 
 
 @register_gradient("Sum")
-def _(b, node, g):
+def _sum_gradient(build, node, g):
     x = node.inputs[0]
-    return [b.cast(b.unreduce(g, x, node.attrs["axis"], node.attrs["keepdims"]), x.dtype)]
+    return [build.cast(build.unreduce(g, x, node.attrs["axis"], node.attrs["keepdims"]), x.dtype)]
 
 
 @register_gradient("Mean")
-def _(b, node, g):
+def _mean_gradient(build, node, g):
     x, y = node.inputs[0], node.outputs[0]
     if x.size is not None and y.size is not None:
         count = float(x.size // max(y.size, 1)) if y.size else 1.0
     else:  # sizes known when compiling: the ratio of element counts
-        count = b.divide(b.cast(b.reduce_sum(b.ones_like(x)), y.dtype), b.cast(b.reduce_sum(b.ones_like(y)), y.dtype))
-    return [b.cast(b.unreduce(b.divide(g, count), x, node.attrs["axis"], node.attrs["keepdims"]), x.dtype)]
+        count = build.divide(
+            build.cast(build.reduce_sum(build.ones_like(x)), y.dtype),
+            build.cast(build.reduce_sum(build.ones_like(y)), y.dtype),
+        )
+    return [build.cast(build.unreduce(build.divide(g, count), x, node.attrs["axis"], node.attrs["keepdims"]), x.dtype)]
 
 
-def _extremum_grad(b, node, g):
+def _extremum_grad(build, node, g):
     """Split g equally among the elements that attain the max (min): ties handled consistently."""
     x, y = node.inputs[0], node.outputs[0]
     axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
-    y_full = b.unreduce(y, x, axis, keepdims)
-    hits = b.cast(b.equal(x, y_full), x.dtype)
-    count = b.unreduce(b.apply1("Sum", [hits], {"axis": axis, "keepdims": keepdims}), x, axis, keepdims)
-    return [b.divide(b.multiply(hits, b.unreduce(g, x, axis, keepdims)), count)]
+    y_full = build.unreduce(y, x, axis, keepdims)
+    hits = build.cast(build.equal(x, y_full), x.dtype)
+    count = build.unreduce(build.apply1("Sum", [hits], {"axis": axis, "keepdims": keepdims}), x, axis, keepdims)
+    return [build.divide(build.multiply(hits, build.unreduce(g, x, axis, keepdims)), count)]
 
 
 register_gradient("Max")(_extremum_grad)
 register_gradient("Min")(_extremum_grad)
 
 
-def _exclusive_cumprod(b, t, n: int):
+def _exclusive_cumprod(build, t, n: int):
     """out[:, i] = prod(t[:, :i]) (1 for i = 0) along axis 1 of an (M, n) tensor, n >= 1, by
     log2(n) doubling steps of slices, pads and products (so it is differentiable again)."""
+
     def shifted(c, k):  # c moved right by k along axis 1, ones coming in
-        return b.pad(c[:, :n - k], [(0, 0), (k, 0)], constant_values=1)
+        return build.pad(c[:, : n - k], [(0, 0), (k, 0)], constant_values=1)
 
     c, k = t, 1
     while k < n:
-        c = b.multiply(c, shifted(c, k))
+        c = build.multiply(c, shifted(c, k))
         k *= 2
     return shifted(c, 1)
 
 
-def _prod_others_static(b, x, axis):
+def _prod_others_static(build, x, axis):
     """For each element, the product of the other elements of its reduced slice, as TF computes
     it: exclusive products from the left times those from the right. No division, so exact with
     zeros (and with products that underflow), and its own derivatives are exact too."""
@@ -322,59 +339,63 @@ def _prod_others_static(b, x, axis):
     m = int(np.prod([x.shape[i] for i in kept], dtype=np.int64))
     n = int(np.prod([x.shape[i] for i in axes], dtype=np.int64))
     if m == 0 or n == 0:
-        return b.zeros_like(x)
-    moved = x if perm == list(range(rank)) else b.transpose(x, perm)
-    flat = b.reshape(moved, (m, n))
-    left = _exclusive_cumprod(b, flat, n)
-    right = _exclusive_cumprod(b, flat[:, ::-1], n)[:, ::-1]
-    others = b.reshape(b.multiply(left, right), tuple(x.shape[p] for p in perm))
+        return build.zeros_like(x)
+    moved = x if perm == list(range(rank)) else build.transpose(x, perm)
+    flat = build.reshape(moved, (m, n))
+    left = _exclusive_cumprod(build, flat, n)
+    right = _exclusive_cumprod(build, flat[:, ::-1], n)[:, ::-1]
+    others = build.reshape(build.multiply(left, right), tuple(x.shape[p] for p in perm))
     if perm == list(range(rank)):
         return others
     inverse = [0] * rank
     for i, p in enumerate(perm):
         inverse[p] = i
-    return b.transpose(others, inverse)
+    return build.transpose(others, inverse)
 
 
-def _prod_others_dynamic(b, x, axis, keepdims):
+def _prod_others_dynamic(build, x, axis, keepdims):
     """The product of the others when x's shape is only known at run time: prod / x_i where the
     slice has no zero; where it has zeros, written so that the first derivative of "the others"
     is right as well (second derivatives, Hessians): with one zero z, the product P of the
     non-zeros at z's place and z * P / x_i elsewhere (0, with derivative P / x_i in z); with two
     zeros z, w, (z + w - x_i) * P at the zeros (the other zero times P) and 0 elsewhere; with
     more, 0. (A product that underflows to 0 without a zero loses the others; see the static path.)"""
-    def reduce_back(op, t):
-        return b.unreduce(b.apply1(op, [t], {"axis": axis, "keepdims": keepdims}), x, axis, keepdims)
 
-    is_zero = b.equal(x, 0)
-    zero = b.zeros_like(x)
-    safe = b.where(is_zero, b.ones_like(x), x)
-    nonzero_prod = reduce_back("Prod", safe)                  # P: the product of the non-zeros
-    count = reduce_back("Sum", b.cast(is_zero, x.dtype))      # the number of zeros
-    zero_sum = reduce_back("Sum", b.where(is_zero, x, zero))  # 0, but its derivative is 1 at each zero
-    no_zero = b.divide(nonzero_prod, safe)
-    one_zero = b.where(is_zero, nonzero_prod, b.divide(b.multiply(zero_sum, nonzero_prod), safe))
-    two_zeros = b.where(is_zero, b.multiply(b.subtract(zero_sum, x), nonzero_prod), zero)
-    return b.where(b.equal(count, 0), no_zero,
-                   b.where(b.equal(count, 1), one_zero, b.where(b.equal(count, 2), two_zeros, zero)))
+    def reduce_back(op, t):
+        return build.unreduce(build.apply1(op, [t], {"axis": axis, "keepdims": keepdims}), x, axis, keepdims)
+
+    is_zero = build.equal(x, 0)
+    zero = build.zeros_like(x)
+    safe = build.where(is_zero, build.ones_like(x), x)
+    nonzero_prod = reduce_back("Prod", safe)  # P: the product of the non-zeros
+    count = reduce_back("Sum", build.cast(is_zero, x.dtype))  # the number of zeros
+    zero_sum = reduce_back("Sum", build.where(is_zero, x, zero))  # 0, but its derivative is 1 at each zero
+    no_zero = build.divide(nonzero_prod, safe)
+    one_zero = build.where(is_zero, nonzero_prod, build.divide(build.multiply(zero_sum, nonzero_prod), safe))
+    two_zeros = build.where(is_zero, build.multiply(build.subtract(zero_sum, x), nonzero_prod), zero)
+    return build.where(
+        build.equal(count, 0),
+        no_zero,
+        build.where(build.equal(count, 1), one_zero, build.where(build.equal(count, 2), two_zeros, zero)),
+    )
 
 
 @register_gradient("Prod")
-def _(b, node, g):
+def _prod_gradient(build, node, g):
     """d prod / d x_i = the product of the other elements of x_i's reduced slice."""
     x = node.inputs[0]
     axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
     if x.size is not None:
-        others = _prod_others_static(b, x, axis)
+        others = _prod_others_static(build, x, axis)
     else:
-        others = _prod_others_dynamic(b, x, axis, keepdims)
-    return [b.multiply(others, b.unreduce(g, x, axis, keepdims))]
+        others = _prod_others_dynamic(build, x, axis, keepdims)
+    return [build.multiply(others, build.unreduce(g, x, axis, keepdims))]
 
 
 @register_gradient("LogSumExp")
-def _(b, node, g):
+def _log_sum_exp_gradient(build, node, g):
     x, y = node.inputs[0], node.outputs[0]
     axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
-    xf = x if x.dtype == y.dtype else b.cast(x, y.dtype)
-    weights = b.exp(b.subtract(xf, b.unreduce(y, x, axis, keepdims)))
-    return [b.cast(b.multiply(weights, b.unreduce(g, x, axis, keepdims)), x.dtype)]
+    xf = x if x.dtype == y.dtype else build.cast(x, y.dtype)
+    weights = build.exp(build.subtract(xf, build.unreduce(y, x, axis, keepdims)))
+    return [build.cast(build.multiply(weights, build.unreduce(g, x, axis, keepdims)), x.dtype)]

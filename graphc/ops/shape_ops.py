@@ -18,6 +18,7 @@ from ..errors import DTypeError, ShapeError
 from ..ir.dtypes import int32, int64
 from ..ir.shapes import Shape, format_shape, is_fully_defined, normalize_axes, normalize_axis, num_elements
 from ..ir.tensor import Tensor
+from . import attrs as attr_rules
 from .base import OpDef, register, register_gradient
 
 
@@ -192,6 +193,7 @@ class Reshape(_ShapeInputOp):
     name = "Reshape"
     arity = (1, 2)
     attr_defaults = {"shape": None}
+    attr_checks = {"shape": attr_rules.int_tuple(low=-1, optional=True, max_length=attr_rules.MAX_RANK)}
     shape_inputs = (1,)
 
     def infer(self, inputs, attrs):
@@ -214,6 +216,7 @@ class Transpose(OpDef):
     name = "Transpose"
     arity = 1
     attr_defaults = {"perm": None}
+    attr_checks = {"perm": attr_rules.int_tuple(low=-attr_rules.MAX_RANK, high=attr_rules.MAX_RANK - 1, optional=True, max_length=attr_rules.MAX_RANK)}
 
     def infer(self, inputs, attrs):
         x = inputs[0]
@@ -246,6 +249,7 @@ class ExpandDims(OpDef):
     name = "ExpandDims"
     arity = 1
     attr_defaults = {"axis": 0}
+    attr_checks = {"axis": attr_rules.axes(optional=False)}
 
     def infer(self, inputs, attrs):
         x = inputs[0]
@@ -269,6 +273,11 @@ class Squeeze(OpDef):
     name = "Squeeze"
     arity = 1
     attr_defaults = {"axis": None}
+    attr_checks = {
+        "axis": attr_rules.int_tuple(
+            low=-attr_rules.MAX_RANK, high=attr_rules.MAX_RANK - 1, optional=True, max_length=attr_rules.MAX_RANK
+        )
+    }
 
     def infer(self, inputs, attrs):
         x = inputs[0]
@@ -281,7 +290,9 @@ class Squeeze(OpDef):
         axes = {normalize_axis(a, len(x.shape)) for a in attrs["axis"]}
         for a in axes:
             if x.shape[a] not in (1, None):
-                raise ShapeError(f"cannot squeeze axis {a} of shape {format_shape(x.shape)}: its size is {x.shape[a]}, not 1")
+                raise ShapeError(
+                    f"cannot squeeze axis {a} of shape {format_shape(x.shape)}: its size is {x.shape[a]}, not 1"
+                )
         return [(x.dtype, tuple(d for i, d in enumerate(x.shape) if i not in axes))]
 
     def reference(self, inputs, attrs):
@@ -290,6 +301,8 @@ class Squeeze(OpDef):
 
 
 def broadcast_to_shape(in_shape: Shape, target: tuple[int, ...]) -> Shape:
+    if any(t < 0 for t in target):
+        raise ShapeError(f"cannot broadcast to {tuple(target)}: it has a negative size")
     if in_shape is None:
         return tuple(target)
     if len(in_shape) > len(target):
@@ -307,6 +320,7 @@ class BroadcastTo(_ShapeInputOp):
     name = "BroadcastTo"
     arity = (1, 2)
     attr_defaults = {"shape": None}
+    attr_checks = {"shape": attr_rules.shape(allow_unknown=False)}
     shape_inputs = (1,)
 
     def infer(self, inputs, attrs):
@@ -327,6 +341,7 @@ class Tile(_ShapeInputOp):
     name = "Tile"
     arity = (1, 2)
     attr_defaults = {"multiples": None}
+    attr_checks = {"multiples": attr_rules.shape(allow_unknown=False)}
     shape_inputs = (1,)
     shape_attr = "multiples"
 
@@ -337,7 +352,9 @@ class Tile(_ShapeInputOp):
             rank = len(mult) if mult is not None else (None if x.shape is None else len(x.shape))
             return [(x.dtype, None if rank is None else (None,) * rank)]
         if len(mult) != len(x.shape) or any(m < 0 for m in mult):
-            raise ShapeError(f"multiples {mult} must hold one non-negative int per dimension of {format_shape(x.shape)}")
+            raise ShapeError(
+                f"multiples {mult} must hold one non-negative int per dimension of {format_shape(x.shape)}"
+            )
         return [(x.dtype, tuple(None if d is None else d * m for d, m in zip(x.shape, mult)))]
 
     def reference(self, inputs, attrs):
@@ -355,6 +372,11 @@ class Pad(OpDef):
     name = "Pad"
     arity = 1
     attr_defaults = {"paddings": (), "mode": "CONSTANT", "constant_values": 0}
+    attr_checks = {
+        "paddings": attr_rules.pairs(),
+        "mode": attr_rules.string(_PAD_MODES),
+        "constant_values": attr_rules.scalar(),
+    }
 
     def infer(self, inputs, attrs):
         x = inputs[0]
@@ -394,6 +416,7 @@ class Fill(_ShapeInputOp):
     name = "Fill"
     arity = (1, 2)
     attr_defaults = {"shape": None}
+    attr_checks = {"shape": attr_rules.shape(allow_unknown=False)}
     shape_inputs = (1,)
 
     def infer(self, inputs, attrs):
@@ -418,6 +441,7 @@ class Shape_(OpDef):
     name = "Shape"
     arity = 1
     attr_defaults = {"out_type": int32}
+    attr_checks = {"out_type": attr_rules.dtype()}
 
     def infer(self, inputs, attrs):
         if attrs["out_type"] not in (int32, int64):
@@ -434,8 +458,8 @@ class Shape_(OpDef):
 
 
 # --------------------------------------------------------------------------- gradient rules
-def _reshape_back(b, node, g):
-    return [b.reshape(g, b.shape_arg(node.inputs[0]))] + [None] * (len(node.inputs) - 1)
+def _reshape_back(build, node, g):
+    return [build.reshape(g, build.shape_arg(node.inputs[0]))] + [None] * (len(node.inputs) - 1)
 
 
 for _name in ("Reshape", "ExpandDims", "Squeeze"):
@@ -443,74 +467,77 @@ for _name in ("Reshape", "ExpandDims", "Squeeze"):
 
 
 @register_gradient("Transpose")
-def _(b, node, g):
+def _transpose_gradient(build, node, g):
     perm = node.attrs["perm"]
     if perm is None:
-        return [b.transpose(g)]
+        return [build.transpose(g)]
     ndim = len(perm)
     inverse = [0] * ndim
     for i, p in enumerate(perm):
         inverse[p % ndim] = i
-    return [b.transpose(g, inverse)]
+    return [build.transpose(g, inverse)]
 
 
 @register_gradient("BroadcastTo")
-def _(b, node, g):
-    return [b.unbroadcast(g, node.inputs[0])] + [None] * (len(node.inputs) - 1)
+def _broadcast_to_gradient(build, node, g):
+    return [build.unbroadcast(g, node.inputs[0])] + [None] * (len(node.inputs) - 1)
 
 
 @register_gradient("Tile")
-def _(b, node, g):
+def _tile_gradient(build, node, g):
     """Fold g into (multiple_0, dim_0, multiple_1, dim_1, ...) and sum the multiples away."""
     x = node.inputs[0]
     multiples = node.attrs["multiples"]
     if multiples is None or x.ndim is None:
         raise ShapeError("the gradient of tile needs static multiples and an input of known rank")
-    dims = b.shape_arg(x)
+    dims = build.shape_arg(x)
     if isinstance(dims, tuple):
         folded = [v for m, d in zip(multiples, dims) for v in (m, d)]
     else:
         folded = [v for i, m in enumerate(multiples) for v in (m, dims[i])]
-    summed = b.apply1("Sum", [b.reshape(g, folded)], {"axis": tuple(range(0, 2 * len(multiples), 2)), "keepdims": False})
+    summed = build.apply1(
+        "Sum", [build.reshape(g, folded)], {"axis": tuple(range(0, 2 * len(multiples), 2)), "keepdims": False}
+    )
     return [summed] + [None] * (len(node.inputs) - 1)
 
 
-def _mirror_grad(b, g, axis: int, before: int, after: int, n: int, reflect: bool):
+def _mirror_grad(build, g, axis: int, before: int, after: int, n: int, reflect: bool):
     """Gradient of REFLECT / SYMMETRIC padding along one axis: the centre of g plus each border,
     flipped and shifted onto the elements it copies (REFLECT skips the edge element)."""
+
     def along(start, stop, step, t):
         spec = (("slice", None, None, None),) * axis + (("slice", start, stop, step), ("ellipsis",))
-        return b.apply1("StridedSlice", [t], {"spec": spec})
+        return build.apply1("StridedSlice", [t], {"spec": spec})
 
     def pad_along(t, lo, hi):
-        return b.pad(t, [(lo, hi) if i == axis else (0, 0) for i in range(g.ndim)])
+        return build.pad(t, [(lo, hi) if i == axis else (0, 0) for i in range(g.ndim)])
 
     shift = 1 if reflect else 0
     total = along(before, -after if after else None, 1, g)
     if before:  # border element j copies x[before - j - 1 + shift]
-        total = b.add(total, pad_along(along(None, None, -1, along(0, before, 1, g)), shift, n - before - shift))
-    if after:   # border element j copies x[n - 1 - shift - j]
-        total = b.add(total, pad_along(along(None, None, -1, along(-after, None, 1, g)), n - after - shift, shift))
+        total = build.add(total, pad_along(along(None, None, -1, along(0, before, 1, g)), shift, n - before - shift))
+    if after:  # border element j copies x[n - 1 - shift - j]
+        total = build.add(total, pad_along(along(None, None, -1, along(-after, None, 1, g)), n - after - shift, shift))
     return total
 
 
 @register_gradient("Pad")
-def _(b, node, g):
+def _pad_gradient(build, node, g):
     x = node.inputs[0]
     pads = node.attrs["paddings"]
     mode = node.attrs["mode"]
     if mode == "CONSTANT":
         spec = tuple(("slice", lo, -hi if hi else None, 1) for lo, hi in pads)
-        return [b.apply1("StridedSlice", [g], {"spec": spec})]
+        return [build.apply1("StridedSlice", [g], {"spec": spec})]
     if x.shape is None or any(d is None for (lo, hi), d in zip(pads, x.shape) if lo or hi):
         raise ShapeError(f"the gradient of {mode} padding needs the padded dimensions' sizes")
     for axis, ((lo, hi), n) in enumerate(zip(pads, x.shape)):
         if lo or hi:
-            g = _mirror_grad(b, g, axis, lo, hi, n, mode == "REFLECT")
+            g = _mirror_grad(build, g, axis, lo, hi, n, mode == "REFLECT")
     return [g]
 
 
 @register_gradient("Fill")
-def _(b, node, g):
+def _fill_gradient(build, node, g):
     value = node.inputs[0]
-    return [b.cast(b.reduce_sum(g), value.dtype)] + [None] * (len(node.inputs) - 1)
+    return [build.cast(build.reduce_sum(g), value.dtype)] + [None] * (len(node.inputs) - 1)

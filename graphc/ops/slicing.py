@@ -9,8 +9,9 @@ import numpy as np
 
 from ..errors import DTypeError, InvalidArgumentError, ShapeError
 from ..ir.dtypes import as_dtype, float32, promote
-from ..ir.shapes import Shape, format_shape, normalize_axis, same_shapes_or_raise
+from ..ir.shapes import Shape, compatible, format_shape, normalize_axis, same_shapes_or_raise
 from ..ir.tensor import Tensor
+from . import attrs as attr_rules
 from .base import OpDef, register, register_gradient
 from .shape_ops import _ShapeInputOp, _shape_arg, _unknown_of_length
 
@@ -86,6 +87,7 @@ class StridedSlice(OpDef):
     name = "StridedSlice"
     arity = 1
     attr_defaults = {"spec": ()}
+    attr_checks = {"spec": attr_rules.slice_spec()}
 
     def infer(self, inputs, attrs):
         x = inputs[0]
@@ -103,6 +105,7 @@ class Concat(OpDef):
     name = "Concat"
     arity = None
     attr_defaults = {"axis": 0}
+    attr_checks = {"axis": attr_rules.integer(-attr_rules.MAX_RANK, attr_rules.MAX_RANK - 1, kind=ShapeError)}
 
     def infer(self, inputs, attrs):
         if not inputs:
@@ -136,6 +139,7 @@ class Pack(OpDef):
     name = "Pack"
     arity = None
     attr_defaults = {"axis": 0}
+    attr_checks = {"axis": attr_rules.integer(-attr_rules.MAX_RANK, attr_rules.MAX_RANK - 1, kind=ShapeError)}
 
     def infer(self, inputs, attrs):
         if not inputs:
@@ -159,6 +163,10 @@ class Unpack(OpDef):
     name = "Unpack"
     arity = 1
     attr_defaults = {"axis": 0, "num": None}
+    attr_checks = {
+        "axis": attr_rules.integer(-attr_rules.MAX_RANK, attr_rules.MAX_RANK - 1, kind=ShapeError),
+        "num": attr_rules.integer(0, 1 << 20, optional=True, kind=ShapeError),
+    }
 
     def infer(self, inputs, attrs):
         x = inputs[0]
@@ -169,10 +177,12 @@ class Unpack(OpDef):
         axis = normalize_axis(attrs["axis"], len(x.shape))
         num = x.shape[axis] if attrs["num"] is None else attrs["num"]
         if num is None:
-            raise ShapeError(f"unstack along axis {axis} of shape {format_shape(x.shape)} needs num= (the size is unknown)")
+            raise ShapeError(
+                f"unstack along axis {axis} of shape {format_shape(x.shape)} needs num= (the size is unknown)"
+            )
         if x.shape[axis] not in (None, num):
             raise ShapeError(f"unstack num={num} but axis {axis} has size {x.shape[axis]}")
-        rest = x.shape[:axis] + x.shape[axis + 1:]
+        rest = x.shape[:axis] + x.shape[axis + 1 :]
         return [(x.dtype, rest)] * num
 
     def reference(self, inputs, attrs):
@@ -188,6 +198,11 @@ class Split(_ShapeInputOp):
     name = "Split"
     arity = (1, 2)
     attr_defaults = {"axis": 0, "num_split": None, "size_splits": None}
+    attr_checks = {
+        "axis": attr_rules.integer(-attr_rules.MAX_RANK, attr_rules.MAX_RANK - 1, kind=ShapeError),
+        "num_split": attr_rules.integer(1, 1 << 20, optional=True, kind=ShapeError),
+        "size_splits": attr_rules.int_tuple(low=-1, optional=True, max_length=1 << 20),
+    }
     shape_inputs = (1,)
     shape_attr = "size_splits"
 
@@ -237,11 +252,11 @@ class Split(_ShapeInputOp):
             if x.shape is None:
                 return [(x.dtype, None)] * full
             axis = normalize_axis(attrs["axis"], len(x.shape))
-            return [(x.dtype, x.shape[:axis] + (None,) + x.shape[axis + 1:])] * full
+            return [(x.dtype, x.shape[:axis] + (None,) + x.shape[axis + 1 :])] * full
         if x.shape is None:
             return [(x.dtype, None)] * len(self.sizes(None, full))
         axis = normalize_axis(attrs["axis"], len(x.shape))
-        return [(x.dtype, x.shape[:axis] + (s,) + x.shape[axis + 1:]) for s in self.sizes(x.shape[axis], full)]
+        return [(x.dtype, x.shape[:axis] + (s,) + x.shape[axis + 1 :]) for s in self.sizes(x.shape[axis], full)]
 
     def reference(self, inputs, attrs):
         x = inputs[0]
@@ -258,6 +273,7 @@ class Gather(OpDef):
     name = "Gather"
     arity = 2
     attr_defaults = {"axis": 0}
+    attr_checks = {"axis": attr_rules.integer(-attr_rules.MAX_RANK, attr_rules.MAX_RANK - 1, kind=ShapeError)}
 
     def infer(self, inputs, attrs):
         params, indices = inputs
@@ -268,7 +284,7 @@ class Gather(OpDef):
         if not params.shape:
             raise ShapeError("gather needs params of rank >= 1")
         axis = normalize_axis(attrs["axis"], len(params.shape))
-        return [(params.dtype, params.shape[:axis] + indices.shape + params.shape[axis + 1:])]
+        return [(params.dtype, params.shape[:axis] + indices.shape + params.shape[axis + 1 :])]
 
     def reference(self, inputs, attrs):
         params, indices = inputs
@@ -277,9 +293,7 @@ class Gather(OpDef):
         bad = (indices < 0) | (indices >= n)
         if np.any(bad):
             where = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise InvalidArgumentError(
-                f"indices{list(where)} = {int(indices[where])} is not in [0, {n})"
-            )
+            raise InvalidArgumentError(f"indices{list(where)} = {int(indices[where])} is not in [0, {n})")
         return np.take(params, indices, axis=axis)
 
 
@@ -291,6 +305,13 @@ class OneHot(OpDef):
     name = "OneHot"
     arity = 1
     attr_defaults = {"depth": None, "on_value": 1, "off_value": 0, "axis": -1, "dtype": float32}
+    attr_checks = {
+        "depth": attr_rules.integer(0, (1 << 31) - 1, kind=ShapeError),
+        "on_value": attr_rules.scalar(),
+        "off_value": attr_rules.scalar(),
+        "axis": attr_rules.integer(-attr_rules.MAX_RANK, attr_rules.MAX_RANK - 1, kind=ShapeError),
+        "dtype": attr_rules.dtype(),
+    }
 
     def infer(self, inputs, attrs):
         indices = inputs[0]
@@ -321,6 +342,7 @@ class StridedSliceGrad(_ShapeInputOp):
     name = "StridedSliceGrad"
     arity = (1, 2)
     attr_defaults = {"spec": (), "shape": None}
+    attr_checks = {"spec": attr_rules.slice_spec(), "shape": attr_rules.shape(allow_unknown=False)}
     shape_inputs = (1,)
 
     def infer(self, inputs, attrs):
@@ -328,8 +350,10 @@ class StridedSliceGrad(_ShapeInputOp):
         target = _shape_arg(inputs, attrs, "shape", 1)
         if target is None:
             return [(g.dtype, _unknown_of_length(inputs[1]))]
+        if any(d < 0 for d in target):
+            raise ShapeError(f"slice gradient target shape {tuple(target)} has a negative size")
         expected = sliced_shape(tuple(target), attrs["spec"])
-        if g.shape is not None and not all(a is None or a == e for a, e in zip(g.shape, expected)):
+        if not compatible(expected, g.shape):
             raise ShapeError(f"slice gradient of shape {format_shape(g.shape)} does not match the slice {expected}")
         return [(g.dtype, tuple(target))]
 
@@ -348,6 +372,10 @@ class GatherGrad(_ShapeInputOp):
     name = "GatherGrad"
     arity = (2, 3)
     attr_defaults = {"axis": 0, "shape": None}
+    attr_checks = {
+        "axis": attr_rules.integer(-attr_rules.MAX_RANK, attr_rules.MAX_RANK - 1, kind=ShapeError),
+        "shape": attr_rules.shape(allow_unknown=False),
+    }
     shape_inputs = (2,)
 
     def infer(self, inputs, attrs):
@@ -356,8 +384,31 @@ class GatherGrad(_ShapeInputOp):
             raise DTypeError(f"gather indices must be int32 or int64, got {indices.dtype.name}")
         target = _shape_arg(inputs, attrs, "shape", 2)
         if target is None:
-            return [(g.dtype, _unknown_of_length(inputs[2]))]
-        return [(g.dtype, tuple(target))]
+            partial = _unknown_of_length(inputs[2])
+            if partial is not None:  # the rank is known: the axis and g's rank must fit it
+                axis = normalize_axis(attrs["axis"], len(partial))
+                if (
+                    g.shape is not None
+                    and indices.shape is not None
+                    and len(g.shape) != len(partial) - 1 + len(indices.shape)
+                ):
+                    raise ShapeError(
+                        f"gather gradient of shape {format_shape(g.shape)} does not match a gather "
+                        f"of rank {len(partial)} along axis {axis} by indices of shape "
+                        f"{format_shape(indices.shape)}"
+                    )
+            return [(g.dtype, partial)]
+        target = tuple(target)
+        if any(d < 0 for d in target):
+            raise ShapeError(f"gather gradient target shape {target} has a negative size")
+        axis = normalize_axis(attrs["axis"], len(target))
+        expected = None if indices.shape is None else target[:axis] + tuple(indices.shape) + target[axis + 1 :]
+        if not compatible(expected, g.shape):
+            raise ShapeError(
+                f"gather gradient of shape {format_shape(g.shape)} does not match a gather of shape "
+                f"{target} along axis {axis} by indices of shape {format_shape(indices.shape)}"
+            )
+        return [(g.dtype, target)]
 
     def reference(self, inputs, attrs):
         g, indices = inputs[0], inputs[1]
@@ -370,56 +421,61 @@ class GatherGrad(_ShapeInputOp):
 
 # --------------------------------------------------------------------------- gradient rules
 @register_gradient("StridedSlice")
-def _(b, node, g):
+def _strided_slice_gradient(build, node, g):
     x = node.inputs[0]
-    shape = b.shape_arg(x)
+    shape = build.shape_arg(x)
     inputs = [g] if isinstance(shape, tuple) else [g, shape]
-    return [b.apply1("StridedSliceGrad", inputs, {"spec": node.attrs["spec"],
-                                                  "shape": shape if isinstance(shape, tuple) else None})]
+    return [
+        build.apply1(
+            "StridedSliceGrad",
+            inputs,
+            {"spec": node.attrs["spec"], "shape": shape if isinstance(shape, tuple) else None},
+        )
+    ]
 
 
 @register_gradient("StridedSliceGrad")
-def _(b, node, g):
-    return [b.apply1("StridedSlice", [g], {"spec": node.attrs["spec"]})] + [None] * (len(node.inputs) - 1)
+def _strided_slice_grad_gradient(build, node, g):
+    return [build.apply1("StridedSlice", [g], {"spec": node.attrs["spec"]})] + [None] * (len(node.inputs) - 1)
 
 
 @register_gradient("Gather")
-def _(b, node, g):
+def _gather_gradient(build, node, g):
     params, indices = node.inputs
-    shape = b.shape_arg(params)
+    shape = build.shape_arg(params)
     inputs = [g, indices] if isinstance(shape, tuple) else [g, indices, shape]
     attrs = {"axis": node.attrs["axis"], "shape": shape if isinstance(shape, tuple) else None}
-    return [b.apply1("GatherGrad", inputs, attrs), None]
+    return [build.apply1("GatherGrad", inputs, attrs), None]
 
 
 @register_gradient("GatherGrad")
-def _(b, node, g):
-    return [b.gather(g, node.inputs[1], axis=node.attrs["axis"])] + [None] * (len(node.inputs) - 1)
+def _gather_grad_gradient(build, node, g):
+    return [build.gather(g, node.inputs[1], axis=node.attrs["axis"])] + [None] * (len(node.inputs) - 1)
 
 
 @register_gradient("Concat")
-def _(b, node, g):
+def _concat_gradient(build, node, g):
     axis = node.attrs["axis"]
     dims = [x.shape[axis] if x.shape is not None else None for x in node.inputs]
     if all(d is not None for d in dims):
         sizes = dims
     else:
-        sizes = b.stack([b.shape(x)[axis] for x in node.inputs])
-    parts = b.split(g, sizes, axis=axis)
-    return [b.cast(p, x.dtype) if p.dtype != x.dtype else p for p, x in zip(parts, node.inputs)]
+        sizes = build.stack([build.shape(x)[axis] for x in node.inputs])
+    parts = build.split(g, sizes, axis=axis)
+    return [build.cast(p, x.dtype) if p.dtype != x.dtype else p for p, x in zip(parts, node.inputs)]
 
 
 @register_gradient("Pack")
-def _(b, node, g):
-    parts = b.unstack(g, num=len(node.inputs), axis=node.attrs["axis"])
-    return [b.cast(p, x.dtype) if p.dtype != x.dtype else p for p, x in zip(parts, node.inputs)]
+def _pack_gradient(build, node, g):
+    parts = build.unstack(g, num=len(node.inputs), axis=node.attrs["axis"])
+    return [build.cast(p, x.dtype) if p.dtype != x.dtype else p for p, x in zip(parts, node.inputs)]
 
 
 @register_gradient("Unpack")
-def _(b, node, *gs):
-    return [b.stack(list(gs), axis=node.attrs["axis"])]
+def _unpack_gradient(build, node, *gs):
+    return [build.stack(list(gs), axis=node.attrs["axis"])]
 
 
 @register_gradient("Split")
-def _(b, node, *gs):
-    return [b.concat(list(gs), axis=node.attrs["axis"])] + [None] * (len(node.inputs) - 1)
+def _split_gradient(build, node, *gs):
+    return [build.concat(list(gs), axis=node.attrs["axis"])] + [None] * (len(node.inputs) - 1)

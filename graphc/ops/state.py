@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import DTypeError, FeedError, ShapeError, internal_error
 from ..ir.dtypes import as_dtype, from_numpy
 from ..ir.shapes import compatible, format_shape
+from . import attrs as attr_rules
 from .base import OpDef, register, register_gradient
 
 
@@ -23,6 +24,7 @@ class Placeholder(OpDef):
     name = "Placeholder"
     arity = 0
     attr_defaults = {"dtype": None, "shape": None}
+    attr_checks = {"dtype": attr_rules.dtype(), "shape": attr_rules.shape()}
     stateful = True
 
     def infer(self, inputs, attrs):
@@ -39,6 +41,7 @@ class PlaceholderWithDefault(OpDef):
     name = "PlaceholderWithDefault"
     arity = 1
     attr_defaults = {"shape": None}
+    attr_checks = {"shape": attr_rules.shape()}
     stateful = True  # two of these are fed separately, so they must never be merged
 
     def infer(self, inputs, attrs):
@@ -60,10 +63,13 @@ class Const(OpDef):
     arity = 0
     attr_defaults = {"value": None}
 
-    def infer(self, inputs, attrs):
+    def check_attrs(self, attrs):
         value = attrs["value"]
         if not isinstance(value, np.ndarray):
-            raise internal_error("Const value must be an ndarray")
+            raise attr_rules.fail(self.name, "value", "an array", value)
+
+    def infer(self, inputs, attrs):
+        value = attrs["value"]
         return [(from_numpy(value.dtype), value.shape)]
 
     def static_values(self, node):
@@ -73,9 +79,17 @@ class Const(OpDef):
         return attrs["value"]
 
 
+_VARIABLE_ATTRS = {
+    "var": attr_rules.string(max_length=4096),
+    "dtype": attr_rules.dtype(),
+    "shape": attr_rules.shape(optional=False, allow_unknown=False),
+}
+
+
 class _VariableRead(OpDef):
     arity = 0
     attr_defaults = {"var": None, "dtype": None, "shape": None}
+    attr_checks = _VARIABLE_ATTRS
     stateful = True
     variable_effect = "read"
 
@@ -108,6 +122,7 @@ class ReadVariable(_VariableRead):
 class _Assign(OpDef):
     arity = 1
     attr_defaults = {"var": None, "dtype": None, "shape": None}
+    attr_checks = _VARIABLE_ATTRS
     stateful = True
 
     def infer(self, inputs, attrs):
@@ -163,5 +178,5 @@ class AssignSub(_Assign):
 
 
 @register_gradient("PlaceholderWithDefault")
-def _(b, node, g):
+def _placeholder_with_default_gradient(build, node, g):
     return [g]

@@ -19,3 +19,12 @@ def test_range_that_cannot_be_built(args, message):
     with pytest.raises(gc.InvalidArgumentError, match=message):
         gc.range(*args)
     assert gc.range(0, 5, 2).shape == (3,)
+
+
+def test_wrong_number_of_inputs_and_unknown_attributes_are_graphc_errors():
+    from graphc.api.convert import apply1
+    x = gc.placeholder(gc.float32, [3])
+    with pytest.raises(gc.InvalidArgumentError, match="Add takes 2 input"):
+        apply1("Add", [x], {})
+    with pytest.raises(gc.InvalidAttributeError, match="no attribute"):
+        apply1("Relu", [x], {"alpha": 1.0})

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from ..api.variables import Variable
-from ..errors import GraphFileError
+from ..errors import GraphcError, GraphFileError
 from ..ir.dtypes import DType
-from ..ir.graph import Graph, VariableInfo
+from ..ir.graph import _VALID_NAME, Graph, VariableInfo
 from ..ir.node import Node
 from ..ir.shapes import format_shape
 from ..ir.tensor import Tensor
@@ -131,6 +131,9 @@ class GraphBuilder:
             at = f"{self.where}: variables[{i}]"
             v = dec.obj(v, at, _VAR_FIELDS)
             name = dec.string(v["name"], f"{at}.name", allow_empty=False)
+            if not _VALID_NAME.match(name):
+                raise GraphFileError(f"{at}, field 'name': {name[:80]!r} is not a valid variable name (letters, digits "
+                                     f"and _ . - /, as node names)")
             at = f"{self.where}: variable '{name[:80]}'"
             if name in specs:
                 raise GraphFileError(f"{at} is declared twice")
@@ -189,8 +192,12 @@ class GraphBuilder:
             k += 1
             name = f"{base}_{k}"
         taken.add(name)
-        return graph.create_node(self.ops["Const"], [], {"value": spec["value"]}, name, source=spec["source"],
-                                 exact_name=True)
+        try:
+            return graph.create_node(self.ops["Const"], [], {"value": spec["value"]}, name, source=spec["source"],
+                                     exact_name=True)
+        except GraphcError as err:   # the file's variable makes a node graphc cannot have
+            raise GraphFileError(f"{spec['at']}: cannot create the node '{name[:80]}' holding its saved value: "
+                                 f"{err.message}") from None
 
     def _check_variable_ops(self, graph: Graph, specs: dict[str, dict[str, Any]]) -> None:
         for node in graph.get_operations():
