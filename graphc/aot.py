@@ -30,6 +30,7 @@ from .api.convert import convert_to_tensor, graph_of
 from .backends import compile as compile_program
 from .backends.aot import AotTarget
 from .codegen.llvm_aot import AOT_NO_MEMORY, workspace_bytes
+from .compiled import initial_values
 from .errors import CompileError, GraphcError
 from .ir.shapes import format_shape
 from .ir.tensor import Tensor
@@ -151,22 +152,12 @@ def compile(outputs: Any, inputs: Sequence[Any] | dict, output_dir: str | os.Pat
 
 
 def _variable_values(graph: Any, names: list[str], session: Any) -> dict[str, np.ndarray]:
-    """Each variable's value in `session`, else its initial value (from a scratch session)."""
-    from .session import Session
-
-    values = {}
-    missing = []
-    for n in names:
-        value = session.variable_value(n) if session is not None else None
-        if value is None:
-            missing.append(n)
-        else:
-            values[n] = value
+    """Each variable's value in `session`, else its initial value."""
+    values = {n: session.variable_value(n) for n in names} if session is not None else {}
+    values = {n: v for n, v in values.items() if v is not None}
+    missing = [n for n in names if n not in values]
     if missing:
-        scratch = Session(graph, backend="numpy")
-        scratch.run([graph.variable_info(n).initializer for n in missing])
-        for n in missing:
-            values[n] = scratch.variable_value(n)
+        values.update(initial_values(graph, missing))
     return values
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import array, builder, math
+from .api import array, gradient_builder, math
 from .api.convert import convert_to_tensor
 from .api.variables import Variable
 from .errors import DTypeError, GraphcError, ShapeError
@@ -142,7 +142,7 @@ def _backprop(node: Node, out_grads: list[Tensor | None], grads: dict[Tensor, li
     if len(node.outputs) > 1:  # multi-output ops get zeros for outputs nobody differentiates
         out_grads = [g if g is not None else array.zeros_like(t) for g, t in zip(out_grads, node.outputs)]
     with node.graph.name_scope(f"{node.name}_grad"):
-        in_grads = rule(builder, node, *out_grads)
+        in_grads = rule(gradient_builder, node, *out_grads)
     if len(in_grads) != len(node.inputs):
         raise GraphcError(f"the gradient rule of {node.type} returned {len(in_grads)} values for "
                           f"{len(node.inputs)} inputs (a graphc bug)")

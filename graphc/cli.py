@@ -27,19 +27,19 @@ def _ops(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from .io.cli_commands import show
+    from .cli_commands import show
 
     return show(args)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .io.cli_commands import run
+    from .cli_commands import run
 
     return run(args)
 
 
 def _aot(args: argparse.Namespace) -> int:
-    from .io.cli_commands import aot
+    from .cli_commands import aot
 
     return aot(args)
 

@@ -37,10 +37,10 @@ class CompiledRun:
         # Which results the executable allocated for this call alone (no copy needed).
         n = len(program.results)
         self._fresh = list(getattr(executable, "fresh_results", [False] * n))
-        self.profile: Any = None
+        self.profile: Any = None   # a graphc.profile.ProgramProfile while the session profiles
         # Runs that only feed and fetch fresh arrays skip the state bookkeeping below.
         self._simple = (all(kind == "feed" for kind, _ in self._plan) and not self._update_vars
-                        and all(self._fresh[: self._n_outputs]) and len(self._fresh) == self._n_outputs)   # a graphc.profile.ProgramProfile while the session profiles
+                        and all(self._fresh[: self._n_outputs]) and len(self._fresh) == self._n_outputs)
 
     @property
     def variables_read(self) -> list[str]:
@@ -87,3 +87,18 @@ def _owned(value: np.ndarray, args: Sequence[Any]) -> np.ndarray:
     if value.flags.owndata and value.flags.writeable and not any(value is a for a in args):
         return value
     return np.array(value, copy=True)
+
+
+def initial_values(graph: Any, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The initial value of each named variable: every variable's initializer run once, in
+    creation order, by the NumPy reference, on a state of its own (no Session: graph files and
+    ahead-of-time libraries need the values without running anything else)."""
+    from .backends import compile, get_backend
+    from .program import build_program
+
+    infos = graph.variables
+    program = build_program(graph, [infos[name].initializer for name in infos])
+    executable = compile(program, get_backend("numpy"))
+    state = SessionState()
+    CompiledRun(executable.program, executable, graph)(state, [])
+    return {name: np.array(state.variables[name], copy=True) for name in names}

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.api import builder
+from graphc.api import gradient_builder as builder
 from graphc.ops import all_ops, define_elementwise, get_op, register_gradient
 from graphc.testing import GradientCheckError
 from tests.conftest import CPU_BACKENDS

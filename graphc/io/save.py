@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..compiled import initial_values
 from ..errors import GraphcError
 from ..ir.graph import Graph, get_default_graph
 from ..ir.node import Node
@@ -48,7 +49,7 @@ class _ArrayTable:
 
 def variable_values(graph: Graph, session: Any = None) -> dict[str, np.ndarray]:
     """Each variable's value: from `session` where it is initialized there, else its initial
-    value computed by running every initializer once in a fresh reference Session."""
+    value computed by running every initializer once on the reference backend."""
     infos = graph.variables
     values: dict[str, np.ndarray] = {}
     if session is not None:
@@ -58,17 +59,12 @@ def variable_values(graph: Graph, session: Any = None) -> dict[str, np.ndarray]:
                 values[name] = v
     missing = [name for name in infos if name not in values]
     if missing:
-        from ..session import Session  # the IO layer runs graphs only here, to compute values
-
-        with Session(graph, backend="numpy") as fresh:
-            try:
-                fresh.run([infos[name].initializer for name in infos])
-            except GraphcError as err:
-                raise GraphcError(
-                    f"cannot compute the initial values of variables {missing} to save them: {err.message}",
-                    hint="pass session= with the variables initialized") from None
-            for name in missing:
-                values[name] = fresh.variable_value(name)
+        try:
+            values.update(initial_values(graph, missing))
+        except GraphcError as err:
+            raise GraphcError(
+                f"cannot compute the initial values of variables {missing} to save them: {err.message}",
+                hint="pass session= with the variables initialized") from None
     return values
 
 
@@ -153,6 +149,6 @@ def _collections(graph: Graph) -> dict[str, list[dict[str, str]]]:
 
 
 def _version() -> str:
-    from .. import __version__
+    from ..version import __version__
 
     return __version__

@@ -1,5 +1,5 @@
 """ONNX's own node test cases (built in memory by onnx 1.23, no download) run on graphc
-through graphc.io.onnx_backend, for the core subset of op types graphc imports.
+through graphc.onnx_backend, for the core subset of op types graphc imports.
 
 Selection: every case whose nodes all have op types in CORE_OPS. Cases that use an element type
 graphc cannot hold at all (strings, uint64, 8-, 4- and 2-bit floats and ints, complex) are run
@@ -19,7 +19,7 @@ from onnx.backend.test.runner import Runner
 
 import graphc as gc
 from graphc.io.onnx.common import FROM_ONNX
-from graphc.io.onnx_backend import GraphcBackend
+from graphc.onnx_backend import GraphcBackend
 
 # The graphc execution backend the cases run on; the LLVM backend will join when it lands.
 BACKEND = os.environ.get("GRAPHC_ONNX_BACKEND", "numpy")

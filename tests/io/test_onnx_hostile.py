@@ -278,7 +278,7 @@ def test_external_data_needs_the_models_folder(tmp_path):
 
 
 def test_backend_prepare_wraps_onnx_checker_errors():
-    from graphc.io.onnx_backend import GraphcBackend
+    from graphc.onnx_backend import GraphcBackend
 
     with pytest.raises(gc.GraphFileError, match="fails onnx.checker"):
         GraphcBackend.prepare(_relu_model(inputs=[]))

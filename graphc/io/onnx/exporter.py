@@ -109,6 +109,6 @@ def _dims(shape: Any) -> Any:
 
 
 def _version() -> str:
-    from ... import __version__
+    from ...version import __version__
 
     return __version__

@@ -17,11 +17,11 @@ import numpy as np
 import onnx
 from onnx.backend.base import Backend, BackendRep, Device, DeviceType, namedtupledict
 
-from ..errors import GraphFileError
-from .onnx.common import NUMPY_OF_ONNX, graphc_type
-from .onnx.files import short
-from .onnx.import_rules import STATIC_INPUTS
-from .onnx.importer import Imported, import_model
+from .errors import GraphFileError
+from .io.onnx.common import NUMPY_OF_ONNX, graphc_type
+from .io.onnx.files import short
+from .io.onnx.import_rules import STATIC_INPUTS
+from .io.onnx.importer import Imported, import_model
 
 _SHAPE_ONLY = {"Shape", "Size"}  # their outputs depend on their input's shape, not its values
 
@@ -61,7 +61,7 @@ class GraphcRep(BackendRep):
 
     def _prepared(self, key: Any, static: dict[str, np.ndarray] | None = None) -> tuple[Imported, Any]:
         if key not in self._cache:
-            from ..session import Session
+            from .session import Session
 
             imported = import_model(self.model, static_inputs=static)
             self._cache[key] = (imported, Session(imported.graph, backend=self.backend))

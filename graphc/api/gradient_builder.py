@@ -1,7 +1,7 @@
-"""The builder facade handed to gradient rules: `rule(b, node, *output_grads)`.
+"""The builder facade handed to gradient rules: `rule(build, node, *output_grads)`.
 
 Gradient rules live with their ops (graphc/ops), which sit below the API layer and so cannot
-import it; graphc.autodiff passes this module in as `b`. It offers the public builders plus a few
+import it; graphc.autodiff passes this module in as `build`. It offers the public builders plus a few
 helpers every rule needs (undoing broadcasting, re-inserting reduced axes, making internal ops).
 """
 from __future__ import annotations

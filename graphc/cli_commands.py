@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GraphcError
-from .describe import describe, graph_outputs, summarize_array, to_dot
-from .load import load_graph
+from .errors import GraphcError
+from .io.describe import describe, graph_outputs, summarize_array, to_dot
+from .io.load import load_graph
 
 
 def _fail(message: str) -> int:
@@ -72,7 +72,7 @@ def _fetch_target(graph: Any, name: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..session import Session
+    from .session import Session
 
     try:
         graph = load_graph(args.file)
@@ -121,7 +121,7 @@ def _write(path: str, results: dict[str, Any]) -> int:
 
 def aot(args: argparse.Namespace) -> int:
     """graphc aot FILE.gcx --input x:1x784:float32 --output logits -o DIR --name NAME."""
-    from .. import aot as aot_module
+    from . import aot as aot_module
 
     try:
         graph = load_graph(args.file)
