@@ -8,7 +8,7 @@
 """
 from __future__ import annotations
 
-from . import api as _api  # installs tensor operators
+from . import api as _api  # noqa: F401  (installs tensor operators)
 from . import testing, train
 from .api import nn
 from .api.array import (broadcast_to, concat, expand_dims, fill, gather, getitem, one_hot, ones, ones_like,
@@ -31,9 +31,11 @@ from .api.variables import (Variable, global_variables, global_variables_initial
                             trainable_variables, variables_initializer)
 from .autodiff import gradients, hessians
 from .backends import available_backends
+from .config import ConfigProto
 from .debugprint import debugprint
 from .errors import (BackendUnavailableError, CompileError, DeviceError, DTypeError, FailedPreconditionError, FeedError,
-                     GraphcError, GraphFileError, InvalidArgumentError, ResourceExhaustedError, ShapeError)
+                     GraphcError, GraphFileError, InvalidArgumentError, InvalidAttributeError, ResourceExhaustedError,
+                     ShapeError)
 from .function import Function, function
 from .ir.context import get_default_session
 from .ir.dtypes import DType, as_dtype, bool_, float32, float64, int32, int64
@@ -44,7 +46,7 @@ from .session import Session
 from .io import load_graph, onnx, save_graph
 from . import aot
 
-__version__ = "0.1.0"
+from .version import __version__
 
 bool = bool_  # noqa: A001 - the API's name for the dtype, as TF's tf.bool
 Operation = Node
@@ -52,8 +54,10 @@ Operation = Node
 # The public names (`from graphc import *`): the API, its dtypes and errors, and the user-facing
 # submodules; not the layers below (ir, ops, passes, lower, codegen, runtime, backends, ...).
 __all__ = [
-    "BackendUnavailableError", "CompileError", "DType", "DTypeError", "DeviceError", "FailedPreconditionError",
-    "FeedError", "Function", "Graph", "GraphFileError", "GraphcError", "InvalidArgumentError", "Node", "NotFoundError",
+    "BackendUnavailableError", "CompileError", "ConfigProto", "DType", "DTypeError", "DeviceError",
+    "FailedPreconditionError",
+    "FeedError", "Function", "Graph", "GraphFileError", "GraphcError", "InvalidArgumentError", "InvalidAttributeError",
+    "Node", "NotFoundError",
     "Operation", "ResourceExhaustedError", "Session", "ShapeError", "Tensor", "Variable", "abs", "add", "add_n", "aot",
     "argmax", "argmin", "as_dtype", "available_backends", "bool", "bool_", "broadcast_to", "cast", "ceil",
     "check_numerics", "clip_by_value", "clone_replace", "concat", "constant", "control_dependencies",

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import backends
 from .compiled import CompiledRun, SessionState
+from .config import ConfigProto
 from .errors import GraphcError
 from .feeds import convert_feed, feed_target
 from .ir import context
@@ -40,7 +41,10 @@ class Session:
                  pipeline: Any = "default", profile: bool = False) -> None:
         self.graph = graph if graph is not None else get_default_graph()
         self.backend = backend or backends.DEFAULT_BACKEND
-        self.target = backends.get_backend(self.backend)
+        self.config = config if config is not None else ConfigProto()
+        if not isinstance(self.config, ConfigProto):
+            raise GraphcError(f"config must be a gc.ConfigProto, got {type(config).__name__}")
+        self.target = backends.get_backend(self.backend, self.config.threads)
         self.passes = self.target.plan(pipeline)   # checked now: a bad pipeline fails here
         self.pipeline = tuple(p.name for p in self.passes if p.added_by is None)   # as the user gave it
         self._state = SessionState()

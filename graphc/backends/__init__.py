@@ -49,9 +49,14 @@ def available_backends() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def get_backend(name: str | None) -> Target:
-    """The target of the backend called `name` (None: the default); CompileError names the choices."""
+def get_backend(name: str | None, threads: int | None = None) -> Target:
+    """The target of the backend called `name` (None: the default); CompileError names the
+    choices. `threads` limits the CPU threads a run of the llvm target uses (a new target)."""
     name = name or DEFAULT_BACKEND
+    if threads is not None and name == "llvm":
+        from .llvm import LLVMTarget
+
+        return LLVMTarget(threads)
     if name not in _INSTANCES:
         factory = _FACTORIES.get(name)
         if factory is None:

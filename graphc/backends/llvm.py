@@ -31,13 +31,16 @@ class LLVMTarget(KernelTarget):
     name = "llvm"
     temps_in_outputs = True
 
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads   # at most this many pool threads per run (None: all of them)
+
     @property
     def blas(self) -> bool:   # type: ignore[override]
         return jit.gemm_available()
 
     def emit(self, kp: KernelProgram, program: Program) -> tuple[CpuExecutable, dict[str, Any]]:
         quick = sum(k.work for k in kp.kernels) < QUICK_WORK
-        parallel = parallel_kernels(module_info(kp, "_"))   # which kernels the pool splits
+        parallel = parallel_kernels(module_info(kp, "_"), self.threads)   # which kernels the pool splits
         about = f"{FORMAT}; code generator {code_digest()}; {'quick' if quick else 'O3'}; {jit.host_description()}"
         key = cache.key_of(about, repr(parallel), fingerprint(kp))
         prefix = f"g{key[:20]}"   # symbols unique per program in the shared engine
@@ -53,7 +56,7 @@ class LLVMTarget(KernelTarget):
                 code = jit.compile_object(str(module), quick)
                 cache.store(key, code, about=about)
             jit.load_object(key, code)
-        executable = CpuExecutable(kp, info, jit.load_object(key, b""), program)
+        executable = CpuExecutable(kp, info, jit.load_object(key, b""), program, self.threads)
         return executable, {"code_from": source, "cache_hit": source != "compiled", "tier": "quick" if quick else "O3"}
 
 

@@ -23,6 +23,7 @@ from llvmlite import ir
 from ..lower.chains import Chain, row_chains
 from ..lower.kernel import GemmCall, KernelProgram, LoopKernel, estimated_ns, number_checks
 from . import llvm_types
+from .llvm_gemm import iterations as gemm_iterations
 from .llvm_gemm import render_gemm
 from .llvm_loops import FRAME_BUFFERS, FRAME_ERROR, LoopRenderer, counted_loop
 
@@ -60,7 +61,7 @@ def module_info(kp: KernelProgram, name: str) -> ModuleInfo:
     for i, k in enumerate(kp.kernels):
         kname = f"{name}_k{i}"
         if isinstance(k, GemmCall):
-            infos.append(KernelInfo(kname, int(_prod(k.batch)), False, k.work, estimated_ns(k)))
+            infos.append(KernelInfo(kname, gemm_iterations(k), True, k.work, estimated_ns(k)))
         else:
             extent = k.space[k.order[0]] if k.order else 1
             splittable = bool(k.order) and len(k.order) > len(k.reduced) and not k.serial
@@ -89,13 +90,6 @@ def render_module(kp: KernelProgram, name: str = "graphc", triple: str | None = 
                 fn.attributes.add("optnone")
     _entries(module, info)
     return module, info
-
-
-def _prod(values) -> int:
-    out = 1
-    for v in values:
-        out *= v
-    return out
 
 
 def _call_kernels(b: ir.IRBuilder, module: ir.Module, frame: ir.Value, info: ModuleInfo, first: int,

@@ -248,12 +248,13 @@ NS_PER_PRIM = {"exp": 0.4, "expm1": 0.4, "log": 0.4, "log1p": 0.4, "tanh": 0.45,
                "floordiv": 0.1}
 NS_PHILOX = 0.5   # a random draw (primitives named philox*)
 NS_OTHER_PRIM = 0.01
+NS_PER_MAC = 0.05
 
 
 def estimated_ns(k: Kernel) -> float:
     """A rough serial run time of the kernel, for the threading cost model."""
     if isinstance(k, GemmCall):
-        return k.work * 0.01   # BLAS threads itself; kept for completeness
+        return k.work * NS_PER_MAC   # one thread of an AVX2 BLAS: ~40 GFLOP/s
     seen: set[int] = set()
 
     def cost(e: SExpr) -> float:

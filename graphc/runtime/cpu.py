@@ -17,7 +17,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..lower.kernel import KernelProgram
+from ..errors import ResourceExhaustedError
+from ..lower.kernel import GemmCall, KernelProgram
+from . import jit
 from .checks import check_failure
 from .native_pool import kernel_call
 from .threads import PARALLEL_NS, pool
@@ -27,13 +29,30 @@ RECYCLE_BYTES = 1 << 16
 _UNREFERENCED = 3   # getrefcount of an array held only by the recycle list and a local variable
 
 SEGMENT = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+def out_of_memory(program: Any, buf: Any, nbytes: int, what: str) -> ResourceExhaustedError:
+    """ResourceExhaustedError for an allocation of `nbytes` that failed, naming the node whose
+    tensor `buf` holds (found by name in the program) rather than NumPy's MemoryError."""
+    node = None
+    if buf is not None:
+        try:
+            node = program.graph.get_tensor_by_name(buf.name).node
+        except Exception:   # a buffer that is no tensor of the program: name the buffer alone
+            node = None
+    shape = f" (tensor '{buf.name}', {buf.dtype.name}{list(buf.shape)})" if buf is not None else ""
+    message = f"cannot allocate {nbytes} bytes for {what}{shape}: out of memory"
+    if node is None:
+        return ResourceExhaustedError(message)
+    return ResourceExhaustedError(message, op_type=node.type, node_name=node.name, source=node.source)
 BIND = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 CALL = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)   # returns the error code
 
 
-def parallel_kernels(info: Any) -> list[bool]:
-    """Which kernels are worth splitting across threads (the cost model)."""
-    threads = pool().size
+def parallel_kernels(info: Any, threads: int | None = None) -> list[bool]:
+    """Which kernels are worth splitting across `threads` threads (default: the pool's): the
+    cost model."""
+    threads = pool().size if threads is None else min(threads, pool().size)
     flags = [threads > 1 and k.splittable and k.extent >= 2 and k.cost_ns >= PARALLEL_NS for k in info.kernels]
     for chain in info.chains:   # a row chain is split as one unit, by its total cost
         members = info.kernels[chain.first:chain.last]
@@ -55,13 +74,20 @@ def plan_segments(flags: list[bool]) -> list[tuple[int, int]]:
 
 
 class CpuExecutable:
-    def __init__(self, kp: KernelProgram, info: Any, engine: Any, program: Any) -> None:
+    def __init__(self, kp: KernelProgram, info: Any, engine: Any, program: Any, threads: int | None = None) -> None:
         self.kp, self.info, self.engine, self.program = kp, info, engine, program
+        self.threads = threads   # at most this many of the pool's threads (None: all)
+        self._uses_blas = any(isinstance(k, GemmCall) for k in kp.kernels)
         n = len(kp.buffers)
         self.frame = (ctypes.c_void_p * (2 + n))()
         self.error = (ctypes.c_int64 * 4)()
         self.frame[1] = ctypes.addressof(self.error)
-        self.workspace = np.empty(kp.workspace_bytes + 64, np.uint8)
+        try:
+            self.workspace = np.empty(kp.workspace_bytes + 64, np.uint8)
+        except MemoryError:
+            temps = [b for b in kp.buffers if b.kind == "temp"]
+            biggest = max(temps, key=lambda b: b.nbytes) if temps else None
+            raise out_of_memory(program, biggest, kp.workspace_bytes, "the workspace of its temporaries") from None
         base = self.workspace.ctypes.data
         base += (-base) % 64
         self.frame[0] = base
@@ -147,7 +173,7 @@ class CpuExecutable:
             if not self._split[i] or self._steps is None:
                 kernel_call(fn)(self._frame_ptr, 0, k.extent)
             else:
-                run(fn, self._frame_ptr, k.extent)
+                run(fn, self._frame_ptr, k.extent, self.threads)
             profile.record(i, clock() - t0)
             if self.error[0]:
                 return
@@ -169,7 +195,10 @@ class CpuExecutable:
                 # A big result of an earlier call that nobody holds any more (only `recycled`
                 # and `o` refer to it) is reused: a fresh one costs a page fault per 4 KiB.
                 if o is None or getrefcount(o) > _UNREFERENCED:
-                    o = np.empty(shape, dtype)
+                    try:
+                        o = np.empty(shape, dtype)
+                    except MemoryError:
+                        raise self._output_out_of_memory(slot) from None
                     if o.nbytes >= RECYCLE_BYTES:
                         recycled[0] = o
                 outs.append(o)
@@ -177,27 +206,40 @@ class CpuExecutable:
             for j, arg in self._in_place:
                 outs[j] = keep[arg]
                 objects[self._outputs[j][0]] = id(keep[arg])
-            if profile is None and self._steps is None:
-                code = self._call(self._objects_ptr, self._frame_ptr)
-            else:
-                self.error[0] = 0
-                if profile is not None:
-                    self._run_profiled(profile)
-                else:
-                    self._bind(self._objects_ptr, self._frame_ptr)
-                    run = pool().run
-                    for fn, extent in self._steps:
-                        if extent is None:
-                            fn(self._frame_ptr)
-                        else:
-                            run(fn, self._frame_ptr, extent)
-                code = self.error[0]
+            blas = jit.blas_threads(1) if self._uses_blas else None   # BLAS inside graphc's chunks
+            try:
+                code = self._run(profile)
+            finally:
+                if blas is not None and blas != 1:
+                    jit.blas_threads(blas)
             if code:
                 self._raise(int(code), int(self.error[1]), int(self.error[2]))
         if self._results_are_outputs:
             return outs
         return [outs[value] if kind == "out" else keep[value] if kind == "in" else value
                 for kind, value in self._result_plan]
+
+    def _run(self, profile: Any) -> int:
+        """Run the bound program (one native call, or its steps over the pool); the error code."""
+        if profile is None and self._steps is None:
+            return self._call(self._objects_ptr, self._frame_ptr)
+        self.error[0] = 0
+        if profile is not None:
+            self._run_profiled(profile)
+        else:
+            self._bind(self._objects_ptr, self._frame_ptr)
+            run, threads = pool().run, self.threads
+            for fn, extent in self._steps:
+                if extent is None:
+                    fn(self._frame_ptr)
+                else:
+                    run(fn, self._frame_ptr, extent, threads)
+        return self.error[0]
+
+    def _output_out_of_memory(self, slot: int) -> Exception:
+        position = {buffer_id: j for j, buffer_id in enumerate(self.info.dynamic)}
+        buf = next(b for b in self.kp.buffers if b.kind == "output" and position.get(b.id) == slot)
+        return out_of_memory(self.program, buf, buf.nbytes, "its result")
 
     def _raise(self, code: int, value: int, where: int) -> None:
         raise check_failure(self.kp, code, value, where)

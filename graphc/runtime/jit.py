@@ -13,6 +13,7 @@ import glob
 import os
 import threading
 from functools import lru_cache
+from typing import Any
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -198,8 +199,24 @@ def _openblas_library() -> str | None:
     return None
 
 
+_blas_get_threads: Any = None
+_blas_set_threads: Any = None
+
+
+def blas_threads(count: int | None = None) -> int | None:
+    """NumPy's OpenBLAS thread count (None without one); with `count`, set it first and return
+    the count it had. graphc runs BLAS single-threaded inside its own pool's chunks, and puts
+    the user's setting back after each run, so NumPy code outside graphc keeps its threads."""
+    if _blas_get_threads is None:
+        return None
+    before = int(_blas_get_threads())
+    if count is not None and count != before:
+        _blas_set_threads(count)
+    return before
+
+
 def _register_blas() -> None:
-    global _blas_found
+    global _blas_found, _blas_get_threads, _blas_set_threads
     path = _openblas_library()
     if path is None:
         _blas_found = False
@@ -209,6 +226,11 @@ def _register_blas() -> None:
         for ours, theirs in (("graphc_cblas_sgemm", "scipy_cblas_sgemm64_"), ("graphc_cblas_dgemm", "scipy_cblas_dgemm64_")):
             llvm.add_symbol(ours, ctypes.cast(getattr(lib, theirs), ctypes.c_void_p).value)
         _blas_found = True
+        if hasattr(lib, "scipy_openblas_get_num_threads64_") and hasattr(lib, "scipy_openblas_set_num_threads64_"):
+            _blas_get_threads = lib.scipy_openblas_get_num_threads64_
+            _blas_get_threads.restype = ctypes.c_int
+            _blas_set_threads = lib.scipy_openblas_set_num_threads64_
+            _blas_set_threads.argtypes = [ctypes.c_int]
     except (OSError, AttributeError):
         _blas_found = False
 

@@ -1,0 +1,39 @@
+"""GEMM kernels run as (batch element, block of rows) iterations, each one single-threaded BLAS
+call, so graphc's pool splits a product like any other kernel: every layout gives NumPy's
+result whether the iterations run on one thread or several."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.codegen.llvm_gemm import iterations, row_block
+from graphc.lower.kernel import GemmCall
+from graphc.runtime import jit, native_pool, threads
+
+pytestmark = pytest.mark.skipif(not jit.gemm_available(), reason="needs NumPy's OpenBLAS")
+
+
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("transpose_b", [False, True])
+@pytest.mark.parametrize("batch", [(), (3,)])
+@pytest.mark.parametrize("m", [1, 37, 300])
+def test_blocks_of_rows_give_numpy_results(m, batch, transpose_a, transpose_b, monkeypatch):
+    if native_pool.supported():
+        monkeypatch.setattr(threads, "_pool", native_pool.NativePool(3))
+    rng = np.random.default_rng(m)
+    k, n = 65, 40
+    a_shape = batch + ((k, m) if transpose_a else (m, k))
+    b_shape = batch + ((n, k) if transpose_b else (k, n))
+    a = rng.normal(size=a_shape).astype(np.float32)
+    b_value = rng.normal(size=b_shape).astype(np.float32)
+    x, y = gc.placeholder(gc.float32, a_shape), gc.placeholder(gc.float32, b_shape)
+    f = gc.function([x, y], gc.matmul(x, y, transpose_a=transpose_a, transpose_b=transpose_b), backend="llvm")
+    want = np.matmul(np.swapaxes(a, -1, -2) if transpose_a else a, np.swapaxes(b_value, -1, -2) if transpose_b
+                     else b_value)
+    np.testing.assert_allclose(f(a, b_value), want, rtol=1e-4, atol=1e-4)
+    [gemm] = [kernel for kernel in f._last.executable.kp.kernels if isinstance(kernel, GemmCall)]
+    blocks = -(-m // row_block(gemm))
+    assert iterations(gemm) == int(np.prod(batch or (1,))) * blocks
+    if m == 300:
+        assert blocks > 1                       # a big product is cut into several BLAS calls
