@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+pytest.importorskip("sklearn", reason="needs the test extras: pip install -e \".[test]\"")
+
 from sklearn.datasets import load_digits as sklearn_digits
 
 import graphc as gc

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+import pytest
+
+pytest.importorskip("hypothesis", reason="needs the test extras: pip install -e \".[test]\"")
+
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp

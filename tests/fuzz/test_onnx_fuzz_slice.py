@@ -10,6 +10,8 @@ import warnings
 
 import pytest
 
+pytest.importorskip("onnx", reason="needs the test extras: pip install -e \".[test]\"")
+
 from tests.fuzz import onnx_cases, onnx_models
 
 SEED, COUNT = 20240, 200

@@ -5,6 +5,10 @@ from __future__ import annotations
 import copy
 import json
 
+import pytest
+
+pytest.importorskip("hypothesis", reason="needs the test extras: pip install -e \".[test]\"")
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

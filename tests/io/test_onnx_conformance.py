@@ -13,8 +13,11 @@ import os
 import warnings
 
 import numpy as np
-import onnx
 import pytest
+
+pytest.importorskip("onnx", reason="needs the test extras: pip install -e \".[test]\"")
+
+import onnx
 from onnx.backend.test.runner import Runner
 
 import graphc as gc

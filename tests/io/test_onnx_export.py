@@ -3,9 +3,13 @@ the outputs match Session.run on the reference backend."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
+
+pytest.importorskip("onnx", reason="needs the test extras: pip install -e \".[test]\"")
+pytest.importorskip("onnxruntime", reason="needs the test extras: pip install -e \".[test]\"")
+
 import onnx
 import onnxruntime as ort
-import pytest
 
 import graphc as gc
 from graphc.api.convert import apply1

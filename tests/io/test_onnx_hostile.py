@@ -14,8 +14,11 @@ import signal
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
+
+pytest.importorskip("onnx", reason="needs the test extras: pip install -e \".[test]\"")
+
+import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 import graphc as gc

@@ -3,8 +3,11 @@ and export back; errors name the ONNX node and what graphc cannot do."""
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import pytest
+
+pytest.importorskip("onnx", reason="needs the test extras: pip install -e \".[test]\"")
+
+import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 import graphc as gc
