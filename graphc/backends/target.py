@@ -7,7 +7,7 @@ decides from the kernels' costs (its cost model). `compile(program, target, pipe
 only compile driver: Session, gc.function, gc.aot and gc.debugprint all call it, so a pipeline
 means the same thing everywhere (graphc.passes.pipeline.plan_passes says what).
 
-    program --passes--> program --target.lower--> kernel program --target.emit--> executable
+    program --passes--> program --target.kernel_program--> kernel program --target.emit--> executable
 """
 from __future__ import annotations
 
@@ -35,10 +35,6 @@ class Target:
         """An executable for a program that went through plan()'s passes."""
         raise NotImplementedError
 
-    def kernel_program(self, program: Program) -> KernelProgram | None:
-        """The kernel program build() would generate code for (None for interpreting targets)."""
-        return None
-
 
 class KernelTarget(Target):
     """A target that generates code: lowering to a kernel program, then emit() renders and loads it.
@@ -53,6 +49,7 @@ class KernelTarget(Target):
     temps_in_outputs = False
 
     def kernel_program(self, program: Program) -> KernelProgram:
+        """The lowered, memory-planned kernel program emit() renders."""
         return plan_memory(lower_program(program, blas=self.blas), temps_in_outputs=self.temps_in_outputs)
 
     def build(self, program: Program) -> Any:

@@ -38,22 +38,9 @@ def gemm_symbol(module: ir.Module, dtype_name: str) -> ir.Function:
     if fn is None:
         t = llvm_types.F32 if dtype_name == "float32" else llvm_types.F64
         p = t.as_pointer()
-        args = [
-            llvm_types.I32,
-            llvm_types.I32,
-            llvm_types.I32,
-            llvm_types.I64,
-            llvm_types.I64,
-            llvm_types.I64,
-            t,
-            p,
-            llvm_types.I64,
-            p,
-            llvm_types.I64,
-            t,
-            p,
-            llvm_types.I64,
-        ]
+        i32, i64 = llvm_types.I32, llvm_types.I64
+        # order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc
+        args = [i32, i32, i32, i64, i64, i64, t, p, i64, p, i64, t, p, i64]
         fn = ir.Function(module, ir.FunctionType(llvm_types.VOID, args), name=name)
     return fn
 
@@ -79,8 +66,8 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
                 a_off = b.add(a_off, b.mul(digit, const(sa)))
                 b_off = b.add(b_off, b.mul(digit, const(sb)))
             first = b.mul(block, const(rows_per_block))
-            rows = b.sub(b.select(b.icmp_signed("<", b.add(first, const(rows_per_block)), const(g.m)),
-                                  b.add(first, const(rows_per_block)), const(g.m)), first)
+            last = b.add(first, const(rows_per_block))
+            rows = b.sub(b.select(b.icmp_signed("<", last, const(g.m)), last, const(g.m)), first)
             # rows r0.. of op(A): row-major A[m, k] starts at r0 * k; a transposed A[k, m] at column r0
             a_off = b.add(a_off, first if g.transpose_a else b.mul(first, const(g.k)))
             c_off = b.add(b.mul(product, const(g.m * g.n)), b.mul(first, const(g.n)))

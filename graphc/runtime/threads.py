@@ -82,28 +82,30 @@ def available_cpus() -> int:
     return max(1, cpus)
 
 
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 def _cgroup_quota(root: str = "/sys/fs/cgroup") -> float | None:
-    """CPUs' worth of time the cgroup quota allows, or None when there is no limit."""
-    for path, parse in ((os.path.join(root, "cpu.max"), lambda t: t.split()),
-                        (os.path.join(root, "cpu", "cpu.cfs_quota_us"), None)):
-        try:
-            with open(path) as f:
-                text = f.read().strip()
-            if parse is not None:
-                quota, period = parse(text)[:2]
-            else:
-                quota = text
-                with open(os.path.join(root, "cpu", "cpu.cfs_period_us")) as f:
-                    period = f.read().strip()
-        except (OSError, ValueError):
-            continue
-        if quota in ("max", "-1"):
+    """CPUs' worth of time the cgroup quota allows, or None when there is no limit: cgroup v2's
+    cpu.max ("quota period"), else v1's cpu.cfs_quota_us and cpu.cfs_period_us."""
+    fields = (_read(os.path.join(root, "cpu.max")) or "").split()
+    if len(fields) >= 2:
+        quota, period = fields[:2]
+    else:
+        quota, period = (_read(os.path.join(root, "cpu", name)) for name in ("cpu.cfs_quota_us", "cpu.cfs_period_us"))
+        if quota is None or period is None:
             return None
-        try:
-            return int(quota) / int(period)
-        except (ValueError, ZeroDivisionError):
-            return None
-    return None
+    if quota in ("max", "-1"):
+        return None
+    try:
+        return int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):
+        return None
 
 
 def configured_threads() -> int:
