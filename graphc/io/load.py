@@ -12,7 +12,6 @@ and the field. Nothing from the file is ever executed.
 from __future__ import annotations
 
 import os
-import stat
 from typing import Any
 
 import networkx as nx
@@ -23,11 +22,11 @@ from ..ir.graph import Graph
 from .archive import Archive
 from .rebuild import GraphBuilder
 from .codec import Decoder
+from .files import read_regular
 from .format import DEFAULT_LIMITS, GRAPH_ENTRY, Limits
 from .upgrade import upgrade
 
 _TOP_FIELDS = {"format", "version", "producer", "graph", "nodes", "variables", "collections", "arrays"}
-_CHUNK = 1 << 20
 _NODE_FIELDS = {"name", "op", "inputs", "control_inputs", "attrs", "outputs", "source"}
 
 
@@ -37,41 +36,7 @@ def load_graph(path: str | os.PathLike, limits: Limits | None = None) -> Graph:
     Raises GraphFileError for anything invalid; never executes code from the file."""
     limits = limits or DEFAULT_LIMITS
     where = os.fspath(path)
-    return load_graph_bytes(read_file(where, limits.max_file_size), where, limits)
-
-
-def read_file(where: str, limit: int) -> bytes:
-    """The bytes of the regular file `where`, read in chunks, refusing more than `limit` bytes.
-
-    Chunks, because reserving the limit up front (8 GiB) fails in a process with a bounded
-    address space however small the file is; only a regular file, because a FIFO would block
-    and a device such as /dev/zero never ends. O_NONBLOCK keeps opening a FIFO from waiting
-    for a writer."""
-    try:
-        fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except OSError as err:
-        raise GraphFileError(f"cannot read graph file {where!r}: {err.strerror or err}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise GraphFileError(f"{where}: not a regular file; a graph file must be one")
-        if info.st_size > limit:
-            raise GraphFileError(f"{where}: the file is {info.st_size} bytes, more than the limit {limit}")
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            chunk = os.read(fd, min(_CHUNK, limit + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > limit:
-                raise GraphFileError(f"{where}: the file is more than the limit of {limit} bytes")
-    except OSError as err:
-        raise GraphFileError(f"cannot read graph file {where!r}: {err.strerror or err}") from None
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
+    return load_graph_bytes(read_regular(where, f"graph file {where!r}", limits.max_file_size), where, limits)
 
 
 def load_graph_bytes(data: bytes, where: str = "<bytes>", limits: Limits | None = None) -> Graph:

@@ -84,14 +84,15 @@ def match(pattern: Pattern, t: Tensor, bound: Match) -> Match | None:
 
 def match_node(pattern: Op, node: Node, inputs: list[Tensor], bound: Match) -> Match | None:
     """Match `node` (whose current inputs are `inputs`) against an Op pattern."""
-    wanted = pattern.inputs
-    if wanted and wanted[-1] is Ellipsis:
-        wanted = wanted[:-1]
-        if node.type != pattern.type or len(inputs) < len(wanted):
-            return None
-        inputs = inputs[:len(wanted)]
-    elif node.type != pattern.type or len(inputs) != len(wanted):
+    if node.type != pattern.type:
         return None
+    wanted = pattern.inputs
+    open_ended = bool(wanted) and wanted[-1] is Ellipsis   # `...`: more inputs may follow
+    if open_ended:
+        wanted = wanted[:-1]
+    if len(inputs) < len(wanted) or (not open_ended and len(inputs) != len(wanted)):
+        return None
+    inputs = inputs[:len(wanted)]
     for key, want in pattern.attrs.items():
         have = node.attrs.get(key)
         if not (want(have) if callable(want) else have == want):
@@ -160,5 +161,4 @@ def rules_pass(name: str, rules: list[Rule], options: dict[str, Any] | None = No
         return rewriter.run(visit)
 
     run.__doc__ = f"The {name} rules: " + "; ".join(r.name for r in rules)
-    run.rules = rules   # type: ignore[attr-defined]
     return run
