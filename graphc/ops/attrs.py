@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import DTypeError, GraphcError, InvalidAttributeError, ShapeError
-from ..ir.dtypes import DType
+from ..ir.dtypes import DType, as_dtype
 
 AttrCheck = Callable[[str, str, Any], None]   # (op name, attribute name, value)
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -131,8 +131,7 @@ def dtype(optional: bool = False) -> AttrCheck:
             return
         if isinstance(value, DType):
             return
-        from ..ir.dtypes import as_dtype   # accepts what the API accepts (names, NumPy dtypes)
-        try:
+        try:   # as_dtype accepts what the API accepts (names, NumPy dtypes)
             as_dtype(value)
         except Exception:
             raise fail(op, attr, "a dtype", value, DTypeError) from None
@@ -170,16 +169,8 @@ def slice_spec() -> AttrCheck:
     or None and a non-zero step, ("index", i), ("newaxis",) and at most one ("ellipsis",)."""
     what = ("a list of ['slice', start|null, stop|null, step|null], ['index', i], ['newaxis'] or "
             "['ellipsis'] entries (step not 0, one ellipsis at most)")
-    bound = integer()
-
     def ok_int(v: Any, allow_none: bool) -> bool:
-        if v is None:
-            return allow_none
-        try:
-            bound("", "", v)
-        except GraphcError:
-            return False
-        return True
+        return allow_none if v is None else is_int(v) and INT64_MIN <= v <= INT64_MAX
 
     def check(op: str, attr: str, value: Any) -> None:
         if not isinstance(value, (tuple, list)) or len(value) > MAX_RANK:
