@@ -16,6 +16,7 @@ from .api.array import (broadcast_to, concat, expand_dims, fill, gather, getitem
                         zeros, zeros_like)
 from .api.control import (check_numerics, control_dependencies, group, identity, name_scope, no_op,
                           stop_gradient)
+from .api.control_flow import cond, foldl, foldr, map_fn, scan, while_loop
 from .api.convert import constant, convert_to_tensor
 from .api.graph_edit import clone_replace
 from .api.math import (abs, add, add_n, argmax, argmin, cast, ceil, clip_by_value, cos, divide, equal, erf,
@@ -30,6 +31,7 @@ from .api.variables import (Variable, global_variables, global_variables_initial
                             local_variables_initializer, placeholder, placeholder_with_default,
                             trainable_variables, variables_initializer)
 from .autodiff import gradients, hessians
+from . import autodiff_control as _autodiff_control  # noqa: F401  (gradients of loops and branches)
 from .backends import available_backends
 from .config import ConfigProto
 from .debugprint import debugprint
@@ -60,18 +62,18 @@ __all__ = [
     "Node", "NotFoundError",
     "Operation", "ResourceExhaustedError", "Session", "ShapeError", "Tensor", "Variable", "abs", "add", "add_n", "aot",
     "argmax", "argmin", "as_dtype", "available_backends", "bool", "bool_", "broadcast_to", "cast", "ceil",
-    "check_numerics", "clip_by_value", "clone_replace", "concat", "constant", "control_dependencies",
+    "check_numerics", "clip_by_value", "clone_replace", "concat", "cond", "constant", "control_dependencies",
     "convert_to_tensor", "cos", "debugprint", "divide", "equal", "erf", "exp", "expand_dims", "expm1", "fill",
-    "float32", "float64", "floor", "floordiv", "floormod", "function", "gather", "get_default_graph",
+    "float32", "float64", "floor", "floordiv", "floormod", "foldl", "foldr", "function", "gather", "get_default_graph",
     "get_default_session", "getitem", "global_variables", "global_variables_initializer", "gradients", "greater",
     "greater_equal", "group", "hessians", "identity", "int32", "int64", "is_finite", "is_inf", "is_nan", "less",
     "less_equal", "load_graph", "local_variables_initializer", "log", "log1p", "logical_and", "logical_not",
-    "logical_or", "logical_xor", "matmul", "maximum", "minimum", "mod", "multiply", "name_scope", "negative", "nn",
+    "logical_or", "logical_xor", "map_fn", "matmul", "maximum", "minimum", "mod", "multiply", "name_scope", "negative", "nn",
     "no_op", "not_equal", "one_hot", "ones", "ones_like", "onnx", "pad", "placeholder", "placeholder_with_default",
     "pow", "random_normal", "random_uniform", "range", "reciprocal", "reduce_all", "reduce_any", "reduce_logsumexp",
     "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "reset_default_graph", "reshape",
-    "round", "rsqrt", "save_graph", "set_random_seed", "shape", "sigmoid", "sign", "sin", "slice", "split", "sqrt",
+    "round", "rsqrt", "save_graph", "scan", "set_random_seed", "shape", "sigmoid", "sign", "sin", "slice", "split", "sqrt",
     "square", "squared_difference", "squeeze", "stack", "stop_gradient", "subtract", "tanh", "testing", "tile",
-    "train", "trainable_variables", "transpose", "truediv", "unstack", "variables_initializer", "where", "zeros",
+    "train", "trainable_variables", "transpose", "truediv", "unstack", "variables_initializer", "where", "while_loop", "zeros",
     "zeros_like", "__version__",
 ]

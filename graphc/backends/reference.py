@@ -80,6 +80,8 @@ class ReferenceExecutable:
 def _kernel(node: Node) -> Kernel:
     """The node's reference computation with everything derivable from the node bound once."""
     op, attrs = node.op, node.attrs
+    if getattr(op, "functions", ()):
+        return _subgraph_kernel(node)
     if op.is_elementwise:
         expr = op.scalar_expr([t.dtype for t in node.inputs], dict(attrs))
         shape = node.outputs[0].shape
@@ -93,6 +95,22 @@ def _kernel(node: Node) -> Kernel:
         out = op.reference(inputs, attrs)  # NumPy reductions may return scalars: make arrays
         return [np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else [np.asarray(out)]
     return general
+
+
+def _subgraph_kernel(node: Node) -> Kernel:
+    """A loop or branch: the op runs its sub-graphs, each interpreted by its own executable."""
+    executables: dict[int, ReferenceExecutable] = {}
+    capacity = node.op.capacity(node.inputs, node.attrs) if hasattr(node.op, "capacity") else None
+
+    def call(fn: Any, args: list[np.ndarray]) -> list[np.ndarray]:
+        run = executables.get(id(fn))
+        if run is None:
+            run = executables[id(fn)] = ReferenceExecutable(fn.program)
+        return run(args)
+
+    def loop(inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return node.op.run_with(inputs, dict(node.attrs), call, capacity)
+    return loop
 
 
 def _run_node(node: Node, kernel: Kernel, inputs: list[np.ndarray]) -> list[np.ndarray]:

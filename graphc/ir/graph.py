@@ -181,11 +181,8 @@ class Graph:
         for t in inputs:
             if not isinstance(t, Tensor):
                 raise GraphcError(f"{op.name} takes tensors as inputs, got {t!r}")
-            if t.node.graph is not self:
-                raise GraphcError(
-                    f"{op.name}: input '{t.name}' belongs to a different graph",
-                    hint="build every tensor of one computation inside the same `with g.as_default():`",
-                )
+        inputs = [t if t.node.graph is self else self.resolve_input(t, op.name) for t in inputs]
+        self.check_node(op)
         if name is not None and not _VALID_NAME.match(name):
             raise GraphcError(f"invalid node name {name!r}: use letters, digits and _ . - /")
         attrs = dict(attrs or {})
@@ -215,6 +212,17 @@ class Graph:
             self._by_name[node_name] = node
         self._fill_static_values(node)
         return node
+
+    def resolve_input(self, t: Tensor, op_name: str) -> Tensor:
+        """The tensor of this graph standing for `t`, an input from another graph: an error here;
+        a sub-graph (graphc.ir.function.FuncGraph) captures tensors of its enclosing graphs."""
+        raise GraphcError(
+            f"{op_name}: input '{t.name}' belongs to a different graph",
+            hint="build every tensor of one computation inside the same `with g.as_default():`",
+        )
+
+    def check_node(self, op: Any) -> None:
+        """Refuse ops this kind of graph cannot hold (a sub-graph refuses assignments)."""
 
     def _fill_static_values(self, node: Node) -> None:
         compute = getattr(node.op, "static_values", None)

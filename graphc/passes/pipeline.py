@@ -25,6 +25,7 @@ from .cse import common_subexpressions
 from .dce import dead_code_elimination
 from .decompose import decompose
 from .fold import constant_folding
+from .functions import optimize_functions
 from .fuse import fuse
 from .simplify import simplify
 from .stabilize import stabilize
@@ -114,7 +115,9 @@ def plan_passes(pipeline: Any, target_name: str, default: Sequence[str], require
 
 
 def run_pipeline(program: Program, passes: Sequence[str], trace: list[tuple[str, Program, float]] | None = None) -> Program:
-    """Apply the passes in order; with `trace`, record (pass, program after it, seconds)."""
+    """Apply the passes in order; with `trace`, record (pass, program after it, seconds).
+    Loop bodies and branches go through the same passes first (graphc.passes.functions)."""
+    program = optimize_functions(program, lambda body: run_pipeline(body, passes))
     for name in passes:
         t0 = time.perf_counter()
         program = PASSES[name](program)

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 from ..errors import CompileError, FeedError, ShapeError
 from ..ir.dtypes import DType, int64
+from ..ir.function import Function
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.shapes import format_shape, is_fully_defined
@@ -54,6 +55,7 @@ class _Builder:
         self.version: dict[str, Tensor] = {}         # variable -> its current program value
         self.changed: list[str] = []
         self.effects: list[Tensor] = []
+        self.functions: dict[tuple, Function] = {}   # (user Function, argument types) -> its program form
 
     def add_input(self, kind: str, key: Any, dtype: DType, shape: tuple, name: str, source) -> Tensor:
         node = self.program_graph.create_node(
@@ -101,10 +103,30 @@ class _Builder:
             attrs = self.freeze(n, inputs, attrs)
             inputs = [t for i, t in enumerate(inputs) if i not in n.op.shape_inputs]
         attrs.update(extra_attrs or {})
+        if getattr(n.op, "functions", ()):
+            attrs = self.concrete_functions(n, inputs, attrs)
         new = self.program_graph.create_node(n.op, inputs + list(extra_inputs), attrs, n.name,
                                              source=n.source, exact_name=True)
         for user_t, prog_t in zip(n.outputs, new.outputs):
             self.set_value(user_t, prog_t)
+
+    def concrete_functions(self, n: Node, inputs: list[Tensor], attrs: dict) -> dict:
+        """The node's sub-graphs (loop body, branches) as Programs for the concrete types of its
+        inputs; a sub-graph used by two nodes with the same types (a loop and the twin its
+        gradient made) becomes one Program, so the two nodes can be merged."""
+        for key, arg_types in n.op.function_arg_types(inputs, attrs).items():
+            fn = attrs[key]
+            if fn is None:
+                continue
+            memo = (id(fn), tuple((d.name, tuple(s)) for d, s in arg_types))
+            done = self.functions.get(memo)
+            if done is None:
+                feeds = [(a, d, tuple(s)) for a, (d, s) in zip(fn.args, arg_types)]
+                body = build_program(fn.graph, fn.results, feeds)
+                done = self.functions[memo] = Function(fn.name, body.graph, body.input_tensors(), body.outputs,
+                                                       program=body)
+            attrs[key] = done
+        return attrs
 
     def freeze(self, n: Node, inputs: list[Tensor], attrs: dict) -> dict:
         values = [t.static_value for t in inputs]

@@ -1,0 +1,110 @@
+"""Sub-graphs owned by a node: a loop's body and condition, a branch of a cond.
+
+A `FuncGraph` is a Graph that a user's Python function (a loop body, a branch) is traced into.
+Its arguments are placeholders of its own. A tensor of an enclosing graph that the function
+uses (a weight matrix, a sequence the loop indexes) is *captured*: the FuncGraph makes a
+placeholder standing for it and records the pair, and the node owning the sub-graph takes the
+outer tensor as an extra input. A sub-graph is therefore self-contained: nothing inside it
+refers to a tensor of another graph, so it can be built into a program, optimized, compiled,
+saved and differentiated on its own, like any graph. Constants are copied instead of captured,
+so shapes and folding inside the body still see their values.
+
+A `Function` is the value a node's attribute holds: the graph, its argument tensors in call
+order and its result tensors. At the user level the graph is a FuncGraph; inside a compiled
+Program it is the body's own Program (`program` is set), whose shapes are all concrete.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import GraphcError
+from .graph import Graph
+from .tensor import Tensor
+
+
+class FuncGraph(Graph):
+    """A graph a function is traced into, capturing the tensors of enclosing graphs it uses."""
+
+    def __init__(self, outer: Graph, name: str, placeholder_op: Any) -> None:
+        super().__init__()
+        self.outer = outer
+        self.name = name
+        self.seed = outer.seed
+        self.placeholder_op = placeholder_op   # the IR does not import the ops: the tracer hands it in
+        self.captures: dict[Tensor, Tensor] = {}   # outer tensor -> placeholder (or constant) standing for it
+        self.captured_order: list[tuple[Tensor, Tensor]] = []   # (tensor of self.outer, placeholder)
+
+    def resolve_input(self, t: Tensor, op_name: str = "") -> Tensor:
+        """`t` itself, or the placeholder capturing it when it belongs to an enclosing graph."""
+        if t.node.graph is self:
+            return t
+        return self.capture(t)
+
+    def capture(self, t: Tensor) -> Tensor:
+        held = self.captures.get(t)
+        if held is not None:
+            return held
+        outer_t = t
+        if t.node.graph is not self.outer:
+            if not isinstance(self.outer, FuncGraph) or not self.outer.encloses(t.node.graph):
+                raise GraphcError(
+                    f"a function traced into '{self.name}' uses tensor '{t.name}' of an unrelated graph",
+                    hint="build the loop or branch in the graph its inputs belong to")
+            outer_t = self.outer.capture(t)
+        if t.node.type == "Const":   # copied, so the body still knows the value
+            node = self.create_node(t.node.op, [], dict(t.node.attrs), t.node.name, source=t.node.source)
+        else:
+            node = self.create_node(self.placeholder_op, [], {"dtype": t.dtype, "shape": t.shape},
+                                    f"captured/{t.node.name}", source=t.node.source)
+            self.captured_order.append((outer_t, node.outputs[0]))
+        self.captures[t] = node.outputs[0]
+        return node.outputs[0]
+
+    def encloses(self, graph: Graph) -> bool:
+        g: Any = self
+        while isinstance(g, FuncGraph):
+            g = g.outer
+            if g is graph:
+                return True
+        return False
+
+    def variable_info(self, name: str) -> Any:
+        return self.outer.variable_info(name)
+
+    def register_variable(self, info: Any) -> None:
+        raise GraphcError(
+            f"variable {info.name!r} is created inside a loop body or a branch",
+            hint="create variables before the loop (gc.while_loop / gc.scan / gc.cond) and use them inside")
+
+    def check_node(self, op: Any) -> None:
+        """Ops a sub-graph cannot hold: assignments and random draws with their own state."""
+        if op.variable_effect in ("set", "add", "sub"):
+            raise GraphcError(
+                f"{op.name} inside '{self.name}': assigning a variable inside a loop body or a branch is "
+                "not supported", hint="return the new value from the loop and assign it after the loop")
+        if op.stateful and hasattr(op, "draw"):
+            raise GraphcError(
+                f"{op.name} inside '{self.name}': random draws inside a loop body or a branch are not supported yet",
+                hint="draw the random values for every step before the loop and pass them in as a sequence")
+
+
+@dataclass(eq=False)
+class Function:
+    """A sub-graph as a node attribute: its graph, argument tensors (placeholders, in call order)
+    and result tensors. `program` is set for the optimized, concrete form inside a Program."""
+
+    name: str
+    graph: Graph
+    args: list[Tensor]
+    results: list[Tensor]
+    program: Any = field(default=None, repr=False)
+
+    def arg_types(self) -> list[tuple[Any, Any]]:
+        return [(t.dtype, t.shape) for t in self.args]
+
+    def result_types(self) -> list[tuple[Any, Any]]:
+        return [(t.dtype, t.shape) for t in self.results]
+
+    def __repr__(self) -> str:
+        return f"<Function {self.name}: {len(self.args)} args -> {len(self.results)} results>"
