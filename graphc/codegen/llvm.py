@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from llvmlite import ir
 
 from ..lower.chains import Chain, row_chains
-from ..lower.kernel import GemmCall, KernelProgram, LoopKernel, estimated_ns, number_checks
+from ..lower.kernel import BranchStep, GemmCall, KernelProgram, LoopKernel, LoopStep, estimated_ns, number_checks
 from . import llvm_types
+from .llvm_control import render_kernel
 from .llvm_gemm import iterations as gemm_iterations
-from .llvm_gemm import render_gemm
-from .llvm_loops import FRAME_BUFFERS, FRAME_ERROR, LoopRenderer, counted_loop
+from .llvm_loops import FRAME_BUFFERS, FRAME_ERROR, counted_loop
 
 NUMPY_DATA_OFFSET = 16
 # Loop kernels with fewer iterations than this run in microseconds even unoptimized: they are
@@ -62,6 +62,8 @@ def module_info(kp: KernelProgram, name: str) -> ModuleInfo:
         kname = f"{name}_k{i}"
         if isinstance(k, GemmCall):
             infos.append(KernelInfo(kname, gemm_iterations(k), True, k.work, estimated_ns(k)))
+        elif isinstance(k, (LoopStep, BranchStep)):   # a loop or branch: one serial call
+            infos.append(KernelInfo(kname, 1, False, k.work, estimated_ns(k)))
         else:
             extent = k.space[k.order[0]] if k.order else 1
             splittable = bool(k.order) and len(k.order) > len(k.reduced) and not k.serial
@@ -78,10 +80,7 @@ def render_module(kp: KernelProgram, name: str = "graphc", triple: str | None = 
     info = module_info(kp, name)
     codes = {id(check): i + 1 for i, check in enumerate(kp.errors)}
     for k, kinfo in zip(kp.kernels, info.kernels):
-        if isinstance(k, GemmCall):
-            render_gemm(module, kinfo.name, k)
-        else:
-            LoopRenderer(k, lambda check: codes[id(check)]).render(module, kinfo.name)
+        render_kernel(module, kinfo.name, k, lambda check: codes[id(check)])
         # Entries call kernels; inlining them there would only compile each kernel twice more.
         module.globals[kinfo.name].attributes.add("noinline")
         if isinstance(k, LoopKernel) and k.work < SMALL_KERNEL_WORK:

@@ -108,3 +108,30 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<Function {self.name}: {len(self.args)} args -> {len(self.results)} results>"
+
+
+def inline(fn: Function, graph: Graph, args: list[Tensor]) -> list[Tensor]:
+    """Copy the nodes of `fn` (a user-level Function) into `graph`, its arguments replaced by
+    `args`: the tensors standing for its results there. Used by gradients of loops and branches,
+    which recompute a body's intermediate values where they need them."""
+    if len(args) != len(fn.args):
+        raise GraphcError(f"'{fn.name}' takes {len(fn.args)} arguments, got {len(args)}")
+    value: dict[Tensor, Tensor] = dict(zip(fn.args, args))
+    live: set[int] = set()
+    stack = [t.node for t in fn.results if t not in value]
+    while stack:
+        node = stack.pop()
+        if node.id in live:
+            continue
+        live.add(node.id)
+        stack.extend(t.node for t in node.inputs if t not in value)
+        stack.extend(node.control_inputs)
+    for node in fn.graph.get_operations():
+        if node.id not in live:
+            continue
+        if node.type == "Placeholder":
+            raise GraphcError(f"'{fn.name}' reads placeholder '{node.name}', which is not one of its arguments")
+        copy = graph.create_node(node.op, [value[t] for t in node.inputs], dict(node.attrs), node.name.rsplit("/", 1)[-1],
+                                 source=node.source)
+        value.update(zip(node.outputs, copy.outputs))
+    return [value[t] for t in fn.results]

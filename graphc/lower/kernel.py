@@ -22,7 +22,7 @@ from ..ops.scalar import SExpr
 from .index import IExpr, affine
 from .reads import flatten
 
-BUFFER_KINDS = ("input", "output", "const", "temp")
+BUFFER_KINDS = ("input", "output", "const", "temp", "view")   # a view: a pointer a loop sets, no storage
 
 
 @dataclass(eq=False)
@@ -165,7 +165,101 @@ class GemmCall:
         return [self.c]
 
 
-Kernel = LoopKernel | GemmCall
+@dataclass(eq=False)
+class SubProgram:
+    """A loop's body or condition, or a branch, lowered: its kernels, the buffers its arguments
+    are bound to and the buffers its results are in. `buffers` are its own (temporaries,
+    arguments, results); they are part of the enclosing KernelProgram's buffers too (one frame
+    slot each) and live in a region of the workspace of their own (graphc.lower.memory)."""
+
+    kernels: list[Any]
+    args: list[Buffer]
+    results: list[Buffer]
+    buffers: list[Buffer]
+    region_bytes: int = 0   # its workspace region (temporaries, arguments, results, nested regions)
+
+
+@dataclass(eq=False)
+class LoopStep:
+    """The While op (graphc/ops/loops.py) as one step of a kernel program: the code generator
+    renders the loop itself (compiled once, whatever the trip count). Argument buffers of kind
+    "view" hold no storage: the loop points them at a capture, or at row s(i) of a sequence,
+    so a step's slice is never copied. `staging` gives a buffer to each loop value whose new
+    value is another loop value's argument (a swap), copied there first."""
+
+    name: str
+    trip: Buffer
+    carries: list[Buffer]
+    sequences: list[Buffer]
+    captures: list[Buffer]
+    finals: list[Buffer]
+    stacked: list[Buffer]
+    count: Buffer
+    history: list[Buffer]
+    reverse: bool
+    cond: SubProgram | None
+    body: SubProgram
+    staging: list[Buffer | None] = field(default_factory=list)
+    node: Any = None
+
+    @property
+    def trips(self) -> int:
+        """Iterations assumed by the cost model: the capacity when known, else a guess."""
+        rows = [b.shape[0] for b in self.sequences + self.stacked + self.history if b.shape]
+        return min(rows) if rows else 64
+
+    @property
+    def work(self) -> int:
+        per = sum(k.work for k in self.body.kernels) + (sum(k.work for k in self.cond.kernels) if self.cond else 0)
+        return self.trips * max(per, 1)
+
+    def reads(self) -> list[Buffer]:
+        return [self.trip, *self.carries, *self.sequences, *self.captures]
+
+    def writes(self) -> list[Buffer]:
+        return [*self.finals, *self.stacked, self.count, *self.history]
+
+    def subprograms(self) -> list[SubProgram]:
+        return [self.body] + ([self.cond] if self.cond is not None else [])
+
+
+@dataclass(eq=False)
+class BranchStep:
+    """The If op as one step: runs one of two sub-programs, then copies its results out."""
+
+    name: str
+    pred: Buffer
+    captures: list[Buffer]
+    outputs: list[Buffer]
+    then_branch: SubProgram
+    else_branch: SubProgram
+    node: Any = None
+
+    @property
+    def work(self) -> int:
+        return max(sum(k.work for k in p.kernels) for p in self.subprograms())
+
+    def reads(self) -> list[Buffer]:
+        return [self.pred, *self.captures]
+
+    def writes(self) -> list[Buffer]:
+        return list(self.outputs)
+
+    def subprograms(self) -> list[SubProgram]:
+        return [self.then_branch, self.else_branch]
+
+
+Kernel = LoopKernel | GemmCall | LoopStep | BranchStep
+
+
+def walk_kernels(kernels: list[Any]) -> list[Any]:
+    """Every kernel, those inside loop bodies and branches included, in program order."""
+    out = []
+    for k in kernels:
+        out.append(k)
+        for sub in getattr(k, "subprograms", lambda: [])():
+            out.extend(walk_kernels(sub.kernels))
+    return out
 
 
 @dataclass
@@ -233,7 +327,7 @@ def identity(combiner: str, dtype: Any) -> Any:
 def number_checks(kp: KernelProgram) -> list[Check]:
     """Every check of the program in kernel order: error code i + 1 reports check i (kp.errors).
     Both code generators report failures by these codes."""
-    kp.errors = [c for k in kp.kernels if isinstance(k, LoopKernel) for c in k.checks]
+    kp.errors = [c for k in walk_kernels(kp.kernels) if isinstance(k, LoopKernel) for c in k.checks]
     return kp.errors
 
 
@@ -255,6 +349,10 @@ def estimated_ns(k: Kernel) -> float:
     """A rough serial run time of the kernel, for the threading cost model."""
     if isinstance(k, GemmCall):
         return k.work * NS_PER_MAC   # one thread of an AVX2 BLAS: ~40 GFLOP/s
+    if isinstance(k, LoopStep):
+        return k.trips * sum(estimated_ns(x) for p in k.subprograms() for x in p.kernels)
+    if isinstance(k, BranchStep):
+        return max(sum(estimated_ns(x) for x in p.kernels) for p in k.subprograms())
     seen: set[int] = set()
 
     def cost(e: SExpr) -> float:

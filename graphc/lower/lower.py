@@ -17,7 +17,7 @@ from ..ops import scalar as sexpr
 from ..program import FusionGroup, Program
 from . import index as iexpr
 from .loop_builder import LoopBuilder, substitute
-from . import library, library_nn  # noqa: F401  (their @library rules fill the table)
+from . import library, library_loops, library_nn  # noqa: F401  (their @library rules fill the table)
 from .kernel import Buffer, KernelProgram
 from .library_table import lower_library
 from .reads import Dims, broadcast_index, through_view

@@ -54,8 +54,21 @@ def plan_memory(kp: KernelProgram, temps_in_outputs: bool = False) -> KernelProg
         b.offset = offset
         placed.append((offset, offset + need, last[b.id]))
         size = max(size, offset + need)
-    kp.workspace_bytes = size
+    kp.workspace_bytes = place_subprograms(kp.kernels, -(-size // ALIGN) * ALIGN)
     return kp
+
+
+def place_subprograms(kernels: list, base: int) -> int:
+    """Give each loop body, condition and branch (graphc.lower.library_loops planned each one's
+    region, relative to its start) its region from `base` on; returns the end. Regions are not
+    shared: a body's values live across the whole loop."""
+    for k in kernels:
+        for sub in getattr(k, "subprograms", lambda: [])():
+            for b in sub.buffers:
+                if b.kind == "temp" and b.offset is not None:
+                    b.offset += base
+            base += sub.region_bytes
+    return base
 
 
 def plan_in_place(kp: KernelProgram) -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from ..lower.kernel import KernelProgram
+from ..lower.kernel import KernelProgram, walk_kernels
 
 
 def check_failure(kp: KernelProgram, code: int, value: int, where: int) -> InvalidArgumentError:
     check = kp.errors[code - 1]
-    kernel = next(k for k in kp.kernels if check in getattr(k, "checks", ()))
+    kernel = next(k for k in walk_kernels(kp.kernels) if check in getattr(k, "checks", ()))
     iteration = tuple(int(i) for i in np.unravel_index(where, kernel.space)) if kernel.space else ()
     index = list(check.where(iteration)) if check.where is not None else list(iteration)
     node = check.node

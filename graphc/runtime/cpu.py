@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ResourceExhaustedError
-from ..lower.kernel import GemmCall, KernelProgram
+from ..lower.kernel import GemmCall, KernelProgram, walk_kernels
 from . import jit
 from .checks import check_failure
 from .native_pool import kernel_call
@@ -77,7 +77,7 @@ class CpuExecutable:
     def __init__(self, kp: KernelProgram, info: Any, engine: Any, program: Any, threads: int | None = None) -> None:
         self.kp, self.info, self.engine, self.program = kp, info, engine, program
         self.threads = threads   # at most this many of the pool's threads (None: all)
-        self._uses_blas = any(isinstance(k, GemmCall) for k in kp.kernels)
+        self._uses_blas = any(isinstance(k, GemmCall) for k in walk_kernels(kp.kernels))
         n = len(kp.buffers)
         self.frame = (ctypes.c_void_p * (2 + n))()
         self.error = (ctypes.c_int64 * 4)()
