@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from .api import array, math
-from .api.control_flow import _functions, _trace, cond
+from .api.control_flow import _functions, _trace, cond, while_loop
 from .api.convert import apply_op
 from .autodiff import gradients
 from .ir.dtypes import int64
@@ -30,6 +30,7 @@ from .ir.function import inline
 from .ir.graph import get_default_graph
 from .ir.tensor import Tensor
 from .ops import register_gradient
+from .ops.loops import static_trip
 
 
 def _float(t: Tensor) -> bool:
@@ -46,10 +47,16 @@ def _while_grad(build: Any, node: Any, *grads: Tensor) -> list[Tensor | None]:
     g_final = list(grads[:n])
     g_values = list(grads[n:n + n_values])
     g_history = list(grads[n + n_values + 1:]) if attrs["history"] else []
-    twin = node if attrs["history"] else apply_op("While", list(node.inputs), {**attrs, "history": True},
-                                                  node.name.rsplit("/", 1)[-1] + "_history", graph=node.graph)
+    # Keep each iteration's loop values when the loop has a bound known while compiling (a
+    # constant trip count, or sequences); otherwise recompute them from the initial values.
+    keep = attrs["history"] or bool(sequences) or static_trip(trip) is not None
+    if keep:
+        twin = node if attrs["history"] else apply_op("While", list(node.inputs), {**attrs, "history": True},
+                                                      node.name.rsplit("/", 1)[-1] + "_history", graph=node.graph)
+        history = list(twin.outputs[n + n_values + 1:])
+    else:
+        twin, history = node, []
     count = twin.outputs[n + n_values]
-    history = list(twin.outputs[n + n_values + 1:])
 
     fc = [k for k in range(n) if _float(carries[k])]
     fs = [k for k in range(len(sequences)) if _float(sequences[k])]
@@ -60,7 +67,7 @@ def _while_grad(build: Any, node: Any, *grads: Tensor) -> list[Tensor | None]:
     graph = node.graph
     init = [g_final[k] for k in fc] + [array.zeros_like(captures[k]) for k in fk]
     seq_inputs = history + [g_values[v] for v in fv] + [g_history[k] for k in fc if g_history] + list(sequences)
-    cap_inputs = [count] + list(captures)
+    cap_inputs = [count] + list(captures) + ([] if keep else list(carries))
     specs = [(int64, (), "iteration")]
     specs += [(t.dtype, t.shape, f"grad_{i}") for i, t in enumerate(init)]
     specs += [(t.dtype, None if t.shape is None else t.shape[1:], f"at_{i}") for i, t in enumerate(seq_inputs)]
@@ -70,12 +77,14 @@ def _while_grad(build: Any, node: Any, *grads: Tensor) -> list[Tensor | None]:
         j, rest = args[0], args[1:]
         g_c, g_acc = rest[:len(fc)], rest[len(fc):len(init)]
         slices = rest[len(init):len(init) + len(seq_inputs)]
-        at_count, caps = rest[len(init) + len(seq_inputs)], rest[len(init) + len(seq_inputs) + 1:]
-        c_k = slices[:n]
-        g_y = slices[n:n + len(fv)]
-        g_h = slices[n + len(fv):n + len(fv) + (len(fc) if g_history else 0)]
-        seq_k = slices[len(slices) - len(sequences):]
+        at_count = rest[len(init) + len(seq_inputs)]
+        caps = rest[len(init) + len(seq_inputs) + 1:len(init) + len(seq_inputs) + 1 + len(captures)]
+        h = n if keep else 0
+        g_y = slices[h:h + len(fv)]
+        g_h = slices[h + len(fv):h + len(fv) + (len(fc) if g_history else 0)]
+        seq_k = slices[len(slices) - len(sequences):] if sequences else []
         k = math.subtract(math.subtract(at_count, array_one(at_count)), j)
+        c_k = slices[:n] if keep else _recompute(body, k, rest[len(rest) - n:], caps)
         outs = inline(body, get_default_graph(), [k, *c_k, *seq_k, *caps])
         ys = [outs[c] for c in fc] + [outs[n + v] for v in fv]
         seeds = list(g_c) + list(g_y)
@@ -105,6 +114,19 @@ def _while_grad(build: Any, node: Any, *grads: Tensor) -> list[Tensor | None]:
     for i, c in enumerate(fk):
         out[1 + n + len(sequences) + c] = finals[len(fc) + i]
     return out
+
+
+def _recompute(body: Any, k: Tensor, initial: list[Tensor], caps: list[Tensor]) -> list[Tensor]:
+    """The loop values iteration k started from: the body run k times from the initial values
+    (an inner loop; quadratic in the trip count, used only when no bound is known)."""
+    def step(t: Tensor, *values: Tensor) -> list[Tensor]:
+        return [t + array_one(t), *inline(body, get_default_graph(), [t, *values, *caps])[:len(values)]]
+    start = [constant_zero(k), *initial]
+    return list(while_loop(lambda t, *values: math.less(t, k), step, start, return_same_structure=True))[1:]
+
+
+def constant_zero(like: Tensor) -> Tensor:
+    return array.zeros_like(like)
 
 
 def array_one(like: Tensor) -> Tensor:

@@ -46,7 +46,7 @@ def reshape(tensor: Any, shape: Any, name: str | None = None) -> Tensor:
     """Same elements, new shape; one entry may be -1. The shape may be a list of ints and
     scalar tensors (e.g. [gc.shape(x)[0], -1]) or a 1-D int tensor."""
     x = convert_to_tensor(tensor)
-    with x.graph.as_default():
+    with graph_of([x]).as_default():
         static, dynamic = _shape_operand(shape, "reshape shape")
     return apply1("Reshape", [x] + dynamic, {"shape": static}, name)
 
@@ -94,7 +94,7 @@ def split(value: Any, num_or_size_splits: Any, axis: int = 0, name: str | None =
     if isinstance(num_or_size_splits, numbers.Integral):
         attrs = {"axis": int(axis), "num_split": int(num_or_size_splits), "size_splits": None}
         return list(apply_op("Split", [x], attrs, name).outputs)
-    with x.graph.as_default():
+    with graph_of([x]).as_default():
         static, dynamic = _shape_operand(num_or_size_splits, "split sizes")
     attrs = {"axis": int(axis), "num_split": None, "size_splits": static}
     return list(apply_op("Split", [x] + dynamic, attrs, name).outputs)
@@ -105,7 +105,7 @@ def gather(params: Any, indices: Any, axis: int = 0, batch_dims: int = 0, name: 
     if batch_dims:
         raise GraphcError("gather with batch_dims is not supported yet; use gather per batch or one_hot + matmul")
     p = convert_to_tensor(params)
-    with p.graph.as_default():
+    with graph_of([p]).as_default():
         i = convert_to_tensor(indices)
     return apply1("Gather", [p, i], {"axis": int(axis)}, name)
 
@@ -128,7 +128,7 @@ def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = Non
 def broadcast_to(input: Any, shape: Any, name: str | None = None) -> Tensor:  # noqa: A002
     """Broadcast to shape, NumPy style."""
     x = convert_to_tensor(input)
-    with x.graph.as_default():
+    with graph_of([x]).as_default():
         static, dynamic = _shape_operand(shape, "broadcast_to shape")
     return apply1("BroadcastTo", [x] + dynamic, {"shape": static}, name)
 
@@ -136,7 +136,7 @@ def broadcast_to(input: Any, shape: Any, name: str | None = None) -> Tensor:  # 
 def tile(input: Any, multiples: Any, name: str | None = None) -> Tensor:  # noqa: A002
     """Repeat the tensor multiples[i] times along dimension i."""
     x = convert_to_tensor(input)
-    with x.graph.as_default():
+    with graph_of([x]).as_default():
         static, dynamic = _shape_operand(multiples, "tile multiples")
     return apply1("Tile", [x] + dynamic, {"multiples": static}, name)
 
@@ -185,7 +185,7 @@ def ones(shape: Any, dtype: Any = float32, name: str | None = None) -> Tensor:
 
 def _like(tensor: Any, value: int, dtype: Any, name: str) -> Tensor:
     x = convert_to_tensor(tensor)
-    with x.graph.as_default():
+    with graph_of([x]).as_default():
         dtype = x.dtype if dtype is None else as_dtype(dtype)
         dims = x.shape if is_fully_defined(x.shape) else shape(x)
         return fill(dims, constant(value, dtype=dtype), name=name)
@@ -245,7 +245,7 @@ def getitem(tensor: Any, key: Any) -> Tensor:
     x = convert_to_tensor(tensor)
     items = key if isinstance(key, tuple) else (key,)
     if len(items) == 1 and (is_tensor_like(items[0]) or isinstance(items[0], (list, np.ndarray))):
-        with x.graph.as_default():
+        with graph_of([x]).as_default():
             idx = convert_to_tensor(items[0])
         if idx.dtype.is_bool:
             raise GraphcError(

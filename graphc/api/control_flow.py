@@ -128,8 +128,11 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: An
 def _invariants(flat: list[Tensor], loop_vars: Any, shape_invariants: Any, loop_name: str) -> list[Any]:
     if shape_invariants is None:
         return [t.shape for t in flat]
-    given = nest.flatten(shape_invariants) if nest.is_sequence(shape_invariants) and nest.is_sequence(loop_vars) \
-        else [shape_invariants]
+    try:
+        given = nest.flatten_up_to(loop_vars, shape_invariants)
+    except (GraphcError, KeyError, TypeError):
+        raise _loop_error(ShapeError, f"shape_invariants {shape_invariants!r} does not match the structure of "
+                          f"loop_vars {nest.describe(loop_vars)}", loop_name) from None
     if len(given) != len(flat):
         raise _loop_error(ShapeError, f"shape_invariants has {len(given)} shapes for {len(flat)} loop values", loop_name)
     shapes = []
@@ -284,7 +287,7 @@ def cond(pred: Any, true_fn: Callable[[], Any] | None = None, false_fn: Callable
         out = true_fn() if pred else false_fn()
         return out
     p = convert_to_tensor(pred)
-    graph = p.graph
+    graph = graph_of([p])
     with graph.as_default(), graph.name_scope(name or "cond") as scope:
         cond_name = scope.rstrip("/")
         if p.dtype is not bool_ or p.shape not in ((), None):

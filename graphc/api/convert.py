@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import DTypeError, GraphcError
 from ..ir.dtypes import DType, as_dtype, bool_, float32, from_numpy, int32, int64, widen
+from ..ir.function import FuncGraph
 from ..ir.graph import Graph, get_default_graph
 from ..ir.node import Node
 from ..ir.tensor import Tensor
@@ -59,13 +60,21 @@ def weak_representative(value: Any) -> Any:
 
 
 def graph_of(values: Sequence[Any]) -> Graph:
-    """The graph of the first tensor among `values`, else the default graph."""
+    """The graph of the first tensor among `values`, else the default graph. Inside a loop
+    body or a branch being traced (a FuncGraph, the default graph then) a tensor of an
+    enclosing graph stands for a captured value: the op goes into the body."""
+    default = get_default_graph()
     for v in values:
         if isinstance(v, Tensor):
-            return v.graph
-        if hasattr(v, "_as_graph_element"):
-            return v._as_graph_element().graph
-    return get_default_graph()
+            graph = v.graph
+        elif hasattr(v, "_as_graph_element"):
+            graph = v._as_graph_element().graph
+        else:
+            continue
+        if graph is not default and isinstance(default, FuncGraph) and default.encloses(graph):
+            return default
+        return graph
+    return default
 
 
 def apply_op(op_name: str, inputs: Sequence[Tensor], attrs: dict[str, Any] | None = None,

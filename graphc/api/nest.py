@@ -70,3 +70,15 @@ def _signature(x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return ("seq", len(x), tuple(_signature(v) for v in x))
     return "leaf"
+
+
+def flatten_up_to(structure: Any, values: Any) -> list[Any]:
+    """The entries of `values` at the leaves of `structure` (values may hold sequences there,
+    as shape invariants do: `[(), [None, 3]]` for two loop values)."""
+    if isinstance(structure, dict):
+        return [v for k in sorted(structure) for v in flatten_up_to(structure[k], values[k])]
+    if isinstance(structure, (list, tuple)):
+        if not isinstance(values, (list, tuple)) or len(values) != len(structure):
+            raise GraphcError(f"expected {len(structure)} entries matching {describe(structure)}, got {values!r}")
+        return [v for s, x in zip(structure, values) for v in flatten_up_to(s, x)]
+    return [values]

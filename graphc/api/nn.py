@@ -159,7 +159,7 @@ def softmax_cross_entropy_with_logits(labels: Any = None, logits: Any = None, ax
     if labels is None or logits is None:
         raise GraphcError("softmax_cross_entropy_with_logits needs labels and logits")
     lg = convert_to_tensor(logits)
-    with lg.graph.as_default():
+    with graph_of([lg]).as_default():
         lb = convert_to_tensor(labels) if not isinstance(labels, (list, tuple, float, int)) else \
             convert_to_tensor(labels, dtype=lg.dtype)
     attrs = {"axis": int(dim if dim is not None else axis)}
@@ -175,7 +175,7 @@ def sparse_softmax_cross_entropy_with_logits(labels: Any = None, logits: Any = N
     if labels is None or logits is None:
         raise GraphcError("sparse_softmax_cross_entropy_with_logits needs labels and logits")
     lg = convert_to_tensor(logits)
-    with lg.graph.as_default():
+    with graph_of([lg]).as_default():
         lb = convert_to_tensor(labels)
     return apply1("SparseSoftmaxCrossEntropyWithLogits", [lb, lg], {}, name)
 
@@ -183,14 +183,14 @@ def sparse_softmax_cross_entropy_with_logits(labels: Any = None, logits: Any = N
 def l2_loss(t: Any, name: str | None = None) -> Tensor:
     """sum(t ** 2) / 2."""
     x = convert_to_tensor(t)
-    with x.graph.as_default():
+    with graph_of([x]).as_default():
         return math.multiply(math.reduce_sum(math.square(x)), 0.5, name=name or "L2Loss")
 
 
 def moments(x: Any, axes: Any, keepdims: bool = False, name: str | None = None) -> tuple[Tensor, Tensor]:
     """(mean, variance) over axes."""
     x = convert_to_tensor(x)
-    with x.graph.as_default():
+    with graph_of([x]).as_default():
         mean = math.reduce_mean(x, axes, keepdims=True)
         variance = math.reduce_mean(math.squared_difference(x, stop_gradient(mean)), axes, keepdims=keepdims)
         # squeeze with an empty list would remove every size-1 dim, not just the reduced ones
@@ -203,7 +203,7 @@ def batch_normalization(x: Any, mean: Any, variance: Any, offset: Any, scale: An
                         variance_epsilon: float, name: str | None = None) -> Tensor:
     """(x - mean) * scale / sqrt(variance + epsilon) + offset (offset/scale may be None)."""
     x = convert_to_tensor(x)
-    with x.graph.as_default():
+    with graph_of([x]).as_default():
         inv = math.rsqrt(math.add(variance, variance_epsilon))
         if scale is not None:
             inv = math.multiply(inv, scale)
@@ -218,7 +218,7 @@ def dropout(x: Any, rate: Any = None, noise_shape: Any = None, seed: int | None 
     if (rate is None) == (keep_prob is None):
         raise GraphcError("dropout needs exactly one of rate and keep_prob")
     x = convert_to_tensor(x)
-    with x.graph.as_default():
+    with graph_of([x]).as_default():
         # A number (Python or NumPy) becomes a Python float and a tensor takes x's dtype, so the
         # result keeps x's dtype (np.float64(0.5) would otherwise make a float32 x float64).
         if rate is None:

@@ -21,7 +21,7 @@ from ..ir.shapes import Shape, as_shape, format_shape, is_fully_defined
 from ..ir.tensor import Tensor
 from ..ops import get_op
 from ..source import capture_source
-from .convert import apply1, apply_op, convert_to_tensor, is_tensor_like
+from .convert import graph_of, apply1, apply_op, convert_to_tensor, is_tensor_like
 
 GLOBAL_VARIABLES = "variables"
 TRAINABLE_VARIABLES = "trainable_variables"
@@ -148,10 +148,11 @@ class Variable:
             return apply1("ReadVariable", [], attrs, name or f"{self._info.name}/read", graph=self._graph)
 
     def _assign(self, op: str, value: Any, name: str | None) -> Tensor:
-        with self._graph.as_default():
+        graph = graph_of([self.value()])   # a loop body being traced refuses the assignment
+        with graph.as_default():
             v = value if isinstance(value, Tensor) else convert_to_tensor(value, dtype=self.dtype)
             attrs = {"var": self._info.name, "dtype": self.dtype, "shape": self.shape}
-            return apply1(op, [v], attrs, name or f"{self._info.name}/{op}")
+            return apply1(op, [v], attrs, name or f"{self._info.name}/{op}", graph=graph)
 
     def assign(self, value: Any, name: str | None = None) -> Tensor:
         """Set the variable; returns its new value."""

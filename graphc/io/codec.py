@@ -1,7 +1,8 @@
 """Typed JSON for attribute values, dtypes, shapes and source lines, both ways.
 
 Attribute values are None, bool, int, float, str, (nested) tuples, graphc DTypes, NumPy scalars
-and NumPy arrays. JSON has no tuples, no dtypes and no NaN, so those are written as one-key
+and NumPy arrays (sub-graphs, the Function values of loops and branches, are written and read
+by save.py and rebuild.py, as graphs). JSON has no tuples, no dtypes and no NaN, so those are written as one-key
 tagged objects; the decoder accepts exactly the shapes the encoder writes and reports anything
 else as a GraphFileError that says where (node, attribute) and what was expected.
 """
@@ -190,6 +191,9 @@ class Decoder:
                     raise GraphFileError(f"{where} refers to array entry {_short(name)}, which the file does "
                                          f"not declare")
                 return self.arrays[name]
+            if tag == "function":
+                raise GraphFileError(f"{where}: a sub-graph ({{'function': ...}}) where a plain value belongs (only "
+                                     f"the attributes of loops and branches that hold functions take one)")
             if tag == "scalar" and isinstance(body, list) and len(body) == 2:
                 dtype = self.dtype(body[0], f"{where}.scalar[0]")
                 item = body[1]

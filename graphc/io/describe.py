@@ -1,5 +1,6 @@
-"""What `graphc show` prints about a graph: inputs, outputs, ops by type, variables; and the
-graph as Graphviz DOT (hand-written, so no pydot is needed; networkx gives the structure)."""
+"""What `graphc show` prints about a graph: inputs, outputs, ops by type, variables, and the
+sub-graphs of loops and branches, each indented under the node that owns it; and the graph as
+Graphviz DOT (hand-written, so no pydot is needed; networkx gives the structure)."""
 from __future__ import annotations
 
 import collections
@@ -51,7 +52,9 @@ def graph_outputs(graph: Graph) -> list[Tensor | Node]:
 def describe(graph: Graph, out: TextIO, title: str = "") -> None:
     """A readable listing of the graph."""
     nodes = graph.get_operations()
-    print(f"graph {title}: {len(nodes)} nodes" if title else f"graph: {len(nodes)} nodes", file=out)
+    inner = _count_inner(graph, set())
+    more = f" (and {inner} in sub-graphs)" if inner else ""
+    print(f"graph {title}: {len(nodes)} nodes{more}" if title else f"graph: {len(nodes)} nodes{more}", file=out)
     print("\ninputs (placeholders):", file=out)
     for n in graph_inputs(graph) or []:
         print(f"  {n.outputs[0].name:40s} {n.attrs['dtype'].name:8s} {format_shape(n.attrs['shape'])}", file=out)
@@ -73,6 +76,57 @@ def describe(graph: Graph, out: TextIO, title: str = "") -> None:
     for info in infos.values():
         flag = "" if info.trainable else "  (not trainable)"
         print(f"  {info.name:40s} {info.dtype.name:8s} {format_shape(info.shape)}{flag}", file=out)
+    if any(_functions_of(n) for n in nodes):
+        print("\nsub-graphs (loop bodies and conditions, branches), under the node owning them:", file=out)
+        _describe_functions(graph, out, "  ", {})
+
+
+MAX_LISTED = 12   # arguments or results listed per sub-graph; the rest are counted
+
+
+def _functions_of(node: Node) -> list[tuple[str, Any]]:
+    """(attribute, Function) for each sub-graph the node owns."""
+    return [(key, node.attrs[key]) for key in getattr(node.op, "functions", ()) if node.attrs.get(key) is not None]
+
+
+def _count_inner(graph: Graph, seen: set[int]) -> int:
+    """The nodes of every sub-graph inside `graph`, each sub-graph counted once."""
+    total = 0
+    for node in graph.get_operations():
+        for _, fn in _functions_of(node):
+            if id(fn) not in seen:
+                seen.add(id(fn))
+                total += len(fn.graph.get_operations()) + _count_inner(fn.graph, seen)
+    return total
+
+
+def _describe_functions(graph: Graph, out: TextIO, indent: str, seen: dict[int, str]) -> None:
+    """Each node of `graph` owning sub-graphs, then each sub-graph indented under it: its
+    arguments, results and ops, and the nodes inside it owning sub-graphs in turn. A sub-graph
+    two nodes share (a loop and its gradient's twin) is listed once and named after that."""
+    for node in graph.get_operations():
+        owned = _functions_of(node)
+        if not owned:
+            continue
+        print(f"{indent}{node.name} ({node.type})", file=out)
+        for key, fn in owned:
+            head = f"{indent}  {key} '{fn.name}'"
+            if id(fn) in seen:
+                print(f"{head}: the same sub-graph as {seen[id(fn)]}", file=out)
+                continue
+            seen[id(fn)] = f"{key} of {node.name}"
+            inner = fn.graph.get_operations()
+            print(f"{head}: {len(fn.args)} args -> {len(fn.results)} results, {len(inner)} nodes", file=out)
+            for label, tensors in (("args", fn.args), ("results", fn.results)):
+                print(f"{indent}    {label}:", file=out)
+                for t in tensors[:MAX_LISTED]:
+                    print(f"{indent}      {t.name:36s} {t.dtype.name:8s} {format_shape(t.shape)}", file=out)
+                if len(tensors) > MAX_LISTED:
+                    print(f"{indent}      ... {len(tensors) - MAX_LISTED} more", file=out)
+            counts = collections.Counter(n.type for n in inner)
+            ops = ", ".join(f"{op} {c}" for op, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+            print(f"{indent}    ops: {ops}", file=out)
+            _describe_functions(fn.graph, out, indent + "    ", seen)
 
 
 def _escape(text: str) -> str:

@@ -4,7 +4,13 @@ A `.gcx` file is a zip archive holding exactly:
 
 - `graph.json`: the versioned graph document (nodes with their ops, attributes, edges, names,
   output dtypes and shapes and the source line that created them; variables; collections; and a
-  table describing every array entry), compressed with deflate;
+  table describing every array entry), compressed with deflate. A node owning sub-graphs (a
+  While's body and cond, an If's branches) holds each as a nested graph in its attribute:
+  `{"function": {"id", "name", "nodes", "args", "results"}}`, where `nodes` are written like the
+  document's, `args` name the sub-graph's argument placeholders in call order and `results` its
+  result tensors; a sub-graph used by several nodes is written once and then referred to as
+  `{"function": id}` (ids count definitions in the order the file gives them, and a reference
+  may only name a definition that is already complete, so no sub-graph can contain itself);
 - `arrays/<n>.npy`: one NumPy `.npy` file per constant or variable value, stored uncompressed
   and read with `allow_pickle=False`.
 
@@ -19,9 +25,14 @@ import re
 from dataclasses import dataclass
 
 FORMAT_NAME = "graphc.gcx"
-# The version this graphc writes (and the newest it reads). Version 2 added the "code" field (the
-# source line's text) to source objects; graphc reads version 1 too (see upgrade.py).
-FORMAT_VERSION = 2
+# The newest version this graphc writes and reads. Version 2 added the "code" field (the source
+# line's text) to source objects; version 3 added sub-graphs (function attribute values). A graph
+# without sub-graphs is still written as version 2, so graphc releases that predate loops read
+# it; one with sub-graphs is version 3, so they refuse it by its version ("written by a newer
+# graphc") instead of stumbling on an attribute value they do not know. graphc reads versions 1
+# and 2 too (see upgrade.py).
+FORMAT_VERSION = 3
+PLAIN_VERSION = 2
 GRAPH_ENTRY = "graph.json"
 ARRAY_DIR = "arrays/"
 ARRAY_ENTRY = re.compile(r"^arrays/(0|[1-9][0-9]{0,8})\.npy$")
@@ -43,7 +54,7 @@ class Limits:
     # unread when it is larger than max_entries entries can need (CENTRAL_ENTRY_BYTES each).
     max_entries: int = 100_000
     max_compression_ratio: int = 200      # for compressed entries; graphc stores arrays uncompressed
-    max_nodes: int = 2_000_000
+    max_nodes: int = 2_000_000            # in all: the graph's and every sub-graph's
     max_outputs_per_node: int = 100_000
     max_rank: int = 64
     max_dim: int = 1 << 48
@@ -51,6 +62,7 @@ class Limits:
     max_string: int = 4096                # names, op names, attribute strings, source files
     max_attr_depth: int = 16              # nesting of tuples inside an attribute value
     max_attr_items: int = 1_000_000       # scalars inside one attribute value
+    max_function_depth: int = 32          # sub-graphs inside sub-graphs (a loop in a loop body)
     # Estimated memory of the parsed graph.json (jsoncost.py) per byte of its text, and per byte
     # it takes in the file: graphc's own documents need ~8 and ~300 (~500 for long chains of
     # identical nodes); a document of tiny lists needs 33 per byte of text.

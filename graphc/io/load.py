@@ -6,8 +6,10 @@ document (what parsing will cost, checked before parsing: jsoncost.py; JSON; ver
 -> arrays (.npy without pickle, dtype and shape checked) -> structure (every field typed, names
 unique, references resolved, no cycles) -> nodes, created one at a time through
 `Graph.create_node`, which re-runs each op's attribute checks and its dtype and shape inference;
-the result must equal what the file records. Any problem is a GraphFileError naming the node
-and the field. Nothing from the file is ever executed.
+the result must equal what the file records. A sub-graph (a loop body, a branch) goes through
+the same structure checks and node creation when the node owning it is rebuilt (rebuild.py),
+its nodes counting towards the file's node limit and its nesting bounded. Any problem is a
+GraphFileError naming the node and the field. Nothing from the file is ever executed.
 """
 from __future__ import annotations
 
@@ -49,9 +51,8 @@ def load_graph_bytes(data: bytes, where: str = "<bytes>", limits: Limits | None 
     dec.string(doc["producer"], f"{where}: field 'producer'")
     dec.arrays = _read_arrays(archive, doc["arrays"], dec, where)
     nodes = dec.array_list(doc["nodes"], f"{where}: field 'nodes'", limits.max_nodes)
-    checked = [_check_node(dec, raw, i, where) for i, raw in enumerate(nodes)]
-    _check_references(checked, where)
-    builder = GraphBuilder(dec, where)
+    checked = check_nodes(dec, nodes, where, "the file")
+    builder = GraphBuilder(dec, where, check_nodes)
     graph_meta = dec.obj(doc["graph"], f"{where}: field 'graph'", {"seed"})
     seed = graph_meta["seed"]
     if seed is not None:
@@ -75,6 +76,14 @@ def _read_arrays(archive: Archive, table: Any, dec: Decoder, where: str) -> dict
         shape = dec.shape(meta["shape"], f"{at}, shape", allow_unknown=False)
         arrays[name] = archive.array(name, dtype.name, shape)
     return arrays
+
+
+def check_nodes(dec: Decoder, nodes: list, where: str, scope: str) -> list[dict[str, Any]]:
+    """The node entries of one graph (the file's, or a sub-graph's: `scope` names it in
+    messages) with their fields typed and their references resolved within that graph."""
+    checked = [_check_node(dec, raw, i, where) for i, raw in enumerate(nodes)]
+    _check_references(checked, where, scope)
+    return checked
 
 
 def _check_node(dec: Decoder, raw: Any, index: int, where: str) -> dict[str, Any]:
@@ -108,9 +117,10 @@ def _check_node(dec: Decoder, raw: Any, index: int, where: str) -> dict[str, Any
             "outputs": outputs, "source": dec.source(raw["source"], f"{at}, field 'source'")}
 
 
-def _check_references(nodes: list[dict[str, Any]], where: str) -> None:
-    """Names are unique; every input names a node of the file, with no cycle, and nodes come
-    in creation order (each after everything it reads)."""
+def _check_references(nodes: list[dict[str, Any]], where: str, scope: str) -> None:
+    """Names are unique; every input names a node of the same graph (a sub-graph reads only its
+    own nodes: what it uses from outside comes in as an argument), with no cycle, and nodes
+    come in creation order (each after everything it reads)."""
     position: dict[str, int] = {}
     for i, n in enumerate(nodes):
         if n["name"] in position:
@@ -121,17 +131,17 @@ def _check_references(nodes: list[dict[str, Any]], where: str) -> None:
     for n in nodes:
         for i, (src, _) in enumerate(n["inputs"]):
             if src not in position:
-                raise GraphFileError(f"{n['at']}, inputs[{i}]: refers to node '{src}', which the file does not have")
+                raise GraphFileError(f"{n['at']}, inputs[{i}]: refers to node '{src}', which {scope} does not have")
             deps.add_edge(src, n["name"])
         for i, src in enumerate(n["control_inputs"]):
             if src not in position:
-                raise GraphFileError(f"{n['at']}, control_inputs[{i}]: refers to node '{src}', which the file "
+                raise GraphFileError(f"{n['at']}, control_inputs[{i}]: refers to node '{src}', which {scope} "
                                      f"does not have")
             deps.add_edge(src, n["name"])
     if not nx.is_directed_acyclic_graph(deps):
         cycle = nx.find_cycle(deps)
         path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
-        raise GraphFileError(f"{where}: the graph has a cycle: {path[:500]}")
+        raise GraphFileError(f"{where}: {'the graph' if scope == 'the file' else scope} has a cycle: {path[:500]}")
     for i, n in enumerate(nodes):
         for src in [s for s, _ in n["inputs"]] + n["control_inputs"]:
             if position[src] >= i:

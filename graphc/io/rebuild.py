@@ -5,36 +5,54 @@ dtype and shape inference; the loader then insists that the result equals what t
 The op code is not hardened against arbitrary attribute values (it trusts the API layer that
 normally builds its attributes), so any exception it raises on a file's node is reported as a
 GraphFileError naming that node.
+
+Sub-graphs (a While's body and cond, an If's branches) are rebuilt when the node owning them
+is: each definition becomes a `FuncGraph` whose outer graph is the graph being rebuilt, its
+nodes created the same way, then a `Function` of its argument placeholders and results, which
+the owning op's inference checks against the node's inputs. What keeps a hostile file from
+making this recursion unbounded: nesting is limited (`Limits.max_function_depth`), every
+sub-graph's nodes count towards `Limits.max_nodes`, and a reference (`{"function": id}`) may
+only name a definition already complete, which is never one that encloses it.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..api.variables import Variable
 from ..errors import GraphcError, GraphFileError
 from ..ir.dtypes import DType
+from ..ir.function import FuncGraph, Function
 from ..ir.graph import _VALID_NAME, Graph, VariableInfo
 from ..ir.node import Node
 from ..ir.shapes import format_shape
 from ..ir.tensor import Tensor
 from ..ops import all_ops
-from .codec import Decoder
+from .codec import Decoder, _kind
 from .initial import SAVED_VALUE_SUFFIX
 
 _VAR_FIELDS = {"name", "dtype", "shape", "trainable", "initializer", "initial_value", "read", "value", "source"}
+_FUNCTION_FIELDS = {"id", "name", "nodes", "args", "results"}
+# (decoder, raw node entries, where, scope) -> the entries checked (load.check_nodes)
+CheckNodes = Callable[[Decoder, list, str, str], list[dict[str, Any]]]
 
 
 class GraphBuilder:
     """Creates the nodes, variables and collections of one document in a new Graph."""
 
-    def __init__(self, dec: Decoder, where: str) -> None:
+    def __init__(self, dec: Decoder, where: str, check_nodes: CheckNodes) -> None:
         self.dec = dec
         self.where = where
         self.ops = all_ops()
+        self.check_nodes = check_nodes
+        self.functions: dict[int, Function] = {}   # complete definitions, by id
+        self.started = 0                           # definitions begun (the next id)
+        self.depth = 0                             # sub-graphs enclosing the node being rebuilt
+        self.node_budget = dec.limits.max_nodes
 
     def build(self, nodes: list[dict[str, Any]], variables: Any, collections: Any, seed: int | None) -> Graph:
+        self._spend_nodes(len(nodes), self.where)
         graph = Graph()
         graph.seed = seed
         by_name = {n["name"]: n for n in nodes}
@@ -62,7 +80,7 @@ class GraphBuilder:
         op = self.ops.get(n["op"])
         if op is None:
             raise GraphFileError(f"{at}: unknown op {n['op'][:80]!r} (this graphc has no op of that name)")
-        attrs = self._attrs(op, n, at)
+        attrs = self._attrs(graph, op, n, at)
         if value_override is not None:
             attrs["value"] = value_override
         inputs = []
@@ -79,6 +97,9 @@ class GraphBuilder:
             want = arity if isinstance(arity, int) else f"{arity[0]} to {arity[1]}"
             raise GraphFileError(f"{at}: op {op.name} takes {want} input(s), the file gives {count}")
         _check_output_count(op.name, inputs, attrs, len(n["outputs"]), at)
+        if isinstance(graph, FuncGraph) and op.variable_effect is not None:
+            raise GraphFileError(f"{at}: op {op.name} inside function '{graph.name}': a loop body or a branch uses "
+                                 f"variables only through its arguments (the tracer captures them)")
         controls = [graph.get_operation_by_name(c) for c in n["control_inputs"]]
         try:
             node = graph.create_node(op, inputs, attrs, n["name"], source=n["source"], control_inputs=controls,
@@ -92,14 +113,18 @@ class GraphBuilder:
         self._compare_outputs(node, n, at)
         return node
 
-    def _attrs(self, op: Any, n: dict[str, Any], at: str) -> dict[str, Any]:
+    def _attrs(self, graph: Graph, op: Any, n: dict[str, Any], at: str) -> dict[str, Any]:
         raw = n["attrs"]
         unknown = sorted(set(raw) - set(op.attr_defaults))
         if unknown:
             raise GraphFileError(f"{at}: op {op.name} has no attribute {unknown[0][:80]!r}")
+        functions = getattr(op, "functions", ())
         attrs: dict[str, Any] = {}
         for key, value in raw.items():
             where = f"{at}, attribute '{key}'"
+            if key in functions:
+                attrs[key] = self._function(graph, value, where)
+                continue
             decoded = self.dec.value(value, where)
             default = op.attr_defaults[key]
             if isinstance(default, bool) and not isinstance(decoded, bool):
@@ -121,6 +146,89 @@ class GraphBuilder:
             if shape != t.shape:
                 raise GraphFileError(f"{at}, outputs[{i}]: the file records shape {format_shape(shape)}, but "
                                      f"inference gives {format_shape(t.shape)}")
+
+    # -------------------------------------------------------------- sub-graphs
+    def _spend_nodes(self, count: int, at: str) -> None:
+        self.node_budget -= count
+        if self.node_budget < 0:
+            raise GraphFileError(f"{at}: the file holds more than {self.dec.limits.max_nodes} nodes, counting those "
+                                 f"of its sub-graphs")
+
+    def _function(self, graph: Graph, value: Any, where: str) -> Function | None:
+        """A function attribute: null, a definition (rebuilt here, inside `graph`) or the id of
+        a definition already complete."""
+        if value is None:
+            return None
+        if not isinstance(value, dict) or list(value) != ["function"]:
+            raise GraphFileError(f"{where} must be a sub-graph {{'function': {{...}}}}, a reference "
+                                 f"{{'function': id}} or null, got {_kind(value)}")
+        body = value["function"]
+        if isinstance(body, int) and not isinstance(body, bool):
+            fn = self.functions.get(body)
+            if fn is None:
+                why = ("encloses this attribute (a function cannot contain itself)" if 0 <= body < self.started
+                       else "the file does not define before this point")
+                raise GraphFileError(f"{where} refers to function {body}, which {why}")
+            return fn
+        return self._define(graph, body, where)
+
+    def _define(self, graph: Graph, body: Any, where: str) -> Function:
+        dec, limits = self.dec, self.dec.limits
+        body = dec.obj(body, f"{where}, the function", _FUNCTION_FIELDS)
+        number = dec.integer(body["id"], f"{where}, function field 'id'")
+        if number != self.started:
+            raise GraphFileError(f"{where}, function field 'id' is {number}, expected {self.started} (functions are "
+                                 f"numbered in the order the file defines them)")
+        name = dec.string(body["name"], f"{where}, function field 'name'", allow_empty=False)
+        if not _VALID_NAME.match(name):
+            raise GraphFileError(f"{where}, function field 'name': {name[:80]!r} is not a valid name (letters, "
+                                 f"digits and _ . - /)")
+        at = f"{where}, function '{name}'"
+        if self.depth >= limits.max_function_depth:
+            raise GraphFileError(f"{at}: sub-graphs nest deeper than {limits.max_function_depth} levels")
+        raw_nodes = dec.array_list(body["nodes"], f"{at}, field 'nodes'", limits.max_nodes)
+        self._spend_nodes(len(raw_nodes), at)
+        self.started += 1
+        checked = self.check_nodes(dec, raw_nodes, at, f"function '{name}'")
+        fg = FuncGraph(graph, name, self.ops["Placeholder"])
+        self.depth += 1
+        try:
+            for n in checked:
+                self._create(fg, n, None)
+        finally:
+            self.depth -= 1
+        args = self._function_tensors(fg, body["args"], f"{at}, field 'args'")
+        results = self._function_tensors(fg, body["results"], f"{at}, field 'results'")
+        taken: set[Node] = set()
+        for i, t in enumerate(args):
+            if t.node.type != "Placeholder":
+                raise GraphFileError(f"{at}, args[{i}]: '{t.name}' is not a placeholder of the function")
+            if t.node in taken:
+                raise GraphFileError(f"{at}, args[{i}]: '{t.name}' is listed twice")
+            taken.add(t.node)
+        extra = next((p for p in fg.get_operations() if p.type == "Placeholder" and p not in taken), None)
+        if extra is not None:
+            raise GraphFileError(f"{at}: placeholder '{extra.name}' is not one of the function's arguments (a "
+                                 f"function takes everything it reads as an argument)")
+        fn = Function(name, fg, args, results)
+        self.functions[number] = fn
+        return fn
+
+    def _function_tensors(self, fg: FuncGraph, raw: Any, at: str) -> list[Tensor]:
+        refs = self.dec.array_list(raw, at, self.dec.limits.max_outputs_per_node)
+        out = []
+        for i, ref in enumerate(refs):
+            ref = self.dec.string(ref, f"{at}[{i}]")
+            src, sep, idx = ref.rpartition(":")
+            if not sep or not idx.isdigit() or (len(idx) > 1 and idx[0] == "0") or len(idx) > 9:
+                raise GraphFileError(f"{at}[{i}]: {ref[:80]!r} is not a tensor reference 'node_name:index'")
+            if not _has_node(fg, src):
+                raise GraphFileError(f"{at}[{i}]: refers to node '{src[:80]}', which function '{fg.name}' does not have")
+            outs = fg.get_operation_by_name(src).outputs
+            if int(idx) >= len(outs):
+                raise GraphFileError(f"{at}[{i}]: node '{src[:80]}' has {len(outs)} output(s), not an output {idx}")
+            out.append(outs[int(idx)])
+        return out
 
     # -------------------------------------------------------------- variables
     def _variables(self, raw: Any, by_name: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -274,8 +382,9 @@ def _tensor(graph: Graph, ref: str, at: str, field: str) -> Tensor:
 
 
 def _check_output_count(op: str, inputs: list[Tensor], attrs: dict[str, Any], declared: int, at: str) -> None:
-    """Ops whose number of outputs comes from an attribute or a shape: check it against the
-    file before inference, which would otherwise build a list of that many output types."""
+    """Ops whose number of outputs comes from an attribute, a shape or a sub-graph: check it
+    against the file before inference, which would otherwise build a list of that many output
+    types (a sub-graph's results are listed once but may be used by many nodes)."""
     if op == "Split":
         n, sizes = attrs.get("num_split"), attrs.get("size_splits")
         if n is not None:
@@ -295,6 +404,16 @@ def _check_output_count(op: str, inputs: list[Tensor], attrs: dict[str, Any], de
             axis = attrs.get("axis", 0)
             if isinstance(axis, int) and not isinstance(axis, bool) and -len(x.shape) <= axis < len(x.shape):
                 count = x.shape[axis]
+    elif op == "While":   # inference would list a type per result of the body
+        body, n, history = attrs.get("body"), attrs.get("n_carries", 0), attrs.get("history", False)
+        if not isinstance(body, Function) or not isinstance(n, int) or not isinstance(history, bool):
+            return
+        count = len(body.results) + 1 + (n if history else 0)
+    elif op == "If":
+        branch = attrs.get("then_branch")
+        if not isinstance(branch, Function):
+            return
+        count = len(branch.results)
     else:
         return
     if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count != declared):

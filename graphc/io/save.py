@@ -3,7 +3,9 @@
 The values come from `session` when one is given (a trained model), else from the variables'
 initializers run once in a fresh reference Session (so random initial values are drawn exactly
 as a first `global_variables_initializer()` would draw them). The file never holds code: ops are
-named, attributes are typed JSON and arrays are plain `.npy` entries.
+named, attributes are typed JSON and arrays are plain `.npy` entries. A loop's body or a
+branch (a Function attribute) is written as a nested graph of the same node entries, so the
+reader rebuilds and checks it exactly like the graph around it (see format.py).
 """
 from __future__ import annotations
 
@@ -15,12 +17,13 @@ import numpy as np
 
 from ..compiled import initial_values
 from ..errors import GraphcError
+from ..ir.function import Function
 from ..ir.graph import Graph, get_default_graph
 from ..ir.node import Node
 from ..ir.tensor import Tensor
 from .archive import write_archive
 from .codec import encode_shape, encode_source, encode_value
-from .format import ARRAY_DIR, FORMAT_NAME, FORMAT_VERSION
+from .format import ARRAY_DIR, DEFAULT_LIMITS, FORMAT_NAME, FORMAT_VERSION, PLAIN_VERSION
 from .initial import consumer_counts, value_const
 
 
@@ -96,12 +99,14 @@ def save_graph(path: str | os.PathLike, graph: Graph | None = None, session: Any
             "read": info.read.name if info.read is not None else None,
             "value": entry, "source": encode_source(info.source),
         })
+    writer = _NodeWriter(table)
+    entries = [writer.node(n, carrier) for n in nodes]
     document = {
         "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
+        "version": FORMAT_VERSION if writer.defined else PLAIN_VERSION,
         "producer": f"graphc {_version()}",
         "graph": {"seed": graph.seed},
-        "nodes": [_node_entry(n, table, carrier) for n in nodes],
+        "nodes": entries,
         "variables": variables,
         "collections": _collections(graph),
         "arrays": table.meta,
@@ -110,23 +115,69 @@ def save_graph(path: str | os.PathLike, graph: Graph | None = None, session: Any
     return os.fspath(path)
 
 
-def _node_entry(n: Node, table: _ArrayTable, carrier: dict[str, str]) -> dict[str, Any]:
-    where = f"node '{n.name}' ({n.type})"
-    attrs = {}
-    for key, value in n.attrs.items():
-        if key == "value" and n.name in carrier:
-            attrs[key] = {"array": carrier[n.name]}
-        else:
-            attrs[key] = encode_value(value, table.add, f"{where}, attribute '{key}'")
-    return {
-        "name": n.name,
-        "op": n.type,
-        "inputs": [t.name for t in n.inputs],
-        "control_inputs": [c.name for c in n.control_inputs],
-        "attrs": attrs,
-        "outputs": [{"dtype": t.dtype.name, "shape": encode_shape(t.shape)} for t in n.outputs],
-        "source": encode_source(n.source),
-    }
+class _NodeWriter:
+    """Node entries, with sub-graphs (Function attributes) written as nested graphs.
+
+    Functions are numbered in the order their definitions start; one already written (a body a
+    loop and its gradient's twin share) is written again as a reference to its number, so the
+    loaded nodes share it too. A function reached again while its own definition is still being
+    written would contain itself: that is refused, as is nesting deeper than a reader accepts."""
+
+    def __init__(self, table: _ArrayTable) -> None:
+        self.table = table
+        self.ids: dict[int, int] = {}          # id(Function) -> its number, once completely written
+        self.open: set[int] = set()            # id(Function) of the definitions being written
+        self.defined = 0
+        self.inside: list[str] = []            # names of the functions being written, outermost first
+
+    def node(self, n: Node, carrier: dict[str, str]) -> dict[str, Any]:
+        where = f"node '{n.name}' ({n.type})" + (f" in function '{self.inside[-1]}'" if self.inside else "")
+        functions = getattr(n.op, "functions", ())
+        attrs = {}
+        for key, value in n.attrs.items():
+            if key == "value" and n.name in carrier:
+                attrs[key] = {"array": carrier[n.name]}
+            elif key in functions and value is not None:
+                attrs[key] = self.function(value, f"{where}, attribute '{key}'")
+            else:
+                attrs[key] = encode_value(value, self.table.add, f"{where}, attribute '{key}'")
+        return {
+            "name": n.name,
+            "op": n.type,
+            "inputs": [t.name for t in n.inputs],
+            "control_inputs": [c.name for c in n.control_inputs],
+            "attrs": attrs,
+            "outputs": [{"dtype": t.dtype.name, "shape": encode_shape(t.shape)} for t in n.outputs],
+            "source": encode_source(n.source),
+        }
+
+    def function(self, fn: Any, where: str) -> dict[str, Any]:
+        if not isinstance(fn, Function):
+            raise GraphcError(f"{where}: cannot write {type(fn).__name__} {fn!r} as a function")
+        if id(fn) in self.ids:
+            return {"function": self.ids[id(fn)]}
+        if id(fn) in self.open:
+            raise GraphcError(f"{where}: function '{fn.name}' contains itself")
+        if len(self.inside) >= DEFAULT_LIMITS.max_function_depth:
+            raise GraphcError(f"{where}: sub-graphs nest deeper than {DEFAULT_LIMITS.max_function_depth} levels, "
+                              f"more than graphc reads back")
+        nodes = fn.graph.get_operations()
+        for kind, tensors in (("argument", fn.args), ("result", fn.results)):
+            for t in tensors:
+                if t.node.graph is not fn.graph:
+                    raise GraphcError(f"{where}: {kind} '{t.name}' of function '{fn.name}' is not a tensor of its graph")
+        number = self.defined
+        self.defined += 1
+        self.open.add(id(fn))
+        self.inside.append(fn.name)
+        try:
+            entries = [self.node(n, {}) for n in nodes]   # no variable values inside: carrier {}
+        finally:
+            self.inside.pop()
+            self.open.discard(id(fn))
+        self.ids[id(fn)] = number
+        return {"function": {"id": number, "name": fn.name, "nodes": entries,
+                             "args": [t.name for t in fn.args], "results": [t.name for t in fn.results]}}
 
 
 def _collections(graph: Graph) -> dict[str, list[dict[str, str]]]:

@@ -12,7 +12,6 @@ from ..errors import GraphFileError
 from .format import FORMAT_NAME, FORMAT_VERSION
 
 
-
 def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
     """Version 2 gave source objects an optional "code" field (the line's text, shown in error
     messages instead of reading the file the graph names). A version-1 source lacks it and is
@@ -21,8 +20,14 @@ def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 added sub-graphs: `{"function": ...}` values of While and If attributes. A
+    version-2 document has none, so it needs no change."""
+    return doc
+
+
 # version N -> a function turning a version-N document into a version-(N + 1) document.
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def upgrade(doc: Any, where: str) -> dict[str, Any]:

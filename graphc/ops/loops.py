@@ -128,8 +128,10 @@ class While(_SubgraphOp):
                 raise DTypeError(f"the loop body turns loop value {k} from {arg.dtype.name} into {res.dtype.name}")
             if not compatible(arg.shape, res.shape) or (arg.shape is not None and res.shape is None):
                 raise ShapeError(f"the loop body changes the shape of loop value {k} from {format_shape(arg.shape)} "
-                                 f"to {format_shape(res.shape)}",
-                                 hint="pass shape_invariants=... to let that dimension vary across iterations")
+                                 f"to {format_shape(res.shape)} in one iteration; a loop value keeps one shape while "
+                                 "the loop runs (shape_invariants only relaxes the shapes known while building)",
+                                 hint="keep a fixed-size buffer and a length in the loop (gc.pad / gc.where), or "
+                                      "stack per-step values with gc.scan and join them after the loop")
         if cond is not None:
             c = cond.results[0] if len(cond.results) == 1 else None
             if c is None or c.dtype is not bool_ or c.shape not in ((), None):
