@@ -15,7 +15,7 @@ from ..ir.shapes import is_fully_defined
 from ..ir.tensor import Tensor
 from . import array, math
 from .control import identity, stop_gradient
-from .convert import apply1, as_int_tuple, convert_to_tensor, elementwise_op, is_tensor_like
+from .convert import apply1, as_int_tuple, convert_to_tensor, elementwise_op, graph_of, is_tensor_like
 from .random import random_uniform
 
 

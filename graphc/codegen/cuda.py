@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..lower.kernel import GemmCall, KernelProgram, number_checks
+from ..errors import CompileError
+from ..lower.kernel import BranchStep, GemmCall, KernelProgram, LoopStep, number_checks
 from .cuda_expr import memory_type
 from ..lower.chains import row_chains
 from .cuda_chains import ChainWriter, chain_worthwhile
@@ -33,6 +34,12 @@ class CudaModule:
 
 
 def render_cuda(kp: KernelProgram, prefix: str = "graphc") -> CudaModule:
+    for k in kp.kernels:
+        if isinstance(k, (LoopStep, BranchStep)):
+            node = k.node
+            raise CompileError("loops and branches (gc.while_loop, gc.scan, gc.cond, ...) do not run on the CUDA "
+                               "backend yet", op_type=node.type, node_name=node.name, source=node.source,
+                               hint="run this graph with backend='llvm' (or 'numpy')")
     number_checks(kp)
     codes = {id(check): i + 1 for i, check in enumerate(kp.errors)}
     parts = ['#include "graphc_cuda.cuh"']

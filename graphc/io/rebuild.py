@@ -183,7 +183,7 @@ class GraphBuilder:
         if not _VALID_NAME.match(name):
             raise GraphFileError(f"{where}, function field 'name': {name[:80]!r} is not a valid name (letters, "
                                  f"digits and _ . - /)")
-        at = f"{where}, function '{name}'"
+        at = f"{where}, function '{name[:80]}'"
         if self.depth >= limits.max_function_depth:
             raise GraphFileError(f"{at}: sub-graphs nest deeper than {limits.max_function_depth} levels")
         raw_nodes = dec.array_list(body["nodes"], f"{at}, field 'nodes'", limits.max_nodes)

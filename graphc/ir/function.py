@@ -99,6 +99,13 @@ class Function:
     args: list[Tensor]
     results: list[Tensor]
     program: Any = field(default=None, repr=False)
+    # The user-level Function this one was made from (its program form, or the same body with
+    # more results a gradient needs): loops whose bodies share an origin can be merged.
+    origin: Any = field(default=None, repr=False)
+
+    @property
+    def root(self) -> "Function":
+        return self.origin if self.origin is not None else self
 
     def arg_types(self) -> list[tuple[Any, Any]]:
         return [(t.dtype, t.shape) for t in self.args]
@@ -110,28 +117,39 @@ class Function:
         return f"<Function {self.name}: {len(self.args)} args -> {len(self.results)} results>"
 
 
-def inline(fn: Function, graph: Graph, args: list[Tensor]) -> list[Tensor]:
+def inline(fn: Function, graph: Graph, args: list[Tensor], mapping: dict[Tensor, Tensor] | None = None) -> list[Tensor]:
     """Copy the nodes of `fn` (a user-level Function) into `graph`, its arguments replaced by
     `args`: the tensors standing for its results there. Used by gradients of loops and branches,
-    which recompute a body's intermediate values where they need them."""
+    which recompute a body's intermediate values where they need them. `mapping`, when given,
+    receives every copied tensor (fn's tensor -> its copy)."""
     if len(args) != len(fn.args):
         raise GraphcError(f"'{fn.name}' takes {len(fn.args)} arguments, got {len(args)}")
-    value: dict[Tensor, Tensor] = dict(zip(fn.args, args))
+    value = copy_nodes(graph, fn.graph, fn.results, dict(zip(fn.args, args)), fn.name)
+    if mapping is not None:
+        mapping.update(value)
+    return [value[t] for t in fn.results]
+
+
+def copy_nodes(graph: Graph, source: Graph, results: list[Tensor], value: dict[Tensor, Tensor], what: str,
+               skip: Any = None) -> dict[Tensor, Tensor]:
+    """Copy the nodes of `source` that `results` need (stopping at tensors already in `value`)
+    into `graph`, in creation order; returns `value` extended with every copy. A node for which
+    skip(node) holds must not be needed (an error if it is)."""
     live: set[int] = set()
-    stack = [t.node for t in fn.results if t not in value]
+    stack = [t.node for t in results if t not in value]
     while stack:
         node = stack.pop()
         if node.id in live:
             continue
         live.add(node.id)
         stack.extend(t.node for t in node.inputs if t not in value)
-        stack.extend(node.control_inputs)
-    for node in fn.graph.get_operations():
+        stack.extend(c for c in node.control_inputs if c.graph is source)
+    for node in source.get_operations():
         if node.id not in live:
             continue
-        if node.type == "Placeholder":
-            raise GraphcError(f"'{fn.name}' reads placeholder '{node.name}', which is not one of its arguments")
-        copy = graph.create_node(node.op, [value[t] for t in node.inputs], dict(node.attrs), node.name.rsplit("/", 1)[-1],
-                                 source=node.source)
+        if node.type == "Placeholder" or (skip is not None and skip(node)):
+            raise GraphcError(f"'{what}' needs '{node.name}', which is not one of its arguments")
+        copy = graph.create_node(node.op, [value[t] for t in node.inputs], dict(node.attrs),
+                                 node.name.rsplit("/", 1)[-1], source=node.source)
         value.update(zip(node.outputs, copy.outputs))
-    return [value[t] for t in fn.results]
+    return value

@@ -21,15 +21,54 @@ from collections import Counter
 
 from ..ops.scalar import SExpr
 from .index import IExpr
-from .kernel import Buffer, GemmCall, KernelProgram, LoopKernel
+from .kernel import Buffer, BranchStep, GemmCall, KernelProgram, LoopKernel, LoopStep, SubProgram
 
 
 def kernel_listing(kp: KernelProgram) -> str:
     lines = [f"kernel program: {len(kp.kernels)} kernel(s), workspace {kp.workspace_bytes} bytes", "buffers:"]
     lines += ["  " + _buffer_line(b) for b in kp.buffers]
-    for k in kp.kernels:
-        lines += _gemm_lines(k) if isinstance(k, GemmCall) else _loop_lines(k)
+    lines += _kernels_lines(kp.kernels)
     return "\n".join(lines)
+
+
+def _kernels_lines(kernels: list) -> list[str]:
+    lines: list[str] = []
+    for k in kernels:
+        if isinstance(k, GemmCall):
+            lines += _gemm_lines(k)
+        elif isinstance(k, LoopStep):
+            lines += _step_lines(k)
+        elif isinstance(k, BranchStep):
+            lines += _branch_lines(k)
+        else:
+            lines += _loop_lines(k)
+    return lines
+
+
+def _ids(buffers: list[Buffer]) -> str:
+    return ", ".join(f"%{b.id}" for b in buffers) or "-"
+
+
+def _sub_lines(title: str, sub: SubProgram) -> list[str]:
+    head = [f"  {title}({_ids(sub.args)}) -> {_ids(sub.results)}:"]
+    return head + ["    " + line for line in _kernels_lines(sub.kernels)]
+
+
+def _step_lines(k: LoopStep) -> list[str]:
+    order = " in reverse" if k.reverse else ""
+    lines = [f"{k.name} while i < min(%{k.trip.id}{''.join(f', len %{q.id}' for q in k.sequences)}){order}"
+             f"{_origin(k.node)}",
+             f"  loop values {_ids(k.carries)} -> {_ids(k.finals)}; rows of {_ids(k.sequences)}; "
+             f"captured {_ids(k.captures)}; stacked -> {_ids(k.stacked)}; count -> %{k.count.id}"
+             + (f"; history -> {_ids(k.history)}" if k.history else "")]
+    if k.cond is not None:
+        lines += _sub_lines("cond", k.cond)
+    return lines + _sub_lines("body", k.body)
+
+
+def _branch_lines(k: BranchStep) -> list[str]:
+    lines = [f"{k.name} if %{k.pred.id} (captured {_ids(k.captures)}) -> {_ids(k.outputs)}{_origin(k.node)}"]
+    return lines + _sub_lines("then", k.then_branch) + _sub_lines("else", k.else_branch)
 
 
 def _buffer_line(b: Buffer) -> str:

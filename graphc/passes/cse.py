@@ -18,14 +18,19 @@ def common_subexpressions(program: Program) -> Program:
     def rule(rw: Rewriter, node: Node, inputs: list[Tensor]) -> list[Tensor] | None:
         if node.op.stateful or node.op.has_side_effect:
             return None
-        if node.type == "While" and not node.attrs["history"] and _twin_key(node) in twins:
-            # the gradient's twin also outputs the history: run that one loop for both
-            twin = rw.graph.create_node(node.op, inputs, {**node.attrs, "history": True}, node.name,
-                                        source=node.source, exact_name=True)
-            key = (twin.op.name, freeze_attrs(twin.attrs), tuple((id(t.node), t.index) for t in inputs))
-            twin = seen.setdefault(key, twin)
+        twin = twins.get(_twin_key(node)) if node.type == "While" and not node.attrs["history"] else None
+        if twin is not None:
+            # the gradient's twin also outputs the history (and what the backward loop needs):
+            # run that one loop for both
+            merged = rw.graph.create_node(twin.op, inputs, dict(twin.attrs), node.name, source=node.source,
+                                          exact_name=True, output_types=[(t.dtype, t.shape) for t in twin.outputs])
+            key = (merged.op.name, freeze_attrs(merged.attrs), tuple((id(t.node), t.index) for t in inputs))
+            merged = seen.setdefault(key, merged)
             rw.note("While (merged with its gradient's twin)")
-            return list(twin.outputs[:len(node.outputs)])
+            n = node.attrs["n_carries"]
+            values = len(node.attrs["body"].results) - n
+            twin_values = len(twin.attrs["body"].results) - n
+            return list(merged.outputs[:n + values]) + [merged.outputs[n + twin_values]]
         attrs_key = node._cache.get("attrs_key")
         if attrs_key is None:
             attrs_key = node._cache["attrs_key"] = freeze_attrs(node.attrs)
@@ -41,10 +46,13 @@ def common_subexpressions(program: Program) -> Program:
 
 
 def _twin_key(node: Node) -> Any:
-    """What a loop and the twin with history made for its gradient share."""
-    attrs = {k: v for k, v in node.attrs.items() if k != "history"}
+    """What a loop and the twin made for its gradient share: the same inputs and attributes
+    except the history flag, and bodies made from the same user body (the twin's may return
+    more values: what the backward loop needs)."""
+    attrs = {k: (v.root if k in ("body", "cond") and v is not None else v)
+             for k, v in node.attrs.items() if k != "history"}
     return (freeze_attrs(attrs), tuple((id(t.node), t.index) for t in node.inputs))
 
 
-def _loops_with_history(program: Program) -> set[Any]:
-    return {_twin_key(n) for n in program.nodes() if n.type == "While" and n.attrs["history"]}
+def _loops_with_history(program: Program) -> dict[Any, Node]:
+    return {_twin_key(n): n for n in program.nodes() if n.type == "While" and n.attrs["history"]}

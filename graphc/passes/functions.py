@@ -40,7 +40,8 @@ def optimize_functions(program: Program, optimize: Callable[[Program], Program])
             new = done.get(id(fn))
             if new is None:
                 body = optimize(fn.program)
-                new = done[id(fn)] = Function(fn.name, body.graph, body.input_tensors(), body.outputs, program=body)
+                new = done[id(fn)] = Function(fn.name, body.graph, body.input_tensors(), body.outputs, program=body,
+                                              origin=fn.root)
             attrs[key] = new
         copy = rw.graph.create_node(node.op, inputs, attrs, node.name, source=node.source, exact_name=True,
                                     output_types=[(t.dtype, t.shape) for t in node.outputs])

@@ -124,7 +124,7 @@ class _Builder:
                 feeds = [(a, d, tuple(s)) for a, (d, s) in zip(fn.args, arg_types)]
                 body = build_program(fn.graph, fn.results, feeds)
                 done = self.functions[memo] = Function(fn.name, body.graph, body.input_tensors(), body.outputs,
-                                                       program=body)
+                                                       program=body, origin=fn.root)
             attrs[key] = done
         return attrs
 

@@ -90,6 +90,11 @@ class Program:
                 continue
             outs = ", ".join(f"{ref(t)}: {_type(t)}" for t in n.outputs)
             lines.append(f"  {outs} = {n.type}({', '.join(ref(t) for t in n.inputs)}){_attr_text(n)}")
+            for key in getattr(n.op, "functions", ()):   # a loop's body, a branch: indented below
+                fn = n.attrs.get(key)
+                if fn is not None and getattr(fn, "program", None) is not None:
+                    lines.append(f"    {key}:")
+                    lines += ["    " + line for line in fn.program.listing().splitlines()]
         lines += [f"  output {i}: {ref(t)}" for i, t in enumerate(self.outputs)]
         lines += [f"  update {var} <- {ref(t)}" for var, t in self.updates]
         return "\n".join(lines)
