@@ -23,6 +23,7 @@ from typing import Any
 
 from .api import array, math
 from .api.control_flow import _functions, _trace, cond, while_loop
+from .api.control import identity
 from .api.convert import apply_op
 from .autodiff import gradients
 from .ir.dtypes import int64
@@ -169,6 +170,8 @@ class _Backward:
             seq_k = slices[len(slices) - len(self.sequences):] if self.sequences else []
             k = math.subtract(math.subtract(at_count, array_one(at_count)), j)
             c_k = slices[:n] if self.keep else _recompute(self.body, k, tail[len(tail) - n:], caps_k)
+            if not self.keep:   # partial derivatives: the weights' path through the recomputation is not one
+                caps_k = [identity(c) for c in caps_k]
             before = get_default_graph().version
             outs = inline(self.body, get_default_graph(), [k, *c_k, *seq_k, *caps_k], self.recomputed)
             self.copies = {node.id for node in get_default_graph().get_operations()[before:]}

@@ -51,13 +51,18 @@ def _suite_path() -> Path:
     return Path(graphc.__file__).resolve().parents[1] / "benchmarks" / "suite.py"
 
 
+BENCHMARKS = ("suite", "lstm")   # benchmarks/NAME.py that `graphc bench NAME` runs
+
+
 def _bench(args: argparse.Namespace) -> int:
     path = _suite_path()
+    if args.benchmark != "suite":
+        path = path.with_name(f"{args.benchmark}.py")
     if not path.is_file():
         print(f"graphc bench: the benchmark suite is not installed with graphc ({path} not found); "
               f"run `graphc bench` from a source checkout (pip install -e . in a clone of graphc)", file=sys.stderr)
         return 2
-    spec = importlib.util.spec_from_file_location("graphc_benchmark_suite", path)
+    spec = importlib.util.spec_from_file_location(f"graphc_benchmark_{args.benchmark}", path)
     assert spec is not None and spec.loader is not None
     suite = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(suite)
@@ -105,7 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     aot.set_defaults(fn=_aot)
     bench_help = "run the benchmark suite against NumPy and the installed peers (benchmarks/suite.py; needs a source checkout)"
     bench = sub.add_parser("bench", help=bench_help, description=bench_help)
-    bench.add_argument("--quick", action="store_true", help="skip the 1e7 chain and the compile-time runs")
+    bench.add_argument("benchmark", nargs="?", choices=BENCHMARKS, default="suite",
+                       help="suite (the default) or lstm (benchmarks/lstm.py: an LSTM training step against jax)")
+    bench.add_argument("--quick", action="store_true", help="skip the 1e7 chain and the compile-time runs "
+                       "(lstm: fewer rounds, one process per compile figure)")
     bench.set_defaults(fn=_bench)
     args = parser.parse_args(argv)
     return args.fn(args)

@@ -65,7 +65,8 @@ class _Frame:
         self.memset = module.declare_intrinsic("llvm.memset", [llvm_types.I8P, I64])
 
     def slot(self, buf: Buffer) -> ir.Value:
-        return self.b.gep(self.frame, [ir.Constant(I64, FRAME_BUFFERS + buf.id)])
+        storage = buf.alias_of if buf.alias_of is not None else buf   # computed in another's memory
+        return self.b.gep(self.frame, [ir.Constant(I64, FRAME_BUFFERS + storage.id)])
 
     def ptr(self, buf: Buffer, row: ir.Value | None = None, row_bytes: int = 0) -> ir.Value:
         p = self.b.load(self.slot(buf))

@@ -8,9 +8,11 @@ A `.gcx` file is a zip archive holding exactly:
   While's body and cond, an If's branches) holds each as a nested graph in its attribute:
   `{"function": {"id", "name", "nodes", "args", "results"}}`, where `nodes` are written like the
   document's, `args` name the sub-graph's argument placeholders in call order and `results` its
-  result tensors; a sub-graph used by several nodes is written once and then referred to as
-  `{"function": id}` (ids count definitions in the order the file gives them, and a reference
-  may only name a definition that is already complete, so no sub-graph can contain itself);
+  result tensors. A sub-graph used by several nodes is written once and then referred to as
+  `{"function": id}`; one whose graph another function already holds (the body with more
+  results a gradient needs) gives `"graph": id` instead of `nodes`, and `"origin": id` for the
+  function it extends. Ids count definitions in the order the file gives them, and every
+  reference names a definition already complete, so no sub-graph can contain itself;
 - `arrays/<n>.npy`: one NumPy `.npy` file per constant or variable value, stored uncompressed
   and read with `allow_pickle=False`.
 
@@ -54,7 +56,7 @@ class Limits:
     # unread when it is larger than max_entries entries can need (CENTRAL_ENTRY_BYTES each).
     max_entries: int = 100_000
     max_compression_ratio: int = 200      # for compressed entries; graphc stores arrays uncompressed
-    max_nodes: int = 2_000_000            # in all: the graph's and every sub-graph's
+    max_nodes: int = 2_000_000            # in all: the graph's, every sub-graph's, and one per sub-graph
     max_outputs_per_node: int = 100_000
     max_rank: int = 64
     max_dim: int = 1 << 48

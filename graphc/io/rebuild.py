@@ -11,8 +11,9 @@ is: each definition becomes a `FuncGraph` whose outer graph is the graph being r
 nodes created the same way, then a `Function` of its argument placeholders and results, which
 the owning op's inference checks against the node's inputs. What keeps a hostile file from
 making this recursion unbounded: nesting is limited (`Limits.max_function_depth`), every
-sub-graph's nodes count towards `Limits.max_nodes`, and a reference (`{"function": id}`) may
-only name a definition already complete, which is never one that encloses it.
+sub-graph's nodes (and each sub-graph itself) count towards `Limits.max_nodes`, and a
+reference (`{"function": id}`, a shared `graph`, an `origin`) may only name a definition
+already complete, which is never one that encloses it.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from .codec import Decoder, _kind
 from .initial import SAVED_VALUE_SUFFIX
 
 _VAR_FIELDS = {"name", "dtype", "shape", "trainable", "initializer", "initial_value", "read", "value", "source"}
-_FUNCTION_FIELDS = {"id", "name", "nodes", "args", "results"}
+_FUNCTION_FIELDS = {"id", "name", "args", "results"}   # and "nodes" or "graph"; "origin"
 # (decoder, raw node entries, where, scope) -> the entries checked (load.check_nodes)
 CheckNodes = Callable[[Decoder, list, str, str], list[dict[str, Any]]]
 
@@ -152,7 +153,7 @@ class GraphBuilder:
         self.node_budget -= count
         if self.node_budget < 0:
             raise GraphFileError(f"{at}: the file holds more than {self.dec.limits.max_nodes} nodes, counting those "
-                                 f"of its sub-graphs")
+                                 f"of its sub-graphs and one per sub-graph")
 
     def _function(self, graph: Graph, value: Any, where: str) -> Function | None:
         """A function attribute: null, a definition (rebuilt here, inside `graph`) or the id of
@@ -174,45 +175,62 @@ class GraphBuilder:
 
     def _define(self, graph: Graph, body: Any, where: str) -> Function:
         dec, limits = self.dec, self.dec.limits
-        body = dec.obj(body, f"{where}, the function", _FUNCTION_FIELDS)
+        body = dec.obj(body, f"{where}, the function", _FUNCTION_FIELDS, {"nodes", "graph", "origin"})
         number = dec.integer(body["id"], f"{where}, function field 'id'")
         if number != self.started:
             raise GraphFileError(f"{where}, function field 'id' is {number}, expected {self.started} (functions are "
                                  f"numbered in the order the file defines them)")
         name = dec.string(body["name"], f"{where}, function field 'name'", allow_empty=False)
-        if not _VALID_NAME.match(name):
-            raise GraphFileError(f"{where}, function field 'name': {name[:80]!r} is not a valid name (letters, "
-                                 f"digits and _ . - /)")
+        if not name.isprintable():
+            raise GraphFileError(f"{where}, function field 'name': {name[:80]!r} holds control characters")
         at = f"{where}, function '{name[:80]}'"
         if self.depth >= limits.max_function_depth:
             raise GraphFileError(f"{at}: sub-graphs nest deeper than {limits.max_function_depth} levels")
-        raw_nodes = dec.array_list(body["nodes"], f"{at}, field 'nodes'", limits.max_nodes)
-        self._spend_nodes(len(raw_nodes), at)
+        if ("nodes" in body) == ("graph" in body):
+            raise GraphFileError(f"{at}: a function has either its own 'nodes' or the 'graph' of another function")
         self.started += 1
-        checked = self.check_nodes(dec, raw_nodes, at, f"function '{name}'")
-        fg = FuncGraph(graph, name, self.ops["Placeholder"])
-        self.depth += 1
-        try:
-            for n in checked:
-                self._create(fg, n, None)
-        finally:
-            self.depth -= 1
+        self._spend_nodes(1, at)   # a sub-graph costs about what a node does, even an empty one
+        if "graph" in body:   # the graph of another function (the same body with more results)
+            fg = self._complete(body["graph"], f"{at}, field 'graph'").graph
+        else:
+            raw_nodes = dec.array_list(body["nodes"], f"{at}, field 'nodes'", limits.max_nodes)
+            self._spend_nodes(len(raw_nodes), at)
+            checked = self.check_nodes(dec, raw_nodes, at, f"function '{name[:80]}'")
+            fg = FuncGraph(graph, name, self.ops["Placeholder"])
+            self.depth += 1
+            try:
+                for n in checked:
+                    self._create(fg, n, None)
+            finally:
+                self.depth -= 1
         args = self._function_tensors(fg, body["args"], f"{at}, field 'args'")
         results = self._function_tensors(fg, body["results"], f"{at}, field 'results'")
-        taken: set[Node] = set()
-        for i, t in enumerate(args):
-            if t.node.type != "Placeholder":
-                raise GraphFileError(f"{at}, args[{i}]: '{t.name}' is not a placeholder of the function")
-            if t.node in taken:
-                raise GraphFileError(f"{at}, args[{i}]: '{t.name}' is listed twice")
-            taken.add(t.node)
-        extra = next((p for p in fg.get_operations() if p.type == "Placeholder" and p not in taken), None)
-        if extra is not None:
-            raise GraphFileError(f"{at}: placeholder '{extra.name}' is not one of the function's arguments (a "
-                                 f"function takes everything it reads as an argument)")
+        _check_arguments(fg, args, at)
         fn = Function(name, fg, args, results)
+        if "origin" in body:
+            fn.origin = self._origin(fn, body["origin"], f"{at}, field 'origin'")
         self.functions[number] = fn
         return fn
+
+    def _complete(self, ref: Any, at: str) -> Function:
+        number = self.dec.integer(ref, at)
+        fn = self.functions.get(number)
+        if fn is None:
+            raise GraphFileError(f"{at} refers to function {number}, which is not a definition complete before "
+                                 f"this point (a function cannot contain itself)")
+        return fn
+
+    def _origin(self, fn: Function, ref: Any, at: str) -> Function:
+        """The function `fn` was made from (graphc.ir.function.Function.origin), which lets the
+        compiler merge a loop with its gradient's twin: only the same graph with the same
+        arguments and the origin's results first, so merging the two is sound."""
+        origin = self._complete(ref, at)
+        if (origin.graph is not fn.graph or len(origin.args) != len(fn.args)
+                or any(a is not b for a, b in zip(origin.args, fn.args)) or len(origin.results) > len(fn.results)
+                or any(a is not b for a, b in zip(origin.results, fn.results))):
+            raise GraphFileError(f"{at}: function '{origin.name[:80]}' is not the same graph with the same arguments "
+                                 f"and the first of these results")
+        return origin
 
     def _function_tensors(self, fg: FuncGraph, raw: Any, at: str) -> list[Tensor]:
         refs = self.dec.array_list(raw, at, self.dec.limits.max_outputs_per_node)
@@ -223,7 +241,8 @@ class GraphBuilder:
             if not sep or not idx.isdigit() or (len(idx) > 1 and idx[0] == "0") or len(idx) > 9:
                 raise GraphFileError(f"{at}[{i}]: {ref[:80]!r} is not a tensor reference 'node_name:index'")
             if not _has_node(fg, src):
-                raise GraphFileError(f"{at}[{i}]: refers to node '{src[:80]}', which function '{fg.name}' does not have")
+                raise GraphFileError(f"{at}[{i}]: refers to node '{src[:80]}', which function '{fg.name[:80]}' does "
+                                     f"not have")
             outs = fg.get_operation_by_name(src).outputs
             if int(idx) >= len(outs):
                 raise GraphFileError(f"{at}[{i}]: node '{src[:80]}' has {len(outs)} output(s), not an output {idx}")
@@ -379,6 +398,22 @@ def _tensor(graph: Graph, ref: str, at: str, field: str) -> Tensor:
         return graph.get_tensor_by_name(ref)
     except Exception:
         raise GraphFileError(f"{at}, field '{field}': {ref[:80]!r} is not a tensor of the graph") from None
+
+
+def _check_arguments(fg: FuncGraph, args: list[Tensor], at: str) -> None:
+    """A function's arguments are its placeholders, each once, and all of them (a sub-graph
+    reads nothing else from outside)."""
+    taken: set[Node] = set()
+    for i, t in enumerate(args):
+        if t.node.type != "Placeholder":
+            raise GraphFileError(f"{at}, args[{i}]: '{t.name}' is not a placeholder of the function")
+        if t.node in taken:
+            raise GraphFileError(f"{at}, args[{i}]: '{t.name}' is listed twice")
+        taken.add(t.node)
+    extra = next((p for p in fg.get_operations() if p.type == "Placeholder" and p not in taken), None)
+    if extra is not None:
+        raise GraphFileError(f"{at}: placeholder '{extra.name}' is not one of the function's arguments (a "
+                             f"function takes everything it reads as an argument)")
 
 
 def _check_output_count(op: str, inputs: list[Tensor], attrs: dict[str, Any], declared: int, at: str) -> None:

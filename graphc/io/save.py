@@ -120,13 +120,17 @@ class _NodeWriter:
 
     Functions are numbered in the order their definitions start; one already written (a body a
     loop and its gradient's twin share) is written again as a reference to its number, so the
-    loaded nodes share it too. A function reached again while its own definition is still being
-    written would contain itself: that is refused, as is nesting deeper than a reader accepts."""
+    loaded nodes share it too; one whose graph is already written (the body with more results
+    a gradient needs) names that function's graph instead of repeating its nodes, and names its
+    `origin` when it has one, so the compiler can still merge the loop with its twin. A function
+    reached again while its own definition is still being written would contain itself: that is
+    refused, as is nesting deeper than a reader accepts."""
 
     def __init__(self, table: _ArrayTable) -> None:
         self.table = table
         self.ids: dict[int, int] = {}          # id(Function) -> its number, once completely written
-        self.open: set[int] = set()            # id(Function) of the definitions being written
+        self.graphs: dict[int, int] = {}       # id(its graph) -> the number of the function that wrote it
+        self.open: set[int] = set()            # id(graph) of the definitions being written
         self.defined = 0
         self.inside: list[str] = []            # names of the functions being written, outermost first
 
@@ -156,28 +160,43 @@ class _NodeWriter:
             raise GraphcError(f"{where}: cannot write {type(fn).__name__} {fn!r} as a function")
         if id(fn) in self.ids:
             return {"function": self.ids[id(fn)]}
-        if id(fn) in self.open:
+        if id(fn.graph) in self.open:
             raise GraphcError(f"{where}: function '{fn.name}' contains itself")
         if len(self.inside) >= DEFAULT_LIMITS.max_function_depth:
             raise GraphcError(f"{where}: sub-graphs nest deeper than {DEFAULT_LIMITS.max_function_depth} levels, "
                               f"more than graphc reads back")
-        nodes = fn.graph.get_operations()
         for kind, tensors in (("argument", fn.args), ("result", fn.results)):
             for t in tensors:
                 if t.node.graph is not fn.graph:
                     raise GraphcError(f"{where}: {kind} '{t.name}' of function '{fn.name}' is not a tensor of its graph")
         number = self.defined
         self.defined += 1
-        self.open.add(id(fn))
-        self.inside.append(fn.name)
-        try:
-            entries = [self.node(n, {}) for n in nodes]   # no variable values inside: carrier {}
-        finally:
-            self.inside.pop()
-            self.open.discard(id(fn))
+        entry: dict[str, Any] = {"id": number, "name": fn.name}
+        if id(fn.graph) in self.graphs:   # the same body with other results (a gradient's): its graph once
+            entry["graph"] = self.graphs[id(fn.graph)]
+        else:
+            self.open.add(id(fn.graph))
+            self.inside.append(fn.name)
+            try:
+                entry["nodes"] = [self.node(n, {}) for n in fn.graph.get_operations()]   # no variable values inside
+            finally:
+                self.inside.pop()
+                self.open.discard(id(fn.graph))
+            self.graphs[id(fn.graph)] = number
+        entry["args"] = [t.name for t in fn.args]
+        entry["results"] = [t.name for t in fn.results]
+        origin = getattr(fn, "origin", None)
+        if origin is not None and id(origin) in self.ids and _extends(fn, origin):
+            entry["origin"] = self.ids[id(origin)]   # lets the compiler merge a loop with its gradient's twin
         self.ids[id(fn)] = number
-        return {"function": {"id": number, "name": fn.name, "nodes": entries,
-                             "args": [t.name for t in fn.args], "results": [t.name for t in fn.results]}}
+        return {"function": entry}
+
+
+def _extends(fn: Function, origin: Function) -> bool:
+    """`fn` is `origin` with more results: what a reader accepts as an origin."""
+    return (fn.graph is origin.graph and len(fn.args) == len(origin.args) and len(fn.results) >= len(origin.results)
+            and all(a is b for a, b in zip(fn.args, origin.args))
+            and all(a is b for a, b in zip(fn.results, origin.results)))
 
 
 def _collections(graph: Graph) -> dict[str, list[dict[str, str]]]:
