@@ -126,7 +126,9 @@ def _calls(path: Path, name: str) -> bool:
 
 def test_there_is_one_compile_driver():
     """Passes are run, and programs lowered, in one place only: graphc/backends/target.py."""
-    runners = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if _calls(p, "run_pipeline"))
+    # passes/pipeline.py defines run_pipeline, which recurses into loop bodies and branches.
+    runners = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+                     if _calls(p, "run_pipeline") and p != PACKAGE / "passes" / "pipeline.py")
     lowerers = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if _calls(p, "lower_program"))
     assert runners == ["backends/target.py"]
     assert lowerers == ["backends/target.py"]
