@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="build, differentiate, compile and train a digits classifier")
     demo.add_argument("--epochs", type=int, default=20)
-    demo.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    demo.add_argument("--model", choices=["mlp", "cnn", "lstm"], default="mlp")
     demo.add_argument("--backend", default=None, help="llvm (compiled, the default), numpy (the reference interpreter), cuda (an NVIDIA GPU) or cuda-emulator")
     demo.set_defaults(fn=_demo)
     ops = sub.add_parser("ops", help="list every op graphc defines")

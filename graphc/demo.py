@@ -1,6 +1,7 @@
 """`graphc demo`: the main job end to end on a real model.
 
-Builds an MLP (or a small CNN) classifier for the 8x8 handwritten digits shipped with graphc,
+Builds an MLP (or a small CNN, or an LSTM reading each image as 8 rows of 8 pixels: one loop
+node, gc.nn.dynamic_rnn) classifier for the 8x8 handwritten digits shipped with graphc,
 differentiates it symbolically (AdamOptimizer.minimize -> gc.gradients), compiles the training
 step for the batch shape, trains it through Session.run with a progress bar, and reports the
 test accuracy. The TF1 code here is what a user would write.
@@ -16,6 +17,7 @@ import numpy as np
 from . import api  # noqa: F401 - installs tensor operators
 from .api import array, math, nn
 from .api.random import random_normal
+from .api.rnn_cell import LSTMCell
 from .api.variables import Variable, global_variables_initializer, placeholder
 from .datasets import load_digits, train_test_split
 from .ir.dtypes import float32, int32, int64
@@ -80,6 +82,21 @@ def build_cnn(filters: int = 8, lr: float = 0.01, seed: int = 0) -> Model:
         return _finish(graph, images, labels, logits, lr)
 
 
+def build_lstm(units: int = 64, lr: float = 0.01, seed: int = 0) -> Model:
+    """An LSTM (TF1's LSTMCell) reads the image row by row, 8 steps of 8 pixels, in one loop
+    node (gc.nn.dynamic_rnn); a dense layer classifies its last output. Adam."""
+    graph = Graph()
+    with graph.as_default():
+        images = placeholder(float32, [None, 8, 8], name="images")
+        labels = placeholder(int32, [None], name="labels")
+        _, state = nn.dynamic_rnn(LSTMCell(units, seed=seed), images, dtype=float32)
+        logits = _dense(state.h, units, 10, "logits", seed + 1)
+        return _finish(graph, images, labels, logits, lr)
+
+
+BUILDERS: dict[str, Callable[[], Model]] = {"mlp": build_mlp, "cnn": build_cnn, "lstm": build_lstm}
+
+
 def fit(model: Model, sess: Session, images: np.ndarray, labels: np.ndarray, epochs: int, batch: int = 64,
         seed: int = 0, on_epoch: Callable[[int, float, float], None] | None = None) -> None:
     """Minibatch training; on_epoch(epoch, mean loss, train accuracy) after each epoch."""
@@ -121,7 +138,9 @@ def run_demo(out: TextIO, epochs: int = 20, backend: str | None = None, model: s
     images = images / 16.0
     x_train, y_train, x_test, y_test = train_test_split(images, labels, test_fraction=0.25, seed=0)
     t0 = time.perf_counter()
-    m = build_mlp() if model == "mlp" else build_cnn()
+    if model not in BUILDERS:
+        raise ValueError(f"unknown demo model {model!r}: choose one of {', '.join(BUILDERS)}")
+    m = BUILDERS[model]()
     build_ms = (time.perf_counter() - t0) * 1e3
     ops = m.graph.get_operations()
     grads = sum(1 for n in ops if n.name.startswith("gradients/"))

@@ -32,6 +32,17 @@ def test_cli_demo_exit_code(capsys):
     assert "test accuracy" in capsys.readouterr().out
 
 
+def test_cli_demo_lstm_learns(capsys):
+    """`graphc demo --model lstm`: the digits read as 8 rows by an LSTM in one loop node."""
+    assert main(["demo", "--model", "lstm", "--epochs", "12"]) == 0
+    text = capsys.readouterr().out
+    assert "LSTM on" in text and "epoch 12/12" in text
+    accuracy = float(re.search(r"test accuracy: (\d\.\d+)", text).group(1))
+    assert accuracy >= 0.93
+    losses = [float(v) for v in re.findall(r"loss (\d+\.\d+)", text)]
+    assert len(losses) >= 3 and losses[-1] < 0.5 * losses[0]
+
+
 def test_cli_ops_lists_every_op(capsys):
     assert main(["ops"]) == 0
     listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}

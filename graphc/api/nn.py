@@ -17,6 +17,8 @@ from . import array, math
 from .control import identity, stop_gradient
 from .convert import apply1, as_int_tuple, convert_to_tensor, elementwise_op, graph_of, is_tensor_like
 from .random import random_uniform
+from . import rnn_cell
+from .rnn import bidirectional_dynamic_rnn, dynamic_rnn
 
 
 def _activation(op: str, doc: str):
@@ -255,9 +257,10 @@ def _as_dtype_of(t: Any, x: Tensor) -> Tensor:
 
 
 __all__ = [
-    "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "conv2d", "dropout", "elu", "gelu", "l2_loss",
+    "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "bidirectional_dynamic_rnn", "conv2d", "dropout",
+    "dynamic_rnn", "elu", "gelu", "l2_loss",
     "leaky_relu", "log_softmax", "max_pool", "max_pool2d", "moments", "relu", "relu6", "selu", "sigmoid",
     "sigmoid_cross_entropy_with_logits", "silu", "softmax", "softmax_cross_entropy_with_logits",
     "softmax_cross_entropy_with_logits_v2", "softplus", "softsign", "sparse_softmax_cross_entropy_with_logits",
-    "swish", "tanh",
+    "rnn_cell", "swish", "tanh",
 ]

@@ -48,7 +48,8 @@ def _activation(activation: Any) -> Callable[[Any], Tensor]:
     if isinstance(activation, str):
         if activation in _ACTIVATIONS:
             return _ACTIVATIONS[activation]
-        from . import nn   # nn imports this module: resolve names late
+        # nn imports this module, so its activations are looked up when a cell is made
+        from . import nn
         fn = getattr(nn, activation, None)
         if callable(fn):
             return fn
