@@ -285,3 +285,102 @@ def test_backend_prepare_wraps_onnx_checker_errors():
 
     with pytest.raises(gc.GraphFileError, match="fails onnx.checker"):
         GraphcBackend.prepare(_relu_model(inputs=[]))
+
+
+# ----------------------------------------------------------------------------- sub-graphs (Loop, Scan, If)
+B, I64 = TensorProto.BOOL, TensorProto.INT64
+
+
+def _loop_body(nodes=(), sfx=""):
+    """body(i, c_in, x_in) -> (c_out, x_out), with `nodes` before the two Identities; names end
+    in `sfx` (a sub-graph may not reuse the names of the graphs around it)."""
+    return helper.make_graph(list(nodes) + [helper.make_node("Identity", [f"c_in{sfx}"], [f"c_out{sfx}"]),
+                                            helper.make_node("Identity", [f"x_in{sfx}"], [f"x_out{sfx}"])],
+                             "body", [_vi(f"i{sfx}", [], I64), _vi(f"c_in{sfx}", [], B), _vi(f"x_in{sfx}", [2])],
+                             [_vi(f"c_out{sfx}", [], B), _vi(f"x_out{sfx}", [2])])
+
+
+def _loop_model(body, inputs=("M", "", "x"), name="loop"):
+    node = helper.make_node("Loop", list(inputs), ["y"], body=body, name=name)
+    return _model([node], [_vi("M", [], I64), _vi("x", [2])], [_vi("y", [2])])
+
+
+def test_deeply_nested_loop_bodies_are_refused_before_recursing():
+    """Built in place (protobuf cannot copy or encode messages this deep): 400 levels, more than
+    Python's stack would take at the ~10 frames a level of importing costs."""
+    model = _loop_model(_loop_body())
+    level, sfx = model.graph.node[0].attribute[0].g, ""
+    for depth in range(400):
+        level.node.insert(0, helper.make_node("Loop", ["M", "", f"x_in{sfx}"], [f"x_next{sfx}"], name=f"level{depth}"))
+        level.node[2].input[0] = f"x_next{sfx}"
+        level, sfx = level.node[0].attribute.add(name="body", type=onnx.AttributeProto.GRAPH).g, str(depth)
+        level.CopyFrom(_loop_body(sfx=sfx))
+    message = _load_error(model)
+    assert "sub-graphs nest more than 16 deep" in message and "attribute 'body'" in message
+
+
+def test_huge_sub_graphs_are_refused_before_importing_a_node():
+    nodes = [helper.make_node("Relu", ["x_in"], [f"r{k}"]) for k in range(100_001)]
+    message = _load_error(_loop_model(_loop_body(nodes)))
+    assert "sub-graphs hold more than 100000 nodes" in message
+
+
+def test_many_moderate_sub_graphs_share_one_budget(monkeypatch):
+    from graphc.io.onnx import checks
+
+    monkeypatch.setattr(checks, "MAX_SUBGRAPH_NODES", 100)
+    body = _loop_body([helper.make_node("Relu", ["x_in"], [f"r{k}"]) for k in range(20)])
+    loops = [helper.make_node("Loop", ["M", "", "x" if k == 0 else f"y{k - 1}"], [f"y{k}"], body=body, name=f"l{k}")
+             for k in range(4)]
+    model = _model(loops, [_vi("M", [], I64), _vi("x", [2])], [_vi("y3", [2])])
+    assert "ONNX node 3 'l3' (Loop): attribute 'body': the model's sub-graphs hold more than 100" in _load_error(model)
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda m: m.graph.node[0].input.__setitem__(1, ""), None),
+    (lambda m: m.graph.node[0].input.__setitem__(slice(0, 2), ["", ""]), "has neither a trip count"),
+    (lambda m: m.graph.node[0].attribute[0].g.input.pop(), "attribute 'body' takes 2 inputs; Loop passes it 3"),
+    (lambda m: m.graph.node[0].attribute[0].g.output.pop(), "attribute 'body' has 1 outputs; Loop needs at least 2"),
+    (lambda m: m.graph.node[0].output.append("z"), "has 2 outputs; its body returns 1 loop-carried values and 0"),
+    (lambda m: m.graph.node[0].attribute[0].g.input[2].type.CopyFrom(onnx.TypeProto(sequence_type=onnx.TypeProto.Sequence(
+        elem_type=onnx.TypeProto(tensor_type=onnx.TypeProto.Tensor(elem_type=F))))), "is of ONNX type sequence"),
+    (lambda m: m.graph.node[0].attribute[0].g.input[2].type.tensor_type.__setattr__("elem_type", TensorProto.DOUBLE),
+     "input 'x_in' is declared float64, but the value passed is float32"),
+    (lambda m: m.graph.node[0].attribute[0].g.node[1].input.__setitem__(0, "nowhere"),
+     "attribute 'body', node 1 (Identity): input 0 'nowhere' is not defined before this node"),
+    (lambda m: m.graph.node[0].attribute[0].g.node[1].output.__setitem__(0, "M"),
+     "attribute 'body', node 1 (Identity): output 0 'M' is already defined"),
+    (lambda m: m.graph.node[0].attribute[0].__setattr__("type", onnx.AttributeProto.INT),
+     "attribute 'body' must be of type GRAPH, got INT"),
+])
+def test_loop_structure_is_checked(change, expected):
+    model = _loop_model(_loop_body(), inputs=("M", "c", "x"))
+    model.graph.input.append(_vi("c", [], B))
+    change(model)
+    if expected is None:   # the unchanged form imports
+        gc.onnx.load(model)
+        return
+    message = _load_error(model)
+    assert "ONNX node 0 'loop' (Loop)" in message and expected in message, message
+
+
+def test_scan_and_if_structure_is_checked():
+    body = helper.make_graph([helper.make_node("Add", ["s", "e"], ["s2"])], "body", [_vi("s", [2]), _vi("e", [2])],
+                             [_vi("s2", [2])])
+    for m, expected in ((0, "'num_scan_inputs' is 0; it must be in [1, 2]"), (5, "is 5; it must be in [1, 2]")):
+        scan = helper.make_node("Scan", ["s0", "xs"], ["s"], body=body, num_scan_inputs=m, name="scan")
+        model = _model([scan], [_vi("s0", [2]), _vi("xs", [4, 2])], [_vi("s", [2])])
+        assert expected in _load_error(model)
+    scan = helper.make_node("Scan", ["s0", "xs"], ["s"], body=body, num_scan_inputs=1, scan_input_axes=[3], name="scan")
+    model = _model([scan], [_vi("s0", [2]), _vi("xs", [4, 2])], [_vi("s", [2])])
+    assert "attribute 'scan_input_axes' for scan input 0 is 3, outside [-2, 2)" in _load_error(model)
+    lens = numpy_helper.from_array(np.array([3], np.int64), "lens")
+    scan8 = helper.make_node("Scan", ["lens", "s0", "xs"], ["s"], body=body, num_scan_inputs=1, name="scan")
+    model = _model([scan8], [_vi("s0", [1, 2]), _vi("xs", [1, 4, 2])], [_vi("s", [1, 2])], [lens], opset=8)
+    assert "lengths other than the full sequence length" in _load_error(model)
+    branch = helper.make_graph([helper.make_node("Identity", ["x"], ["o"])], "b", [], [_vi("o", [2])])
+    two = helper.make_graph([helper.make_node("Identity", ["x"], ["o1"]), helper.make_node("Identity", ["x"], ["o2"])],
+                            "b2", [], [_vi("o1", [2]), _vi("o2", [2])])
+    node = helper.make_node("If", ["p"], ["y"], then_branch=branch, else_branch=two, name="if")
+    model = _model([node], [_vi("p", [], B), _vi("x", [2])], [_vi("y", [2])])
+    assert "ONNX node 0 'if' (If): attribute 'else_branch' has 2 outputs; If needs 1" in _load_error(model)

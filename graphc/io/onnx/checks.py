@@ -227,3 +227,41 @@ def known_shape(ctx: ImportContext, t: Any, field: str) -> tuple[int, ...]:
     if t.shape is None or any(d is None for d in t.shape):
         raise ctx.error(f"{field} must have a known shape")
     return tuple(t.shape)
+
+
+# ----------------------------------------------------------------------------- sub-graphs
+MAX_SUBGRAPH_DEPTH = 16          # Loop / Scan / If bodies nested in each other
+MAX_SUBGRAPH_NODES = 100_000     # nodes, inputs, outputs and initializers of all sub-graphs of a model
+
+
+def check_subgraph(ctx: ImportContext, g: Any, field: str, n_inputs: int | None, n_outputs: int | None = None,
+                   min_outputs: int = 0) -> None:
+    """A sub-graph attribute (`field`) is safe to import: nested at most MAX_SUBGRAPH_DEPTH deep,
+    within the model's budget of sub-graph entries, with the inputs and outputs its op calls it
+    with, tensor-typed, and no sparse initializers. Why a bound on depth and size: a sub-graph is
+    imported by recursion, and a model built in memory may nest bodies thousands deep or hold
+    millions of nodes; both are refused before any work instead of exhausting the stack or
+    the time of the caller."""
+    if ctx.depth >= MAX_SUBGRAPH_DEPTH:
+        raise ctx.error(f"attribute {field!r}: sub-graphs nest more than {MAX_SUBGRAPH_DEPTH} deep")
+    size = len(g.node) + len(g.input) + len(g.output) + len(g.initializer)
+    ctx.subgraph_nodes += size
+    if ctx.subgraph_nodes > MAX_SUBGRAPH_NODES:
+        raise ctx.error(f"attribute {field!r}: the model's sub-graphs hold more than {MAX_SUBGRAPH_NODES} nodes, "
+                        f"inputs, outputs and initializers in all (this one {size})")
+    if len(g.sparse_initializer):
+        raise ctx.error(f"attribute {field!r}: sparse initializers are not supported")
+    if n_inputs is not None and len(g.input) != n_inputs:
+        raise ctx.error(f"attribute {field!r} takes {len(g.input)} inputs; {ctx.node.op_type} passes it {n_inputs}")
+    m = len(g.output)
+    if (n_outputs is not None and m != n_outputs) or m < min_outputs:
+        want = n_outputs if n_outputs is not None else f"at least {min_outputs}"
+        raise ctx.error(f"attribute {field!r} has {m} outputs; {ctx.node.op_type} needs {want}")
+    for kind, infos in (("input", g.input), ("output", g.output)):
+        for k, vi in enumerate(infos):
+            if not vi.name:
+                raise ctx.error(f"attribute {field!r}: {kind} {k} has an empty name")
+            if vi.HasField("type") and not vi.type.HasField("tensor_type"):
+                kind_of = (vi.type.WhichOneof("value") or "untyped").replace("_type", "")
+                raise ctx.error(f"attribute {field!r}: {kind} {k} {short(vi.name)!r} is of ONNX type {kind_of}; "
+                                f"graphc values are tensors, ONNX sequences, maps and optionals have no graphc form")

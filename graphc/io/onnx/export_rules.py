@@ -1,6 +1,6 @@
 """The table of ONNX export rules and the context they work in.
 
-Each rule module (export_math, export_array, export_nn) registers its rules here with @rule and
+Each rule module (export_math, export_array, export_nn, export_control) registers its rules here with @rule and
 imports nothing but this module; the driver (exporter.py) imports the rule modules, so nothing
 imports in a circle.
 """
@@ -20,6 +20,19 @@ Rule = Callable[["ExportContext", Node], Sequence[str]]
 RULES: dict[str, Rule] = {}
 
 
+def data_ancestors(outputs: Sequence[Tensor], inputs: set[Tensor]) -> list[Node]:
+    """The nodes the outputs need through data edges, stopping at the inputs, in creation
+    order. Control dependencies are left out: ONNX is pure dataflow, and variables are frozen."""
+    seen: dict[int, Node] = {}
+    stack = [t.node for t in outputs if t not in inputs]
+    while stack:
+        n = stack.pop()
+        if n.id not in seen:
+            seen[n.id] = n
+            stack.extend(t.node for t in n.inputs if t not in inputs)
+    return [seen[i] for i in sorted(seen)]
+
+
 def rule(*op_names: str) -> Callable[[Rule], Rule]:
     """Register an export rule: rule(ctx, node) -> one ONNX value name per node output."""
     def deco(fn: Rule) -> Rule:
@@ -30,7 +43,12 @@ def rule(*op_names: str) -> Callable[[Rule], Rule]:
 
 
 class ExportContext:
-    """The ONNX graph being built: nodes, initializers and the ONNX name of each graphc tensor."""
+    """The ONNX graph being built: nodes, initializers and the ONNX name of each graphc tensor.
+
+    A sub-graph (a Loop body, an If branch: export_control.py) is built in a child context
+    (`subgraph()`): its own nodes and tensor names, but the model's initializers, constants and
+    set of used names, since ONNX names are unique across a model and a sub-graph may use any
+    value of the graphs enclosing it (initializers included) by name."""
 
     def __init__(self, opset: int, variables: dict[str, np.ndarray]) -> None:
         import onnx
@@ -45,6 +63,29 @@ class ExportContext:
         self._used: set[str] = set()
         self._consts: dict[tuple, str] = {}
         self.current: Node | None = None
+
+    def subgraph(self) -> ExportContext:
+        """A context for a sub-graph of the node being exported (see the class docstring)."""
+        child = object.__new__(ExportContext)
+        child.__dict__.update(self.__dict__)
+        child.nodes, child.names = [], {}
+        return child
+
+    def convert(self, nodes: Sequence[Node]) -> None:
+        """Export `nodes` (in creation order) by their rules; tensors already named are kept."""
+        for n in nodes:
+            if n.outputs and all(t in self.names for t in n.outputs):
+                continue  # an input of the (sub-)graph
+            self.current = n
+            fn = RULES.get(n.type)
+            if fn is None:
+                raise self.unsupported(n)
+            for t, name in zip(n.outputs, fn(self, n)):
+                self.names.setdefault(t, name)
+        self.current = None
+
+    def value_info(self, name: str, t: Tensor) -> Any:
+        return self.helper.make_tensor_value_info(name, onnx_type(t.dtype), None if t.shape is None else list(t.shape))
 
     # ------------------------------------------------------------------ names and values
     def fresh(self, hint: str) -> str:

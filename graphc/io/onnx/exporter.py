@@ -1,8 +1,8 @@
 """Exporting a graphc subgraph as an ONNX model.
 
 The exported model computes `outputs` from `inputs`: the nodes the outputs need (cut at the
-inputs) are converted one by one by the rules in export_math / export_array / export_nn, each
-producing ONNX nodes. Variables are frozen: their reads become initializers holding the value
+inputs) are converted one by one by the rules in export_math / export_array / export_nn /
+export_control (loops and branches, with their sub-graphs), each producing ONNX nodes. Variables are frozen: their reads become initializers holding the value
 from `session` (else the initial value). ONNX requires equal input types where graphc promotes
 like NumPy, so rules cast operands to the dtype graphc computes in. A node without an ONNX
 equivalent is a GraphcError naming its op type, its name and the line that created it.
@@ -12,15 +12,15 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-
 from ...errors import GraphcError
 from ...ir.graph import Graph
-from ...ir.node import Node
 from ...ir.tensor import Tensor
 from ..save import variable_values
-from . import export_array, export_math, export_nn  # noqa: F401  (their @rule functions fill RULES)
+from . import export_array, export_control, export_math, export_nn  # noqa: F401  (their @rule functions fill RULES)
 from .common import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, onnx_type
-from .export_rules import RULES, ExportContext
+from .export_control import with_subgraph_nodes
+from .export_rules import ExportContext, data_ancestors
+
 
 def _as_tensor(graph: Graph, item: Any, what: str) -> Tensor:
     if isinstance(item, str):
@@ -47,8 +47,8 @@ def build_model(inputs: Sequence[Any], outputs: Sequence[Any], session: Any = No
     graph = session.graph if session is not None else first.graph
     ins = [_as_tensor(graph, x, "inputs") for x in inputs]
     outs = [_as_tensor(graph, y, "outputs") for y in outputs]
-    nodes = _data_ancestors(outs, set(ins))
-    read_vars = sorted({n.attrs["var"] for n in nodes if n.op.variable_effect == "read"})
+    nodes = data_ancestors(outs, set(ins))
+    read_vars = sorted({n.attrs["var"] for n in with_subgraph_nodes(nodes) if n.op.variable_effect == "read"})
     values = variable_values(graph, session) if read_vars else {}
     ctx = ExportContext(opset, values)
     helper = onnx.helper
@@ -57,17 +57,7 @@ def build_model(inputs: Sequence[Any], outputs: Sequence[Any], session: Any = No
         name = ctx.fresh(t.name)
         ctx.names[t] = name
         graph_inputs.append(helper.make_tensor_value_info(name, onnx_type(t.dtype), _dims(t.shape)))
-    for n in nodes:
-        if all(t in ctx.names for t in n.outputs) and n.outputs:
-            continue  # an input of the model
-        ctx.current = n
-        fn = RULES.get(n.type)
-        if fn is None:
-            raise ctx.unsupported(n)
-        names = fn(ctx, n)
-        for t, name in zip(n.outputs, names):
-            ctx.names.setdefault(t, name)
-    ctx.current = None
+    ctx.convert(nodes)
     graph_outputs = []
     for t in outs:  # each output gets its own Identity, so names are the graphc tensor names
         final = ctx.fresh(t.name)
@@ -89,19 +79,6 @@ def export_model(path: Any, inputs: Sequence[Any], outputs: Sequence[Any], sessi
     model = build_model(inputs, outputs, session=session, opset=opset)
     onnx.save(model, os.fspath(path))
     return model
-
-
-def _data_ancestors(outputs: Sequence[Tensor], inputs: set[Tensor]) -> list[Node]:
-    """The nodes the outputs need through data edges, stopping at the inputs, in creation
-    order. Control dependencies are left out: ONNX is pure dataflow, and variables are frozen."""
-    seen: dict[int, Node] = {}
-    stack = [t.node for t in outputs if t not in inputs]
-    while stack:
-        n = stack.pop()
-        if n.id not in seen:
-            seen[n.id] = n
-            stack.extend(t.node for t in n.inputs if t not in inputs)
-    return [seen[i] for i in sorted(seen)]
 
 
 def _dims(shape: Any) -> Any:

@@ -18,6 +18,7 @@ from ...ir.tensor import Tensor
 from .checks import axes as check_axes
 from .checks import axis as check_axis
 from .checks import ints, one_of, permutation, rank_of, scalar
+from .import_control import dynamic_slice
 from .import_rules import ImportContext, rule
 
 _BIG = 1 << 62   # slice bounds beyond any dimension, clamped to this
@@ -244,6 +245,11 @@ def _slice(ctx, node, ins, attrs):
         axes, steps = list(attrs.get("axes", range(len(starts)))), [1] * len(starts)
         field = "attributes 'starts', 'ends', 'axes'"
     else:
+        if ins[1].static_value is None or ins[2].static_value is None:   # run-time offsets, e.g. in a Loop body
+            given = lambda i: ctx.static_ints(ins[i], f"input {i}") if len(ins) > i and ins[i] is not None else None
+            y = dynamic_slice(ctx, x, ins[1], ins[2], given(3), given(4))
+            if y is not None:
+                return [y]
         starts = ctx.static_ints(ins[1], "input 1 ('starts')")
         ends = ctx.static_ints(ins[2], "input 2 ('ends')")
         axes = ctx.static_ints(ins[3], "input 3 ('axes')") if len(ins) > 3 and ins[3] is not None \

@@ -1,8 +1,9 @@
 """The table of ONNX import rules and the context they work in.
 
-Each rule module (import_math, import_array, import_nn) registers its rules here with @rule and
-imports nothing but this module, the checks and graphc's public builders; the driver
-(importer.py) imports the rule modules, so nothing imports in a circle.
+Each rule module (import_math, import_array, import_nn, import_control) registers its rules
+here with @rule and imports nothing but this module, the checks and graphc's builders; the
+driver (importer.py) imports the rule modules, so nothing imports in a circle. (import_control
+imports sub-graphs node by node with the driver's own _convert, imported when first called.)
 """
 from __future__ import annotations
 
@@ -39,7 +40,12 @@ def rule(*op_types: str, static: tuple[int, ...] = ()) -> Callable[[Rule], Rule]
 
 class ImportContext:
     """State while importing: the ONNX value name -> graphc tensor map, the opset, the node being
-    imported (for errors), the folder external data may come from, and the size bound."""
+    imported (for errors), the folder external data may come from, and the size bound.
+
+    Inside a sub-graph (a Loop body, an If branch; import_control.py) `graph` and `env` are the
+    sub-graph's, `path` names where the sub-graph sits ("ONNX node 3 'loop' (Loop), attribute
+    'body'") so errors locate nested nodes, and `depth` / `subgraph_nodes` count the nesting and
+    the nodes of all sub-graphs so far (bounded: checks.check_subgraph)."""
 
     def __init__(self, graph: Graph, opset: int, folder: Path | None = None,
                  max_tensor_bytes: int = DEFAULT_MAX_TENSOR_BYTES) -> None:
@@ -53,14 +59,19 @@ class ImportContext:
         self.env: dict[str, Tensor] = {}
         self.node: Any = None
         self.index: int | None = None
+        self.path = ""
+        self.depth = 0
+        self.subgraph_nodes = 0
 
     def where(self) -> str:
-        """'ONNX node 3 'relu' (Relu)': the node's index in the graph, its name and op type."""
+        """'ONNX node 3 'relu' (Relu)': the node's index in the graph, its name and op type; in a
+        sub-graph, after the path to it ("ONNX node 3 'loop' (Loop), attribute 'body', node 1 ...")."""
         n = self.node
         if n is None:
-            return "ONNX model"
+            return self.path or "ONNX model"
         name = f" {short(n.name)!r}" if n.name else ""
-        return f"ONNX node {self.index}{name} ({short(n.op_type)})"
+        here = f"node {self.index}{name} ({short(n.op_type)})"
+        return f"{self.path}, {here}" if self.path else f"ONNX {here}"
 
     def error(self, message: str) -> GraphcError:
         return GraphFileError(f"{self.where()}: {message}")

@@ -1,9 +1,10 @@
 """Importing an ONNX model as an ordinary graphc graph.
 
 Each ONNX node is rebuilt from graphc's public builders by the rules in import_math,
-import_array and import_nn, so the result is a graph like any other: it runs, differentiates
-(gc.gradients) and saves. Initializers become constants (Const nodes), not variables: an imported
-model is a function of its inputs; wrap a constant in gc.Variable to train it.
+import_array, import_nn and import_control (Loop, Scan, If and their sub-graphs), so the result
+is a graph like any other: it runs, differentiates (gc.gradients) and saves. Initializers become
+constants (Const nodes), not variables: an imported model is a function of its inputs; wrap a
+constant in gc.Variable to train it.
 
 graphc compiles for static shapes, so ONNX inputs that carry shapes or axes (Reshape's shape,
 Slice's starts, Pad's pads, ...) must be known while building: constants, initializers or
@@ -20,7 +21,7 @@ import numpy as np
 from ...errors import GraphcError, GraphFileError
 from ...ir.graph import Graph
 from ...ir.tensor import Tensor
-from . import import_array, import_math, import_nn  # noqa: F401  (their @rule functions fill RULES)
+from . import import_array, import_control, import_math, import_nn  # noqa: F401  (their @rule functions fill RULES)
 from .checks import check_arity, read_attrs
 from .common import DEFAULT_OPSET, graphc_type
 from .files import load_model, short
