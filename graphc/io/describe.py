@@ -90,20 +90,21 @@ def _functions_of(node: Node) -> list[tuple[str, Any]]:
 
 
 def _count_inner(graph: Graph, seen: set[int]) -> int:
-    """The nodes of every sub-graph inside `graph`, each sub-graph counted once."""
+    """The nodes of every sub-graph inside `graph`, each graph counted once."""
     total = 0
     for node in graph.get_operations():
         for _, fn in _functions_of(node):
-            if id(fn) not in seen:
-                seen.add(id(fn))
+            if id(fn.graph) not in seen:
+                seen.add(id(fn.graph))
                 total += len(fn.graph.get_operations()) + _count_inner(fn.graph, seen)
     return total
 
 
-def _describe_functions(graph: Graph, out: TextIO, indent: str, seen: dict[int, str]) -> None:
+def _describe_functions(graph: Graph, out: TextIO, indent: str, seen: dict[tuple[str, int], str]) -> None:
     """Each node of `graph` owning sub-graphs, then each sub-graph indented under it: its
     arguments, results and ops, and the nodes inside it owning sub-graphs in turn. A sub-graph
-    two nodes share (a loop and its gradient's twin) is listed once and named after that."""
+    two nodes share (a loop and its gradient's twin) is listed once and named after that; one
+    reusing another's graph with more results (a gradient's) lists its arguments and results."""
     for node in graph.get_operations():
         owned = _functions_of(node)
         if not owned:
@@ -111,18 +112,23 @@ def _describe_functions(graph: Graph, out: TextIO, indent: str, seen: dict[int, 
         print(f"{indent}{node.name} ({node.type})", file=out)
         for key, fn in owned:
             head = f"{indent}  {key} '{fn.name}'"
-            if id(fn) in seen:
-                print(f"{head}: the same sub-graph as {seen[id(fn)]}", file=out)
+            if ("function", id(fn)) in seen:
+                print(f"{head}: the same sub-graph as {seen['function', id(fn)]}", file=out)
                 continue
-            seen[id(fn)] = f"{key} of {node.name}"
+            seen["function", id(fn)] = f"{key} of {node.name}"
             inner = fn.graph.get_operations()
-            print(f"{head}: {len(fn.args)} args -> {len(fn.results)} results, {len(inner)} nodes", file=out)
+            shared = seen.get(("graph", id(fn.graph)))
+            size = f"the graph of {shared}" if shared else f"{len(inner)} nodes"
+            print(f"{head}: {len(fn.args)} args -> {len(fn.results)} results, {size}", file=out)
             for label, tensors in (("args", fn.args), ("results", fn.results)):
                 print(f"{indent}    {label}:", file=out)
                 for t in tensors[:MAX_LISTED]:
                     print(f"{indent}      {t.name:36s} {t.dtype.name:8s} {format_shape(t.shape)}", file=out)
                 if len(tensors) > MAX_LISTED:
                     print(f"{indent}      ... {len(tensors) - MAX_LISTED} more", file=out)
+            if shared:
+                continue
+            seen["graph", id(fn.graph)] = seen["function", id(fn)]
             counts = collections.Counter(n.type for n in inner)
             ops = ", ".join(f"{op} {c}" for op, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
             print(f"{indent}    ops: {ops}", file=out)

@@ -6,7 +6,9 @@ mutated graph does when it is loaded and run.
 `cases(seed, count)` yields (case id, bytes), the same for the same seed in every process.
 `run_case(bytes)` loads the file and, when it loads, runs it on the numpy and llvm backends:
 initializes the variables, then fetches every output and runs every op of the graph, feeding
-small random values to placeholders. It returns "ok" or the name of the GraphcError subclass
+small random values to placeholders. A graph is run only when it is small: every tensor,
+sub-graphs' included, and every loop, whose iterations must have a bound known before running
+(a static trip count or the sequences' lengths), so that a loaded `while True` is not a hang. It returns "ok" or the name of the GraphcError subclass
 raised, and lets anything else through, which the driver counts as a failure. It also refuses
 outcomes that break graphc's promises even though they are GraphcErrors: a load error that is
 not a GraphFileError, an "internal error" (a graphc bug), and a run error that names no node.
@@ -20,14 +22,20 @@ import numpy as np
 
 import graphc as gc
 from graphc.io import load_graph_bytes
+from graphc.ops.loops import static_trip
+from tests.fuzz.gcx_function_mutations import mutate_function
 from tests.fuzz.gcx_models import model_files
-from tests.fuzz.gcx_mutations import MUTATORS, WEIGHTS
+from tests.fuzz.gcx_mutations import MUTATORS as DOCUMENT_MUTATORS
+from tests.fuzz.gcx_mutations import WEIGHTS as DOCUMENT_WEIGHTS
 
 MAX_RUN_ELEMENTS = 1 << 22        # a loaded graph whose tensors are bigger is loaded, not run
 UNALLOCATABLE_BYTES = 1 << 50     # ... unless they are so big that allocating must fail at once
 UNKNOWN_DIM = 2                   # the size assumed for unknown dims when sizing a graph
 FED_DIMS = (0, 1, 2, 3)           # the sizes fed for a placeholder's unknown dims (one per run)
 BACKENDS = ("numpy", "llvm")
+MAX_LOOP_STEPS = 4096             # iterations of all loops, nested ones multiplied, for a graph to run
+MUTATORS = {**DOCUMENT_MUTATORS, "function": mutate_function}
+WEIGHTS = {**DOCUMENT_WEIGHTS, "function": 0.2}   # drawn for any model; without sub-graphs it mutates the document
 
 
 def cases(seed: int, count: int) -> Iterator[tuple[str, bytes]]:
@@ -81,9 +89,10 @@ def _seed_of(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=4).digest(), "little")
 
 
-def _small_enough(graph: gc.Graph) -> bool:
+def _small_enough(graph: gc.Graph, steps: int = 1) -> bool:
     """Every tensor small enough to run quickly in little memory, or so big that allocating it
-    fails at once (which must give ResourceExhaustedError)."""
+    fails at once (which must give ResourceExhaustedError), and every loop bounded: `steps`
+    iterations of the enclosing loops times this loop's bound at most MAX_LOOP_STEPS."""
     for node in graph.get_operations():
         for t in node.outputs:
             if t.shape is None:
@@ -93,7 +102,28 @@ def _small_enough(graph: gc.Graph) -> bool:
                 n *= UNKNOWN_DIM if d is None else d
             if n > MAX_RUN_ELEMENTS and n * t.dtype.itemsize < UNALLOCATABLE_BYTES:
                 return False
+        inner = steps
+        if node.type == "While":
+            bound = _loop_bound(node)
+            if bound is None or steps * bound > MAX_LOOP_STEPS:
+                return False
+            inner = steps * max(bound, 1)
+        for key in getattr(node.op, "functions", ()):
+            fn = node.attrs.get(key)
+            if fn is not None and not _small_enough(fn.graph, inner):
+                return False
     return True
+
+
+def _loop_bound(node: gc.Operation) -> int | None:
+    """The most iterations the loop can run, when known before running."""
+    trip, _, sequences, _ = node.op.split(node.inputs, node.attrs)
+    bounds = [static_trip(trip)]
+    for q in sequences:
+        if q.shape is not None and q.shape:
+            bounds.append(max(FED_DIMS) if q.shape[0] is None else q.shape[0])
+    known = [b for b in bounds if b is not None]
+    return min(known) if known else None
 
 
 def _feed_value(t: gc.Tensor, rng: np.random.Generator, unknown: int) -> np.ndarray:

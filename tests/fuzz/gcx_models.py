@@ -92,8 +92,48 @@ def _shapes() -> None:
     gc.gradients(gc.reduce_sum(parts[2]) + gc.reduce_sum(parts[3] * parts[3]), [x])
 
 
+def _loops() -> None:
+    """Loops and branches, each bounded (the fuzzer runs what loads, so every loop has a small
+    static trip count or walks a short sequence): a while_loop with nested loop values, a
+    reverse scan whose body captures a variable, a map_fn with a cond inside, a foldr, a cond,
+    and the gradient through them (loops with history, backward loops, branch gradients)."""
+    x = gc.placeholder(gc.float32, [None, 3], name="x")
+    w = gc.Variable(gc.random_normal([3, 3], stddev=0.3, seed=4), name="w")
+    _, (acc, _) = gc.while_loop(lambda i, s: gc.reduce_sum(s[0]) < 50.0,
+                                lambda i, s: (i + 1, (s[0] * 1.5 + 1.0, s[1] + 1)),
+                                [gc.constant(0), (gc.ones([3]), gc.constant(0, gc.int64))], maximum_iterations=6)
+    h = gc.scan(lambda h, e: gc.nn.tanh(gc.matmul(gc.expand_dims(h, 0), w)[0] + e), x, initializer=gc.zeros([3]),
+                reverse=True)
+    m = gc.map_fn(lambda r: gc.cond(gc.reduce_sum(r) > 0.0, lambda: r * 2.0, lambda: -r), x)
+    f = gc.foldr(lambda a, e: a * 0.5 + e, x, initializer=gc.zeros([3]))
+    c = gc.cond(gc.reduce_sum(x) > 0.0, lambda: acc * 2.0, lambda: acc - 1.0)
+    loss = gc.add_n([gc.reduce_sum(h * h), gc.reduce_sum(m), gc.reduce_sum(f), gc.reduce_sum(c)], name="loss")
+    try:
+        gc.gradients(loss, [x, w])
+    except gc.GraphcError:   # gradients of loops are young: the model is still worth fuzzing without them
+        pass
+
+
+def _nested() -> None:
+    """Loops in loops: a while_loop inside a scan's body, a scan inside a cond's branch inside
+    a map_fn, and a while_loop whose body runs a foldl (sub-graphs three deep)."""
+    x = gc.placeholder(gc.float32, [None, 3], name="x")
+    k = gc.placeholder_with_default(gc.constant(0.5), [], name="k")
+
+    def row_step(acc, row):
+        _, inner = gc.while_loop(lambda j, r: j < 2, lambda j, r: (j + 1, r * k + acc), [gc.constant(0), row],
+                                 maximum_iterations=3)
+        return inner
+    gc.identity(gc.scan(row_step, x, initializer=gc.zeros([3])), name="rows")
+    gc.identity(gc.map_fn(lambda r: gc.cond(r[0] > 0.0, lambda: gc.scan(lambda a, e: a + e * k, r),
+                                            lambda: r * k), x), name="mapped")
+    _, total = gc.while_loop(lambda i, t: i < 2, lambda i, t: (i + 1, gc.foldl(lambda a, e: a + e, x, initializer=t)),
+                             [gc.constant(0), gc.zeros([3])], maximum_iterations=2)
+    gc.identity(total, name="total")
+
+
 BUILDERS: dict[str, Callable[[], None]] = {"mlp": _mlp, "convnet": _convnet, "random": _random, "adam": _adam,
-                                          "shapes": _shapes}
+                                          "shapes": _shapes, "loops": _loops, "nested": _nested}
 _FILES: dict[str, bytes] = {}
 
 

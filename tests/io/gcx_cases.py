@@ -155,6 +155,18 @@ def _compiled_random() -> Case:
     return outs, {counter: np.int64(0)}, False
 
 
+def _loops() -> Case:
+    """A while_loop, a reverse scan whose body captures a tensor, a cond inside a map_fn and one
+    outside (the loops' own round trips are in tests/io/test_gcx_loops.py)."""
+    x, v = _f((4, 3))
+    k = gc.placeholder(gc.float32, [], name="k")
+    _, total = gc.while_loop(lambda i, a: i < 3, lambda i, a: (i + 1, a * k + 1.0), [gc.constant(0), gc.zeros([3])])
+    stacked = gc.scan(lambda a, e: a + e * k, x, initializer=gc.zeros([3]), reverse=True)
+    mapped = gc.map_fn(lambda row: gc.cond(gc.reduce_sum(row) > 0.0, lambda: row * 2.0, lambda: -row), x)
+    branch = gc.cond(k > 0.0, lambda: x * k, lambda: x - k)
+    return [total, stacked, mapped, branch], {x: v, k: np.float32(0.5)}, True
+
+
 CASES: dict[str, Callable[[], Case]] = {}
 for _op in UNARY_FLOAT:
     CASES[_op] = _elementwise(_op, 1, "float")
@@ -188,6 +200,8 @@ for _op in ("Softmax", "LogSoftmax", "SoftmaxCrossEntropyWithLogits", "SparseSof
     CASES[_op] = _nn
 for _op in ("Identity", "StopGradient", "CheckNumerics", "PlaceholderWithDefault", "Select", "Cast"):
     CASES[_op] = _structure
+CASES["While"] = _loops
+CASES["If"] = _loops
 CASES["RandomStandardNormal"] = _random
 CASES["RandomUniform"] = _random
 

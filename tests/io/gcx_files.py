@@ -53,3 +53,20 @@ def npy_bytes(arr: np.ndarray, allow_pickle: bool = False) -> bytes:
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=allow_pickle)
     return buf.getvalue()
+
+
+def frozen_attrs(attrs: Any) -> tuple:
+    """freeze_attrs with sub-graphs compared by structure: a loaded Function is a new object,
+    equal to the saved one in its name, nodes (names, ops, attributes, inputs, output types,
+    source lines), arguments and results."""
+    from graphc.ir.function import Function
+    from graphc.ir.node import freeze_attrs
+
+    return freeze_attrs({k: frozen_function(v) if isinstance(v, Function) else v for k, v in attrs.items()})
+
+
+def frozen_function(fn: Any) -> tuple:
+    nodes = tuple((n.name, n.type, frozen_attrs(n.attrs), tuple(t.name for t in n.inputs),
+                   tuple(c.name for c in n.control_inputs), tuple((t.dtype, t.shape) for t in n.outputs), n.source)
+                  for n in fn.graph.get_operations())
+    return ("function", fn.name, nodes, tuple(t.name for t in fn.args), tuple(t.name for t in fn.results))
