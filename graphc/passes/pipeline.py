@@ -1,7 +1,7 @@
 """The pass pipeline, named as data.
 
 DEFAULT_PIPELINE is the order compiled backends use: canonicalize (fold, merge, simplify),
-stabilize the numerics, canonicalize again, decompose composite ops into primitives, merge
+restructure loops (graphc.passes.loops), stabilize the numerics, canonicalize again, decompose composite ops into primitives, merge
 what decomposition duplicated, drop dead code, and group what remains into kernels.
 The NumPy reference backend runs no passes by default: it is the oracle that the optimized
 programs are checked against. A session or function can name its own list, or None.
@@ -27,6 +27,7 @@ from .decompose import decompose
 from .fold import constant_folding
 from .functions import optimize_functions
 from .fuse import fuse
+from .loops import restructure_loops
 from .simplify import simplify
 from .stabilize import stabilize
 
@@ -39,10 +40,11 @@ PASSES: dict[str, Callable[[Program], Program]] = {
     "stabilize": stabilize,
     "decompose": decompose,
     "fuse": fuse,
+    "loops": restructure_loops,
 }
 
 DEFAULT_PIPELINE: tuple[str, ...] = (
-    "fold", "cse", "simplify", "stabilize", "fold", "cse", "simplify",
+    "fold", "cse", "loops", "simplify", "stabilize", "fold", "cse", "simplify",
     "decompose", "cse", "simplify", "dce", "fuse",
 )
 
@@ -116,11 +118,18 @@ def plan_passes(pipeline: Any, target_name: str, default: Sequence[str], require
 
 def run_pipeline(program: Program, passes: Sequence[str], trace: list[tuple[str, Program, float]] | None = None) -> Program:
     """Apply the passes in order; with `trace`, record (pass, program after it, seconds).
-    Loop bodies and branches go through the same passes first (graphc.passes.functions)."""
-    program = optimize_functions(program, lambda body: run_pipeline(body, passes))
+    Loop bodies and branches go through the same passes (graphc.passes.functions) just before
+    "fuse", or after the last pass: the passes before see the loops as built ("loops" restructures
+    them), and fusion needs the bodies in their final form."""
+    bodies_done = False
     for name in passes:
+        if name == "fuse" and not bodies_done:
+            program = optimize_functions(program, lambda body: run_pipeline(body, passes))
+            bodies_done = True
         t0 = time.perf_counter()
         program = PASSES[name](program)
         if trace is not None:
             trace.append((name, program, time.perf_counter() - t0))
+    if not bodies_done:
+        program = optimize_functions(program, lambda body: run_pipeline(body, passes))
     return program
