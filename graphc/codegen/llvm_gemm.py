@@ -1,10 +1,15 @@
-"""Rendering a GemmCall: CBLAS-style sgemm / dgemm calls on blocks of rows.
+"""Rendering a GemmCall: CBLAS-style sgemm / dgemm calls on blocks of C.
 
 In the JIT the symbols graphc_cblas_sgemm / graphc_cblas_dgemm are bound to the OpenBLAS that
 NumPy ships (ILP64: 64-bit integer arguments). BLAS runs single-threaded inside graphc's pool
-(graphc.runtime.cpu): the kernel's iterations are (batch element, block of rows of C), each one
-BLAS call on rows [r0, r0 + rows) of op(A) and C, so the pool splits a product across threads
-like any other kernel.
+(graphc.runtime.cpu): the kernel's iterations are (batch element, block of C), each one BLAS
+call on rows [r0, r1) of op(A) and columns [c0, c1) of op(B), so the pool splits a product
+across threads like any other kernel.
+
+How C is cut (gemm_blocks): each call packs its rows of op(A) and its columns of op(B), so
+cutting C into R row blocks and S column blocks packs op(B) R times and op(A) S times. A
+product with few rows and a long k (a weight gradient, [160, 1600] @ [1600, 512]) is cut into
+column blocks, not into blocks of 32 rows that would each repack all of op(B).
 """
 from __future__ import annotations
 
@@ -15,21 +20,44 @@ from . import llvm_types
 from .llvm_loops import counted_loop, define_entry
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
-MIN_BLOCK_ROWS = 32   # fewer rows per BLAS call would repack op(B) for too little work
-ROW_BLOCKS = 8        # a product is cut into at most this many blocks of rows
+MIN_BLOCK_ROWS = 32       # fewer rows per BLAS call would repack op(B) for too little work
+MIN_BLOCK_COLUMNS = 64    # fewer columns per call would repack op(A) for too little work
+BLOCKS = 8                # a product is cut into about this many blocks (more than threads: dynamic balance)
+MIN_SPLIT_WORK = 1 << 20  # multiply-adds below which a product is cut into rows only
 
 
-def row_block(g: GemmCall) -> int:
-    """Rows of C per iteration of the GEMM kernel."""
-    return max(MIN_BLOCK_ROWS, -(-g.m // ROW_BLOCKS)) if g.m else 1
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def gemm_blocks(g: GemmCall) -> tuple[int, int]:
+    """(rows, columns) of C per iteration of the GEMM kernel: the cut into at most BLOCKS
+    blocks (of at least MIN_BLOCK_ROWS x MIN_BLOCK_COLUMNS) that packs the fewest operand
+    elements, sum of R * n + S * m over R row blocks and S column blocks."""
+    if not g.m or not g.n:
+        return max(g.m, 1), max(g.n, 1)
+    max_r = max(1, _ceil(g.m, MIN_BLOCK_ROWS))
+    max_s = max(1, _ceil(g.n, MIN_BLOCK_COLUMNS)) if g.m * g.n * g.k >= MIN_SPLIT_WORK else 1
+    want = min(BLOCKS, max_r * max_s)
+    best: tuple[int, int, int] | None = None
+    for r in range(1, min(max_r, BLOCKS) + 1):
+        for s in range(1, min(max_s, BLOCKS) + 1):
+            if r * s < want or r * s > max(BLOCKS, want):
+                continue
+            cost = r * g.n + s * g.m
+            if best is None or cost < best[0]:
+                best = (cost, r, s)
+    _, r, s = best if best is not None else (0, min(max_r, BLOCKS), 1)
+    return _ceil(g.m, r), _ceil(g.n, s)
 
 
 def iterations(g: GemmCall) -> int:
-    """The GEMM kernel's extent: batch elements x blocks of rows."""
+    """The GEMM kernel's extent: batch elements x blocks of C."""
     batch = 1
     for extent in g.batch:
         batch *= extent
-    return batch * max(1, -(-g.m // row_block(g)))
+    rows, columns = gemm_blocks(g)
+    return batch * max(1, _ceil(g.m, rows)) * max(1, _ceil(g.n, columns))
 
 
 def gemm_symbol(module: ir.Module, dtype_name: str) -> ir.Function:
@@ -52,9 +80,14 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
         lda = g.m if g.transpose_a else g.k
         ldb = g.k if g.transpose_b else g.n
 
-        rows_per_block = row_block(g)
-        blocks = max(1, -(-g.m // rows_per_block))
-        const = lambda v: ir.Constant(llvm_types.I64, v)   # noqa: E731
+        rows_per_block, cols_per_block = gemm_blocks(g)
+        row_blocks = max(1, _ceil(g.m, rows_per_block))
+        blocks = row_blocks * max(1, _ceil(g.n, cols_per_block))
+        const = lambda v: ir.Constant(llvm_types.I64, v)
+
+        def clipped(first: ir.Value, size: int, limit: int) -> ir.Value:
+            last = b.add(first, const(size))
+            return b.sub(b.select(b.icmp_signed("<", last, const(limit)), last, const(limit)), first)
 
         def one_block(i: ir.Value) -> None:
             block, rest = b.srem(i, const(blocks)), b.sdiv(i, const(blocks))
@@ -65,15 +98,18 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
                 rest = b.sdiv(rest, const(extent))
                 a_off = b.add(a_off, b.mul(digit, const(sa)))
                 b_off = b.add(b_off, b.mul(digit, const(sb)))
-            first = b.mul(block, const(rows_per_block))
-            last = b.add(first, const(rows_per_block))
-            rows = b.sub(b.select(b.icmp_signed("<", last, const(g.m)), last, const(g.m)), first)
+            first = b.mul(b.srem(block, const(row_blocks)), const(rows_per_block))
+            col = b.mul(b.sdiv(block, const(row_blocks)), const(cols_per_block))
+            rows = clipped(first, rows_per_block, g.m)
+            cols = clipped(col, cols_per_block, g.n)
             # rows r0.. of op(A): row-major A[m, k] starts at r0 * k; a transposed A[k, m] at column r0
             a_off = b.add(a_off, first if g.transpose_a else b.mul(first, const(g.k)))
-            c_off = b.add(b.mul(product, const(g.m * g.n)), b.mul(first, const(g.n)))
-            flag = lambda value: ir.Constant(llvm_types.I32, value)   # noqa: E731
+            # columns c0.. of op(B): B[k, n] starts at column c0; a transposed B[n, k] at row c0
+            b_off = b.add(b_off, b.mul(col, const(g.k)) if g.transpose_b else col)
+            c_off = b.add(b.add(b.mul(product, const(g.m * g.n)), b.mul(first, const(g.n))), col)
+            flag = lambda value: ir.Constant(llvm_types.I32, value)
             args = [flag(ROW_MAJOR), flag(TRANS if g.transpose_a else NO_TRANS),
-                    flag(TRANS if g.transpose_b else NO_TRANS), rows, const(g.n), const(g.k),
+                    flag(TRANS if g.transpose_b else NO_TRANS), rows, cols, const(g.k),
                     ir.Constant(t, 1.0), b.gep(pointers[g.a.id], [a_off]), const(max(lda, 1)),
                     b.gep(pointers[g.b.id], [b_off]), const(max(ldb, 1)), ir.Constant(t, 0.0),
                     b.gep(pointers[g.c.id], [c_off]), const(max(g.n, 1))]

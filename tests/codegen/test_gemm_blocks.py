@@ -1,5 +1,5 @@
-"""GEMM kernels run as (batch element, block of rows) iterations, each one single-threaded BLAS
-call, so graphc's pool splits a product like any other kernel: every layout gives NumPy's
+"""GEMM kernels run as (batch element, block of C) iterations, each one single-threaded BLAS
+call (blocks of rows, and of columns when a product has few rows and much work), so graphc's pool splits a product like any other kernel: every layout gives NumPy's
 result whether the iterations run on one thread or several."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.codegen.llvm_gemm import iterations, row_block
+from graphc.codegen.llvm_gemm import gemm_blocks, iterations
 from graphc.lower.kernel import GemmCall
 from graphc.runtime import jit, native_pool, threads
 
@@ -17,12 +17,11 @@ pytestmark = pytest.mark.skipif(not jit.gemm_available(), reason="needs NumPy's 
 @pytest.mark.parametrize("transpose_a", [False, True])
 @pytest.mark.parametrize("transpose_b", [False, True])
 @pytest.mark.parametrize("batch", [(), (3,)])
-@pytest.mark.parametrize("m", [1, 37, 300])
-def test_blocks_of_rows_give_numpy_results(m, batch, transpose_a, transpose_b, monkeypatch):
+@pytest.mark.parametrize("m, k, n", [(1, 65, 40), (37, 65, 40), (300, 65, 40), (40, 400, 300)])
+def test_blocks_give_numpy_results(m, k, n, batch, transpose_a, transpose_b, monkeypatch):
     if native_pool.supported():
         monkeypatch.setattr(threads, "_pool", native_pool.NativePool(3))
     rng = np.random.default_rng(m)
-    k, n = 65, 40
     a_shape = batch + ((k, m) if transpose_a else (m, k))
     b_shape = batch + ((n, k) if transpose_b else (k, n))
     a = rng.normal(size=a_shape).astype(np.float32)
@@ -33,7 +32,10 @@ def test_blocks_of_rows_give_numpy_results(m, batch, transpose_a, transpose_b, m
                      else b_value)
     np.testing.assert_allclose(f(a, b_value), want, rtol=1e-4, atol=1e-4)
     [gemm] = [kernel for kernel in f._last.executable.kp.kernels if isinstance(kernel, GemmCall)]
-    blocks = -(-m // row_block(gemm))
-    assert iterations(gemm) == int(np.prod(batch or (1,))) * blocks
+    rows, columns = gemm_blocks(gemm)
+    row_blocks, column_blocks = -(-m // rows), -(-n // columns)
+    assert iterations(gemm) == int(np.prod(batch or (1,))) * row_blocks * column_blocks
     if m == 300:
-        assert blocks > 1                       # a big product is cut into several BLAS calls
+        assert row_blocks > 1 and column_blocks == 1   # a product with many rows is cut into blocks of rows
+    if m == 40:
+        assert column_blocks > 1                        # few rows and much work: blocks of columns too
