@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 from llvmlite import ir
 
-from ..lower.kernel import KernelProgram
+from ..lower.kernel import LOOP_POOL_SYMBOL, KernelProgram
 from . import llvm_types
 from .llvm import ModuleInfo
 from .llvm_loops import FRAME_BUFFERS, FRAME_ERROR
@@ -36,6 +36,10 @@ def add_aot_entries(module: ir.Module, info: ModuleInfo, kp: KernelProgram, name
     for fn in module.functions:
         if not fn.is_declaration:
             fn.linkage = "internal"
+    pool_words = module.globals.get(LOOP_POOL_SYMBOL)
+    if pool_words is not None:   # a library runs its loops' products on the calling thread: zeros
+        pool_words.initializer = ir.Constant(pool_words.value_type, None)
+        pool_words.linkage = "internal"
     run_all = module.globals[f"{info.name}_run"]
     with_ws = ir.Function(
         module,

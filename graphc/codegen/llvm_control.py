@@ -7,6 +7,12 @@ the body's kernels once per iteration, in machine code, copying per-iteration va
 stacks and new loop values into place. The body is rendered once, whatever the trip count. A
 failed check inside the body stops the loop; the run then reports it as anywhere else.
 A branch runs one sub-program's kernels and copies its results out.
+
+A loop runs on the thread that calls it, but a product inside its body that is worth it runs
+on graphc's thread pool: the body calls the pool through LOOP_POOL_SYMBOL (graphc.lower.kernel), three 64-bit words
+(the native pool's state, its graphc_pool_run entry, how many threads this run may use) that
+the runtime fills while it runs a program holding the pool (graphc.runtime.cpu). Where they
+are zero (one thread, no native pool, an AOT library) the body calls the product itself.
 """
 from __future__ import annotations
 
@@ -14,14 +20,28 @@ from typing import Any, Callable
 
 from llvmlite import ir
 
-from ..lower.kernel import Buffer, BranchStep, GemmCall, LoopKernel, LoopStep, SubProgram
+from ..lower.kernel import LOOP_POOL_SYMBOL, Buffer, BranchStep, GemmCall, LoopKernel, LoopStep, SubProgram
 from . import llvm_types
+from .llvm_gemm import MIN_SPLIT_WORK, render_gemm
 from .llvm_gemm import iterations as gemm_iterations
-from .llvm_gemm import render_gemm
 from .llvm_loops import FRAME_BUFFERS, FRAME_ERROR, LoopRenderer
 
 I64 = llvm_types.I64
 Codes = Callable[[Any], int]
+POOL_CHUNKS_PER_THREAD = 4
+
+
+def pooled_in_loops(k: Any) -> bool:
+    """Whether a kernel of a loop body runs on the pool: a product big enough to be cut."""
+    return isinstance(k, GemmCall) and k.m * k.n * k.k >= MIN_SPLIT_WORK and gemm_iterations(k) >= 2
+
+
+def loop_pool_global(module: ir.Module) -> ir.GlobalVariable:
+    """The module's declaration of the pool words (an AOT library defines them as zeros)."""
+    g = module.globals.get(LOOP_POOL_SYMBOL)
+    if g is None:
+        g = ir.GlobalVariable(module, ir.ArrayType(I64, 3), LOOP_POOL_SYMBOL)
+    return g
 
 
 def kernel_extent(k: Any) -> int:
@@ -45,14 +65,17 @@ def render_kernel(module: ir.Module, name: str, k: Any, codes: Codes) -> None:
         LoopRenderer(k, codes).render(module, name)
 
 
-def _render_subprogram(module: ir.Module, prefix: str, sub: SubProgram, codes: Codes) -> list[tuple[ir.Function, int]]:
+Step = tuple[ir.Function, int, bool]   # a sub-program's kernel, its extent, whether it runs on the pool
+
+
+def _render_subprogram(module: ir.Module, prefix: str, sub: SubProgram, codes: Codes) -> list[Step]:
     fns = []
     for j, k in enumerate(sub.kernels):
         name = f"{prefix}{j}"
         render_kernel(module, name, k, codes)
         fn = module.globals[name]
         fn.attributes.add("noinline")
-        fns.append((fn, kernel_extent(k)))
+        fns.append((fn, kernel_extent(k), pooled_in_loops(k)))
     return fns
 
 
@@ -60,7 +83,7 @@ class _Frame:
     """Reading and writing a frame's buffer slots, and copying between buffers."""
 
     def __init__(self, module: ir.Module, b: ir.IRBuilder, frame: ir.Value) -> None:
-        self.b, self.frame = b, frame
+        self.module, self.b, self.frame = module, b, frame
         self.memcpy = module.declare_intrinsic("llvm.memcpy", [llvm_types.I8P, llvm_types.I8P, I64])
         self.memset = module.declare_intrinsic("llvm.memset", [llvm_types.I8P, I64])
 
@@ -88,9 +111,30 @@ class _Frame:
         record = self.b.bitcast(self.b.load(self.b.gep(self.frame, [ir.Constant(I64, FRAME_ERROR)])), llvm_types.I64P)
         return self.b.load(record)
 
-    def run(self, fns: list[tuple[ir.Function, int]]) -> None:
-        for fn, extent in fns:
-            self.b.call(fn, [self.frame, ir.Constant(I64, 0), ir.Constant(I64, extent)])
+    def run(self, fns: list[Step]) -> None:
+        for fn, extent, pooled in fns:
+            if pooled:
+                self._pooled(fn, extent)
+            else:
+                self.b.call(fn, [self.frame, ir.Constant(I64, 0), ir.Constant(I64, extent)])
+
+    def _pooled(self, fn: ir.Function, extent: int) -> None:
+        """fn over [0, extent) on the pool when the runtime lent it (LOOP_POOL_SYMBOL), else here."""
+        b, words = self.b, loop_pool_global(self.module)
+        word = lambda i: b.load(b.gep(words, [ir.Constant(I64, 0), ir.Constant(I64, i)]))   # noqa: E731
+        state, entry, threads = word(0), word(1), word(2)
+        lent = b.and_(b.icmp_unsigned("!=", state, ir.Constant(I64, 0)), b.icmp_signed(">", threads, ir.Constant(I64, 1)))
+        with b.if_else(lent) as (pooled, serial):
+            with pooled:
+                chunks = b.mul(threads, ir.Constant(I64, POOL_CHUNKS_PER_THREAD))
+                chunks = b.select(b.icmp_signed("<", chunks, ir.Constant(I64, extent)), chunks, ir.Constant(I64, extent))
+                i8p = llvm_types.I8P
+                run_t = ir.FunctionType(llvm_types.VOID, [i8p, i8p, i8p, I64, I64, I64])
+                run = b.inttoptr(entry, run_t.as_pointer())
+                b.call(run, [b.inttoptr(state, i8p), b.bitcast(fn, i8p), b.bitcast(self.frame, i8p),
+                             ir.Constant(I64, extent), chunks, threads])
+            with serial:
+                b.call(fn, [self.frame, ir.Constant(I64, 0), ir.Constant(I64, extent)])
 
 
 def _row_bytes(buf: Buffer) -> int:

@@ -22,6 +22,11 @@ from ..ops.scalar import SExpr
 from .index import IExpr, affine
 from .reads import flatten
 
+# The runtime's words a loop body reads to run a big product on graphc's thread pool: three
+# 64-bit words (the native pool's state, its graphc_pool_run entry, the threads this run may use),
+# zero where the body must run everything itself (graphc.codegen.llvm_control, graphc.runtime).
+LOOP_POOL_SYMBOL = "graphc_loop_pool"
+
 BUFFER_KINDS = ("input", "output", "const", "temp", "view")   # a view: a pointer a loop sets, no storage
 
 

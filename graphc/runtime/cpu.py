@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ResourceExhaustedError
-from ..lower.kernel import GemmCall, KernelProgram, walk_kernels
+from ..lower.kernel import BranchStep, GemmCall, KernelProgram, LoopStep, walk_kernels
 from . import jit
 from .checks import check_failure
 from .native_pool import kernel_call
@@ -78,6 +78,8 @@ class CpuExecutable:
         self.kp, self.info, self.engine, self.program = kp, info, engine, program
         self.threads = threads   # at most this many of the pool's threads (None: all)
         self._uses_blas = any(isinstance(k, GemmCall) for k in walk_kernels(kp.kernels))
+        # loops and branches may run their bodies' products on the pool while the program runs
+        self._lends_pool = any(isinstance(k, (LoopStep, BranchStep)) for k in walk_kernels(kp.kernels))
         n = len(kp.buffers)
         self.frame = (ctypes.c_void_p * (2 + n))()
         self.error = (ctypes.c_int64 * 4)()
@@ -220,7 +222,14 @@ class CpuExecutable:
                 for kind, value in self._result_plan]
 
     def _run(self, profile: Any) -> int:
-        """Run the bound program (one native call, or its steps over the pool); the error code."""
+        """Run the bound program (one native call, or its steps over the pool); the error code.
+        A program with loops holds the pool while it runs (its bodies' products use it)."""
+        if self._lends_pool:
+            with pool().lent_to_loops(self.threads):
+                return self._run_steps(profile)
+        return self._run_steps(profile)
+
+    def _run_steps(self, profile: Any) -> int:
         if profile is None and self._steps is None:
             return self._call(self._objects_ptr, self._frame_ptr)
         self.error[0] = 0

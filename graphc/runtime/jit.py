@@ -18,6 +18,8 @@ from typing import Any
 import llvmlite
 import llvmlite.binding as llvm
 
+from ..lower.kernel import LOOP_POOL_SYMBOL
+
 _lock = threading.RLock()
 _ready = False
 
@@ -137,6 +139,11 @@ def _stderr_of(action) -> str:
         return capture.read().decode(errors="replace")
 
 
+# The pool words loop bodies read (graphc.lower.kernel.LOOP_POOL_SYMBOL); zero unless a program
+# that holds the native pool is running (graphc.runtime.native_pool.NativePool.lent_to_loops).
+LOOP_POOL = (ctypes.c_int64 * 3)()
+
+
 class _Loader:
     """One MCJIT engine for the whole process, never disposed (llvmlite cannot safely dispose
     an engine holding object files). Each program's object code is added once, under symbols
@@ -148,6 +155,7 @@ class _Loader:
         empty.triple = tm.triple
         empty.data_layout = str(tm.target_data)
         self.engine = llvm.create_mcjit_compiler(empty, tm)
+        llvm.add_symbol(LOOP_POOL_SYMBOL, ctypes.addressof(LOOP_POOL))
         self.objects: list[llvm.ObjectFileRef] = []   # the engine refers to them: keep them alive
         self.loaded: set[str] = set()
 

@@ -37,6 +37,8 @@ import ctypes
 import platform
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from llvmlite import ir
 
@@ -233,9 +235,10 @@ class NativePool:
             code = jit.compile_object(text, quick=False)
             cache.store(key, code, "runtime", about)
         engine = jit.load_object(key, code)
-        self._run = RUN(engine.address("graphc_pool_run"))
+        self._run_address = engine.address("graphc_pool_run")
+        self._run = RUN(self._run_address)
         self._worker = WORKER(engine.address("graphc_pool_worker"))
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()   # reentrant: a program lent the pool runs its kernels on it too
         self._block = ctypes.create_string_buffer(LINE * (WORKERS + 2))   # zeroed; never freed while
         self._state = ctypes.addressof(self._block) + (-ctypes.addressof(self._block)) % LINE   # workers run
         _alive.append(self)
@@ -247,6 +250,20 @@ class NativePool:
         """Start worker `index`, which first waits for a generation after `start_generation`."""
         threading.Thread(target=self._worker, args=(self._state, index, start_generation), daemon=True,
                          name=f"graphc-native-{index}").start()
+
+    @contextmanager
+    def lent_to_loops(self, threads: int | None = None) -> Iterator[None]:
+        """While the block runs, loop bodies of compiled programs may run their products on
+        this pool (at most `threads` threads): the pool's lock is held (one program at a time
+        publishes jobs) and jit.LOOP_POOL names the pool, then is cleared again."""
+        threads = self.size if threads is None else max(1, min(threads, self.size))
+        with self._lock:
+            words = jit.LOOP_POOL
+            words[0], words[1], words[2] = self._state, self._run_address, threads
+            try:
+                yield
+            finally:
+                words[0] = words[1] = words[2] = 0
 
     def run(self, address: int, frame: int, extent: int, threads: int | None = None) -> None:
         """fn(frame, start, end) over [0, extent), on at most `threads` threads of the pool (all

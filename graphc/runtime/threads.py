@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from contextlib import nullcontext
 from typing import Any
 
 from ..errors import GraphcError
@@ -45,6 +46,10 @@ class ThreadPool:
                 fn(frame, lo, hi)
             finally:
                 self._done[i].set()
+
+    def lent_to_loops(self, threads: int | None = None) -> Any:
+        """Loop bodies call only the native pool; with this one they run their products themselves."""
+        return nullcontext()
 
     def run(self, address: int, frame: Any, extent: int, threads: int | None = None) -> None:
         """fn(frame, start, end) over [0, extent), split across at most `threads` threads of the

@@ -226,3 +226,19 @@ def test_the_example_builds_and_classifies(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     predictions = [line for line in done.stdout.splitlines() if line.startswith("digit ")]
     assert len(predictions) == 4 and "predicted" in predictions[0]
+
+
+def test_a_recurrent_loop_runs_in_the_library(tmp_path):
+    """A scan compiles into the library with its body once; the products in the body, which a
+    Session runs on its thread pool, run on the calling thread there (the pool words are zeros
+    in a library) and give the reference backend's values."""
+    rng = np.random.default_rng(5)
+    x = gc.placeholder(gc.float32, [6, 32, 16], name="x")
+    w = gc.constant(rng.normal(size=(16 + 256, 256)).astype(np.float32) * 0.1)
+    hs = gc.scan(lambda h, x_t: gc.tanh(gc.matmul(gc.concat([x_t, h], 1), w)), x, initializer=gc.zeros([32, 256]))
+    lib = gc.aot.compile([hs], [x], tmp_path / "lib", "rnn")
+    _check_symbols(lib)
+    sets = [[rng.normal(size=(6, 32, 16)).astype(np.float32)] for _ in range(THREADS)]
+    reference = gc.Session(backend="numpy", pipeline=None)
+    for got, (a,) in zip(_build_and_run(lib, tmp_path, sets), sets):
+        np.testing.assert_allclose(got[0], reference.run(hs, {x: a}), rtol=1e-4, atol=1e-5)
