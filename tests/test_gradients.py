@@ -530,17 +530,10 @@ def recording_rules() -> Iterator[set[str]]:
             get_op(name).grad = rule
 
 
-LOOP_OPS = frozenset({"While", "If"})
-
-
 @pytest.mark.sampled("c", keep=2)   # the emulator: two cases per set of gradient rules
 @pytest.mark.parametrize("c", CASES)
 def test_gradient_matches_finite_differences(c: Case, backend, rng):
     inputs = [spec.draw(rng) for spec in c.inputs]
-    if backend.startswith("cuda") and c.ops & LOOP_OPS:   # not on the CUDA backend yet: it says so
-        with pytest.raises(gc.CompileError, match="do not run on the CUDA backend yet"):
-            gc.testing.check_gradients(c.fn, inputs, backend=backend, **c.check)
-        return
     with recording_rules() as used:
         worst = gc.testing.check_gradients(c.fn, inputs, backend=backend, **c.check)
     assert worst <= 1.0
@@ -574,9 +567,6 @@ def test_second_derivative_matches_finite_differences(c: Case, backend, rng):   
 def test_float32_gradients_keep_float32_and_match_float64(c: Case, backend, rng):
     """The same graph on float32 inputs: each gradient is float32 and close to the float64 one."""
     inputs = [spec.draw(rng) for spec in c.inputs]
-    if backend.startswith("cuda") and c.ops & LOOP_OPS:
-        pytest.skip("loops do not run on the CUDA backend yet (test_gradient_matches_finite_differences checks "
-                    "that it says so)")
     results = {}
     for dtype in (gc.float64, gc.float32):
         with gc.Graph().as_default():

@@ -3,7 +3,11 @@ launch plan, for graphc.runtime.cuda to build with nvcc (or with g++ against the
 header, kernels/cuda/emulate.h) and run.
 
 Loop kernels are rendered by graphc.codegen.cuda_loops; GEMM calls instantiate the tiled
-template of kernels/cuda/gemm.cuh. It shares the kernel IR with the LLVM renderer and nothing
+template of kernels/cuda/gemm.cuh. Loops and branches (LoopStep, BranchStep) run on the host:
+their sub-programs' kernels are rendered once, like any others, and the plan holds a HostStep
+that the runtime runs (graphc.runtime.cuda: it walks the trip count, points the body's views
+at sequence rows and captures, and copies loop values between iterations), so nothing is
+compiled per trip count. It shares the kernel IR with the LLVM renderer and nothing
 else. Each kernel also gets, under GRAPHC_EMULATE, a C entry `NAME_emulate(args, grid, block)`
 through which the emulator launches it.
 """
@@ -11,8 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import CompileError
-from ..lower.kernel import BranchStep, GemmCall, KernelProgram, LoopStep, number_checks
+from typing import Any
+
+from ..lower.kernel import BranchStep, GemmCall, KernelProgram, LoopStep, number_checks, walk_kernels
 from .cuda_expr import memory_type
 from ..lower.chains import row_chains
 from .cuda_chains import ChainWriter, chain_worthwhile
@@ -26,58 +31,92 @@ MAX_GRID_YZ = 65535
 
 
 @dataclass
+class HostStep:
+    """A loop or a branch, run by the host: `kernel` is the LoopStep / BranchStep, `plans` the
+    steps of each of its sub-programs ("body", "cond"; "then", "else"), each a list of launch
+    indices (into CudaModule.launches) and nested HostSteps."""
+
+    kernel: Any
+    plans: dict[str, list[Any]]
+
+
+@dataclass
 class CudaModule:
     source: str
     launches: list[Launch]
     # the kernels [first, last) each launch implements (a row chain implements several)
     kernels_of_launch: list[tuple[int, int]] = field(default_factory=list)
+    # what a run does, in order: launch indices and HostSteps (None: every launch in order)
+    steps: list[Any] | None = None
 
 
 def render_cuda(kp: KernelProgram, prefix: str = "graphc") -> CudaModule:
-    for k in kp.kernels:
-        if isinstance(k, (LoopStep, BranchStep)):
-            node = k.node
-            raise CompileError("loops and branches (gc.while_loop, gc.scan, gc.cond, ...) do not run on the CUDA "
-                               "backend yet", op_type=node.type, node_name=node.name, source=node.source,
-                               hint="run this graph with backend='llvm' (or 'numpy')")
     number_checks(kp)
     codes = {id(check): i + 1 for i, check in enumerate(kp.errors)}
     parts = ['#include "graphc_cuda.cuh"']
-    if any(isinstance(k, GemmCall) for k in kp.kernels):
+    if any(isinstance(k, GemmCall) for k in walk_kernels(kp.kernels)):
         parts.append('#include "gemm.cuh"')
-    launches: list[Launch] = []
-    owners: list[tuple[int, int]] = []
-    emulation: list[str] = []
+    out = _Rendered(kp, codes, parts)
     chains = {c.first: c for c in row_chains(kp)
               if chain_worthwhile(kp.kernels[c.first:c.last])}   # type: ignore[arg-type]
-    i = 0
-    while i < len(kp.kernels):
-        k = kp.kernels[i]
-        chain = chains.get(i)
-        if chain is not None:
-            writer = ChainWriter(kp.kernels[chain.first:chain.last], f"{prefix}_c{i}",  # type: ignore[arg-type]
-                                 lambda check: codes[id(check)], chain.private)
-            source, launch, span = writer.source(), writer.launch(), (chain.first, chain.last)
-        elif isinstance(k, GemmCall):
-            (source, launch), span = _gemm(k, f"{prefix}_k{i}"), (i, i + 1)
-        else:
-            loop = LoopWriter(k, f"{prefix}_k{i}", lambda check: codes[id(check)])
-            if loop.mode == "split":
-                sources, stages = render_split(loop, f"{prefix}_k{i}")
-                parts.extend(sources)
-                launches.extend(stages)
-                owners.extend([(i, i + 1)] * len(stages))
-                emulation.extend(_emulation_entry(kp, launch) for launch in stages)
-                i += 1
+    steps = out.kernels(kp.kernels, prefix, chains)
+    parts.append("#ifdef GRAPHC_EMULATE\n" + "\n".join(out.emulation) + "#endif\n")
+    has_host_steps = any(isinstance(s, HostStep) for s in steps)
+    return CudaModule("\n".join(parts), out.launches, out.owners, steps if has_host_steps else None)
+
+
+class _Rendered:
+    """The module being rendered: sources, launches, the kernels each launch implements."""
+
+    def __init__(self, kp: KernelProgram, codes: dict[int, int], parts: list[str]) -> None:
+        self.kp, self.codes, self.parts = kp, codes, parts
+        self.launches: list[Launch] = []
+        self.owners: list[tuple[int, int]] = []
+        self.emulation: list[str] = []
+
+    def add(self, source: str | None, launch: Launch, span: tuple[int, int]) -> int:
+        if source is not None:
+            self.parts.append(source)
+        self.launches.append(launch)
+        self.owners.append(span)
+        self.emulation.append(_emulation_entry(self.kp, launch))
+        return len(self.launches) - 1
+
+    def kernels(self, kernels: list[Any], prefix: str, chains: dict[int, Any], span: tuple[int, int] | None = None
+                ) -> list[Any]:
+        """Render `kernels` (the program's, or a sub-program's: then `span` is the top-level
+        kernel owning them, for labels); their steps."""
+        steps: list[Any] = []
+        code = lambda check: self.codes[id(check)]   # noqa: E731
+        i = 0
+        while i < len(kernels):
+            k = kernels[i]
+            owner = span or (i, i + 1)
+            chain = chains.get(i)
+            if chain is not None:
+                writer = ChainWriter(kernels[chain.first:chain.last], f"{prefix}_c{i}", code, chain.private)
+                steps.append(self.add(writer.source(), writer.launch(), span or (chain.first, chain.last)))
+                i = chain.last
                 continue
-            source, launch, span = loop.source(), loop.launch(), (i, i + 1)
-        parts.append(source)
-        launches.append(launch)
-        owners.append(span)
-        emulation.append(_emulation_entry(kp, launch))
-        i = span[1]
-    parts.append("#ifdef GRAPHC_EMULATE\n" + "\n".join(emulation) + "#endif\n")
-    return CudaModule("\n".join(parts), launches, owners)
+            if isinstance(k, (LoopStep, BranchStep)):
+                subs = (("body", k.body), ("cond", k.cond)) if isinstance(k, LoopStep) else (
+                    ("then", k.then_branch), ("else", k.else_branch))
+                plans = {tag: self.kernels(sub.kernels, f"{prefix}_{tag[0]}{i}", {}, owner)
+                         for tag, sub in subs if sub is not None}
+                steps.append(HostStep(k, plans))
+            elif isinstance(k, GemmCall):
+                source, launch = _gemm(k, f"{prefix}_k{i}")
+                steps.append(self.add(source, launch, owner))
+            else:
+                loop = LoopWriter(k, f"{prefix}_k{i}", code)
+                if loop.mode == "split":
+                    sources, stages = render_split(loop, f"{prefix}_k{i}")
+                    self.parts.extend(sources)
+                    steps.extend(self.add(None, stage, owner) for stage in stages)
+                else:
+                    steps.append(self.add(loop.source(), loop.launch(), owner))
+            i += 1
+        return steps
 
 
 def _gemm(k: GemmCall, name: str) -> tuple[str, Launch]:

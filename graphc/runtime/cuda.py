@@ -8,6 +8,9 @@ variable's state and passes back in on the next run, so a training loop moves on
 and fetches across the bus. Reading a DeviceValue as an array (np.asarray, a fetch, a
 checkpoint) copies it to the host. A failed check (an index out of range) is reported with the
 node and source line of the op, and leaves every variable as it was.
+
+Loops and branches run on the host (graphc.runtime.cuda_control): each iteration launches the
+body's kernels, compiled once, and moves loop values with device-to-device copies.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import numpy as np
 
 from ..lower.kernel import KernelProgram
 from .checks import check_failure
+from .cuda_control import HostRunner
 
 
 class DeviceValue:
@@ -198,23 +202,29 @@ class CudaExecutable:
             return results
 
     def _launch_all(self, pointer: dict[int, int], profile: Any) -> None:
-        device = self.device
-        error = self.error_ptr
-        timers = []
-        for j, (launch, fn, grid) in enumerate(zip(self.module.launches, self.functions, self.grids)):
-            if not self.active[j]:
-                continue
-            ptrs = [pointer[i] for i in launch.buffers] + self.extra[j] + [error]
-            if profile is not None:
-                timer = device.timer()
-                timer.start()
-                device.launch(fn, ptrs, grid, launch.block)
-                timer.stop()
-                timers.append((j, timer))
-            else:
-                device.launch(fn, ptrs, grid, launch.block)
+        timers: list[tuple[int, Any]] = []
+        if self.module.steps is None:
+            for j in range(len(self.module.launches)):
+                self._launch(j, pointer, profile, timers)
+        else:
+            HostRunner(self, pointer, profile, timers).run(self.module.steps)
         for i, timer in timers:
             profile.record(i, timer.seconds())
+
+    def _launch(self, j: int, pointer: dict[int, int], profile: Any, timers: list[tuple[int, Any]]) -> None:
+        """Launch j of the module with this run's buffer pointers."""
+        if not self.active[j]:
+            return
+        launch, fn, grid, device = self.module.launches[j], self.functions[j], self.grids[j], self.device
+        ptrs = [pointer[i] for i in launch.buffers] + self.extra[j] + [self.error_ptr]
+        if profile is not None:
+            timer = device.timer()
+            timer.start()
+            device.launch(fn, ptrs, grid, launch.block)
+            timer.stop()
+            timers.append((j, timer))
+        else:
+            device.launch(fn, ptrs, grid, launch.block)
 
     def _raise(self, code: int, value: int, where: int) -> None:
         raise check_failure(self.kp, code, value, where)

@@ -153,6 +153,11 @@ class EmulatedDevice:
     def zero(self, ptr: int, nbytes: int) -> None:
         ctypes.memset(ptr, 0, nbytes)
 
+    def copy(self, dst: int, src: int, nbytes: int) -> None:
+        """Device to device."""
+        if nbytes:
+            ctypes.memmove(dst, src, nbytes)
+
     # ---------------------------------------------------------------- running
     def launch(self, fn: Any, pointers: list[int], grid: tuple[int, int, int], block: int) -> None:
         args = (ctypes.c_void_p * len(pointers))(*pointers)
@@ -287,6 +292,11 @@ class PyCudaDevice:
 
     def zero(self, ptr: int, nbytes: int) -> None:
         self.drv.memset_d8(ptr, 0, nbytes)
+
+    def copy(self, dst: int, src: int, nbytes: int) -> None:
+        """Device to device (ordered with the launches on the default stream)."""
+        if nbytes:
+            self.drv.memcpy_dtod(dst, src, nbytes)
 
     def launch(self, fn: Any, pointers: list[int], grid: tuple[int, int, int], block: int) -> None:
         try:
