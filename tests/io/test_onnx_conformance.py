@@ -27,11 +27,8 @@ import graphc as gc
 from graphc.io.onnx.common import FROM_ONNX
 from graphc.onnx_backend import GraphcBackend
 
-# The graphc execution backend the cases run on; the LLVM backend will join when it lands.
+# The graphc execution backend the cases run on (GRAPHC_ONNX_BACKEND=llvm runs them compiled).
 BACKEND = os.environ.get("GRAPHC_ONNX_BACKEND", "numpy")
-# Backends that run While / If (Loop, Scan, If cases): only the NumPy reference for now, the LLVM
-# backend is being taught them; on other backends those cases are left out of the selection.
-LOOP_BACKENDS = {"numpy"}
 CONTROL_FLOW = {"Loop", "Scan", "If"}
 
 TESTED_OPS = {"Add", "Sub", "Mul", "RealDiv", "FloorDiv", "FloorMod", "Pow", "Maximum", "Minimum", "Neg", "Abs",
@@ -50,6 +47,7 @@ CORE_OPS = {
     "GreaterOrEqual", "Hardmax", "HardSigmoid", "HardSwish", "Identity", "If", "IsInf", "IsNaN", "LayerNormalization",
     "LeakyRelu", "Less", "LessOrEqual", "Log", "LogSoftmax", "Loop", "MatMul", "Max", "MaxPool", "Mean", "Min", "Mish",
     "Mod", "Mul", "Neg", "Not", "OneHot", "Or", "Pad", "Pow", "PRelu", "Range", "Reciprocal", "ReduceL1", "ReduceL2",
+    "LSTM", "GRU", "RNN",
     "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum",
     "ReduceSumSquare", "Relu", "Reshape", "Round", "Scan", "Selu", "Shape", "Sigmoid", "Sign", "Sin", "Size", "Slice",
     "Softmax", "Softplus", "Softsign", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tan", "Tanh", "ThresholdedRelu",
@@ -118,8 +116,7 @@ def _collect():
     with warnings.catch_warnings():  # the generators warn while building their data
         warnings.simplefilter("ignore")
         cases = node_cases.collect_testcases(None)
-    core = CORE_OPS if BACKEND in LOOP_BACKENDS else CORE_OPS - CONTROL_FLOW
-    return [c for c in cases if c.kind == "node" and _op_types(c.model.graph) <= core]
+    return [c for c in cases if c.kind == "node" and _op_types(c.model.graph) <= CORE_OPS]
 
 
 def _array(value):
@@ -178,7 +175,6 @@ def test_cases_with_types_graphc_lacks_fail_clearly(results):
         assert r is not None and "GraphcError" in r and "cannot hold" in r, f"{name}: {r}"
 
 
-@pytest.mark.skipif(BACKEND not in LOOP_BACKENDS, reason=f"graphc backend {BACKEND!r} does not run loops yet")
 def test_control_flow_cases_run():
     """Loop, Scan and If cases are selected (and so pass, by the tests above)."""
     names = {c.name for c in _collect() if _op_types(c.model.graph) & CONTROL_FLOW}
@@ -186,7 +182,6 @@ def test_control_flow_cases_run():
     assert expected <= names, sorted(expected - names)
 
 
-@pytest.mark.skipif(BACKEND not in LOOP_BACKENDS, reason=f"graphc backend {BACKEND!r} does not run loops yet")
 def test_unsupported_control_flow_cases_fail_clearly():
     import onnx.backend.test.case.node as node_cases
 
