@@ -159,7 +159,7 @@ def test_the_imported_lstm_is_one_loop_per_direction_and_differentiates():
     with gc.Session(imported.graph, backend=BACKEND) as sess:
         grad = sess.run(gx, {x: value})
     with gc.Session(imported.graph, backend="numpy") as sess:
-        loss = lambda v: float(sess.run(gc.reduce_sum(imported.outputs[0] ** 2), {x: v}))   # noqa: E731
+        loss = lambda v: float(sess.run(gc.reduce_sum(imported.outputs[0] ** 2), {x: v}))
         eps, k = 1e-3, (1, 2, 3)
         bumped = value.copy()
         bumped[k] += eps

@@ -21,7 +21,8 @@ loop by graphc's loop pass (graphc/passes/loops.py), not here.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ...api import array as array_ops
 from ...api import math as math_ops
