@@ -2,12 +2,17 @@
 
 `f = gc.function([x, y], out, updates=[(w, w - lr * g)], givens={...})` returns a callable
 taking arrays positionally (or by input name). Outputs are computed from the variables' values
-before the call; then all updates are stored together, as in Theano. The function keeps its
-variables in its own session (`f.session`) and initializes any it finds uninitialized on the
-first call, as Theano's shared variables always have values.
+before the call; then all updates are stored together, as in Theano. Functions share their
+variables as Theano's shared variables are shared: every function built on one graph without
+`session=` runs on one session per graph (`f.session`), so a `predict` function built after
+`train` sees the trained weights. (A function asking for another backend or pipeline than that
+session's gets a session of its own that holds the very same variable store.) A function
+initializes any variable it finds uninitialized on its first call, as Theano's shared
+variables always have values.
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -21,6 +26,26 @@ from .feeds import convert_feed
 from .ir.tensor import Tensor
 from .program import Program
 from .session import Session, _fetch_values
+
+
+# graph -> the sessions its functions run on, by (backend, pipeline, profile); the first one's
+# variable store is every one's
+_SHARED: "weakref.WeakKeyDictionary[Any, dict[tuple, Session]]" = weakref.WeakKeyDictionary()
+
+
+def _shared_session(graph: Any, backend: str | None, pipeline: Any, profile: bool) -> Session:
+    """The session functions built on `graph` share (see the module docstring)."""
+    sessions = _SHARED.setdefault(graph, {})
+    probe = Session(graph, backend, pipeline=pipeline, profile=profile)
+    key = (probe.backend, probe.pipeline, profile)
+    found = sessions.get(key)
+    if found is not None and not found._closed:
+        return found
+    first = next((s for s in sessions.values() if not s._closed), None)
+    if first is not None:
+        probe._state = first._state   # another backend or pipeline: the same variables
+    sessions[key] = probe
+    return probe
 
 
 class Function:
@@ -45,7 +70,7 @@ class Function:
             out_tensors, pairs = cloned[: len(out_tensors)], [(v, t) for (v, _), t in zip(pairs, cloned[len(out_tensors):])]
         self.outputs = out_tensors
         self._updates = [(v.name.split(":")[0], t) for v, t in pairs]
-        self.session = session if session is not None else Session(graph, backend, pipeline=pipeline, profile=profile)
+        self.session = session if session is not None else _shared_session(graph, backend, pipeline, profile)
         if self.session.graph is not graph:
             raise GraphcError("the session passed to gc.function belongs to a different graph")
         self._by_name = {t.node.name: i for i, t in enumerate(self.inputs)}
