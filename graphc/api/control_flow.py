@@ -24,7 +24,7 @@ from ..ops.loops import NO_LIMIT
 from ..source import capture_source
 from . import nest
 from .array import concat, expand_dims
-from .convert import apply_op, constant, convert_to_tensor, graph_of
+from .convert import apply_op, constant, convert_to_tensor, elementwise_op, graph_of
 
 _PLACEHOLDER = get_op("Placeholder")
 
@@ -37,11 +37,55 @@ class _Traced:
         self.graph, self.args, self.results, self.structure = graph, args, results, structure
 
 
-def _trace(outer: Graph, name: str, specs: list[tuple[Any, Any, str]], fn: Callable[[list[Tensor]], Any]) -> _Traced:
-    """Call fn on placeholders of `specs` (dtype, shape, name) inside a new FuncGraph."""
+# Odd, so counter * DRAW_MIX + i + 1 gives each (run, iteration) its own counter (int64 wraps).
+DRAW_MIX = -7046029254386353131   # 0x9E3779B97F4A7C15 as a signed 64-bit integer
+
+
+def _draw_counter(fg: FuncGraph) -> Tensor:
+    """The counter input of random draws inside `fg`: the enclosing body's counter (or, at the
+    top, a RunCounter of the outer graph that the session advances per run), mixed with this
+    loop body's iteration index."""
+    if fg.draw_counter is None:
+        outer = fg.outer
+        if isinstance(outer, FuncGraph) and outer.draws is not None:
+            base = _draw_counter(outer)
+        else:
+            base = outer.create_node(get_op("RunCounter"), [], {}, f"{fg.name}/draws").outputs[0]
+        with fg.as_default():
+            counter = fg.capture(base)
+            if fg.iteration is not None:
+                step = elementwise_op("Add", fg.iteration, constant(1, dtype=int64))
+                counter = elementwise_op("Add", elementwise_op("Mul", counter, constant(DRAW_MIX, dtype=int64)), step)
+        fg.draw_counter = counter
+    return fg.draw_counter
+
+
+def _draw_in_body(fg: FuncGraph, op: Any, inputs: list[Tensor], attrs: dict[str, Any], name: str | None,
+                  kwargs: dict[str, Any]) -> Any:
+    """A random draw traced inside a loop body or a branch (FuncGraph.create_node): the same op
+    with its counter as an input (see _draw_counter); its shape must be known while building."""
+    shape = attrs.get("shape")
+    if inputs:
+        value = inputs[0].static_value
+        if value is None:
+            raise GraphcError(f"{op.name} inside '{fg.name}': a random draw inside a loop body or a branch needs a "
+                              "shape known while building", hint="give the draw a shape of Python ints")
+        shape = tuple(int(d) for d in value.reshape(-1))
+    attrs.update(shape=tuple(shape), counter_input=True)
+    return fg.create_node(op, [_draw_counter(fg)], attrs, name, **kwargs)
+
+
+def _trace(outer: Graph, name: str, specs: list[tuple[Any, Any, str]], fn: Callable[[list[Tensor]], Any],
+           loop: bool = False) -> _Traced:
+    """Call fn on placeholders of `specs` (dtype, shape, name) inside a new FuncGraph; for a
+    loop's body or condition (`loop`), the first is the iteration index. Random draws inside
+    draw anew each iteration and each run (_draw_in_body)."""
     fg = FuncGraph(outer, name, _PLACEHOLDER)
+    fg.draws = _draw_in_body
     with fg.as_default():
         args = [fg.create_node(_PLACEHOLDER, [], {"dtype": d, "shape": s}, label).outputs[0] for d, s, label in specs]
+        if loop:
+            fg.iteration = args[0]
         structure = fn(args)
         leaves = nest.flatten(structure)
         results = []
@@ -103,8 +147,8 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: An
             packed = nest.pack_sequence_as(loop_vars, args[1:])
             return fn(*packed) if _single(loop_vars) else fn(packed)
 
-        cond_tr = _trace(graph, f"{loop_name}/cond", specs, lambda args: call(cond, args))
-        body_tr = _trace(graph, f"{loop_name}/body", specs, lambda args: call(body, args))
+        cond_tr = _trace(graph, f"{loop_name}/cond", specs, lambda args: call(cond, args), loop=True)
+        body_tr = _trace(graph, f"{loop_name}/body", specs, lambda args: call(body, args), loop=True)
         _check_cond(cond_tr, loop_name)
         returned = body_tr.structure
         if _single(loop_vars) and len(loop_vars) == 1 and not _single(returned):
@@ -208,7 +252,7 @@ def _sequence_loop(fn: Callable[[Any, Any], Any], elems: Any, initializer: Any, 
             stacked = stack_fn(acc, elem) if stack_fn is not None else new
             return [nest.flatten(new) if carry_out else [], nest.flatten(stacked) if stack_out else []]
 
-        tr = _trace(graph, f"{loop_name}/body", specs, step)
+        tr = _trace(graph, f"{loop_name}/body", specs, step, loop=True)
         if initializer is not None:
             _check_body(tr, flat_init, [t.shape for t in flat_init], loop_name)
         n_carry_results = n if carry_out else 0

@@ -34,6 +34,11 @@ class FuncGraph(Graph):
         self.placeholder_op = placeholder_op   # the IR does not import the ops: the tracer hands it in
         self.captures: dict[Tensor, Tensor] = {}   # outer tensor -> placeholder (or constant) standing for it
         self.captured_order: list[tuple[Tensor, Tensor]] = []   # (tensor of self.outer, placeholder)
+        # Set by the tracer (graphc.api.control_flow): a loop body's iteration index, and how a
+        # random draw made inside becomes one with an explicit counter (see create_node).
+        self.iteration: Tensor | None = None
+        self.draws: Any = None
+        self.draw_counter: Tensor | None = None   # made by `draws` on first use
 
     def resolve_input(self, t: Tensor, op_name: str = "") -> Tensor:
         """`t` itself, or the placeholder capturing it when it belongs to an enclosing graph."""
@@ -77,16 +82,27 @@ class FuncGraph(Graph):
             f"variable {info.name!r} is created inside a loop body or a branch",
             hint="create variables before the loop (gc.while_loop / gc.scan / gc.cond) and use them inside")
 
+    def create_node(self, op: Any, inputs: Any, attrs: dict[str, Any] | None = None, name: str | None = None,
+                    **kwargs: Any) -> Any:
+        """As Graph.create_node; a random draw with a state of its own (a run counter the
+        session advances) becomes, through `draws`, one whose counter is an input computed
+        from the program's run counter and the iteration index, so every iteration and every
+        run draws anew and a recomputed iteration draws the same values."""
+        if op.stateful and hasattr(op, "draw") and not (attrs or {}).get("counter_input"):
+            if self.draws is None:
+                raise GraphcError(
+                    f"{op.name} inside '{self.name}': random draws inside a loop body or a branch take their "
+                    "counter as an input here (as the draws gc.while_loop / gc.scan / gc.cond trace do)",
+                    hint="draw the random values before the loop and pass them in as a sequence")
+            return self.draws(self, op, list(inputs), dict(attrs or {}), name, kwargs)
+        return super().create_node(op, inputs, attrs, name, **kwargs)
+
     def check_node(self, op: Any) -> None:
-        """Ops a sub-graph cannot hold: assignments and random draws with their own state."""
+        """Ops a sub-graph cannot hold: assignments (random draws: see create_node)."""
         if op.variable_effect in ("set", "add", "sub"):
             raise GraphcError(
                 f"{op.name} inside '{self.name}': assigning a variable inside a loop body or a branch is "
                 "not supported", hint="return the new value from the loop and assign it after the loop")
-        if op.stateful and hasattr(op, "draw"):
-            raise GraphcError(
-                f"{op.name} inside '{self.name}': random draws inside a loop body or a branch are not supported yet",
-                hint="draw the random values for every step before the loop and pass them in as a sequence")
 
 
 @dataclass(eq=False)

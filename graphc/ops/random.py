@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DTypeError, ShapeError
-from ..ir.dtypes import as_dtype, float32
+from ..errors import DTypeError, InvalidArgumentError, ShapeError
+from ..ir.dtypes import as_dtype, float32, int64
 from . import attrs as attr_rules
-from .base import register
+from .base import OpDef, register
 from .shape_ops import _ShapeInputOp, _shape_arg, _unknown_of_length
 
 PHILOX_M = (0xD2511F53, 0xCD9E8D57)
@@ -153,3 +153,21 @@ class RandomStandardNormal(_RandomOp):
 
     def draw(self, n, dtype, key, run):
         return normal_values(n, dtype, key, run)
+
+
+@register
+class RunCounter(OpDef):
+    """The run counter of the random draws inside a loop body or a branch: an int64 scalar the
+    session supplies and advances each run, like a random op's own counter. A draw inside a
+    body takes counter * M + iteration + 1 (graphc.api.control_flow) as its counter input, so
+    each iteration and each run draws anew, the same on every backend."""
+
+    name = "RunCounter"
+    arity = 0
+    stateful = True
+
+    def infer(self, inputs, attrs):
+        return [(int64, ())]
+
+    def reference(self, inputs, attrs):
+        raise InvalidArgumentError("RunCounter has a value only inside a program (the session supplies it)")

@@ -85,7 +85,9 @@ class _Builder:
             self.assign(n)
         elif op.name == "NoOp":
             pass
-        elif op.stateful and hasattr(op, "draw"):
+        elif op.name == "RunCounter":   # the counter of draws inside loop bodies: advanced per run
+            self.set_value(n.outputs[0], self.add_input("rng", n.name, int64, (), f"{n.name}/counter", n.source))
+        elif op.stateful and hasattr(op, "draw") and not n.attrs.get("counter_input"):
             self.copy(n, extra_inputs=[self.add_input("rng", n.name, int64, (), f"{n.name}/counter", n.source)],
                       extra_attrs={"counter_input": True})
         else:
@@ -99,7 +101,7 @@ class _Builder:
     def copy(self, n: Node, extra_inputs: Sequence[Tensor] = (), extra_attrs: dict | None = None) -> None:
         inputs = [self.value[t] for t in n.inputs]
         attrs = dict(n.attrs)
-        if n.op.shape_inputs and len(inputs) > min(n.op.shape_inputs):
+        if n.op.shape_inputs and len(inputs) > min(n.op.shape_inputs) and not attrs.get("counter_input"):
             attrs = self.freeze(n, inputs, attrs)
             inputs = [t for i, t in enumerate(inputs) if i not in n.op.shape_inputs]
         attrs.update(extra_attrs or {})

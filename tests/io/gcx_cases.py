@@ -167,6 +167,15 @@ def _loops() -> Case:
     return [total, stacked, mapped, branch], {x: v, k: np.float32(0.5)}, True
 
 
+def _loop_draws() -> Case:
+    """Random draws inside a scan body: a RunCounter outside, draws with a counter input inside."""
+    gc.set_random_seed(3)
+    x, v = _f((5, 3))
+    masked = gc.scan(lambda a, e: a + e * gc.cast(gc.random_uniform([3], seed=1) < 0.5, gc.float32), x,
+                     initializer=gc.zeros([3]))
+    return [masked], {x: v}, True
+
+
 CASES: dict[str, Callable[[], Case]] = {}
 for _op in UNARY_FLOAT:
     CASES[_op] = _elementwise(_op, 1, "float")
@@ -204,6 +213,7 @@ CASES["While"] = _loops
 CASES["If"] = _loops
 CASES["RandomStandardNormal"] = _random
 CASES["RandomUniform"] = _random
+CASES["RunCounter"] = _loop_draws
 
 # Builders that are not the main case of any op but shapes ops take elsewhere.
 EXTRA_CASES: dict[str, Callable[[], Case]] = {"compiled_random": _compiled_random}
