@@ -35,6 +35,7 @@ from ..ir.node import Node
 from ..ir.tensor import Tensor
 from ..ops import get_op
 from ..program import Program, ProgramInput
+from ..program.from_graph import needed_nodes
 from .rewriter import Rewriter, copy_node
 
 INVARIANT, VARYING = "invariant", "varying"   # classes of body tensors; ("seq", k) for sequence k's rows
@@ -87,15 +88,7 @@ def _placeholder(graph: Graph, dtype: Any, shape: Any, name: str) -> Tensor:
 
 def _live_nodes(results: Sequence[Tensor], stop: set[Tensor] = frozenset()) -> list[Node]:
     """The nodes `results` need, stopping at `stop`, in creation order."""
-    seen: dict[int, Node] = {}
-    stack = [t.node for t in results if t not in stop]
-    while stack:
-        n = stack.pop()
-        if n.id in seen:
-            continue
-        seen[n.id] = n
-        stack.extend(t.node for t in n.inputs if t not in stop)
-    return sorted(seen.values(), key=lambda n: n.id)
+    return needed_nodes([t.node for t in results if t not in stop], set(stop))
 
 
 def _program(graph: Graph, args: list[Tensor], results: list[Tensor], effects: list[Tensor], note: str) -> Program:

@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import io
 import json
+import time
+import tracemalloc
 import zipfile
 from typing import Any
 
 import numpy as np
+import pytest
 
 import graphc as gc
+from graphc.io.load import load_graph_bytes
 
 
 def small_model_bytes(tmp_path) -> bytes:
@@ -70,3 +74,24 @@ def frozen_function(fn: Any) -> tuple:
                    tuple(c.name for c in n.control_inputs), tuple((t.dtype, t.shape) for t in n.outputs), n.source)
                   for n in fn.graph.get_operations())
     return ("function", fn.name, nodes, tuple(t.name for t in fn.args), tuple(t.name for t in fn.results))
+
+
+def refused(data: bytes, *fragments: str, limits: Any = None, seconds: float = 1.0, mb: int = 64,
+            name: str = "hostile.gcx") -> gc.GraphFileError:
+    """Loading `data` fails with a GraphFileError naming every fragment, within `seconds` and
+    `mb` MB of allocations."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(gc.GraphFileError) as info:
+            load_graph_bytes(data, name, limits)
+        elapsed = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert elapsed < seconds, f"took {elapsed:.2f} s"
+    assert peak < mb << 20, f"allocated {peak >> 20} MB"
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in: {message}"
+    return info.value
