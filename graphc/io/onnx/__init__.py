@@ -29,9 +29,11 @@ def export(path: Any, inputs: Sequence[Any], outputs: Sequence[Any], session: An
     return export_model(path, inputs, outputs, session=session, opset=opset)
 
 
-def load(path: Any, max_tensor_bytes: int | None = None) -> tuple[Any, list[Any], list[Any]]:
+def load(path: Any, max_tensor_bytes: int | None = None,
+         input_shapes: dict[str, Any] | None = None) -> tuple[Any, list[Any], list[Any]]:
     """Import an ONNX model (a path, bytes or an onnx.ModelProto) as a new graphc graph:
     returns (graph, input placeholders, output tensors). Initializers become constants.
+    `input_shapes={"x": [8, 128]}` fixes dynamic axes (a symbolic batch size) at load.
 
     A file graphc cannot import is a GraphFileError naming the node and the field; a tensor
     (an initializer, a declared input, a result whose shape is known) over `max_tensor_bytes`
@@ -41,7 +43,8 @@ def load(path: Any, max_tensor_bytes: int | None = None) -> tuple[Any, list[Any]
     from .importer import import_model
     from .tensors import DEFAULT_MAX_TENSOR_BYTES
 
-    imported = import_model(path, max_tensor_bytes=max_tensor_bytes or DEFAULT_MAX_TENSOR_BYTES)
+    imported = import_model(path, max_tensor_bytes=max_tensor_bytes or DEFAULT_MAX_TENSOR_BYTES,
+                            input_shapes=input_shapes)
     return imported.graph, imported.inputs, imported.outputs
 
 

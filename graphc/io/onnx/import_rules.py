@@ -73,8 +73,8 @@ class ImportContext:
         here = f"node {self.index}{name} ({short(n.op_type)})"
         return f"{self.path}, {here}" if self.path else f"ONNX {here}"
 
-    def error(self, message: str) -> GraphcError:
-        return GraphFileError(f"{self.where()}: {message}")
+    def error(self, message: str, hint: str | None = None) -> GraphcError:
+        return GraphFileError(f"{self.where()}: {message}", hint=hint)
 
     def static(self, t: Tensor | None, what: str) -> np.ndarray:
         """The value of an input that must be known while building."""
@@ -82,7 +82,9 @@ class ImportContext:
             raise self.error(f"{what} is missing")
         if t.static_value is None:
             raise self.error(f"{what} must be known while building (a constant, an initializer or a value "
-                             f"computed from shapes); graphc compiles for static shapes")
+                             f"computed from shapes); graphc compiles for static shapes",
+                             hint="if the model has dynamic axes (a symbolic batch size), give their sizes when "
+                                  "loading: gc.onnx.load(path, input_shapes={'x': [8, 128]})")
         return t.static_value
 
     def static_ints(self, t: Tensor | None, what: str) -> list[int]:

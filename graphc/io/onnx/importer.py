@@ -44,8 +44,13 @@ class Imported:
 
 
 def import_model(source: Any, static_inputs: dict[str, np.ndarray] | None = None,
-                 max_tensor_bytes: int = DEFAULT_MAX_TENSOR_BYTES) -> Imported:
+                 max_tensor_bytes: int = DEFAULT_MAX_TENSOR_BYTES,
+                 input_shapes: dict[str, Any] | None = None) -> Imported:
     """Build a graphc graph from an ONNX model (path, bytes or ModelProto).
+
+    `input_shapes` ({input name: shape}) fixes the model's dynamic axes (torch's `dynamic_axes`,
+    a symbolic "batch"): each given shape must have the input's rank and agree with the sizes
+    the model fixes; None in it leaves a dimension unknown.
 
     Anything wrong with the file is a GraphFileError naming the node (index, name, op type) and
     the field; a tensor bigger than `max_tensor_bytes` is a ResourceExhaustedError. External
@@ -58,6 +63,7 @@ def import_model(source: Any, static_inputs: dict[str, np.ndarray] | None = None
     ctx = ImportContext(graph, _opset(model, where), folder, max_tensor_bytes)
     static_inputs = static_inputs or {}
     g = model.graph
+    input_shapes = _checked_input_shapes(g, input_shapes or {}, where)
     result = Imported(graph, [], [])
     with graph.as_default():
         for k, init in enumerate(g.initializer):
@@ -81,6 +87,9 @@ def import_model(source: Any, static_inputs: dict[str, np.ndarray] | None = None
             from ...api.variables import placeholder
 
             dims = _dims(vi, what, dtype.np.itemsize, max_tensor_bytes)
+            if vi.name in input_shapes:
+                dims = _fixed_dims(dims, input_shapes[vi.name], what)
+                checked_dims([d or 0 for d in dims], f"{what}: input_shapes", dtype.np.itemsize, max_tensor_bytes)
             p = placeholder(dtype, dims, name=sanitize(vi.name, "input"))
             ctx.env[vi.name] = p
             result.inputs.append(p)
@@ -120,6 +129,38 @@ def _define(ctx: ImportContext, name: str, what: str) -> None:
         raise error(f"{what} has an empty name")
     if name in ctx.env:
         raise error(f"{what} is already defined (ONNX values are defined once)")
+
+
+def _checked_input_shapes(g: Any, shapes: dict[str, Any], where: str) -> dict[str, list[int | None]]:
+    """input_shapes as lists of ints (or None), every name an input of the model."""
+    names = [vi.name for vi in g.input if vi.name not in {init.name for init in g.initializer}]
+    out: dict[str, list[int | None]] = {}
+    for name, shape in shapes.items():
+        if name not in names:
+            raise GraphFileError(f"{where}: input_shapes names {short(name)!r}, which is not an input of the model "
+                                 f"(its inputs: {short(names)})")
+        try:
+            dims = [None if d is None else int(d) for d in shape]
+        except (TypeError, ValueError):
+            raise GraphFileError(f"{where}: input_shapes[{short(name)!r}] must be a list of ints (or None), "
+                                 f"got {short(shape)}") from None
+        if any(d is not None and d < 0 for d in dims):
+            raise GraphFileError(f"{where}: input_shapes[{short(name)!r}] has a negative size: {dims}")
+        out[name] = dims
+    return out
+
+
+def _fixed_dims(declared: Any, given: list[int | None], what: str) -> list[int | None]:
+    """The declared dims with the given sizes in place of the unknown ones (they must agree)."""
+    if declared is None:
+        return list(given)
+    if len(declared) != len(given):
+        raise GraphFileError(f"{what}: input_shapes gives rank {len(given)} ({given}), the model declares rank "
+                             f"{len(declared)} ({['?' if d is None else d for d in declared]})")
+    for k, (d, s) in enumerate(zip(declared, given)):
+        if d is not None and s is not None and d != s:
+            raise GraphFileError(f"{what}: input_shapes gives size {s} to dimension {k}, which the model fixes at {d}")
+    return [s if s is not None else d for d, s in zip(declared, given)]
 
 
 def _dims(vi: Any, what: str, itemsize: int, max_bytes: int) -> Any:
