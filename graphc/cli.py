@@ -44,6 +44,12 @@ def _aot(args: argparse.Namespace) -> int:
     return aot(args)
 
 
+def _onnx_check(args: argparse.Namespace) -> int:
+    from .cli_commands import onnx_check
+
+    return onnx_check(args)
+
+
 def _suite_path() -> Path:
     """benchmarks/suite.py of the source checkout graphc runs from (absent from installs)."""
     import graphc
@@ -108,6 +114,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     aot.add_argument("--target", metavar="TRIPLE", help="an LLVM target triple to cross-compile for (no .so is linked)")
     aot.add_argument("--cpu", metavar="CPU", help="the CPU to tune for (default: this machine's), e.g. x86-64-v3")
     aot.set_defaults(fn=_aot)
+    onnx_help = "check whether graphc runs an ONNX model: missing operators, differences from onnxruntime, times"
+    onnx = sub.add_parser("onnx", help=onnx_help, description=onnx_help)
+    onnx_sub = onnx.add_subparsers(dest="onnx_command", required=True)
+    check = onnx_sub.add_parser("check", help=onnx_help, description=onnx_help)
+    check.add_argument("model", help="the .onnx file")
+    check.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
+                       help="a value for an input (default: random values); repeatable")
+    check.add_argument("--input-shape", action="append", default=[], metavar="NAME=8,128",
+                       help="the size of an input's dynamic axes (default: 1 for each); repeatable")
+    check.add_argument("--backend", default=None, help="llvm (the default), numpy, cuda or cuda-emulator")
+    check.set_defaults(fn=_onnx_check)
     bench_help = "run the benchmark suite against NumPy and the installed peers (benchmarks/suite.py; needs a source checkout)"
     bench = sub.add_parser("bench", help=bench_help, description=bench_help)
     bench.add_argument("benchmark", nargs="?", choices=BENCHMARKS, default="suite",

@@ -1,4 +1,5 @@
-"""`graphc show` and `graphc run`: the command-line face of .gcx files.
+"""`graphc show`, `graphc run`, `graphc aot` and `graphc onnx check`: the command-line face of
+.gcx and ONNX files.
 
 Errors a user can cause (a bad file, a missing feed, an unknown name) print one clear line on
 stderr and return exit code 1 instead of a traceback.
@@ -148,3 +149,34 @@ def aot(args: argparse.Namespace) -> int:
         if path is not None:
             print(f"wrote {path}")
     return 0
+
+
+def onnx_check(args: argparse.Namespace) -> int:
+    """graphc onnx check MODEL.onnx: see graphc/onnx_check.py."""
+    from .onnx_check import check_model, print_report
+
+    inputs, shapes = {}, {}
+    for item in args.input:
+        name, sep, path = item.partition("=")
+        if not sep:
+            return _fail(f"--input {item!r}: write NAME=FILE.npy")
+        try:
+            inputs[name] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            return _fail(f"--input {item!r}: cannot read {path}: {err}")
+    for item in args.input_shape:
+        name, sep, dims = item.partition("=")
+        try:
+            shapes[name] = [int(d) for d in dims.split(",")] if sep and dims else None
+        except ValueError:
+            shapes[name] = None
+        if shapes[name] is None:
+            return _fail(f"--input-shape {item!r}: write NAME=8,128")
+    try:
+        report = check_model(args.model, inputs, shapes, backend=args.backend or "llvm")
+    except ImportError:
+        return _fail("graphc onnx check needs the onnx package: pip install \"graphc[onnx]\"")
+    except GraphcError as err:
+        return _fail(str(err))
+    print_report(report, args.model, sys.stdout)
+    return 0 if report.ok else 1

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import graphc as gc
@@ -90,3 +91,36 @@ def test_cli_bench_runs_the_suite_main_with_quick(monkeypatch, tmp_path, capsys)
     assert main(["bench", "--quick"]) == 0
     assert main(["bench"]) == 0
     assert capsys.readouterr().out.splitlines() == ["suite main called with ['--quick']", "suite main called with []"]
+
+
+def test_onnx_check_lists_every_missing_operator_and_compares_with_onnxruntime(tmp_path, capsys):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    def save(nodes, inits, name):
+        graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 4, 4])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        path = tmp_path / f"{name}.onnx"
+        onnx.save(model, str(path))
+        return str(path)
+
+    good = save([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Mul", ["r", "k"], ["y"])],
+                [numpy_helper.from_array(np.full((4,), 0.5, np.float32), "k")], "good")
+    assert main(["onnx", "check", good, "--input-shape", "x=2,3,4,4"]) == 0
+    text = capsys.readouterr().out
+    assert "every operator imports" in text and "float32[2, 3, 4, 4], random" in text
+    assert "largest difference from onnxruntime 0" in text and "onnxruntime: first call" in text
+    value = np.ones((1, 3, 4, 4), np.float32)
+    np.save(tmp_path / "x.npy", value)
+    assert main(["onnx", "check", good, "--input", f"x={tmp_path / 'x.npy'}"]) == 0
+    out = capsys.readouterr().out
+    assert "x float32[1, 3, 4, 4]\n" in out and "largest difference from onnxruntime 0" in out   # given, not random
+    bad = save([helper.make_node("LRN", ["x"], ["a"], size=3), helper.make_node("Resize", ["a", "", "s"], ["b"]),
+                helper.make_node("Relu", ["b"], ["y"])], [numpy_helper.from_array(np.ones(4, np.float32), "s")], "bad")
+    assert main(["onnx", "check", bad]) == 1
+    assert "operators graphc cannot import (2): LRN, Resize" in capsys.readouterr().out
+    assert main(["onnx", "check", good, "--input-shape", "x"]) != 0
+    assert "write NAME=8,128" in capsys.readouterr().err
