@@ -47,7 +47,7 @@ CORE_OPS = {
     "GreaterOrEqual", "Hardmax", "HardSigmoid", "HardSwish", "Identity", "If", "IsInf", "IsNaN", "LayerNormalization",
     "LeakyRelu", "Less", "LessOrEqual", "Log", "LogSoftmax", "Loop", "MatMul", "Max", "MaxPool", "Mean", "Min", "Mish",
     "Mod", "Mul", "Neg", "Not", "OneHot", "Or", "Pad", "Pow", "PRelu", "Range", "Reciprocal", "ReduceL1", "ReduceL2",
-    "LSTM", "GRU", "RNN", "LRN", "InstanceNormalization", "ConvTranspose",
+    "LSTM", "GRU", "RNN", "LRN", "InstanceNormalization", "ConvTranspose", "Resize", "Upsample",
     "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum",
     "ReduceSumSquare", "Relu", "Reshape", "Round", "Scan", "Selu", "Shape", "Sigmoid", "Sign", "Sin", "Size", "Slice",
     "Softmax", "Softplus", "Softsign", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tan", "Tanh", "ThresholdedRelu",

@@ -2,6 +2,7 @@
 
 Each ONNX node is rebuilt from graphc's public builders by the rules in import_math,
 import_array, import_nn, import_vision (LRN, InstanceNormalization, ConvTranspose),
+import_resize (Resize, Upsample),
 import_control (Loop, Scan, If and their sub-graphs) and import_rnn (LSTM, GRU, RNN as loops),
 so the result
 is a graph like any other: it runs, differentiates (gc.gradients) and saves. Initializers become
@@ -23,7 +24,8 @@ import numpy as np
 from ...errors import GraphcError, GraphFileError
 from ...ir.graph import Graph
 from ...ir.tensor import Tensor
-from . import import_array, import_control, import_math, import_nn, import_rnn, import_vision  # noqa: F401  (their @rule functions fill RULES)
+from . import (  # noqa: F401  (their @rule functions fill RULES)
+    import_array, import_control, import_math, import_nn, import_resize, import_rnn, import_vision)
 from .checks import check_arity, read_attrs
 from .common import DEFAULT_OPSET, graphc_type
 from .files import load_model, short
