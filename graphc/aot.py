@@ -151,6 +151,31 @@ def compile(outputs: Any, inputs: Sequence[Any] | dict, output_dir: str | os.Pat
     return library
 
 
+def compile_onnx(model: Any, output_dir: str | os.PathLike, name: str, input_shapes: dict[str, Any] | None = None,
+                 outputs: Sequence[str] | None = None, target: str | None = None, cpu: str | None = None,
+                 input_dtypes: dict[str, str] | None = None) -> AotLibrary:
+    """Compile an ONNX model (a path, bytes or ModelProto) into the same C library as
+    compile(): its inputs in the model's order, sized by `input_shapes` ({name: shape}) where
+    the model leaves a dimension open; its outputs (all, or those named in `outputs`).
+    `input_dtypes` ({name: dtype name}) are checked against the model's."""
+    from .io.onnx.importer import import_model
+
+    imported = import_model(model, input_shapes=dict(input_shapes or {}))
+    by_name = dict(zip(imported.output_names, imported.outputs))
+    unknown = [n for n in (outputs or []) if n not in by_name]
+    if unknown:
+        raise CompileError(f"{unknown[0]!r} is not an output of the model (its outputs: {', '.join(by_name)})")
+    for input_name, t in zip(imported.input_names, imported.inputs):
+        wanted = (input_dtypes or {}).get(input_name)
+        if wanted is not None and wanted != t.dtype.name:
+            raise CompileError(f"input {input_name!r} is {t.dtype.name} in the model, not {wanted}")
+        if t.shape is None or None in t.shape:
+            raise CompileError(f"input {input_name!r} has shape {format_shape(t.shape)} in the model; give its size "
+                               f"(input_shapes, or --input {input_name}:SHAPE)")
+    chosen = [by_name[n] for n in outputs] if outputs else list(imported.outputs)
+    return compile(chosen, list(imported.inputs), output_dir, name, target=target, cpu=cpu)
+
+
 def _variable_values(graph: Any, names: list[str], session: Any) -> dict[str, np.ndarray]:
     """Each variable's value in `session`, else its initial value."""
     values = {n: session.variable_value(n) for n in names} if session is not None else {}

@@ -102,9 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("-o", "--output", metavar="FILE", help="write the results: .npy (one fetch) or .npz")
     run.add_argument("--backend", default=None, help="llvm (the default), numpy (the reference interpreter), cuda or cuda-emulator")
     run.set_defaults(fn=_run)
-    aot_help = "compile a .gcx graph ahead of time into NAME.h, NAME.o and libNAME.so (no Python needed to run them)"
+    aot_help = ("compile a .gcx graph or an ONNX model ahead of time into NAME.h, NAME.o and libNAME.so (no Python "
+                "needed to run them)")
     aot = sub.add_parser("aot", help=aot_help, description=aot_help)
-    aot.add_argument("file", help="the .gcx file")
+    aot.add_argument("file", help="the .gcx file, or an .onnx model (inputs and outputs by their ONNX names)")
     aot.add_argument("--input", action="append", default=[], metavar="NAME:SHAPE[:DTYPE]",
                      help="a placeholder and its shape, e.g. x:1x784:float32; repeatable, in the C argument order")
     aot.add_argument("--output", action="append", default=[], metavar="NAME",

@@ -120,24 +120,59 @@ def _write(path: str, results: dict[str, Any]) -> int:
     return 0
 
 
-def aot(args: argparse.Namespace) -> int:
-    """graphc aot FILE.gcx --input x:1x784:float32 --output logits -o DIR --name NAME."""
+def _parse_inputs(items: list[str]) -> dict[str, tuple[tuple[int, ...], str | None]] | str:
+    """--input NAME:SHAPE[:DTYPE] items as {name: (shape, dtype or None)}, or the error message."""
+    out: dict[str, tuple[tuple[int, ...], str | None]] = {}
+    for item in items:
+        parts = item.split(":")
+        if len(parts) not in (2, 3) or not parts[0]:
+            return f"--input takes NAME:SHAPE[:DTYPE] (e.g. x:1x784:float32), got {item!r}"
+        try:
+            shape = tuple(int(d) for d in parts[1].split("x")) if parts[1] else ()
+        except ValueError:
+            return f"--input {parts[0]}: the shape must be dimensions joined by x (1x784), got {parts[1]!r}"
+        out[parts[0]] = (shape, parts[2] if len(parts) == 3 else None)
+    return out
+
+
+def _aot_onnx(args: argparse.Namespace) -> int:
+    """graphc aot MODEL.onnx: gc.aot.compile_onnx with the --input shapes and --output names."""
     from . import aot as aot_module
 
+    given = _parse_inputs(args.input)
+    if isinstance(given, str):
+        return _fail(given)
+    try:
+        lib = aot_module.compile_onnx(args.file, args.output_dir, args.name, {n: s for n, (s, _) in given.items()},
+                                      args.output, target=args.target, cpu=args.cpu,
+                                      input_dtypes={n: d for n, (_, d) in given.items() if d is not None})
+    except ImportError:
+        return _fail("compiling an ONNX model needs the onnx package: pip install \"graphc[onnx]\"")
+    for path in (lib.header, lib.object, lib.shared):
+        if path is not None:
+            print(f"wrote {path}")
+    return 0
+
+
+def aot(args: argparse.Namespace) -> int:
+    """graphc aot FILE.gcx (or MODEL.onnx) --input x:1x784:float32 --output logits -o DIR --name NAME."""
+    from . import aot as aot_module
+
+    if str(args.file).lower().endswith(".onnx"):
+        try:
+            return _aot_onnx(args)
+        except GraphcError as err:
+            return _fail(str(err).splitlines()[0])
+    given = _parse_inputs(args.input)
+    if isinstance(given, str):
+        return _fail(given)
     try:
         graph = load_graph(args.file)
         inputs = {}
-        for item in args.input:
-            parts = item.split(":")
-            if len(parts) not in (2, 3) or not parts[0]:
-                return _fail(f"--input takes NAME:SHAPE[:DTYPE] (e.g. x:1x784:float32), got {item!r}")
-            target = _feed_target(graph, parts[0])
-            try:
-                shape = tuple(int(d) for d in parts[1].split("x")) if parts[1] else ()
-            except ValueError:
-                return _fail(f"--input {parts[0]}: the shape must be dimensions joined by x (1x784), got {parts[1]!r}")
-            if len(parts) == 3 and parts[2] != target.dtype.name:
-                return _fail(f"--input {parts[0]} is {target.dtype.name} in the graph, not {parts[2]}")
+        for name, (shape, dtype) in given.items():
+            target = _feed_target(graph, name)
+            if dtype is not None and dtype != target.dtype.name:
+                return _fail(f"--input {name} is {target.dtype.name} in the graph, not {dtype}")
             inputs[target] = shape
         if not args.output:
             return _fail("give at least one --output NAME")

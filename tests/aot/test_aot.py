@@ -13,6 +13,7 @@ import pytest
 
 import graphc as gc
 from graphc.aot import c_compiler
+from graphc.cli import main
 
 THREADS = 4
 CC = c_compiler()
@@ -242,3 +243,38 @@ def test_a_recurrent_loop_runs_in_the_library(tmp_path):
     reference = gc.Session(backend="numpy", pipeline=None)
     for got, (a,) in zip(_build_and_run(lib, tmp_path, sets), sets):
         np.testing.assert_allclose(got[0], reference.run(hs, {x: a}), rtol=1e-4, atol=1e-5)
+
+
+def test_an_onnx_model_compiles_to_a_library_that_gives_onnxruntimes_results(tmp_path):
+    """`graphc aot MODEL.onnx` (gc.aot.compile_onnx): a small CNN with a dynamic batch axis,
+    sized at compile time, called from C, against onnxruntime."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(9)
+    inits = {"w": rng.normal(size=(4, 3, 3, 3)).astype(np.float32) * 0.3, "b": rng.normal(size=4).astype(np.float32),
+             "fc": rng.normal(size=(4, 5)).astype(np.float32), "scales": np.array([1, 1, 2, 2], np.float32),
+             "roi": np.zeros(0, np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Resize", ["r", "roi", "scales"], ["u"], mode="nearest"),
+             helper.make_node("GlobalAveragePool", ["u"], ["p"]),
+             helper.make_node("Flatten", ["p"], ["f"]),
+             helper.make_node("MatMul", ["f", "fc"], ["y"])]
+    graph = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 5])],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "cnn.onnx"
+    onnx.save(model, str(path))
+    assert main(["aot", str(path), "--input", "x:2x3x6x6:float32", "-o", str(tmp_path / "lib"), "--name", "cnn"]) == 0
+    lib = gc.aot.compile_onnx(path, tmp_path / "lib", "cnn", {"x": [2, 3, 6, 6]})
+    _check_symbols(lib)
+    sets = [[rng.normal(size=(2, 3, 6, 6)).astype(np.float32)] for _ in range(THREADS)]
+    runtime = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for got, (a,) in zip(_build_and_run(lib, tmp_path, sets), sets):
+        np.testing.assert_allclose(got[0], runtime.run(None, {"x": a})[0], rtol=1e-4, atol=1e-5)
+    assert main(["aot", str(path), "-o", str(tmp_path / "lib2"), "--name", "cnn2"]) == 1        # the batch is open
+    assert main(["aot", str(path), "--input", "x:2x3x6x6:int32", "-o", str(tmp_path), "--name", "c3"]) == 1
