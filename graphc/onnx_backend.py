@@ -92,7 +92,7 @@ class GraphcRep(BackendRep):
             arr = np.asarray(value)
             np_type = NUMPY_OF_ONNX.get(elem)
             out.append(arr.astype(np_type) if np_type is not None and arr.dtype != np_type else arr)
-        return namedtupledict("Outputs", imported.output_names)(*out)
+        return namedtupledict("Outputs", imported.output_names)(*imported.present(out))   # ZipMap: dicts
 
 
 class GraphcBackend(Backend):

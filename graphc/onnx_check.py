@@ -44,10 +44,9 @@ def missing_operators(model: Any) -> list[str]:
     while stack:
         g = stack.pop()
         for node in g.node:
-            if node.domain not in ("", "ai.onnx"):
-                missing.add(f"{node.domain}.{node.op_type}")
-            elif node.op_type not in RULES:
-                missing.add(node.op_type)
+            key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+            if key not in RULES:
+                missing.add(key)
             for a in node.attribute:
                 stack.extend([a.g] if a.HasField("g") else list(a.graphs))
     return sorted(missing)
@@ -115,7 +114,10 @@ def check_model(path: str, inputs: dict[str, np.ndarray] | None = None,
         return report
     theirs = _onnxruntime(path, {n: inputs[n] for n in imported.input_names}, report)
     if theirs is not None:
-        for name, g, w in zip(imported.output_names, ours, theirs):
+        for k, (name, g, w) in enumerate(zip(imported.output_names, ours, theirs)):
+            if k in imported.output_maps:   # ZipMap: onnxruntime's list of dicts as a matrix, in label order
+                labels = imported.output_maps[k]
+                w = [[row[label] for label in labels] for row in w]
             g, w = np.asarray(g, np.float64), np.asarray(w, np.float64)
             if g.shape != w.shape:
                 report.error = f"output {name!r}: graphc's shape {g.shape}, onnxruntime's {w.shape}"

@@ -278,3 +278,31 @@ def test_an_onnx_model_compiles_to_a_library_that_gives_onnxruntimes_results(tmp
         np.testing.assert_allclose(got[0], runtime.run(None, {"x": a})[0], rtol=1e-4, atol=1e-5)
     assert main(["aot", str(path), "-o", str(tmp_path / "lib2"), "--name", "cnn2"]) == 1        # the batch is open
     assert main(["aot", str(path), "--input", "x:2x3x6x6:int32", "-o", str(tmp_path), "--name", "c3"]) == 1
+
+
+def test_a_scikit_learn_pipeline_compiles_to_a_library(tmp_path):
+    """StandardScaler + LogisticRegression exported by skl2onnx, compiled by gc.aot.compile_onnx
+    and called from C: the labels and the probability matrix (ZipMap's maps, in label order)
+    are onnxruntime's."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("sklearn")
+    skl2onnx = pytest.importorskip("skl2onnx")
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = load_iris(return_X_y=True)
+    x = x.astype(np.float32)
+    model = skl2onnx.to_onnx(make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y), x[:1])
+    path = tmp_path / "iris.onnx"
+    path.write_bytes(model.SerializeToString())
+    lib = gc.aot.compile_onnx(path, tmp_path / "lib", "iris", {"X": [10, 4]})
+    _check_symbols(lib)
+    sets = [[x[10 * t:10 * t + 10]] for t in range(THREADS)]
+    runtime = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for got, (a,) in zip(_build_and_run(lib, tmp_path, sets), sets):
+        labels, maps = runtime.run(None, {"X": a})
+        np.testing.assert_array_equal(got[0], labels)
+        np.testing.assert_allclose(got[1], [[row[k] for k in sorted(row)] for row in maps], rtol=1e-5, atol=1e-6)

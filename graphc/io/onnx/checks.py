@@ -31,43 +31,44 @@ _ATTR_NAMES = {0: "UNDEFINED", 1: "FLOAT", 2: "INT", 3: "STRING", 4: "TENSOR", 5
 
 
 @functools.cache
-def schema(op_type: str, opset: int) -> Any:
-    """The schema of `op_type` in effect at `opset`; an op newer than the model's opset gets its
-    first schema (graphc imports it leniently); None for an op ONNX does not define."""
+def schema(op_type: str, opset: int, domain: str = "") -> Any:
+    """The schema of `op_type` (of `domain`: "" or "ai.onnx.ml") in effect at `opset`; an op
+    newer than the model's opset gets its first schema (graphc imports it leniently); None for
+    an op ONNX does not define."""
     from onnx import defs
 
     try:
-        return defs.get_schema(op_type, opset, "")
+        return defs.get_schema(op_type, opset, domain)
     except defs.SchemaError:
-        history = [s for s in defs.get_all_schemas_with_history() if s.name == op_type and s.domain == ""]
+        history = [s for s in defs.get_all_schemas_with_history() if s.name == op_type and s.domain == domain]
         return min(history, key=lambda s: s.since_version) if history else None
 
 
 @functools.cache
-def attribute_types(op_type: str, opset: int) -> dict[str, int]:
+def attribute_types(op_type: str, opset: int, domain: str = "") -> dict[str, int]:
     """Attribute name -> AttributeType: as the schema in effect at `opset` says, and for names
     it lacks as the newest version that has them says (rules read attributes of old and new
     versions alike, e.g. Pad's 'pads' attribute before opset 11)."""
     from onnx import defs
 
     out: dict[str, int] = {}
-    history = sorted((s for s in defs.get_all_schemas_with_history() if s.name == op_type and s.domain == ""),
+    history = sorted((s for s in defs.get_all_schemas_with_history() if s.name == op_type and s.domain == domain),
                      key=lambda s: s.since_version)
     for s in history:
         out.update({name: int(a.type.value) for name, a in s.attributes.items()})
-    current = schema(op_type, opset)
+    current = schema(op_type, opset, domain)
     if current is not None:
         out.update({name: int(a.type.value) for name, a in current.attributes.items()})
     return out
 
 
 @functools.cache
-def _allowed(op_type: str, opset: int, type_str: str) -> frozenset[str] | None:
+def _allowed(op_type: str, opset: int, type_str: str, domain: str = "") -> frozenset[str] | None:
     """The graphc dtype names an input typed `type_str` may have (after graphc's widening of
     narrow ONNX types); None when the schema allows something graphc does not model."""
     import onnx
 
-    s = schema(op_type, opset)
+    s = schema(op_type, opset, domain)
     strs: Iterable[str] = [type_str]
     for c in s.type_constraints:
         if c.type_param_str == type_str:
@@ -82,15 +83,22 @@ def _allowed(op_type: str, opset: int, type_str: str) -> frozenset[str] | None:
     return frozenset(names) if names else None
 
 
+def ml_domain(node: Any) -> str:
+    """The node's domain as the schemas name it: "" (the default domain) or "ai.onnx.ml"."""
+    return "ai.onnx.ml" if node.domain == "ai.onnx.ml" else ""
+
+
 def check_arity(ctx: ImportContext, node: Any, ins: Sequence[Any]) -> None:
     """Input and output counts within the schema's bounds, no empty required input, and input
     element types the schema accepts."""
-    s = schema(node.op_type, ctx.opset)
+    domain = ml_domain(node)
+    opset = ctx.opset_of(domain)
+    s = schema(node.op_type, opset, domain)
     if s is None:
         return
     n = len(ins)
     if not s.min_input <= n <= s.max_input:
-        raise ctx.error(f"takes {_bounds(s.min_input, s.max_input)} inputs at opset {ctx.opset}, got {n}")
+        raise ctx.error(f"takes {_bounds(s.min_input, s.max_input)} inputs at opset {opset}, got {n}")
     formals = list(s.inputs)
     for i, t in enumerate(ins):
         formal = formals[min(i, len(formals) - 1)]
@@ -99,14 +107,14 @@ def check_arity(ctx: ImportContext, node: Any, ins: Sequence[Any]) -> None:
             if formal.option.name != "Optional":
                 raise ctx.error(f"{field} is required, but its name is empty")
             continue
-        allowed = _allowed(node.op_type, ctx.opset, formal.type_str)
+        allowed = _allowed(node.op_type, opset, formal.type_str, domain)
         if allowed is not None and t.dtype.name not in allowed:
             raise ctx.error(f"{field} has element type {t.dtype.name}; {node.op_type} takes "
                             f"{' or '.join(sorted(allowed))} there")
     m = len(node.output)
     if not s.min_output <= m <= s.max_output:
         raise ctx.error(f"has {m} outputs; {node.op_type} has {_bounds(s.min_output, s.max_output)} at opset "
-                        f"{ctx.opset}")
+                        f"{opset}")
 
 
 def _bounds(lo: int, hi: int) -> str:
@@ -116,7 +124,8 @@ def _bounds(lo: int, hi: int) -> str:
 def read_attrs(ctx: ImportContext, node: Any) -> dict[str, Any]:
     """The node's attributes as Python values, each of the type the schema gives it; required
     ones present. Attributes no version of the op defines are dropped (no rule reads them)."""
-    types = attribute_types(node.op_type, ctx.opset)
+    domain = ml_domain(node)
+    types = attribute_types(node.op_type, ctx.opset_of(domain), domain)
     out: dict[str, Any] = {}
     for a in node.attribute:
         field = f"attribute {short(a.name)!r}"
@@ -132,7 +141,7 @@ def read_attrs(ctx: ImportContext, node: Any) -> dict[str, Any]:
             raise ctx.error(f"{field} must be of type {_ATTR_NAMES.get(expected, expected)}, got "
                             f"{_ATTR_NAMES.get(a.type, a.type)}")
         out[a.name] = _value(ctx, a, expected, field)
-    s = schema(node.op_type, ctx.opset)
+    s = schema(node.op_type, ctx.opset_of(domain), domain)
     for name, a in (s.attributes.items() if s is not None else ()):
         if a.required and name not in out:
             raise ctx.error(f"attribute {name!r} is required")

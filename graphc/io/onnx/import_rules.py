@@ -28,7 +28,8 @@ STATIC_INPUTS: dict[str, tuple[int, ...]] = {}
 
 
 def rule(*op_types: str, static: tuple[int, ...] = ()) -> Callable[[Rule], Rule]:
-    """Register an import rule: rule(ctx, node, inputs, attrs) -> one tensor per ONNX output."""
+    """Register an import rule: rule(ctx, node, inputs, attrs) -> one tensor per ONNX output.
+    Ops of the ai.onnx.ml domain are registered as "ai.onnx.ml.OpType"."""
     def deco(fn: Rule) -> Rule:
         for name in op_types:
             RULES[name] = fn
@@ -62,6 +63,12 @@ class ImportContext:
         self.path = ""
         self.depth = 0
         self.subgraph_nodes = 0
+        self.ml_opset = 1          # the ai.onnx.ml domain's opset (set by the importer)
+        # outputs of ZipMap nodes: value name -> the class labels its probabilities map to
+        self.zipmaps: dict[str, list[Any]] = {}
+
+    def opset_of(self, domain: str) -> int:
+        return self.ml_opset if domain == "ai.onnx.ml" else self.opset
 
     def where(self) -> str:
         """'ONNX node 3 'relu' (Relu)': the node's index in the graph, its name and op type; in a

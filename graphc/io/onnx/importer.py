@@ -2,7 +2,7 @@
 
 Each ONNX node is rebuilt from graphc's public builders by the rules in import_math,
 import_array, import_nn, import_vision (LRN, InstanceNormalization, ConvTranspose),
-import_resize (Resize, Upsample),
+import_resize (Resize, Upsample), import_ml (the ai.onnx.ml operators scikit-learn exports use),
 import_control (Loop, Scan, If and their sub-graphs) and import_rnn (LSTM, GRU, RNN as loops),
 so the result
 is a graph like any other: it runs, differentiates (gc.gradients) and saves. Initializers become
@@ -25,7 +25,7 @@ from ...errors import GraphcError, GraphFileError
 from ...ir.graph import Graph
 from ...ir.tensor import Tensor
 from . import (  # noqa: F401  (their @rule functions fill RULES)
-    import_array, import_control, import_math, import_nn, import_resize, import_rnn, import_vision)
+    import_array, import_control, import_math, import_ml, import_nn, import_resize, import_rnn, import_vision)
 from .checks import check_arity, read_attrs
 from .common import DEFAULT_OPSET, graphc_type
 from .files import load_model, short
@@ -44,6 +44,16 @@ class Imported:
     output_names: list[str] = field(default_factory=list)
     input_types: list[int] = field(default_factory=list)
     output_types: list[int] = field(default_factory=list)
+    # outputs that ONNX gives as a sequence of maps (ZipMap): output index -> the class labels;
+    # graphc computes the probability matrix, present() turns it into onnxruntime's list of dicts
+    output_maps: dict[int, list[Any]] = field(default_factory=dict)
+
+    def present(self, results: list[Any]) -> list[Any]:
+        """Run results as onnxruntime gives them: a ZipMap output as a list of {label: probability}."""
+        out = list(results)
+        for k, labels in self.output_maps.items():
+            out[k] = [dict(zip(labels, (float(p) for p in row))) for row in np.asarray(results[k])]
+        return out
 
 
 def import_model(source: Any, static_inputs: dict[str, np.ndarray] | None = None,
@@ -64,6 +74,8 @@ def import_model(source: Any, static_inputs: dict[str, np.ndarray] | None = None
         raise GraphFileError(f"{where} has no graph")
     graph = Graph()
     ctx = ImportContext(graph, _opset(model, where), folder, max_tensor_bytes)
+    ml = sorted({o.version for o in model.opset_import if o.domain == "ai.onnx.ml"})
+    ctx.ml_opset = ml[-1] if ml else 1
     static_inputs = static_inputs or {}
     g = model.graph
     input_shapes = _checked_input_shapes(g, input_shapes or {}, where)
@@ -103,6 +115,8 @@ def import_model(source: Any, static_inputs: dict[str, np.ndarray] | None = None
         for k, vo in enumerate(g.output):
             if vo.name not in ctx.env:
                 raise GraphFileError(f"graph output {k} {short(vo.name)!r} is not computed by any node")
+            if vo.name in ctx.zipmaps:
+                result.output_maps[k] = ctx.zipmaps[vo.name]
             result.outputs.append(ctx.env[vo.name])
             result.output_names.append(vo.name)
             result.output_types.append(vo.type.tensor_type.elem_type)
@@ -177,11 +191,13 @@ def _dims(vi: Any, what: str, itemsize: int, max_bytes: int) -> Any:
 
 def _convert(ctx: ImportContext, index: int, node: Any) -> None:
     ctx.node, ctx.index = node, index
-    if node.domain not in ("", "ai.onnx"):
-        raise ctx.error(f"operator domain {short(node.domain)!r} is not supported (only the default ONNX domain)")
-    fn = RULES.get(node.op_type)
+    if node.domain not in ("", "ai.onnx", "ai.onnx.ml"):
+        raise ctx.error(f"operator domain {short(node.domain)!r} is not supported (only the default ONNX domain "
+                        f"and ai.onnx.ml)")
+    key = f"ai.onnx.ml.{node.op_type}" if node.domain == "ai.onnx.ml" else node.op_type
+    fn = RULES.get(key)
     if fn is None:
-        raise ctx.error(f"graphc cannot import ONNX op {short(node.op_type)}")
+        raise ctx.error(f"graphc cannot import ONNX op {short(key)}")
     inputs = []
     for k, name in enumerate(node.input):
         if not name:
