@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ...api import array as array_ops
 from ...api import math as math_ops
 from ...api import nn as nn_ops
 from ...api.array import getitem
@@ -218,8 +219,22 @@ def _thresholded_relu(ctx, node, ins, attrs):
 
 @rule("PRelu")
 def _prelu(ctx, node, ins, attrs):
+    """Before opset 7 a slope of C values is per channel (axis 1); from 7 it broadcasts as NumPy does."""
     x, slope = ins
+    if (ctx.opset < 7 and slope.shape is not None and len(slope.shape) == 1 and x.ndim is not None and x.ndim > 2
+            and slope.shape[0] not in (1, None) and slope.shape[0] == x.shape[1]):
+        slope = array_ops.reshape(slope, [-1] + [1] * (x.ndim - 2))
     return [math_ops.where(math_ops.less(x, ctx.scalar_like(0, x)), math_ops.multiply(x, slope), x)]
+
+
+@rule("Shrink")
+def _shrink(ctx, node, ins, attrs):
+    """x - bias above lambd, x + bias below -lambd, 0 between."""
+    x = ins[0]
+    lambd, bias = ctx.scalar_like(attrs.get("lambd", 0.5), x), ctx.scalar_like(attrs.get("bias", 0.0), x)
+    zero = ctx.scalar_like(0, x)
+    return [math_ops.where(math_ops.greater(x, lambd), math_ops.subtract(x, bias),
+                           math_ops.where(math_ops.less(x, math_ops.negative(lambd)), math_ops.add(x, bias), zero))]
 
 
 @rule("HardSigmoid")

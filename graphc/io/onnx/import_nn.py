@@ -137,6 +137,8 @@ def _window_attrs(ctx, x: Tensor, attrs: dict[str, Any], kernel: list[int]):
 def _conv(ctx, node, ins, attrs):
     x, w = ins[0], ins[1]
     bias = ins[2] if len(ins) > 2 else None
+    if x.ndim == 5:
+        return [_conv3d(ctx, x, w, bias, attrs)]
     _spatial_rank(ctx, x)
     wshape = known_shape(ctx, w, "input 1 (the weights)")
     if len(wshape) != x.ndim:
@@ -171,6 +173,59 @@ def _conv(ctx, node, ins, attrs):
 
 def _explicit(padding: Any) -> Any:
     return padding if isinstance(padding, str) else [[0, 0], [0, 0], list(padding[0]), list(padding[1])]
+
+
+def _conv3d(ctx: ImportContext, x: Tensor, w: Tensor, bias: Tensor | None, attrs: dict[str, Any]) -> Tensor:
+    """A 3-D convolution as kd 2-D ones: the (padded) depth axis moves into the batch, each
+    depth tap i of the kernel convolves every depth slice in 2-D, and output depth t sums tap
+    i's result at depth t * stride + i * dilation. O(kd) nodes, whatever the depth."""
+    wshape = known_shape(ctx, w, "input 1 (the weights)")
+    if len(wshape) != 5:
+        raise ctx.error(f"input 1 (the weights) has rank {len(wshape)}; a 3-D convolution takes rank 5")
+    kernel = list(attrs.get("kernel_shape", wshape[2:]))
+    if kernel != list(wshape[2:]):
+        raise ctx.error(f"attribute 'kernel_shape' is {kernel}; the weights' spatial shape is {list(wshape[2:])}")
+    check_window(ctx, x, attrs, kernel, "input 1 (the weights' spatial shape)")
+    if None in x.shape[1:]:
+        raise ctx.error(f"a 3-D convolution needs the input's channels and spatial sizes known, got {x.shape}")
+    group = int(attrs.get("group", 1))
+    if group < 1 or wshape[0] % group or x.shape[1] != wshape[1] * group:
+        raise ctx.error(f"attribute 'group' is {group}: the input's {x.shape[1]} channels and the weights' shape "
+                        f"{list(wshape)} (out, in/group, ...) do not fit it")
+    strides = list(attrs.get("strides", [1] * 3))
+    dilations = list(attrs.get("dilations", [1] * 3))
+    auto = attrs.get("auto_pad", "NOTSET")
+    pads = [list(p) for p in zip(attrs.get("pads", [0] * 6)[:3], attrs.get("pads", [0] * 6)[3:])]
+    if auto != "NOTSET":
+        for i in range(3):
+            _, (lo, hi) = window_output(x.shape[2 + i], kernel[i], strides[i], dilations[i],
+                                        "VALID" if auto == "VALID" else "SAME")
+            pads[i] = [hi, lo] if auto == "SAME_LOWER" else [lo, hi]
+    padded = array_ops.pad(x, [[0, 0], [0, 0], pads[0], [0, 0], [0, 0]]) if pads[0] != [0, 0] else x
+    depth = x.shape[2] + sum(pads[0])
+    out_depth = (depth - ((kernel[0] - 1) * dilations[0] + 1)) // strides[0] + 1
+    n = x.shape[0] if x.shape[0] is not None else array_ops.shape(x)[0]
+    slices = array_ops.reshape(array_ops.transpose(padded, [0, 2, 1, 3, 4]), [-1, x.shape[1], x.shape[3], x.shape[4]])
+    plane = [[0, 0], [0, 0], pads[1], pads[2]]
+    total = None
+    for i in range(kernel[0]):
+        filters = array_ops.transpose(array_ops.getitem(w, (slice(None), slice(None), i)), [2, 3, 1, 0])
+        if group == 1:
+            y = nn_ops.conv2d(slices, filters, strides=strides[1:], padding=plane, data_format="NCHW",
+                              dilations=dilations[1:])
+        else:
+            y = array_ops.concat([nn_ops.conv2d(a, f, strides=strides[1:], padding=plane, data_format="NCHW",
+                                                dilations=dilations[1:])
+                                  for a, f in zip(array_ops.split(slices, group, axis=1),
+                                                  array_ops.split(filters, group, axis=3))], axis=1)
+        y = array_ops.reshape(y, [n if isinstance(n, int) else -1, depth, wshape[0], y.shape[2], y.shape[3]])
+        start = i * dilations[0]
+        y = array_ops.getitem(y, (slice(None), slice(start, start + strides[0] * (out_depth - 1) + 1, strides[0])))
+        total = y if total is None else math_ops.add(total, y)
+    out = array_ops.transpose(total, [0, 2, 1, 3, 4])
+    if bias is not None:
+        out = math_ops.add(out, array_ops.reshape(bias, [1, -1, 1, 1, 1]))
+    return out
 
 
 # ----------------------------------------------------------------------------- pooling

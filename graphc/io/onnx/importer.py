@@ -24,13 +24,13 @@ import numpy as np
 from ...errors import GraphcError, GraphFileError
 from ...ir.graph import Graph
 from ...ir.tensor import Tensor
-from . import (  # noqa: F401  (their @rule functions fill RULES)
-    import_array, import_control, import_math, import_ml, import_nn, import_resize, import_rnn, import_vision)
+from . import import_array, import_control, import_math, import_ml, import_nn, import_resize, import_rnn, import_vision  # noqa: F401  (their @rule functions fill RULES)
 from .checks import check_arity, read_attrs
 from .common import DEFAULT_OPSET, graphc_type
 from .files import load_model, short
 from .import_rules import RULES, ImportContext, sanitize
 from .tensors import DEFAULT_MAX_TENSOR_BYTES, checked_dims, tensor_array
+
 
 @dataclass
 class Imported:
@@ -189,6 +189,10 @@ def _dims(vi: Any, what: str, itemsize: int, max_bytes: int) -> Any:
     return dims
 
 
+# ONNX ops on sequences whose names do not say so
+SEQUENCE_OPS = frozenset({"SplitToSequence", "ConcatFromSequence"})
+
+
 def _convert(ctx: ImportContext, index: int, node: Any) -> None:
     ctx.node, ctx.index = node, index
     if node.domain not in ("", "ai.onnx", "ai.onnx.ml"):
@@ -197,6 +201,10 @@ def _convert(ctx: ImportContext, index: int, node: Any) -> None:
     key = f"ai.onnx.ml.{node.op_type}" if node.domain == "ai.onnx.ml" else node.op_type
     fn = RULES.get(key)
     if fn is None:
+        if node.op_type.startswith(("Sequence", "Optional")) or node.op_type in SEQUENCE_OPS:
+            kind = "optionals" if node.op_type.startswith("Optional") else "sequences"
+            raise ctx.error(f"graphc cannot import ONNX op {short(key)}: it works on ONNX {kind}, which have no "
+                            f"graphc form (graphc values are tensors)")
         raise ctx.error(f"graphc cannot import ONNX op {short(key)}")
     inputs = []
     for k, name in enumerate(node.input):
