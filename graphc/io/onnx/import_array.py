@@ -15,6 +15,7 @@ from ...api import math as math_ops
 from ...api.convert import apply1
 from ...ir.dtypes import int64
 from ...ir.tensor import Tensor
+from . import dynamic_shapes
 from .checks import axes as check_axes
 from .checks import axis as check_axis
 from .checks import ints, one_of, permutation, rank_of, scalar
@@ -48,6 +49,8 @@ def _constant(ctx, node, ins, attrs):
 def _constant_of_shape(ctx, node, ins, attrs):
     value = ctx.tensor(attrs["value"], "attribute 'value'") if "value" in attrs else np.zeros(1, np.float32)
     fill = scalar(ctx, value, "attribute 'value'")
+    if ins[0] is not None and ins[0].static_value is None:   # computed from a fed input's shape
+        return [dynamic_shapes.constant_of_shape(ctx, ins[0], fill, "input 0 ('input', the shape)")]
     shape = ctx.dims(ctx.static_ints(ins[0], "input 0 ('input', the shape)"), "input 0 ('input', the shape)",
                      value.dtype.itemsize)
     return [ctx.constant(np.full(shape, fill, dtype=value.dtype))]
@@ -95,6 +98,8 @@ def _reshape(ctx, node, ins, attrs):
     x = ins[0]
     if ctx.opset >= 5:
         field = "input 1 ('shape')"
+        if ins[1] is not None and ins[1].static_value is None:   # computed from a fed input's shape
+            return [dynamic_shapes.reshape(ctx, x, ins[1], bool(attrs.get("allowzero", 0)), field)]
         shape = ctx.static_ints(ins[1], field)
     else:
         field = "attribute 'shape'"
@@ -175,6 +180,8 @@ def _unsqueeze(ctx, node, ins, attrs):
 def _expand(ctx, node, ins, attrs):
     x = ins[0]
     field = "input 1 ('shape')"
+    if ins[1] is not None and ins[1].static_value is None:   # computed from a fed input's shape
+        return [dynamic_shapes.expand(ctx, x, ins[1], field)]
     shape = ints(ctx, ctx.static_ints(ins[1], field), field, lo=0)
     rank_of(ctx, x)
     if _known(x):
