@@ -29,8 +29,8 @@ def valid(tmp_path_factory) -> bytes:
 
 
 def _refused_cheaply(data: bytes, *fragments: str, limits: Limits | None = None, mb: int = 64) -> str:
-    """GraphFileError naming every fragment, in under 2 s and `mb` MB of allocations."""
-    return str(refused(data, *fragments, limits=limits, seconds=2.0, mb=mb, name="big.gcx"))
+    """GraphFileError naming every fragment, in under 5 s and `mb` MB of allocations."""
+    return str(refused(data, *fragments, limits=limits, mb=mb, name="big.gcx"))
 
 
 def test_small_file_loads_with_4gb_of_address_space(tmp_path, valid):
