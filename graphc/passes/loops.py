@@ -111,17 +111,13 @@ class _LoopRewrite:
         self.v = len(self.body.outputs) - self.n
         self.trip, self.carries, self.sequences, self.captures = node.op.split(inputs, a)
         self.count_index = self.n + self.v
-        self.changed = False
 
     # ------------------------------------------------------------------ the whole rewrite
     def run(self) -> list[Tensor] | None:
         a = self.node.attrs
         count_const = self._folded_count()
         keep_carry, identity, keep_value = self._prune()
-        if all(keep_carry) and not any(identity) and all(keep_value) and count_const is None:
-            stage = None
-        else:
-            stage = True
+        changed = not (all(keep_carry) and not any(identity) and all(keep_value) and count_const is None)
         body_args = self.body.input_tensors()
         n, m = self.n, self.m
         # the new argument list: i, kept carries, sequences, captures, passed-through carries
@@ -140,14 +136,11 @@ class _LoopRewrite:
         local = _LocalRewrites(graph, classes, self.body, results, split_products=self.cond is None)
         new_results = [local.copy(t, value) for t in results]
         new_effects = [local.copy(t, value) for t in self.body.effects]
-        if local.fired:
-            stage = True
+        changed = changed or local.fired > 0
         # hoisting out of the loop
         hoist = _Hoisting(self.rw, self.node, classes, sequences, new_captures, new_args, len(carry_ix), m)
         hoisted = hoist.plan(new_results + new_effects) if self.cond is None else []
-        if hoisted:
-            stage = True
-        if stage is None:
+        if not (changed or hoisted):
             return None
         graph2, args2, results2, effects2 = hoist.rebuild(graph, new_args, new_results, new_effects, hoisted)
         sequences, new_captures = hoist.sequences, hoist.captures
