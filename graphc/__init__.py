@@ -14,6 +14,7 @@ from .api import nn
 from .api.array import (broadcast_to, concat, expand_dims, fill, gather, getitem, one_hot, ones, ones_like,
                         pad, range, reshape, shape, slice, split, squeeze, stack, tile, transpose, unstack,
                         zeros, zeros_like)
+from .api.clip import clip_by_global_norm, clip_by_norm, global_norm
 from .api.control import (check_numerics, control_dependencies, group, identity, name_scope, no_op,
                           stop_gradient)
 from .api.control_flow import cond, foldl, foldr, map_fn, scan, while_loop
@@ -56,6 +57,7 @@ Operation = Node
 # The public names (`from graphc import *`): the API, its dtypes and errors, and the user-facing
 # submodules; not the layers below (ir, ops, passes, lower, codegen, runtime, backends, ...).
 __all__ = [
+    "clip_by_global_norm", "clip_by_norm", "global_norm",
     "BackendUnavailableError", "CompileError", "ConfigProto", "DType", "DTypeError", "DeviceError",
     "FailedPreconditionError",
     "FeedError", "Function", "Graph", "GraphFileError", "GraphcError", "InvalidArgumentError", "InvalidAttributeError",

@@ -7,7 +7,8 @@ start of the step (graphc's creation-order rule), so a fetched loss is the loss 
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .api import control, math
 from .api.array import zeros_like
@@ -17,6 +18,7 @@ from .autodiff import gradients
 from .errors import GraphcError
 from .ir.node import Node
 from .ir.tensor import Tensor
+from .schedules import cosine_decay, exponential_decay, get_global_step, get_or_create_global_step, piecewise_constant
 
 GradsAndVars = list[tuple[Tensor | None, Variable]]
 
@@ -84,12 +86,15 @@ class Optimizer:
             return float(value)
         return math.cast(convert_to_tensor(value), var.dtype)
 
-    def _slot(self, var: Variable, slot: str, suffix: str) -> Variable:
+    def _slot(self, var: Variable, slot: str, suffix: str, fill: float = 0.0) -> Variable:
+        """The slot variable `slot` of `var` (named var/suffix, not trainable), first `fill`."""
         key = (var.op.name, slot)
         if key not in self._slots:
             with var.graph.name_scope(None):
-                self._slots[key] = Variable(zeros_like(var.initial_value), name=f"{var.op.name}/{suffix}",
-                                            trainable=False)
+                start = zeros_like(var.initial_value)
+                if fill:
+                    start = math.add(start, math.cast(convert_to_tensor(fill), var.dtype))
+                self._slots[key] = Variable(start, name=f"{var.op.name}/{suffix}", trainable=False)
         return self._slots[key]
 
 
@@ -169,4 +174,89 @@ class AdamOptimizer(Optimizer):
         return ["m", "v"]
 
 
-__all__ = ["AdamOptimizer", "GradientDescentOptimizer", "MomentumOptimizer", "Optimizer"]
+class RMSPropOptimizer(Optimizer):
+    """TF1's RMSProp: ms = decay ms + (1 - decay) g^2 (ms starts at 1, as in TF1); with
+    centered, mg = decay mg + (1 - decay) g and the denominator uses ms - mg^2;
+    mom = momentum mom + lr g / sqrt(denominator + epsilon); var -= mom."""
+
+    def __init__(self, learning_rate: Any, decay: float = 0.9, momentum: float = 0.0, epsilon: float = 1e-10,
+                 use_locking: bool = False, centered: bool = False, name: str = "RMSProp") -> None:
+        super().__init__(learning_rate, name)
+        self._decay, self._momentum, self._epsilon, self._centered = decay, momentum, epsilon, centered
+
+    def _apply(self, grad: Tensor, var: Variable) -> Tensor:
+        ms = self._slot(var, "rms", "RMSProp", fill=1.0)
+        mom = self._slot(var, "momentum", "RMSProp_1")
+        rho, mu, eps, lr = (self._hyper(h, var) for h in (self._decay, self._momentum, self._epsilon, self._lr))
+        new_ms = ms.assign(math.add(math.multiply(rho, ms), math.multiply(_one_minus(rho), math.square(grad))))
+        denominator = new_ms
+        if self._centered:
+            mg = self._slot(var, "mg", "RMSProp_2")
+            new_mg = mg.assign(math.add(math.multiply(rho, mg), math.multiply(_one_minus(rho), grad)))
+            denominator = math.subtract(new_ms, math.square(new_mg))
+        step = math.divide(math.multiply(lr, grad), math.sqrt(math.add(denominator, eps)))
+        new_mom = mom.assign(math.add(math.multiply(mu, mom), step))
+        return var.assign_sub(new_mom)
+
+    def get_slot_names(self) -> list[str]:
+        return ["mg", "momentum", "rms"] if self._centered else ["momentum", "rms"]
+
+
+class AdagradOptimizer(Optimizer):
+    """accum += g^2 (accum starts at initial_accumulator_value); var -= lr g / sqrt(accum)."""
+
+    def __init__(self, learning_rate: Any, initial_accumulator_value: float = 0.1, use_locking: bool = False,
+                 name: str = "Adagrad") -> None:
+        if initial_accumulator_value <= 0:
+            raise GraphcError(f"initial_accumulator_value must be positive, got {initial_accumulator_value}")
+        super().__init__(learning_rate, name)
+        self._initial = initial_accumulator_value
+
+    def _apply(self, grad: Tensor, var: Variable) -> Tensor:
+        accum = self._slot(var, "accumulator", "Adagrad", fill=self._initial)
+        new_accum = accum.assign_add(math.square(grad))
+        step = math.divide(math.multiply(self._hyper(self._lr, var), grad), math.sqrt(new_accum))
+        return var.assign_sub(step)
+
+
+class AdadeltaOptimizer(Optimizer):
+    """accum = rho accum + (1 - rho) g^2; update = sqrt(accum_update + eps) / sqrt(accum + eps) g;
+    accum_update = rho accum_update + (1 - rho) update^2; var -= lr update."""
+
+    def __init__(self, learning_rate: Any = 0.001, rho: float = 0.95, epsilon: float = 1e-8,
+                 use_locking: bool = False, name: str = "Adadelta") -> None:
+        super().__init__(learning_rate, name)
+        self._rho, self._epsilon = rho, epsilon
+
+    def _apply(self, grad: Tensor, var: Variable) -> Tensor:
+        accum = self._slot(var, "accum", "Adadelta")
+        accum_update = self._slot(var, "accum_update", "Adadelta_1")
+        rho, eps, lr = (self._hyper(h, var) for h in (self._rho, self._epsilon, self._lr))
+        new_accum = accum.assign(math.add(math.multiply(rho, accum), math.multiply(_one_minus(rho), math.square(grad))))
+        update = math.multiply(math.divide(math.sqrt(math.add(accum_update, eps)), math.sqrt(math.add(new_accum, eps))),
+                               grad)
+        done = accum_update.assign(math.add(math.multiply(rho, accum_update),
+                                            math.multiply(_one_minus(rho), math.square(update))))
+        with control.control_dependencies([done]):
+            return var.assign_sub(math.multiply(lr, update))
+
+
+class AdamWOptimizer(AdamOptimizer):
+    """Adam with decoupled weight decay (Loshchilov & Hutter; tf.contrib.opt.AdamWOptimizer):
+    var -= weight_decay * var + the Adam step, the decay not scaled by the learning rate."""
+
+    def __init__(self, weight_decay: Any, learning_rate: Any = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 epsilon: float = 1e-8, use_locking: bool = False, name: str = "AdamW") -> None:
+        super().__init__(learning_rate, beta1, beta2, epsilon, use_locking, name)
+        self._weight_decay = weight_decay
+
+    def _apply(self, grad: Tensor, var: Variable) -> Tensor:
+        decay = math.multiply(self._hyper(self._weight_decay, var), var)   # the value from the step's start
+        adam = super()._apply(grad, var)
+        with control.control_dependencies([adam]):
+            return var.assign_sub(decay)
+
+
+__all__ = ["AdadeltaOptimizer", "AdagradOptimizer", "AdamOptimizer", "AdamWOptimizer", "GradientDescentOptimizer",
+           "MomentumOptimizer", "Optimizer", "RMSPropOptimizer", "cosine_decay", "exponential_decay",
+           "get_global_step", "get_or_create_global_step", "piecewise_constant"]
