@@ -15,6 +15,7 @@ from .api.array import zeros_like
 from .api.convert import convert_to_tensor
 from .api.variables import Variable, trainable_variables
 from .autodiff import gradients
+from .checkpoint import Saver, latest_checkpoint
 from .errors import GraphcError
 from .ir.node import Node
 from .ir.tensor import Tensor
@@ -258,5 +259,5 @@ class AdamWOptimizer(AdamOptimizer):
 
 
 __all__ = ["AdadeltaOptimizer", "AdagradOptimizer", "AdamOptimizer", "AdamWOptimizer", "GradientDescentOptimizer",
-           "MomentumOptimizer", "Optimizer", "RMSPropOptimizer", "cosine_decay", "exponential_decay",
-           "get_global_step", "get_or_create_global_step", "piecewise_constant"]
+           "MomentumOptimizer", "Optimizer", "RMSPropOptimizer", "Saver", "cosine_decay", "exponential_decay",
+           "get_global_step", "get_or_create_global_step", "latest_checkpoint", "piecewise_constant"]
