@@ -50,7 +50,7 @@ def test_save_and_restore_into_another_session_and_backend(tmp_path):
 
 
 def test_var_list_dict_names_and_uninitialized_variables(tmp_path):
-    w, b, _ = _model()
+    w, _, _ = _model()
     saver = gc.train.Saver({"layer/kernel": w})
     with gc.Session() as sess:
         with pytest.raises(gc.FailedPreconditionError, match="'w' is uninitialized"):
