@@ -15,6 +15,8 @@ from .api.array import (broadcast_to, concat, expand_dims, fill, gather, getitem
                         pad, range, reshape, shape, slice, split, squeeze, stack, tile, transpose, unstack,
                         zeros, zeros_like)
 from .api.clip import clip_by_global_norm, clip_by_norm, global_norm
+from .api.composite import (argsort, cumprod, cumsum, einsum, eye, gather_nd, l2_normalize, sort, tensordot,
+                            top_k, truncated_normal)
 from .api.control import (check_numerics, control_dependencies, group, identity, name_scope, no_op,
                           stop_gradient)
 from .api.control_flow import cond, foldl, foldr, map_fn, scan, while_loop
@@ -45,7 +47,7 @@ from .ir.dtypes import DType, as_dtype, bool_, float32, float64, int32, int64
 from .ir.graph import Graph, NotFoundError, get_default_graph, reset_default_graph
 from .ir.node import Node
 from .ir.tensor import Tensor
-from .session import Session
+from .session import InteractiveSession, Session
 from .io import load_graph, onnx, save_graph
 from . import aot
 
@@ -57,6 +59,8 @@ Operation = Node
 # The public names (`from graphc import *`): the API, its dtypes and errors, and the user-facing
 # submodules; not the layers below (ir, ops, passes, lower, codegen, runtime, backends, ...).
 __all__ = [
+    "argsort", "cumprod", "cumsum", "einsum", "eye", "gather_nd", "l2_normalize", "sort", "tensordot", "top_k",
+    "truncated_normal", "InteractiveSession",
     "clip_by_global_norm", "clip_by_norm", "global_norm",
     "BackendUnavailableError", "CompileError", "ConfigProto", "DType", "DTypeError", "DeviceError",
     "FailedPreconditionError",

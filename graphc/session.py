@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -177,7 +178,7 @@ class Session:
         self._state = SessionState()
 
     @contextlib.contextmanager
-    def as_default(self) -> Iterator["Session"]:
+    def as_default(self) -> Iterator[Session]:
         """Make this the session `Tensor.eval()` and `Node.run()` use."""
         context.push_session(self)
         try:
@@ -185,14 +186,14 @@ class Session:
         finally:
             context.pop_session(self)
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         graph_ctx, session_ctx = self.graph.as_default(), self.as_default()
         graph_ctx.__enter__()
         session_ctx.__enter__()
         self._contexts.append((graph_ctx, session_ctx))
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         graph_ctx, session_ctx = self._contexts.pop()
         session_ctx.__exit__(*exc)
         graph_ctx.__exit__(*exc)
@@ -250,3 +251,18 @@ def _fetch_values(targets: Sequence[Fetch], outputs: list[np.ndarray]) -> list[A
         else:
             out.append(None)
     return out
+
+
+class InteractiveSession(Session):
+    """TF1's tf.InteractiveSession: a session that makes itself the default when created, so
+    `tensor.eval()` and `op.run()` work without a `with` block (in a notebook, a shell);
+    close() ends that."""
+
+    def __init__(self, graph: Graph | None = None, backend: str | None = None, config: Any = None,
+                 pipeline: Any = "default", profile: bool = False) -> None:
+        super().__init__(graph, backend, config, pipeline, profile)
+        context.push_session(self)
+
+    def close(self) -> None:
+        context.pop_session(self)
+        super().close()

@@ -3,16 +3,26 @@ from __future__ import annotations
 
 import builtins
 import numbers
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import DTypeError, GraphcError, InvalidArgumentError, ShapeError
-from ..ir.dtypes import as_dtype, float32, from_numpy, int32
+from ..ir.dtypes import as_dtype, float32, from_numpy, int32, int64
 from ..ir.shapes import is_fully_defined
 from ..ir.tensor import Tensor
-from .convert import (apply1, apply_op, as_int_tuple, constant, convert_operands, convert_to_tensor,
-                      graph_of, is_tensor_like, to_array)
+from .convert import (
+    apply1,
+    apply_op,
+    as_int_tuple,
+    constant,
+    convert_operands,
+    convert_to_tensor,
+    graph_of,
+    is_tensor_like,
+    to_array,
+)
 from .math import cast
 
 
@@ -57,12 +67,12 @@ def transpose(a: Any, perm: Sequence[int] | None = None, name: str | None = None
     return apply1("Transpose", [x], {"perm": None if perm is None else as_int_tuple(perm, "perm")}, name)
 
 
-def expand_dims(input: Any, axis: int, name: str | None = None) -> Tensor:  # noqa: A002
+def expand_dims(input: Any, axis: int, name: str | None = None) -> Tensor:
     """Insert a size-1 dimension at axis."""
     return apply1("ExpandDims", [convert_to_tensor(input)], {"axis": int(axis)}, name)
 
 
-def squeeze(input: Any, axis: Any = None, name: str | None = None, squeeze_dims: Any = None) -> Tensor:  # noqa: A002
+def squeeze(input: Any, axis: Any = None, name: str | None = None, squeeze_dims: Any = None) -> Tensor:
     """Remove size-1 dimensions (all of them, or those in axis; an empty list means all, as in TF)."""
     axis = axis if axis is not None else squeeze_dims
     axes = None if axis is None else as_int_tuple(axis, "axis")
@@ -125,7 +135,7 @@ def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = Non
     return apply1("OneHot", [convert_to_tensor(indices)], attrs, name)
 
 
-def broadcast_to(input: Any, shape: Any, name: str | None = None) -> Tensor:  # noqa: A002
+def broadcast_to(input: Any, shape: Any, name: str | None = None) -> Tensor:
     """Broadcast to shape, NumPy style."""
     x = convert_to_tensor(input)
     with graph_of([x]).as_default():
@@ -133,7 +143,7 @@ def broadcast_to(input: Any, shape: Any, name: str | None = None) -> Tensor:  # 
     return apply1("BroadcastTo", [x] + dynamic, {"shape": static}, name)
 
 
-def tile(input: Any, multiples: Any, name: str | None = None) -> Tensor:  # noqa: A002
+def tile(input: Any, multiples: Any, name: str | None = None) -> Tensor:
     """Repeat the tensor multiples[i] times along dimension i."""
     x = convert_to_tensor(input)
     with graph_of([x]).as_default():
@@ -159,7 +169,7 @@ def pad(tensor: Any, paddings: Any, mode: str = "CONSTANT", constant_values: Any
     return apply1("Pad", [x], {"paddings": pads, "mode": str(mode).upper(), "constant_values": value}, name)
 
 
-def shape(input: Any, out_type: Any = int32, name: str | None = None) -> Tensor:  # noqa: A002
+def shape(input: Any, out_type: Any = int32, name: str | None = None) -> Tensor:
     """The shape of input as a 1-D int tensor (known while building when the shape is)."""
     return apply1("Shape", [convert_to_tensor(input)], {"out_type": as_dtype(out_type)}, name)
 
@@ -201,7 +211,7 @@ def ones_like(tensor: Any, dtype: Any = None, name: str | None = None) -> Tensor
     return _like(tensor, 1, dtype, name or "ones_like")
 
 
-def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None, name: str | None = None) -> Tensor:  # noqa: A001
+def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None, name: str | None = None) -> Tensor:
     """A constant 1-D tensor [start, start + delta, ...) up to limit (TF's tf.range)."""
     if limit is None:
         start, limit = 0, start
@@ -217,7 +227,7 @@ def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None, name
     return constant(values, dtype=dtype, name=name or "range")
 
 
-def slice(input_: Any, begin: Sequence[int], size: Sequence[int], name: str | None = None) -> Tensor:  # noqa: A001
+def slice(input_: Any, begin: Sequence[int], size: Sequence[int], name: str | None = None) -> Tensor:
     """input_[begin[i] : begin[i] + size[i]] per dimension; size -1 means "to the end"."""
     begin, size = as_int_tuple(begin, "begin"), as_int_tuple(size, "size")
     if len(begin) != len(size):
@@ -239,11 +249,22 @@ def _index_int(v: Any, what: str) -> int | None:
     raise GraphcError(f"slice {what} must be an int or None, got {v!r}")
 
 
+def _as_int64(t: Tensor) -> Tensor:
+    if not t.dtype.is_integer:
+        raise GraphcError(f"an index tensor must hold integers, got {t.dtype.name}")
+    return t if t.dtype == int64 else apply1("Cast", [t], {"dtype": int64})
+
+
 def getitem(tensor: Any, key: Any) -> Tensor:
     """NumPy basic indexing: ints, slices (with steps), None and ...; an int tensor or list as
     the only index gathers along axis 0."""
     x = convert_to_tensor(tensor)
     items = key if isinstance(key, tuple) else (key,)
+    if len(items) > 1 and all(isinstance(i, Tensor) for i in items):   # Theano's x[gc.range(n), labels]
+        from .composite import gather_nd  # composite builds on this module: imported when used
+
+        indices = [convert_to_tensor(i) for i in items]
+        return gather_nd(x, stack([_as_int64(i) for i in indices], axis=-1))
     if len(items) == 1 and (is_tensor_like(items[0]) or isinstance(items[0], (list, np.ndarray))):
         with graph_of([x]).as_default():
             idx = convert_to_tensor(items[0])

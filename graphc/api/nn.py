@@ -13,11 +13,11 @@ import numpy as np
 from ..errors import GraphcError, ShapeError
 from ..ir.shapes import is_fully_defined
 from ..ir.tensor import Tensor
-from . import array, math
+from . import array, math, rnn_cell
+from .composite import conv2d_transpose, embedding_lookup, in_top_k, l2_normalize, top_k
 from .control import identity, stop_gradient
 from .convert import apply1, as_int_tuple, convert_to_tensor, elementwise_op, graph_of, is_tensor_like
 from .random import random_uniform
-from . import rnn_cell
 from .rnn import bidirectional_dynamic_rnn, dynamic_rnn
 
 
@@ -114,8 +114,8 @@ def _padding(padding: Any, data_format: str) -> Any:
     return tuple(pairs)
 
 
-def conv2d(input: Any, filters: Any = None, strides: Any = 1, padding: Any = "VALID",  # noqa: A002
-           data_format: str = "NHWC", dilations: Any = 1, name: str | None = None, filter: Any = None) -> Tensor:  # noqa: A002
+def conv2d(input: Any, filters: Any = None, strides: Any = 1, padding: Any = "VALID",
+           data_format: str = "NHWC", dilations: Any = 1, name: str | None = None, filter: Any = None) -> Tensor:
     """2-D convolution (cross-correlation) with filters of shape (height, width, in, out)."""
     filters = filters if filters is not None else filter
     if filters is None:
@@ -126,19 +126,19 @@ def conv2d(input: Any, filters: Any = None, strides: Any = 1, padding: Any = "VA
     return apply1("Conv2D", [x, f], attrs, name)
 
 
-def _pool(op: str, input: Any, ksize: Any, strides: Any, padding: Any, data_format: str, name: str | None) -> Tensor:  # noqa: A002
+def _pool(op: str, input: Any, ksize: Any, strides: Any, padding: Any, data_format: str, name: str | None) -> Tensor:
     attrs = {"ksize": _pair(ksize, data_format, "ksize"), "strides": _pair(strides, data_format, "strides"),
              "padding": _padding(padding, data_format), "data_format": data_format}
     return apply1(op, [convert_to_tensor(input)], attrs, name)
 
 
-def max_pool2d(input: Any, ksize: Any, strides: Any, padding: Any, data_format: str = "NHWC",  # noqa: A002
+def max_pool2d(input: Any, ksize: Any, strides: Any, padding: Any, data_format: str = "NHWC",
                name: str | None = None) -> Tensor:
     """Maximum over windows."""
     return _pool("MaxPool", input, ksize, strides, padding, data_format, name)
 
 
-def avg_pool2d(input: Any, ksize: Any, strides: Any, padding: Any, data_format: str = "NHWC",  # noqa: A002
+def avg_pool2d(input: Any, ksize: Any, strides: Any, padding: Any, data_format: str = "NHWC",
                name: str | None = None) -> Tensor:
     """Mean over windows (padding excluded from the count)."""
     return _pool("AvgPool", input, ksize, strides, padding, data_format, name)
@@ -257,10 +257,40 @@ def _as_dtype_of(t: Any, x: Tensor) -> Tensor:
 
 
 __all__ = [
-    "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "bidirectional_dynamic_rnn", "conv2d", "dropout",
-    "dynamic_rnn", "elu", "gelu", "l2_loss",
-    "leaky_relu", "log_softmax", "max_pool", "max_pool2d", "moments", "relu", "relu6", "selu", "sigmoid",
-    "sigmoid_cross_entropy_with_logits", "silu", "softmax", "softmax_cross_entropy_with_logits",
-    "softmax_cross_entropy_with_logits_v2", "softplus", "softsign", "sparse_softmax_cross_entropy_with_logits",
-    "rnn_cell", "swish", "tanh",
+    "avg_pool",
+    "avg_pool2d",
+    "batch_normalization",
+    "bias_add",
+    "bidirectional_dynamic_rnn",
+    "conv2d",
+    "conv2d_transpose",
+    "dropout",
+    "dynamic_rnn",
+    "elu",
+    "embedding_lookup",
+    "gelu",
+    "in_top_k",
+    "l2_loss",
+    "l2_normalize",
+    "leaky_relu",
+    "log_softmax",
+    "max_pool",
+    "max_pool2d",
+    "moments",
+    "relu",
+    "relu6",
+    "rnn_cell",
+    "selu",
+    "sigmoid",
+    "sigmoid_cross_entropy_with_logits",
+    "silu",
+    "softmax",
+    "softmax_cross_entropy_with_logits",
+    "softmax_cross_entropy_with_logits_v2",
+    "softplus",
+    "softsign",
+    "sparse_softmax_cross_entropy_with_logits",
+    "swish",
+    "tanh",
+    "top_k",
 ]
