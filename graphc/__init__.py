@@ -14,7 +14,13 @@ from .api import nn
 from .api.array import (broadcast_to, concat, expand_dims, fill, gather, getitem, one_hot, ones, ones_like,
                         pad, range, reshape, shape, slice, split, squeeze, stack, tile, transpose, unstack,
                         zeros, zeros_like)
+from .api import layers
 from .api.clip import clip_by_global_norm, clip_by_norm, global_norm
+from .api.initializers import (constant_initializer, glorot_normal_initializer, glorot_uniform_initializer,
+                               he_normal, he_uniform, ones_initializer, orthogonal_initializer,
+                               random_normal_initializer, random_uniform_initializer, truncated_normal_initializer,
+                               variance_scaling_initializer, zeros_initializer)
+from .api.scopes import AUTO_REUSE, GraphKeys, add_to_collection, get_collection, get_variable, variable_scope
 from .api.composite import (argsort, cumprod, cumsum, einsum, eye, gather_nd, l2_normalize, sort, tensordot,
                             top_k, truncated_normal)
 from .api.control import (check_numerics, control_dependencies, group, identity, name_scope, no_op,
@@ -59,6 +65,10 @@ Operation = Node
 # The public names (`from graphc import *`): the API, its dtypes and errors, and the user-facing
 # submodules; not the layers below (ir, ops, passes, lower, codegen, runtime, backends, ...).
 __all__ = [
+    "AUTO_REUSE", "GraphKeys", "add_to_collection", "constant_initializer", "get_collection", "get_variable",
+    "glorot_normal_initializer", "glorot_uniform_initializer", "he_normal", "he_uniform", "layers",
+    "ones_initializer", "orthogonal_initializer", "random_normal_initializer", "random_uniform_initializer",
+    "truncated_normal_initializer", "variable_scope", "variance_scaling_initializer", "zeros_initializer",
     "argsort", "cumprod", "cumsum", "einsum", "eye", "gather_nd", "l2_normalize", "sort", "tensordot", "top_k",
     "truncated_normal", "InteractiveSession",
     "clip_by_global_norm", "clip_by_norm", "global_norm",
