@@ -25,7 +25,7 @@ from .api import math, nn
 from .api.layer_objects import Layer
 from .api.variables import Variable, global_variables_initializer, placeholder
 from .errors import GraphcError
-from .ir.dtypes import as_dtype, float32, int32
+from .ir.dtypes import as_dtype, bool_, float32, int32, int64
 from .ir.graph import Graph
 from .session import Session
 
@@ -160,8 +160,7 @@ class Sequential:
             raise GraphcError(f"the model was built for batch_size {self._built['batch_size']}; use that size")
         c = self._compiled
         with self.graph.as_default():
-            xs = placeholder(as_dtype(x.dtype) if x.dtype.kind == "f" else float32, [batch_size, *x.shape[1:]],
-                             name="x")
+            xs = placeholder(_input_dtype(x.dtype), [batch_size, *x.shape[1:]], name="x")
             sparse = c["loss"] == "sparse_categorical_crossentropy"
             ys = placeholder(int32 if sparse else float32, [batch_size, *y.shape[1:]], name="y")
             weights = placeholder(float32, [batch_size], name="sample_weight")
@@ -316,6 +315,17 @@ class Sequential:
         for name, kind, params in rows:
             print(f"{name:<28}{kind:<22}{params:>10,}", file=out)
         print(f"Total params: {sum(r[2] for r in rows):,}", file=out)
+
+
+def _input_dtype(dtype: np.dtype) -> Any:
+    """The graphc dtype inputs of this NumPy dtype are fed as (integer ids stay integers)."""
+    if dtype.kind == "f":
+        return as_dtype(dtype) if dtype.itemsize >= 4 else float32
+    if dtype.kind in "iu":
+        return int32 if dtype.itemsize <= 4 else int64
+    if dtype.kind == "b":
+        return bool_
+    raise GraphcError(f"fit / evaluate / predict take numbers, got inputs of dtype {dtype}")
 
 
 def _logits(outputs: Any) -> Any:

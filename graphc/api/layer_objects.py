@@ -4,6 +4,7 @@ it gets (the input size is found then), in a variable scope of its own (`dense`,
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -69,15 +70,16 @@ def _fresh_scope(base: str) -> str:
     outer = get_variable_scope_name(graph)
     taken = {v.op.name for v in global_variables(graph)}
     k, name = 0, base
-    while any(t.startswith(f"{outer}/{name}/".lstrip("/")) for t in taken) or name in _claimed.setdefault(
-            (id(graph), outer), set()):
+    claimed = _claimed.setdefault(graph, {}).setdefault(outer, set())
+    while any(t.startswith(f"{outer}/{name}/".lstrip("/")) for t in taken) or name in claimed:
         k += 1
         name = f"{base}_{k}"
-    _claimed[(id(graph), outer)].add(name)
+    claimed.add(name)
     return name
 
 
-_claimed: dict[tuple[int, str], set[str]] = {}   # scope names given to layers without variables yet
+# graph -> scope -> names given to layers (some make no variables): never given twice
+_claimed: weakref.WeakKeyDictionary[Any, dict[str, set[str]]] = weakref.WeakKeyDictionary()
 
 
 class Dense(Layer):
@@ -162,5 +164,108 @@ class BatchNormalization(Layer):
         return _fn().batch_normalization(inputs, training=training, name=self._scope, reuse=AUTO_REUSE, **self.args)
 
 
-__all__ = ["AveragePooling2D", "BatchNormalization", "Conv2D", "Dense", "Dropout", "Flatten", "Layer",
-           "MaxPooling2D"]
+class Embedding(Layer):
+    """Rows of an [input_dim, output_dim] table for integer ids (uniform in +-0.05 at first)."""
+
+    default_name = "embedding"
+
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = None,
+                 name: str | None = None) -> None:
+        super().__init__(name)
+        self.input_dim, self.output_dim, self.initializer = input_dim, output_dim, embeddings_initializer
+
+    def call(self, inputs: Any, training: Any) -> Tensor:
+        from .array import gather
+        from .initializers import random_uniform_initializer
+        from .scopes import get_variable, variable_scope
+
+        with variable_scope(self._scope, reuse=AUTO_REUSE):
+            table = get_variable("embeddings", [self.input_dim, self.output_dim],
+                                 initializer=self.initializer or random_uniform_initializer(-0.05, 0.05))
+        return gather(table, inputs)
+
+
+class LayerNormalization(Layer):
+    """Each example normalized over its last axis, then scaled (gamma) and shifted (beta)."""
+
+    default_name = "layer_normalization"
+
+    def __init__(self, axis: int = -1, epsilon: float = 1e-3, name: str | None = None) -> None:
+        super().__init__(name)
+        self.axis, self.epsilon = axis, epsilon
+
+    def call(self, inputs: Any, training: Any) -> Tensor:
+        from . import math
+        from .convert import convert_to_tensor
+        from .initializers import ones_initializer, zeros_initializer
+        from .scopes import get_variable, variable_scope
+
+        x = convert_to_tensor(inputs)
+        size = x.shape[self.axis]
+        with variable_scope(self._scope, reuse=AUTO_REUSE):
+            gamma = get_variable("gamma", [size], x.dtype, ones_initializer())
+            beta = get_variable("beta", [size], x.dtype, zeros_initializer())
+        mean = math.reduce_mean(x, axis=self.axis, keepdims=True)
+        centered = math.subtract(x, mean)
+        var = math.reduce_mean(math.square(centered), axis=self.axis, keepdims=True)
+        return math.add(math.multiply(math.multiply(centered, math.rsqrt(math.add(var, self.epsilon))), gamma), beta)
+
+
+class _Recurrent(Layer):
+    """A cell run over time by gc.nn.dynamic_rnn (one loop node): the last output, or every one
+    with return_sequences; with return_state, also the final state."""
+
+    def __init__(self, units: int, return_sequences: bool = False, return_state: bool = False,
+                 name: str | None = None, **cell_args: Any) -> None:
+        super().__init__(name)
+        self.units, self.return_sequences, self.return_state = units, return_sequences, return_state
+        self.cell_args = cell_args
+        self.cell: Any = None
+
+    def make_cell(self) -> Any:
+        raise NotImplementedError
+
+    def call(self, inputs: Any, training: Any) -> Any:
+        from .array import getitem
+        from .rnn import dynamic_rnn
+
+        if self.cell is None:
+            self.cell = self.make_cell()
+        outputs, state = dynamic_rnn(self.cell, inputs, dtype=getattr(inputs, "dtype", None), scope=self._scope)
+        out = outputs if self.return_sequences else getitem(outputs, (slice(None), -1))
+        return (out, state) if self.return_state else out
+
+    @property
+    def variables(self) -> list[Variable]:
+        return self.cell.variables if self.cell is not None else []
+
+
+class SimpleRNN(_Recurrent):
+    default_name = "simple_rnn"
+
+    def make_cell(self) -> Any:
+        from .rnn_cell import BasicRNNCell
+
+        return BasicRNNCell(self.units, name=self._scope, **self.cell_args)
+
+
+class LSTM(_Recurrent):
+    default_name = "lstm"
+
+    def make_cell(self) -> Any:
+        from .rnn_cell import LSTMCell
+
+        return LSTMCell(self.units, name=self._scope, **self.cell_args)
+
+
+class GRU(_Recurrent):
+    default_name = "gru"
+
+    def make_cell(self) -> Any:
+        from .rnn_cell import GRUCell
+
+        return GRUCell(self.units, name=self._scope, **self.cell_args)
+
+
+__all__ = ["GRU", "LSTM", "AveragePooling2D", "BatchNormalization", "Conv2D", "Dense", "Dropout", "Embedding",
+           "Flatten", "Layer", "LayerNormalization", "MaxPooling2D", "SimpleRNN"]

@@ -22,7 +22,8 @@ from .control import control_dependencies, identity
 from .control_flow import cond
 from .convert import convert_to_tensor
 from .initializers import ones_initializer, zeros_initializer
-from .layer_objects import AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Layer, MaxPooling2D
+from .layer_objects import (GRU, LSTM, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Embedding,
+                            Flatten, Layer, LayerNormalization, MaxPooling2D, SimpleRNN)
 from .scopes import get_variable, variable_scope
 
 UPDATE_OPS = "update_ops"
@@ -177,5 +178,6 @@ def batch_normalization(inputs: Any, axis: int = -1, momentum: float = 0.99, eps
             return identity(normalized(mean, var))
 
 
-__all__ = ["AveragePooling2D", "BatchNormalization", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "MaxPooling2D",
+__all__ = ["GRU", "LSTM", "AveragePooling2D", "BatchNormalization", "Conv2D", "Dense", "Dropout", "Embedding",
+           "Flatten", "Layer", "LayerNormalization", "MaxPooling2D", "SimpleRNN",
            "average_pooling2d", "batch_normalization", "conv2d", "dense", "dropout", "flatten", "max_pooling2d"]
