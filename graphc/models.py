@@ -26,7 +26,7 @@ from .api.layer_objects import Layer
 from .api.variables import Variable, global_variables_initializer, placeholder
 from .errors import GraphcError
 from .ir.dtypes import as_dtype, bool_, float32, int32, int64
-from .ir.graph import Graph
+from .ir.graph import Graph, get_default_graph
 from .session import Session
 
 LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy", "mse", "mae")
@@ -124,6 +124,7 @@ class Sequential:
         self.layers = list(layers or [])
         self.name = name or "sequential"
         self.graph = Graph()
+        self.graph.seed = get_default_graph().seed   # gc.set_random_seed before building makes it repeatable
         self.session: Session | None = None
         self._built: dict[str, Any] | None = None
         self._compiled: dict[str, Any] | None = None
