@@ -56,6 +56,7 @@ from .ir.tensor import Tensor
 from .session import InteractiveSession, Session
 from . import callbacks
 from .models import History, Sequential
+from .module import Module
 from .io import load_graph, onnx, save_graph
 from . import aot
 
@@ -67,6 +68,7 @@ Operation = Node
 # The public names (`from graphc import *`): the API, its dtypes and errors, and the user-facing
 # submodules; not the layers below (ir, ops, passes, lower, codegen, runtime, backends, ...).
 __all__ = [
+    "Module",
     "History", "Sequential", "callbacks",
     "AUTO_REUSE", "GraphKeys", "add_to_collection", "constant_initializer", "get_collection", "get_variable",
     "glorot_normal_initializer", "glorot_uniform_initializer", "he_normal", "he_uniform", "layers",
