@@ -55,7 +55,10 @@ from .ir.node import Node
 from .ir.tensor import Tensor
 from .session import InteractiveSession, Session
 from . import callbacks
-from .models import History, Sequential
+from .api.layer_objects import Input, learning_phase
+from .callbacks import History
+from .models import Model, Sequential
+from .model_files import load_model
 from .module import Module
 from .io import load_graph, onnx, save_graph
 from . import aot
@@ -69,7 +72,7 @@ Operation = Node
 # submodules; not the layers below (ir, ops, passes, lower, codegen, runtime, backends, ...).
 __all__ = [
     "Module",
-    "History", "Sequential", "callbacks",
+    "History", "Input", "Model", "Sequential", "callbacks", "learning_phase", "load_model",
     "AUTO_REUSE", "GraphKeys", "add_to_collection", "constant_initializer", "get_collection", "get_variable",
     "glorot_normal_initializer", "glorot_uniform_initializer", "he_normal", "he_uniform", "layers",
     "ones_initializer", "orthogonal_initializer", "random_normal_initializer", "random_uniform_initializer",

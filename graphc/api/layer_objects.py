@@ -23,7 +23,11 @@ def _fn() -> Any:
 
 
 class Layer:
-    """Base: `__call__(x, training=False)`; `variables`, `trainable_variables` once called."""
+    """Base: `__call__(x, training=None)`; `variables`, `trainable_variables` once called.
+
+    training=None means the graph's learning phase (a bool placeholder that defaults to False,
+    fed True by a model's training step) where the graph has one (gc.Input makes it), else
+    False; True or False pick the form when building."""
 
     default_name = "layer"
 
@@ -34,13 +38,18 @@ class Layer:
         self._graph: Any = None
         self.built = False
 
-    def __call__(self, inputs: Any, training: Any = False) -> Tensor:
+    def __call__(self, inputs: Any, training: Any = None) -> Tensor:
         if self._scope is None:
             self._scope = self.name or _fresh_scope(self.default_name)
             outer = get_variable_scope_name()
             self._prefix = f"{outer}/{self._scope}" if outer else self._scope
             self._graph = get_default_graph()
+            _called.setdefault(self._graph, []).append(self)
+        if training is None:   # Keras: the graph's learning phase where a gc.Input made one, else inference
+            training = existing_learning_phase(get_default_graph())
+            training = False if training is None else training
         out = self.call(inputs, training)
+        self.output_shape = getattr(out, "shape", None)
         self.built = True
         return out
 
@@ -78,6 +87,46 @@ def _fresh_scope(base: str) -> str:
     return name
 
 
+LEARNING_PHASE = "keras_learning_phase"
+
+
+def existing_learning_phase(graph: Any) -> Tensor | None:
+    found = graph.get_collection(LEARNING_PHASE)
+    return found[0] if found else None
+
+
+def learning_phase(graph: Any = None) -> Tensor:
+    """The graph's learning phase: a bool scalar that is False unless fed (Keras' TF1 backend
+    `K.learning_phase()`); layers called with training=None follow it, and a model's training
+    step feeds True, so one graph serves both training and inference."""
+    from .variables import placeholder_with_default
+
+    graph = graph or get_default_graph()
+    found = existing_learning_phase(graph)
+    if found is None:
+        with graph.as_default(), graph.name_scope(None):
+            found = placeholder_with_default(False, [], name=LEARNING_PHASE)
+        graph.add_to_collection(LEARNING_PHASE, found)
+    return found
+
+
+def Input(shape: Any, batch_size: int | None = None, name: str | None = None, dtype: Any = None) -> Tensor:
+    """Keras' `Input(shape=...)`: a placeholder of `[batch_size, *shape]` (batch size free by
+    default) in the default graph, which gets a learning phase, for a functional gc.Model."""
+    from ..ir.dtypes import float32
+    from .variables import placeholder
+
+    graph = get_default_graph()
+    learning_phase(graph)
+    return placeholder(dtype or float32, [batch_size, *tuple(shape)], name=name or "input")
+
+
+def layers_called_in(graph: Any) -> list[Layer]:
+    """Layer objects first called in `graph`, in call order (a model's summary lists them)."""
+    return list(_called.get(graph, ()))
+
+
+_called: weakref.WeakKeyDictionary[Any, list[Layer]] = weakref.WeakKeyDictionary()
 # graph -> scope -> names given to layers (some make no variables): never given twice
 _claimed: weakref.WeakKeyDictionary[Any, dict[str, set[str]]] = weakref.WeakKeyDictionary()
 
@@ -211,6 +260,32 @@ class LayerNormalization(Layer):
         return math.add(math.multiply(math.multiply(centered, math.rsqrt(math.add(var, self.epsilon))), gamma), beta)
 
 
+class Concatenate(Layer):
+    """Joins a list of tensors along `axis` (a functional model's merge of branches)."""
+
+    default_name = "concatenate"
+
+    def __init__(self, axis: int = -1, name: str | None = None) -> None:
+        super().__init__(name)
+        self.axis = axis
+
+    def call(self, inputs: Any, training: Any) -> Tensor:
+        from .array import concat
+
+        return concat(list(inputs), axis=self.axis)
+
+
+class Add(Layer):
+    """The sum of a list of tensors of one shape (a residual connection)."""
+
+    default_name = "add"
+
+    def call(self, inputs: Any, training: Any) -> Tensor:
+        from .math import add_n
+
+        return add_n(list(inputs))
+
+
 class _Recurrent(Layer):
     """A cell run over time by gc.nn.dynamic_rnn (one loop node): the last output, or every one
     with return_sequences; with return_state, also the final state."""
@@ -267,5 +342,22 @@ class GRU(_Recurrent):
         return GRUCell(self.units, name=self._scope, **self.cell_args)
 
 
-__all__ = ["GRU", "LSTM", "AveragePooling2D", "BatchNormalization", "Conv2D", "Dense", "Dropout", "Embedding",
-           "Flatten", "Layer", "LayerNormalization", "MaxPooling2D", "SimpleRNN"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "Add",
+    "AveragePooling2D",
+    "BatchNormalization",
+    "Concatenate",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "Input",
+    "Layer",
+    "LayerNormalization",
+    "MaxPooling2D",
+    "SimpleRNN",
+    "learning_phase",
+]

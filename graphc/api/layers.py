@@ -22,8 +22,24 @@ from .control import control_dependencies, identity
 from .control_flow import cond
 from .convert import convert_to_tensor
 from .initializers import ones_initializer, zeros_initializer
-from .layer_objects import (GRU, LSTM, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Embedding,
-                            Flatten, Layer, LayerNormalization, MaxPooling2D, SimpleRNN)
+from .layer_objects import (
+    GRU,
+    LSTM,
+    Add,
+    AveragePooling2D,
+    BatchNormalization,
+    Concatenate,
+    Conv2D,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    Input,
+    Layer,
+    LayerNormalization,
+    MaxPooling2D,
+    SimpleRNN,
+)
 from .scopes import get_variable, variable_scope
 
 UPDATE_OPS = "update_ops"
@@ -128,8 +144,12 @@ def dropout(inputs: Any, rate: float = 0.5, noise_shape: Any = None, seed: int |
     x = convert_to_tensor(inputs)
     if isinstance(training, bool):
         return nn.dropout(x, rate=rate, noise_shape=noise_shape, seed=seed) if training else identity(x)
-    return cond(convert_to_tensor(training), lambda: nn.dropout(x, rate=rate, noise_shape=noise_shape, seed=seed),
-                lambda: identity(x))
+    flag = convert_to_tensor(training)
+    if x.shape is not None and None not in x.shape:   # a branch draws only when training
+        return cond(flag, lambda: nn.dropout(x, rate=rate, noise_shape=noise_shape, seed=seed), lambda: identity(x))
+    # a draw in a branch needs a shape known when building; with a free batch size pick after
+    # drawing (an unfed learning phase is a constant False, so compiling drops the draw)
+    return math.where(flag, nn.dropout(x, rate=rate, noise_shape=noise_shape, seed=seed), x)
 
 
 def batch_normalization(inputs: Any, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
@@ -178,6 +198,28 @@ def batch_normalization(inputs: Any, axis: int = -1, momentum: float = 0.99, eps
             return identity(normalized(mean, var))
 
 
-__all__ = ["GRU", "LSTM", "AveragePooling2D", "BatchNormalization", "Conv2D", "Dense", "Dropout", "Embedding",
-           "Flatten", "Layer", "LayerNormalization", "MaxPooling2D", "SimpleRNN",
-           "average_pooling2d", "batch_normalization", "conv2d", "dense", "dropout", "flatten", "max_pooling2d"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "Add",
+    "AveragePooling2D",
+    "BatchNormalization",
+    "Concatenate",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "Input",
+    "Layer",
+    "LayerNormalization",
+    "MaxPooling2D",
+    "SimpleRNN",
+    "average_pooling2d",
+    "batch_normalization",
+    "conv2d",
+    "dense",
+    "dropout",
+    "flatten",
+    "max_pooling2d",
+]

@@ -13,6 +13,8 @@ A `.gcx` file is a zip archive holding exactly:
   results a gradient needs) gives `"graph": id` instead of `nodes`, and `"origin": id` for the
   function it extends. Ids count definitions in the order the file gives them, and every
   reference names a definition already complete, so no sub-graph can contain itself;
+- optionally, in graph.json, `"model"`: a JSON object describing a saved Keras-style model
+  (names of tensors and nodes of the graph, strings, numbers; graphc/model_files.py checks it);
 - `arrays/<n>.npy`: one NumPy `.npy` file per constant or variable value, stored uncompressed
   and read with `allow_pickle=False`.
 
@@ -31,9 +33,12 @@ FORMAT_NAME = "graphc.gcx"
 # line's text) to source objects; version 3 added sub-graphs (function attribute values). A graph
 # without sub-graphs is still written as version 2, so graphc releases that predate loops read
 # it; one with sub-graphs is version 3, so they refuse it by its version ("written by a newer
-# graphc") instead of stumbling on an attribute value they do not know. graphc reads versions 1
-# and 2 too (see upgrade.py).
-FORMAT_VERSION = 3
+# graphc") instead of stumbling on an attribute value they do not know. Version 4 added the
+# optional "model" field (Model.save's description of a model: which tensors are its inputs,
+# outputs, labels and steps, its compile settings); only model files are written as version 4.
+# graphc reads versions 1 to 3 too (see upgrade.py).
+FORMAT_VERSION = 4
+LOOPS_VERSION = 3
 PLAIN_VERSION = 2
 GRAPH_ENTRY = "graph.json"
 ARRAY_DIR = "arrays/"

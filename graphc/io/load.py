@@ -43,11 +43,17 @@ def load_graph(path: str | os.PathLike, limits: Limits | None = None) -> Graph:
 
 def load_graph_bytes(data: bytes, where: str = "<bytes>", limits: Limits | None = None) -> Graph:
     """load_graph for the bytes of a file already in memory."""
+    return load_graph_and_model(data, where, limits)[0]
+
+
+def load_graph_and_model(data: bytes, where: str = "<bytes>", limits: Limits | None = None) -> tuple[Graph, Any]:
+    """The graph, and the file's "model" field as parsed JSON (None when it has none; the
+    caller checks its content, gc.load_model in graphc/model_files.py)."""
     limits = limits or DEFAULT_LIMITS
     archive = Archive(data, where, limits)
     doc = upgrade(archive.document(), where)
     dec = Decoder(limits, {})
-    doc = dec.obj(doc, f"{where}: the graph document", _TOP_FIELDS)
+    doc = dec.obj(doc, f"{where}: the graph document", _TOP_FIELDS, {"model"})
     dec.string(doc["producer"], f"{where}: field 'producer'")
     dec.arrays = _read_arrays(archive, doc["arrays"], dec, where)
     nodes = dec.array_list(doc["nodes"], f"{where}: field 'nodes'", limits.max_nodes)
@@ -57,7 +63,7 @@ def load_graph_bytes(data: bytes, where: str = "<bytes>", limits: Limits | None 
     seed = graph_meta["seed"]
     if seed is not None:
         seed = dec.integer(seed, f"{where}: field 'graph.seed'")
-    return builder.build(checked, doc["variables"], doc["collections"], seed)
+    return builder.build(checked, doc["variables"], doc["collections"], seed), doc.get("model")
 
 
 def _read_arrays(archive: Archive, table: Any, dec: Decoder, where: str) -> dict[str, np.ndarray]:

@@ -23,7 +23,7 @@ from ..ir.node import Node
 from ..ir.tensor import Tensor
 from .archive import write_archive
 from .codec import encode_shape, encode_source, encode_value
-from .format import ARRAY_DIR, DEFAULT_LIMITS, FORMAT_NAME, FORMAT_VERSION, PLAIN_VERSION
+from .format import ARRAY_DIR, DEFAULT_LIMITS, FORMAT_NAME, FORMAT_VERSION, LOOPS_VERSION, PLAIN_VERSION
 from .initial import consumer_counts, value_const
 
 
@@ -71,10 +71,12 @@ def variable_values(graph: Graph, session: Any = None) -> dict[str, np.ndarray]:
     return values
 
 
-def save_graph(path: str | os.PathLike, graph: Graph | None = None, session: Any = None) -> str:
+def save_graph(path: str | os.PathLike, graph: Graph | None = None, session: Any = None,
+               model: dict[str, Any] | None = None) -> str:
     """Write `graph` (default: the session's graph, else the default graph) to `path` as one
     self-contained `.gcx` file with the variables' values from `session` (else their initial
-    values). Returns the path written."""
+    values). `model` is Model.save's description of the model (plain JSON). Returns the path
+    written."""
     if graph is None:
         graph = session.graph if session is not None else get_default_graph()
     if session is not None and session.graph is not graph:
@@ -103,7 +105,7 @@ def save_graph(path: str | os.PathLike, graph: Graph | None = None, session: Any
     entries = [writer.node(n, carrier) for n in nodes]
     document = {
         "format": FORMAT_NAME,
-        "version": FORMAT_VERSION if writer.defined else PLAIN_VERSION,
+        "version": FORMAT_VERSION if model is not None else LOOPS_VERSION if writer.defined else PLAIN_VERSION,
         "producer": f"graphc {_version()}",
         "graph": {"seed": graph.seed},
         "nodes": entries,
@@ -111,6 +113,8 @@ def save_graph(path: str | os.PathLike, graph: Graph | None = None, session: Any
         "collections": _collections(graph),
         "arrays": table.meta,
     }
+    if model is not None:
+        document["model"] = model
     write_archive(path, document, table.entries)
     return os.fspath(path)
 

@@ -11,7 +11,7 @@ import pytest
 
 import graphc as gc
 from graphc.cli import main
-from graphc.io.format import FORMAT_VERSION, PLAIN_VERSION
+from graphc.io.format import LOOPS_VERSION, PLAIN_VERSION
 from graphc.ir.function import FuncGraph, Function
 from tests.io.gcx_files import document, frozen_attrs
 
@@ -64,7 +64,7 @@ def _round_trip(tmp_path, build: Callable[[], tuple[list[gc.Tensor], dict[str, n
     session = session_fn(g1) if session_fn is not None else None
     path = tmp_path / "loops.gcx"
     gc.save_graph(path, g1, session=session)
-    assert document(path.read_bytes())["version"] == FORMAT_VERSION
+    assert document(path.read_bytes())["version"] == LOOPS_VERSION
     g2 = gc.load_graph(path)
     _check_same(g1, g2)
     before = _run(g1, names, feeds, session)
