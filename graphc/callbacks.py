@@ -3,6 +3,7 @@ ModelCheckpoint, TensorBoard) and the History that fit returns."""
 from __future__ import annotations
 
 import csv
+import os
 from typing import Any
 
 import numpy as np
@@ -108,4 +109,43 @@ class ModelCheckpoint(Callback):
             train.Saver(max_to_keep=None).save(self.model.session, path)
 
 
-__all__ = ["CSVLogger", "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint"]
+class TensorBoard(Callback):
+    """Keras' TensorBoard callback: per-epoch loss and metrics as scalars (`epoch_loss`, ...) in
+    `log_dir/train` and `log_dir/validation`, the model's graph (write_graph) and, every
+    histogram_freq epochs, histograms of its weights."""
+
+    def __init__(self, log_dir: str = "logs", histogram_freq: int = 0, write_graph: bool = True) -> None:
+        self.log_dir, self.histogram_freq, self.write_graph = log_dir, histogram_freq, write_graph
+        self.writers: dict[str, Any] = {}
+
+    def _writer(self, kind: str) -> Any:
+        from .summary import FileWriter
+
+        if kind not in self.writers:
+            self.writers[kind] = FileWriter(os.path.join(self.log_dir, kind))
+        return self.writers[kind]
+
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        writer = self._writer("train")
+        if self.write_graph:
+            writer.add_graph(self.model.graph)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        train_logs = {f"epoch_{k}": v for k, v in logs.items() if not k.startswith("val_")}
+        self._writer("train").add_scalars(train_logs, epoch)
+        validation = {f"epoch_{k[4:]}": v for k, v in logs.items() if k.startswith("val_")}
+        if validation:
+            self._writer("validation").add_scalars(validation, epoch)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            for variable, value in zip(self.model.weights, self.model.get_weights()):
+                self._writer("train").add_histogram(variable.op.name, value, epoch)
+        for writer in self.writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs: dict[str, float]) -> None:
+        for writer in self.writers.values():
+            writer.close()
+        self.writers = {}
+
+
+__all__ = ["CSVLogger", "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint", "TensorBoard"]

@@ -24,6 +24,7 @@ from .ir import context
 from .ir.graph import Graph, get_default_graph
 from .ir.node import Node
 from .ir.tensor import Tensor
+from .print_table import PrintingRun, prints_reached
 from .profile import Profile
 from .program import build_program
 
@@ -54,6 +55,7 @@ class Session:
         self._closed = False
         self._contexts: list[Any] = []
         self._fast_runs: dict[Any, tuple] = {}   # see run()
+        self._printed: dict[int, int] = {}        # gc.Print node id -> times printed (for first_n)
         # With profile=True: compile timings and per-kernel run times (graphc.profile.Profile).
         self.profile: Profile | None = Profile() if profile else None
 
@@ -128,7 +130,9 @@ class Session:
         if compiled is None:
             start = time.perf_counter()
             ordered = sorted(feeds, key=lambda t: (t.node.id, t.index))
-            program = build_program(self.graph, targets,
+            prints = prints_reached(self.graph, list(targets) + [t for _, t in updates])
+            results = list(targets) + [t for spec in prints for t in spec.tensors]   # what the prints show, last
+            program = build_program(self.graph, results,
                                      [(t, t.dtype, feeds[t].shape) for t in ordered], updates)
             executable = backends.compile(program, self.target, planned=self.passes)
             compiled = CompiledRun(executable.program, executable, self.graph)
@@ -139,6 +143,8 @@ class Session:
                 compiled.profile = self.profile.add_program(
                     label, (time.perf_counter() - start) * 1e3, getattr(compiled.executable, "timings", {}),
                     compiled.executable.kernel_labels())
+            if prints:
+                compiled = PrintingRun(compiled, sum(isinstance(t, Tensor) for t in targets), prints, self._printed)
             with self._lock:
                 self._cache.setdefault(key, compiled)
         return compiled
@@ -218,6 +224,9 @@ def _flatten(graph: Graph, fetches: Any, targets: list[Fetch]) -> Callable[[list
         return lambda vals: kind_d((k, p(vals)) for k, p in parts_d.items())
     if fetches is None:
         raise GraphcError("None is not a valid fetch")
+    if hasattr(fetches, "_graphc_fetch_parts"):   # a composite fetch (a gc.summary Summary): its tensors, then its value
+        parts_f = [_flatten(graph, t, targets) for t in fetches._graphc_fetch_parts()]
+        return lambda vals: fetches._graphc_fetch_result([p(vals) for p in parts_f])
     try:
         element = graph.as_graph_element(fetches)
     except GraphcError as err:

@@ -111,6 +111,7 @@ class GraphKeys:
     GLOBAL_VARIABLES = "variables"
     TRAINABLE_VARIABLES = "trainable_variables"
     UPDATE_OPS = "update_ops"
+    SUMMARIES = "summaries"
 
 
 def get_collection(key: str, scope: str | None = None) -> list[Any]:
