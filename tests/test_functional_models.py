@@ -14,7 +14,7 @@ import pytest
 import graphc as gc
 from graphc.datasets import load_digits
 
-TESTED_OPS = {"MatMul", "ConcatV2", "AddN"}
+TESTED_OPS = {"MatMul", "Concat", "AddN"}
 
 
 def _digits():
