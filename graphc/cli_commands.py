@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import GraphcError
+from .errors import FeedError, GraphcError
 from .io.describe import describe, graph_outputs, summarize_array, to_dot
 from .io.load import load_graph
 
@@ -178,12 +178,29 @@ def aot(args: argparse.Namespace) -> int:
             return _fail("give at least one --output NAME")
         outputs = [_fetch_target(graph, n) for n in args.output]
         lib = aot_module.compile(outputs, inputs, args.output_dir, args.name, target=args.target, cpu=args.cpu)
+    except FeedError as err:
+        if err.op_type != "Placeholder" or err.node_name is None:
+            return _fail(str(err).splitlines()[0])
+        return _fail(_missing_input(graph, err.node_name))
     except GraphcError as err:
         return _fail(str(err).splitlines()[0])
     for path in (lib.header, lib.object, lib.shared):
         if path is not None:
             print(f"wrote {path}")
     return 0
+
+
+def _missing_input(graph: Any, name: str) -> str:
+    """What to write for a placeholder the outputs need and no --input gave."""
+    node = graph.get_operation_by_name(name)
+    shape = node.attrs.get("shape")
+    dtype = node.attrs["dtype"].name
+    if shape is None:
+        example = "SHAPE"
+    else:
+        example = "x".join("1" if d is None else str(d) for d in shape)   # empty for a scalar
+    return (f"the outputs need placeholder '{name}' ({dtype}), which no --input gives: "
+            f"add --input {name}:{example}:{dtype} (the C library takes inputs of fixed shapes)")
 
 
 def onnx_check(args: argparse.Namespace) -> int:

@@ -198,29 +198,53 @@ class Model:
                 idx = np.concatenate([idx, np.repeat(idx[:1], batch_size - real)])
             yield idx, real
 
+    def _step(self, kind: str) -> tuple[list[str], list[Any]]:
+        """The names and fetches of one step (a list: session.run's hot path takes it as is)."""
+        fetches = getattr(self._training, kind)
+        names = [k for k in fetches if k != "step" or kind == "train"]
+        return names, [fetches[k] for k in names]
+
+    def _feed(self, kind: str, xs: list[np.ndarray], ys: list[np.ndarray], idx: np.ndarray,
+              weights: np.ndarray) -> dict[Tensor, Any]:
+        t = self._training
+        feed: dict[Tensor, Any] = {p: a[idx] for p, a in zip(self._forward.inputs, xs)}
+        feed.update({p: a[idx] for p, a in zip(t.labels, ys)})
+        feed[t.sample_weight] = weights
+        if kind == "train":
+            feed.update(self._forward.train_feed)
+        return feed
+
     def _run_epoch(self, kind: str, xs: list[np.ndarray], ys: list[np.ndarray], batch_size: int,
                    order: np.ndarray, progress: Any = None) -> dict[str, float]:
-        t = self._training
-        fetches = {k: v for k, v in getattr(t, kind).items() if k != "step" or kind == "train"}
-        extra = self._forward.train_feed if kind == "train" else {}
+        names, fetches = self._step(kind)
         sums: dict[str, float] = {}
         seen = 0
         steps = -(-len(order) // batch_size)
         for step, (idx, real) in enumerate(self._batches(len(order), batch_size, order)):
             weights = np.zeros(batch_size, np.float32)
             weights[:real] = 1.0
-            feed = {p: a[idx] for p, a in zip(self._forward.inputs, xs)}
-            feed.update({p: a[idx] for p, a in zip(t.labels, ys)})
-            feed[t.sample_weight] = weights
-            feed.update(extra)
-            out = self.session.run(fetches, feed)
-            for k, v in out.items():
+            values = self.session.run(fetches, self._feed(kind, xs, ys, idx, weights))
+            for k, v in zip(names, values):
                 if k != "step":
                     sums[k] = sums.get(k, 0.0) + float(v) * real
             seen += real
             if progress is not None:
                 progress(step + 1, steps, {k: v / seen for k, v in sums.items()})
         return {k: v / max(seen, 1) for k, v in sums.items()}
+
+    def build(self, x: Any, y: Any, batch_size: int = 32) -> Any:
+        """Build the training and evaluation steps for data like (x, y) and compile the training
+        step now (fit would on its first batch); returns the compiled run, whose `program`
+        describes it. Nothing runs and no weight changes."""
+        size = self._prepare(_first(x), batch_size)
+        xs = self._inputs(x)
+        self._ensure_training(self._targets(y))
+        ys = self._targets(y)
+        idx = np.arange(size) % len(xs[0])
+        feed = self._feed("train", xs, ys, idx, np.ones(size, np.float32))
+        _, fetches = self._step("train")
+        return self.session.compile([self.graph.as_graph_element(f) for f in fetches],
+                                    self.session._convert_feeds(feed))
 
     def fit(self, x: Any, y: Any, batch_size: int = 32, epochs: int = 1, verbose: int = 1,
             callbacks: Sequence[Callback] | None = None, validation_split: float = 0.0, validation_data: Any = None,

@@ -19,13 +19,13 @@ from graphc.ops import all_ops
 
 def test_demo_trains_and_reports_accuracy():
     out = io.StringIO()
-    accuracy = run_demo(out, epochs=12)
+    accuracy = run_demo(out)   # the default 20 epochs
     text = out.getvalue()
     assert accuracy >= 0.95
     assert f"test accuracy: {accuracy:.4f}" in text
     losses = [float(v) for v in re.findall(r"loss (\d+\.\d+)", text)]
     assert len(losses) >= 3 and losses[-1] < losses[0]
-    assert "from symbolic differentiation" in text and "epoch 12/12" in text
+    assert "from symbolic differentiation" in text and "epoch 20/20" in text
 
 
 def test_cli_demo_exit_code(capsys):
@@ -35,9 +35,9 @@ def test_cli_demo_exit_code(capsys):
 
 def test_cli_demo_lstm_learns(capsys):
     """`graphc demo --model lstm`: the digits read as 8 rows by an LSTM in one loop node."""
-    assert main(["demo", "--model", "lstm", "--epochs", "12"]) == 0
+    assert main(["demo", "--model", "lstm"]) == 0
     text = capsys.readouterr().out
-    assert "LSTM on" in text and "epoch 12/12" in text
+    assert "LSTM on" in text and "epoch 20/20" in text
     accuracy = float(re.search(r"test accuracy: (\d\.\d+)", text).group(1))
     assert accuracy >= 0.93
     losses = [float(v) for v in re.findall(r"loss (\d+\.\d+)", text)]
@@ -71,16 +71,17 @@ def test_cli_bench_help(capsys):
 
 
 def test_cli_bench_finds_the_suite_of_this_checkout():
-    assert cli._suite_path() == Path(__file__).resolve().parents[1] / "benchmarks" / "suite.py"
+    # graphc/benchmarks links to the checkout's benchmarks/ (installs copy it): the same file
+    assert cli._suite_path().resolve() == Path(__file__).resolve().parents[1] / "benchmarks" / "suite.py"
     assert cli._suite_path().is_file()
 
 
-def test_cli_bench_without_a_source_checkout(monkeypatch, tmp_path, capsys):
+def test_cli_bench_with_the_suite_missing_says_so(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(cli, "_suite_path", lambda: tmp_path / "site-packages" / "benchmarks" / "suite.py")
     assert main(["bench"]) == 2
     captured = capsys.readouterr()
     lines = (captured.out + captured.err).strip().splitlines()
-    assert len(lines) == 1 and "source checkout" in lines[0] and "graphc bench" in lines[0]
+    assert len(lines) == 1 and "missing from this installation" in lines[0] and "graphc bench" in lines[0]
 
 
 def test_cli_bench_runs_the_suite_main_with_quick(monkeypatch, tmp_path, capsys):
@@ -124,3 +125,29 @@ def test_onnx_check_lists_every_missing_operator_and_compares_with_onnxruntime(t
     assert "operators graphc cannot import (2): Det, Einsum" in capsys.readouterr().out
     assert main(["onnx", "check", good, "--input-shape", "x"]) != 0
     assert "write NAME=8,128" in capsys.readouterr().err
+
+
+def test_cli_errors_are_one_clean_line(capsys):
+    assert main(["demo", "--backend", "cdua"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("graphc: error: unknown backend 'cdua'") and "Traceback" not in err
+
+
+def test_cli_demo_says_why_a_short_run_is_not_judged(capsys, monkeypatch):
+    assert main(["demo", "--epochs", "1"]) == 0                       # asked for one epoch: no failure
+    assert "too few to reach" in capsys.readouterr().out
+    import graphc.demo
+
+    monkeypatch.setattr(graphc.demo, "run_demo", lambda out, **kw: 0.42)   # a broken graphc, simulated
+    assert main(["demo"]) == 1
+    assert "below 90% after 20 epochs" in capsys.readouterr().err
+
+
+def test_cli_aot_names_the_missing_input_flag(tmp_path, capsys):
+    with gc.Graph().as_default() as graph:
+        x = gc.placeholder(gc.float32, [None, 4], name="x")
+        gc.identity(x * 2.0, name="y")
+        gc.save_graph(str(tmp_path / "g.gcx"), graph)
+    assert main(["aot", str(tmp_path / "g.gcx"), "--output", "y", "--name", "net", "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "placeholder 'x'" in err and "--input x:1x4:float32" in err

@@ -1,15 +1,16 @@
-"""Real models trained end to end on scikit-learn's digits through Session.run."""
+"""Real models (the demo's gc.Sequential models) trained end to end on scikit-learn's digits
+through Model.fit, on every backend."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+
 pytest.importorskip("sklearn", reason="needs the test extras: pip install -e \".[test]\"")
 
 from sklearn.datasets import load_digits as sklearn_digits
 
-import graphc as gc
 from graphc.datasets import load_digits, train_test_split
-from graphc.demo import build_cnn, build_mlp, evaluate, fit
+from graphc.demo import build_cnn, build_mlp
 from tests.conftest import CPU_BACKENDS
 
 TESTED_OPS = {"Conv2D", "MaxPool", "SparseSoftmaxCrossEntropyWithLogits", "MatMul", "Relu"}
@@ -32,13 +33,10 @@ def test_bundled_digits_are_scikit_learns():
 
 def test_mlp_reaches_95_percent(digits, backend):
     x_train, y_train, x_test, y_test = digits
-    model = build_mlp(hidden=64, lr=0.01, seed=0)
-    losses = []
-    with gc.Session(model.graph, backend=backend) as sess:
-        with model.graph.as_default():
-            sess.run(gc.global_variables_initializer())
-        fit(model, sess, x_train, y_train, epochs=20, on_epoch=lambda e, loss, acc: losses.append(loss))
-        accuracy = evaluate(model, sess, x_test, y_test)
+    model = build_mlp(hidden=64, lr=0.01, seed=0, backend=backend)
+    history = model.fit(x_train, y_train, batch_size=64, epochs=20, verbose=0)
+    losses = history.history["loss"]
+    _, accuracy = model.evaluate(x_test, y_test, batch_size=64)
     assert losses[-1] < 0.2 * losses[0]
     assert accuracy >= 0.95, accuracy
 
@@ -46,11 +44,8 @@ def test_mlp_reaches_95_percent(digits, backend):
 @pytest.mark.parametrize("backend", CPU_BACKENDS + [pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_cnn_learns_digits(digits, backend):
     x_train, y_train, x_test, y_test = digits
-    model = build_cnn(filters=8, lr=0.01, seed=0)
-    with gc.Session(model.graph, backend=backend) as sess:
-        with model.graph.as_default():
-            sess.run(gc.global_variables_initializer())
-        before = evaluate(model, sess, x_test, y_test)
-        fit(model, sess, x_train, y_train, epochs=8)
-        accuracy = evaluate(model, sess, x_test, y_test)
+    model = build_cnn(filters=8, lr=0.01, seed=0, backend=backend)
+    _, before = model.evaluate(x_test, y_test, batch_size=64)
+    model.fit(x_train, y_train, batch_size=64, epochs=8, verbose=0)
+    _, accuracy = model.evaluate(x_test, y_test, batch_size=64)
     assert before < 0.5 and accuracy >= 0.93, (before, accuracy)

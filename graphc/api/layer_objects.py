@@ -260,6 +260,21 @@ class LayerNormalization(Layer):
         return math.add(math.multiply(math.multiply(centered, math.rsqrt(math.add(var, self.epsilon))), gamma), beta)
 
 
+class Reshape(Layer):
+    """Each example reshaped to `target_shape` (the batch axis kept; one entry may be -1)."""
+
+    default_name = "reshape"
+
+    def __init__(self, target_shape: Any, name: str | None = None) -> None:
+        super().__init__(name)
+        self.target_shape = [int(d) for d in target_shape]
+
+    def call(self, inputs: Any, training: Any) -> Tensor:
+        from .array import reshape
+
+        return reshape(inputs, [-1, *self.target_shape])
+
+
 class Concatenate(Layer):
     """Joins a list of tensors along `axis` (a functional model's merge of branches)."""
 
@@ -358,6 +373,7 @@ __all__ = [
     "Layer",
     "LayerNormalization",
     "MaxPooling2D",
+    "Reshape",
     "SimpleRNN",
     "learning_phase",
 ]

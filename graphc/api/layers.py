@@ -38,6 +38,7 @@ from .layer_objects import (
     Layer,
     LayerNormalization,
     MaxPooling2D,
+    Reshape,
     SimpleRNN,
 )
 from .scopes import get_variable, variable_scope
@@ -214,6 +215,7 @@ __all__ = [
     "Layer",
     "LayerNormalization",
     "MaxPooling2D",
+    "Reshape",
     "SimpleRNN",
     "average_pooling2d",
     "batch_normalization",
