@@ -44,7 +44,7 @@ from . import autodiff_control as _autodiff_control  # noqa: F401  (gradients of
 from .backends import available_backends
 from .config import ConfigProto
 from .debugprint import debugprint
-from .errors import (BackendUnavailableError, CompileError, DeviceError, DTypeError, FailedPreconditionError, FeedError,
+from .errors import (BackendUnavailableError, CompileError, DeviceError, DistributedError, DTypeError, FailedPreconditionError, FeedError,
                      GraphcError, GraphFileError, InvalidArgumentError, InvalidAttributeError, ResourceExhaustedError,
                      ShapeError)
 from .function import Function, function
@@ -82,7 +82,7 @@ __all__ = [
     "argsort", "cumprod", "cumsum", "einsum", "eye", "gather_nd", "l2_normalize", "sort", "tensordot", "top_k",
     "truncated_normal", "InteractiveSession",
     "clip_by_global_norm", "clip_by_norm", "global_norm",
-    "BackendUnavailableError", "CompileError", "ConfigProto", "DType", "DTypeError", "DeviceError",
+    "BackendUnavailableError", "CompileError", "ConfigProto", "DType", "DTypeError", "DeviceError", "DistributedError",
     "FailedPreconditionError",
     "FeedError", "Function", "Graph", "GraphFileError", "GraphcError", "InvalidArgumentError", "InvalidAttributeError",
     "Node", "NotFoundError",

@@ -22,6 +22,7 @@ class Callback:
     """Keras' callback hooks; fit sets `model` before training starts."""
 
     model: Any = None
+    writes_files = False   # under mpirun, only rank 0 runs a callback that writes files
 
     def on_train_begin(self, logs: dict[str, float]) -> None: ...
 
@@ -60,6 +61,8 @@ class EarlyStopping(Callback):
 
 
 class CSVLogger(Callback):
+    writes_files = True
+
     def __init__(self, filename: str, separator: str = ",") -> None:
         self.filename, self.separator, self.rows = filename, separator, []
 
@@ -91,6 +94,8 @@ class ModelCheckpoint(Callback):
     (gc.train.Saver, `latest_checkpoint` finds it; graphc's default), or with
     save_weights_only=False the whole model (model.save: a .gcx that gc.load_model reads)."""
 
+    writes_files = True
+
     def __init__(self, filepath: str, monitor: str = "val_loss", save_best_only: bool = False,
                  save_weights_only: bool = True) -> None:
         self.filepath, self.monitor, self.save_best_only, self.best = filepath, monitor, save_best_only, np.inf
@@ -113,6 +118,8 @@ class TensorBoard(Callback):
     """Keras' TensorBoard callback: per-epoch loss and metrics as scalars (`epoch_loss`, ...) in
     `log_dir/train` and `log_dir/validation`, the model's graph (write_graph) and, every
     histogram_freq epochs, histograms of its weights."""
+
+    writes_files = True
 
     def __init__(self, log_dir: str = "logs", histogram_freq: int = 0, write_graph: bool = True) -> None:
         self.log_dir, self.histogram_freq, self.write_graph = log_dir, histogram_freq, write_graph

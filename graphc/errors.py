@@ -109,6 +109,11 @@ class DeviceError(GraphcError, RuntimeError):
     """The device failed while running compiled code (a CUDA launch or copy error)."""
 
 
+class DistributedError(GraphcError, RuntimeError):
+    """Processes training together (graphc.distributed, MPI) failed to agree: a rank stopped or
+    failed, a collective timed out, or the ranks run different graphs."""
+
+
 def internal_error(message: str) -> GraphcError:
     """An invariant of graphc itself broke: the message asks for a bug report."""
     return CompileError(f"internal error: {message} (this is a graphc bug; please report it)")

@@ -33,6 +33,16 @@ from .ir.graph import Graph, get_default_graph
 from .ir.tensor import Tensor
 from .model_graph import Forward, Training, functional_forward, variables_used
 from .model_losses import METRICS, check_loss, hits, per_example_loss
+from .model_parallel import (
+    broadcast_variables,
+    data_parallel_world,
+    global_count,
+    global_fetches,
+    real_rows,
+    shards,
+    steps_of,
+    summing_optimizer,
+)
 from .progress import Progress
 from .session import Session
 
@@ -99,6 +109,7 @@ class Model:
         losses = self._losses()
         weights_of = c["loss_weights"] or [1.0] * len(losses)
         multi = not f.single_output
+        world = data_parallel_world()
         with self.graph.as_default():
             labels = []
             for name, out, y, loss in zip(f.output_names, f.eval, ys, losses):
@@ -111,7 +122,10 @@ class Model:
                 self.learning_rate_variable = rate.op.name
             optimizer = OPTIMIZERS[name](rate) if name else c["optimizer"]
             steps: dict[str, dict[str, Any]] = {}
-            denominator = math.maximum(math.reduce_sum(weights), 1.0)
+            count = math.reduce_sum(weights)
+            if world is not None:   # several processes: the loss of the whole step (graphc/model_parallel.py)
+                count, optimizer = global_count(count), summing_optimizer(optimizer)
+            denominator = math.maximum(count, 1.0)
 
             def weighted_mean(per_row: Any) -> Any:
                 per_row = math.cast(per_row, float32) if per_row.dtype != float32 else per_row
@@ -136,9 +150,12 @@ class Model:
                 fetches = {"loss": total, **fetches}
                 if kind == "train":
                     fetches["step"] = optimizer.minimize(total, var_list=self._trainable(total))
-                steps[kind] = fetches
+                steps[kind] = global_fetches(fetches) if world is not None else fetches
+            sync = broadcast_variables(global_variables(self.graph)) if world is not None else None
         self._training = Training(labels, weights, steps["train"], steps["eval"])
         self._ready_session()
+        if sync is not None:
+            self.session.run(sync)   # every rank starts from rank 0's weights
         return self._training
 
     def _trainable(self, loss: Tensor) -> list[Variable]:
@@ -216,14 +233,21 @@ class Model:
 
     def _run_epoch(self, kind: str, xs: list[np.ndarray], ys: list[np.ndarray], batch_size: int,
                    order: np.ndarray, progress: Any = None) -> dict[str, float]:
+        """One pass over the rows `order`: this rank's shard of them under mpirun (the fetched
+        values are then the whole step's, the same on every rank)."""
         names, fetches = self._step(kind)
+        mine, real_len, lengths = shards(order, data_parallel_world())
         sums: dict[str, float] = {}
         seen = 0
-        steps = -(-len(order) // batch_size)
-        for step, (idx, real) in enumerate(self._batches(len(order), batch_size, order)):
-            weights = np.zeros(batch_size, np.float32)
-            weights[:real] = 1.0
+        steps = steps_of(lengths, batch_size)
+        for step in range(steps):
+            first = step * batch_size
+            idx = mine[first:first + batch_size]
+            if len(idx) < batch_size:   # pad the last batch: weight-0 rows keep the compiled shape
+                idx = np.concatenate([idx, np.repeat(mine[:1], batch_size - len(idx))])
+            weights = (np.arange(first, first + batch_size) < real_len).astype(np.float32)
             values = self.session.run(fetches, self._feed(kind, xs, ys, idx, weights))
+            real = real_rows(lengths, first, batch_size)
             for k, v in zip(names, values):
                 if k != "step":
                     sums[k] = sums.get(k, 0.0) + float(v) * real
@@ -268,6 +292,10 @@ class Model:
             vx, vy = self._inputs(validation_data[0]), self._targets(validation_data[1])
         history, out = History(), out or sys.stdout
         self.stop_training = False
+        world = data_parallel_world()
+        if world is not None and world.rank != 0:   # rank 0 shows progress and writes files
+            verbose = 0
+            callbacks = [cb for cb in callbacks or [] if not cb.writes_files]
         for cb in callbacks or []:
             cb.model = self
             cb.on_train_begin({})

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from typing import Any
 
-from ..lower.kernel import BranchStep, GemmCall, KernelProgram, LoopStep, number_checks, walk_kernels
+from ..errors import CompileError
+from ..lower.kernel import BranchStep, GemmCall, HostCall, KernelProgram, LoopStep, number_checks, walk_kernels
 from .cuda_expr import memory_type
 from ..lower.chains import row_chains
 from .cuda_chains import ChainWriter, chain_worthwhile
@@ -104,6 +105,11 @@ class _Rendered:
                 plans = {tag: self.kernels(sub.kernels, f"{prefix}_{tag[0]}{i}", {}, owner)
                          for tag, sub in subs if sub is not None}
                 steps.append(HostStep(k, plans))
+            elif isinstance(k, HostCall):
+                node = k.node
+                raise CompileError(f"{node.type} runs on the CPU backends only: the CUDA backend does not exchange "
+                                   "device buffers with other processes yet", op_type=node.type, node_name=node.name,
+                                   source=node.source, hint="train with backend='llvm' under mpirun")
             elif isinstance(k, GemmCall):
                 source, launch = _gemm(k, f"{prefix}_k{i}")
                 steps.append(self.add(source, launch, owner))

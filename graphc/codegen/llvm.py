@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from llvmlite import ir
 
 from ..lower.chains import Chain, row_chains
-from ..lower.kernel import BranchStep, GemmCall, KernelProgram, LoopKernel, LoopStep, estimated_ns, number_checks
+from ..lower.kernel import BranchStep, GemmCall, HostCall, KernelProgram, LoopKernel, LoopStep, estimated_ns, number_checks
 from . import llvm_types
 from .llvm_control import render_kernel
 from .llvm_gemm import iterations as gemm_iterations
@@ -62,7 +62,7 @@ def module_info(kp: KernelProgram, name: str) -> ModuleInfo:
         kname = f"{name}_k{i}"
         if isinstance(k, GemmCall):
             infos.append(KernelInfo(kname, gemm_iterations(k), True, k.work, estimated_ns(k)))
-        elif isinstance(k, (LoopStep, BranchStep)):   # a loop or branch: one serial call
+        elif isinstance(k, (LoopStep, BranchStep, HostCall)):   # a loop, a branch, a host call: one serial call
             infos.append(KernelInfo(kname, 1, False, k.work, estimated_ns(k)))
         else:
             extent = k.space[k.order[0]] if k.order else 1

@@ -21,7 +21,8 @@ from typing import Sequence
 import numpy as np
 from llvmlite import ir
 
-from ..lower.kernel import LOOP_POOL_SYMBOL, KernelProgram
+from ..errors import CompileError
+from ..lower.kernel import LOOP_POOL_SYMBOL, HostCall, KernelProgram, walk_kernels
 from . import llvm_types
 from .llvm import ModuleInfo
 from .llvm_loops import FRAME_BUFFERS, FRAME_ERROR
@@ -33,6 +34,12 @@ def add_aot_entries(module: ir.Module, info: ModuleInfo, kp: KernelProgram, name
                     input_sources: Sequence[int | np.ndarray]) -> None:
     """input_sources: per kp.inputs entry, the index of the C `inputs` argument it comes from,
     or the array to embed (a frozen variable, a random op's run counter)."""
+    hosts = [k for k in walk_kernels(kp.kernels) if isinstance(k, HostCall)]
+    if hosts:
+        node = hosts[0].node
+        raise CompileError(f"{node.type} exchanges data with other processes through graphc's runtime, which a C "
+                           "library does not have", op_type=node.type, node_name=node.name, source=node.source,
+                           hint="compile the graph without the collectives (the model's forward pass)")
     for fn in module.functions:
         if not fn.is_declaration:
             fn.linkage = "internal"

@@ -20,8 +20,9 @@ from typing import Any, Callable
 
 from llvmlite import ir
 
-from ..lower.kernel import LOOP_POOL_SYMBOL, Buffer, BranchStep, GemmCall, LoopKernel, LoopStep, SubProgram
+from ..lower.kernel import LOOP_POOL_SYMBOL, Buffer, BranchStep, GemmCall, HostCall, LoopKernel, LoopStep, SubProgram
 from . import llvm_types
+from .llvm_host import render_host_call
 from .llvm_gemm import MIN_SPLIT_WORK, render_gemm
 from .llvm_gemm import iterations as gemm_iterations
 from .llvm_loops import FRAME_BUFFERS, FRAME_ERROR, LoopRenderer
@@ -57,6 +58,8 @@ def render_kernel(module: ir.Module, name: str, k: Any, codes: Codes) -> None:
     """Define `name` for kernel k, whatever its kind."""
     if isinstance(k, GemmCall):
         render_gemm(module, name, k)
+    elif isinstance(k, HostCall):
+        render_host_call(module, name, k)
     elif isinstance(k, LoopStep):
         _LoopRenderer(module, name, k, codes).render()
     elif isinstance(k, BranchStep):

@@ -27,6 +27,14 @@ from .reads import flatten
 # zero where the body must run everything itself (graphc.codegen.llvm_control, graphc.runtime).
 LOOP_POOL_SYMBOL = "graphc_loop_pool"
 
+# The runtime's entry for host calls (HostCall): `i64 graphc_host_call(i64 kind, i64 argument,
+# i64 dtype, i64 count, i8* src, i8* dst, i8* key)`, 0 on success; on failure the kernel sets the
+# error code HOST_CALL_FAILED and the runtime raises the error the call left (graphc.runtime.host_calls).
+HOST_CALL_SYMBOL = "graphc_host_call"
+HOST_CALL_FAILED = 1 << 40
+HOST_KINDS = ("allreduce", "broadcast", "allgather")
+HOST_DTYPES = ("float32", "float64", "int32", "int64")
+
 BUFFER_KINDS = ("input", "output", "const", "temp", "view")   # a view: a pointer a loop sets, no storage
 
 
@@ -254,7 +262,32 @@ class BranchStep:
         return [self.then_branch, self.else_branch]
 
 
-Kernel = LoopKernel | GemmCall | LoopStep | BranchStep
+@dataclass(eq=False)
+class HostCall:
+    """A call into the runtime between kernels: a collective exchange with the other processes
+    (graphc/ops/collective.py). The runtime reads `src` and fills `dst`; `argument` is the
+    reduction (0 sum, 1 average) of an allreduce or the root of a broadcast. One serial call."""
+
+    name: str
+    kind: str          # one of HOST_KINDS
+    src: Buffer
+    dst: Buffer
+    key: str           # the node's name, for messages and for matching the call across processes
+    argument: int = 0
+    node: Any = None
+
+    @property
+    def work(self) -> int:
+        return self.dst.size
+
+    def reads(self) -> list[Buffer]:
+        return [self.src]
+
+    def writes(self) -> list[Buffer]:
+        return [self.dst]
+
+
+Kernel = LoopKernel | GemmCall | LoopStep | BranchStep | HostCall
 
 
 def walk_kernels(kernels: list[Any]) -> list[Any]:
@@ -284,6 +317,8 @@ class KernelProgram:
         for k in self.kernels:
             if isinstance(k, GemmCall):
                 lines.append(f"{k.name}: gemm {k.batch}x[{k.m}x{k.k}]@[{k.k}x{k.n}] -> {k.c.name}")
+            elif isinstance(k, HostCall):
+                lines.append(f"{k.name}: host {k.kind} {k.src.name} -> {k.dst.name}")
             else:
                 lines.append(f"{k.name}: loop {k.space} order {k.order} reduce {k.reduced} "
                              f"reads {len(k.slots)} stores {len(k.stores)}")
@@ -358,6 +393,8 @@ def estimated_ns(k: Kernel) -> float:
         return k.trips * sum(estimated_ns(x) for p in k.subprograms() for x in p.kernels)
     if isinstance(k, BranchStep):
         return max(sum(estimated_ns(x) for x in p.kernels) for p in k.subprograms())
+    if isinstance(k, HostCall):
+        return 10_000.0 + k.dst.nbytes * NS_PER_BYTE * 4   # a message: latency, then bandwidth
     seen: set[int] = set()
 
     def cost(e: SExpr) -> float:

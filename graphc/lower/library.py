@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..errors import CompileError
 from ..ir.dtypes import bool_, float32, float64, int64
 from ..ir.node import Node
 from ..ir.shapes import normalize_axis
@@ -18,7 +19,7 @@ from ..ops.random import philox_key
 from ..ops.slicing import expand_spec
 from . import index as iexpr
 from .loop_builder import condition, index_value
-from .kernel import GemmCall
+from .kernel import HOST_DTYPES, GemmCall, HostCall
 from .library_table import fill, kernel_builder, library
 from .reads import Dims, flatten, through_view
 
@@ -368,3 +369,21 @@ def _random(lw: Any, node: Node) -> None:
 
 def float_const(value: float, dtype) -> sexpr.SExpr:
     return sexpr.const(np.asarray(value, dtype.np).item(), dtype)
+
+
+# --------------------------------------------------------------------------- collectives
+@library("MpiAllreduce", "MpiBroadcast", "MpiAllgather")
+def _collective(lw: Any, node: Node) -> None:
+    """A host call: the runtime exchanges the input with the other processes (ops/collective.py)."""
+    x = node.inputs[0]
+    kind = {"MpiAllreduce": "allreduce", "MpiBroadcast": "broadcast", "MpiAllgather": "allgather"}[node.type]
+    if x.dtype.name not in HOST_DTYPES:
+        raise CompileError(f"{node.type} exchanges {', '.join(HOST_DTYPES)} tensors, got {x.dtype.name}",
+                           op_type=node.type, node_name=node.name, source=node.source, hint="cast it first")
+    # an allreduce's reduction (bit 0: average) and root + 1 (the other bits: -1 for all), a
+    # broadcast's root, an allgather's world size
+    argument = {"allreduce": int(node.attrs.get("reduce") == "average") | ((node.attrs.get("root", -1) + 1) << 1),
+                "broadcast": node.attrs.get("root", 0),
+                "allgather": node.attrs.get("size", 1)}[kind]
+    lw.kernels.append(HostCall(f"k{len(lw.kernels)}_{kind}", kind, _stored(lw, node, x),
+                               lw.buffer_of[node.outputs[0]], node.attrs["key"] or node.name, int(argument), node))

@@ -21,7 +21,7 @@ from collections import Counter
 
 from ..ops.scalar import SExpr
 from .index import IExpr
-from .kernel import Buffer, BranchStep, GemmCall, KernelProgram, LoopKernel, LoopStep, SubProgram
+from .kernel import Buffer, BranchStep, GemmCall, HostCall, KernelProgram, LoopKernel, LoopStep, SubProgram
 
 
 def kernel_listing(kp: KernelProgram) -> str:
@@ -36,6 +36,8 @@ def _kernels_lines(kernels: list) -> list[str]:
     for k in kernels:
         if isinstance(k, GemmCall):
             lines += _gemm_lines(k)
+        elif isinstance(k, HostCall):
+            lines += [f"{k.name} host {k.kind} %{k.dst.id} <- %{k.src.id} ({k.key}){_origin(k.node)}"]
         elif isinstance(k, LoopStep):
             lines += _step_lines(k)
         elif isinstance(k, BranchStep):

@@ -18,8 +18,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ResourceExhaustedError
-from ..lower.kernel import BranchStep, GemmCall, KernelProgram, LoopStep, walk_kernels
-from . import jit
+from ..lower.kernel import HOST_CALL_FAILED, BranchStep, GemmCall, KernelProgram, LoopStep, walk_kernels
+from . import host_calls, jit
 from .checks import check_failure
 from .native_pool import kernel_call
 from .threads import PARALLEL_NS, pool
@@ -251,4 +251,8 @@ class CpuExecutable:
         return out_of_memory(self.program, buf, buf.nbytes, "its result")
 
     def _raise(self, code: int, value: int, where: int) -> None:
+        if code == HOST_CALL_FAILED:   # a collective failed: its own error (graphc.runtime.host_calls)
+            err = host_calls.take_error()
+            if err is not None:
+                raise err
         raise check_failure(self.kp, code, value, where)

@@ -18,7 +18,8 @@ from typing import Any
 import llvmlite
 import llvmlite.binding as llvm
 
-from ..lower.kernel import LOOP_POOL_SYMBOL
+from ..lower.kernel import HOST_CALL_SYMBOL, LOOP_POOL_SYMBOL
+from . import host_calls
 
 _lock = threading.RLock()
 _ready = False
@@ -156,6 +157,7 @@ class _Loader:
         empty.data_layout = str(tm.target_data)
         self.engine = llvm.create_mcjit_compiler(empty, tm)
         llvm.add_symbol(LOOP_POOL_SYMBOL, ctypes.addressof(LOOP_POOL))
+        llvm.add_symbol(HOST_CALL_SYMBOL, host_calls.entry_address())
         self.objects: list[llvm.ObjectFileRef] = []   # the engine refers to them: keep them alive
         self.loaded: set[str] = set()
 
