@@ -35,11 +35,13 @@ def render_host_call(module: ir.Module, name: str, k: HostCall) -> ir.Function:
 
     def body(b, fn, pointers, error, start, end):
         const = lambda v: ir.Constant(I64, v)   # noqa: E731
-        args = [const(HOST_KINDS.index(k.kind)), const(k.argument), const(HOST_DTYPES.index(k.src.dtype.name)),
-                const(k.src.size), b.bitcast(pointers[k.src.id], I8P), b.bitcast(pointers[k.dst.id], I8P),
-                b.bitcast(key, I8P)]
+        null = ir.Constant(I8P, None)
+        data = k.src if k.src is not None else k.dst
+        args = [const(HOST_KINDS.index(k.kind)), const(k.argument), const(HOST_DTYPES.index(data.dtype.name)),
+                const(data.size), b.bitcast(pointers[k.src.id], I8P) if k.src is not None else null,
+                b.bitcast(pointers[k.dst.id], I8P) if k.dst is not None else null, b.bitcast(key, I8P)]
         result = b.call(host_call_symbol(module), args)
         with b.if_then(b.icmp_signed("!=", result, const(0)), likely=False):
             b.store(const(HOST_CALL_FAILED), error)
 
-    return define_entry(module, name, [k.src, k.dst], body, skip_on_error=True)
+    return define_entry(module, name, [b for b in (k.src, k.dst) if b is not None], body, skip_on_error=True)

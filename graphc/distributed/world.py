@@ -4,6 +4,10 @@
 so), else the process is a world of one and MPI is not touched (mpi4py need not be installed).
 It installs the handler that compiled programs call for a collective (graphc.ops.collective):
 
+- Every exchange runs on one exchange thread, in the order the program issues them (so the
+  ranks agree on the order). A compiled program starts each allreduce as soon as its input is
+  computed and waits for it only where its result is needed, so gradients travel while the
+  backward pass goes on (Horovod's background thread, in the same spirit).
 - Every exchange is nonblocking (Iallreduce, Ibcast, Iallgather) and waited for with a
   deadline (`timeout`, 30 s by default, GRAPHC_MPI_TIMEOUT): a rank that stopped, failed or
   runs something else makes the others raise DistributedError within that time, never hang.
@@ -17,8 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import sys
+import threading
 import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import numpy as np
@@ -39,15 +47,62 @@ class World:
         self.size = comm.Get_size() if comm is not None else 1
         self.local_rank = _local_rank(comm)
         self.checked: set[tuple[str, str]] = set()
+        self.pending: dict[str, tuple[Any, np.ndarray]] = {}   # allreduces started, by key
+        self.queue: queue.Queue = queue.Queue()
+        self.thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ the handler
-    def __call__(self, kind: str, x: np.ndarray, out: np.ndarray, attrs: dict[str, Any]) -> None:
-        if self.comm is None:
-            if kind == "allgather":
+    def __call__(self, kind: str, x: np.ndarray | None, out: np.ndarray | None, attrs: dict[str, Any]) -> None:
+        key = attrs.get("key", "")
+        if self.comm is None:   # alone
+            if kind == "allreduce_start":
+                self.pending[key] = (None, np.array(x, copy=True))
+            elif kind == "allreduce_wait":
+                out[...] = self.pending.pop(key)[1]
+            elif kind == "allgather":
                 out[0] = x
             else:
                 out[...] = x
             return
+        if kind == "allreduce_start":   # hand a copy to the exchange thread and go on computing
+            sent = np.array(x, copy=True)
+            result = np.empty_like(sent)
+            self.pending[key] = (self.submit(lambda: self.exchange("allreduce", sent, result, attrs)), result)
+            return
+        if kind == "allreduce_wait":
+            future, result = self.pending.pop(key)
+            self.finish(future, f"allreduce '{key}'")
+            out[...] = result
+            return
+        self.finish(self.submit(lambda: self.exchange(kind, x, out, attrs)), f"{kind} '{key}'")
+
+    def submit(self, work: Any) -> Future:
+        """Run `work` on the exchange thread: every collective goes through it, one at a time in
+        the order the program issued them, so every rank exchanges in the same order."""
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._serve, name="graphc-mpi", daemon=True)
+            self.thread.start()
+        future: Future = Future()
+        self.queue.put((future, work))
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            future, work = self.queue.get()
+            try:
+                future.set_result(work())
+            except BaseException as err:   # noqa: BLE001 - handed to whoever waits for it
+                future.set_exception(err)
+
+    def finish(self, future: Future, what: str) -> None:
+        try:
+            future.result(timeout=self.timeout + 10)   # the exchange has its own deadline; this one backs it up
+        except FutureTimeout:
+            raise DistributedError(f"rank {self.rank} of {self.size}: {what} did not complete within "
+                                   f"{self.timeout + 10:g} s") from None
+
+    def exchange(self, kind: str, x: np.ndarray, out: np.ndarray, attrs: dict[str, Any]) -> None:
+        """One collective, on the exchange thread."""
         from mpi4py import MPI
 
         key = attrs.get("key", "")

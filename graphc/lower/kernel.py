@@ -12,6 +12,7 @@ Every buffer is C-contiguous; views exist only as index maps.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ LOOP_POOL_SYMBOL = "graphc_loop_pool"
 # error code HOST_CALL_FAILED and the runtime raises the error the call left (graphc.runtime.host_calls).
 HOST_CALL_SYMBOL = "graphc_host_call"
 HOST_CALL_FAILED = 1 << 40
-HOST_KINDS = ("allreduce", "broadcast", "allgather")
+HOST_KINDS = ("allreduce", "broadcast", "allgather", "allreduce_start", "allreduce_wait")
 HOST_DTYPES = ("float32", "float64", "int32", "int64")
 
 BUFFER_KINDS = ("input", "output", "const", "temp", "view")   # a view: a pointer a loop sets, no storage
@@ -266,28 +267,71 @@ class BranchStep:
 class HostCall:
     """A call into the runtime between kernels: a collective exchange with the other processes
     (graphc/ops/collective.py). The runtime reads `src` and fills `dst`; `argument` is the
-    reduction (0 sum, 1 average) of an allreduce or the root of a broadcast. One serial call."""
+    reduction (0 sum, 1 average) of an allreduce or the root of a broadcast. One serial call.
+    An allreduce is two calls: "allreduce_start" hands `src` over (no dst) as soon as it is
+    computed, "allreduce_wait" fills `dst` (no src) just before it is needed, and the exchange
+    runs in between, beside the kernels (schedule_host_calls places them)."""
 
     name: str
     kind: str          # one of HOST_KINDS
-    src: Buffer
-    dst: Buffer
+    src: Buffer | None
+    dst: Buffer | None
     key: str           # the node's name, for messages and for matching the call across processes
     argument: int = 0
     node: Any = None
 
     @property
     def work(self) -> int:
-        return self.dst.size
+        return (self.dst or self.src).size
 
     def reads(self) -> list[Buffer]:
-        return [self.src]
+        return [self.src] if self.src is not None else []
 
     def writes(self) -> list[Buffer]:
-        return [self.dst]
+        return [self.dst] if self.dst is not None else []
 
 
 Kernel = LoopKernel | GemmCall | LoopStep | BranchStep | HostCall
+
+
+def schedule_host_calls(kernels: list[Any]) -> list[Any]:
+    """Each allreduce_start moved up to just after the kernel that last writes what it sends,
+    each allreduce_wait down to just before the first kernel that uses its result: an exchange
+    of the last layer's gradients starts while earlier layers are still being differentiated.
+    Deterministic, so every process issues its exchanges in the same order. With
+    GRAPHC_OVERLAP_EXCHANGES=0 each start is directly followed by its wait (to measure the gain)."""
+    if os.environ.get("GRAPHC_OVERLAP_EXCHANGES", "1") == "0":
+        return list(kernels)
+    out = [k for k in kernels if not (isinstance(k, HostCall) and k.kind == "allreduce_start")]
+
+    def after_last_writer(reads: list[Buffer], before: int) -> int:
+        wanted = {id(b) for b in reads}
+        writers = [i for i, k in enumerate(out[:before]) if any(id(b) in wanted for b in k.writes())]
+        return writers[-1] + 1 if writers else 0
+
+    for start in (k for k in kernels if isinstance(k, HostCall) and k.kind == "allreduce_start"):
+        sent = {id(b) for b in start.reads()}
+        packers = [k for k in out if any(id(b) in sent for b in k.writes())]
+        for packer in packers:
+            # the kernels filling the message (the parts of a bucket's concatenation) move up
+            # too, each right after the last kernel computing what it copies (only the start
+            # reads the message)
+            if isinstance(packer, LoopKernel) and all(id(b) in sent for b in packer.writes()):
+                at = out.index(packer)
+                out.pop(at)
+                out.insert(after_last_writer(packer.reads(), at), packer)
+        producers = [i for i, k in enumerate(out) if any(id(b) in sent for b in k.writes())]
+        position = producers[-1] + 1 if producers else 0
+        while position < len(out) and isinstance(out[position], HostCall) and out[position].kind == "allreduce_start":
+            position += 1   # keep the starts in program order
+        out.insert(position, start)
+    waits = [k for k in out if isinstance(k, HostCall) and k.kind == "allreduce_wait"]
+    for wait in waits:
+        out.remove(wait)
+        made = {id(b) for b in wait.writes()}
+        users = [i for i, k in enumerate(out) if any(id(b) in made for b in k.reads() + k.writes())]
+        out.insert(users[0] if users else len(out), wait)
+    return out
 
 
 def walk_kernels(kernels: list[Any]) -> list[Any]:
@@ -318,7 +362,7 @@ class KernelProgram:
             if isinstance(k, GemmCall):
                 lines.append(f"{k.name}: gemm {k.batch}x[{k.m}x{k.k}]@[{k.k}x{k.n}] -> {k.c.name}")
             elif isinstance(k, HostCall):
-                lines.append(f"{k.name}: host {k.kind} {k.src.name} -> {k.dst.name}")
+                lines.append(f"{k.name}: host {k.kind} {k.key}")
             else:
                 lines.append(f"{k.name}: loop {k.space} order {k.order} reduce {k.reduced} "
                              f"reads {len(k.slots)} stores {len(k.stores)}")
@@ -394,7 +438,7 @@ def estimated_ns(k: Kernel) -> float:
     if isinstance(k, BranchStep):
         return max(sum(estimated_ns(x) for x in p.kernels) for p in k.subprograms())
     if isinstance(k, HostCall):
-        return 10_000.0 + k.dst.nbytes * NS_PER_BYTE * 4   # a message: latency, then bandwidth
+        return 10_000.0 + k.work * 4 * NS_PER_BYTE * 4   # a message: latency, then bandwidth
     seen: set[int] = set()
 
     def cost(e: SExpr) -> float:

@@ -385,5 +385,11 @@ def _collective(lw: Any, node: Node) -> None:
     argument = {"allreduce": int(node.attrs.get("reduce") == "average") | ((node.attrs.get("root", -1) + 1) << 1),
                 "broadcast": node.attrs.get("root", 0),
                 "allgather": node.attrs.get("size", 1)}[kind]
-    lw.kernels.append(HostCall(f"k{len(lw.kernels)}_{kind}", kind, _stored(lw, node, x),
-                               lw.buffer_of[node.outputs[0]], node.attrs["key"] or node.name, int(argument), node))
+    key, src, dst = node.attrs["key"] or node.name, _stored(lw, node, x), lw.buffer_of[node.outputs[0]]
+    if kind == "allreduce":   # started when its input is ready, waited for when its result is needed
+        lw.kernels.append(HostCall(f"k{len(lw.kernels)}_allreduce_start", "allreduce_start", src, None, key,
+                                   int(argument), node))
+        lw.kernels.append(HostCall(f"k{len(lw.kernels)}_allreduce_wait", "allreduce_wait", None, dst, key,
+                                   int(argument), node))
+        return
+    lw.kernels.append(HostCall(f"k{len(lw.kernels)}_{kind}", kind, src, dst, key, int(argument), node))

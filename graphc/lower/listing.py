@@ -37,7 +37,8 @@ def _kernels_lines(kernels: list) -> list[str]:
         if isinstance(k, GemmCall):
             lines += _gemm_lines(k)
         elif isinstance(k, HostCall):
-            lines += [f"{k.name} host {k.kind} %{k.dst.id} <- %{k.src.id} ({k.key}){_origin(k.node)}"]
+            dst, src = (f"%{b.id}" if b is not None else "-" for b in (k.dst, k.src))
+            lines += [f"{k.name} host {k.kind} {dst} <- {src} ({k.key}){_origin(k.node)}"]
         elif isinstance(k, LoopStep):
             lines += _step_lines(k)
         elif isinstance(k, BranchStep):

@@ -19,6 +19,7 @@ from . import index as iexpr
 from .loop_builder import LoopBuilder, substitute
 from . import library, library_loops, library_nn  # noqa: F401  (their @library rules fill the table)
 from .kernel import Buffer, KernelProgram
+from .kernel import schedule_host_calls
 from .library_table import lower_library
 from .reads import Dims, broadcast_index, through_view
 
@@ -70,7 +71,7 @@ class Lowering:
                            "library": self.library_group, "copy": self.copy_group}[g.kind]
             lower_group(g)
         results = [self.buffer_of[t] for t in p.results]
-        kp = KernelProgram(self.buffers, self.kernels, inputs, results)
+        kp = KernelProgram(self.buffers, schedule_host_calls(self.kernels), inputs, results)
         slot_of = {i.key: j for j, i in enumerate(p.inputs) if i.kind == "variable"}
         kp.updates = [(slot_of[name], len(p.outputs) + j) for j, (name, _) in enumerate(p.updates) if name in slot_of]
         return kp

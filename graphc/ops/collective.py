@@ -34,16 +34,26 @@ def set_collective_handler(handler: Callable[[str, np.ndarray, np.ndarray, dict[
     _handler = handler
 
 
-def run_collective(kind: str, x: np.ndarray, out: np.ndarray, attrs: dict[str, Any]) -> None:
-    """Fill `out` with the collective's result for this process's `x` (alone: a world of one)."""
+_started: dict[str, np.ndarray] = {}   # alone: what an allreduce_start handed over, by key
+
+
+def run_collective(kind: str, x: np.ndarray | None, out: np.ndarray | None, attrs: dict[str, Any]) -> None:
+    """Fill `out` with the collective's result for this process's `x` (alone: a world of one).
+    Compiled programs split an allreduce in two calls: "allreduce_start" (x only) and
+    "allreduce_wait" (out only), paired by the key."""
     if _handler is not None:
         _handler(kind, x, out, attrs)
-        if kind == "allreduce" and attrs.get("root", -1) >= 0 and attrs["root"] != getattr(_handler, "rank", 0):
-            out[...] = 0
+    elif kind == "allreduce_start":
+        _started[attrs["key"]] = np.array(x, copy=True)
+    elif kind == "allreduce_wait":
+        out[...] = _started.pop(attrs["key"])
     elif kind == "allgather":
         out[0] = x
     else:
         out[...] = x
+    if kind in ("allreduce", "allreduce_wait") and attrs.get("root", -1) >= 0 and \
+            attrs["root"] != getattr(_handler, "rank", 0):
+        out[...] = 0   # the gradient of a broadcast: only its root keeps the sum
 
 
 def _numbers(op: str, x: Any) -> None:

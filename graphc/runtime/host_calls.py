@@ -32,13 +32,13 @@ def _array(address: int, dtype: str, count: int) -> np.ndarray:
 def _host_call(kind: int, argument: int, dtype: int, count: int, src: int, dst: int, key: bytes) -> int:
     try:
         kind_name, dtype_name = HOST_KINDS[kind], HOST_DTYPES[dtype]
-        x = _array(src, dtype_name, count)
+        x = _array(src, dtype_name, count) if src else None      # an allreduce_wait sends nothing
         out_count = count * argument if kind_name == "allgather" else count   # an allgather's argument: the size
-        out = _array(dst, dtype_name, out_count)
+        out = _array(dst, dtype_name, out_count) if dst else None   # an allreduce_start receives nothing
         if kind_name == "allgather":
             out = out.reshape(argument, count)
         attrs: dict[str, Any] = {"key": key.decode("utf-8", "replace")}
-        if kind_name == "allreduce":
+        if kind_name.startswith("allreduce"):
             attrs["reduce"] = "average" if argument & 1 else "sum"
             attrs["root"] = (argument >> 1) - 1
         elif kind_name == "broadcast":
