@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from typing import Any
 
-from ..errors import CompileError
 from ..lower.kernel import BranchStep, GemmCall, HostCall, KernelProgram, LoopStep, number_checks, walk_kernels
 from .cuda_expr import memory_type
 from ..lower.chains import row_chains
@@ -33,9 +32,9 @@ MAX_GRID_YZ = 65535
 
 @dataclass
 class HostStep:
-    """A loop or a branch, run by the host: `kernel` is the LoopStep / BranchStep, `plans` the
-    steps of each of its sub-programs ("body", "cond"; "then", "else"), each a list of launch
-    indices (into CudaModule.launches) and nested HostSteps."""
+    """A loop, a branch or a host call, run by the host: `kernel` is the LoopStep / BranchStep /
+    HostCall, `plans` the steps of each of its sub-programs ("body", "cond"; "then", "else"),
+    each a list of launch indices (into CudaModule.launches) and nested HostSteps."""
 
     kernel: Any
     plans: dict[str, list[Any]]
@@ -105,11 +104,8 @@ class _Rendered:
                 plans = {tag: self.kernels(sub.kernels, f"{prefix}_{tag[0]}{i}", {}, owner)
                          for tag, sub in subs if sub is not None}
                 steps.append(HostStep(k, plans))
-            elif isinstance(k, HostCall):
-                node = k.node
-                raise CompileError(f"{node.type} runs on the CPU backends only: the CUDA backend does not exchange "
-                                   "device buffers with other processes yet", op_type=node.type, node_name=node.name,
-                                   source=node.source, hint="train with backend='llvm' under mpirun")
+            elif isinstance(k, HostCall):   # an exchange with other processes: staged through the host
+                steps.append(HostStep(k, {}))
             elif isinstance(k, GemmCall):
                 source, launch = _gemm(k, f"{prefix}_k{i}")
                 steps.append(self.add(source, launch, owner))

@@ -8,8 +8,7 @@ It installs the handler that compiled programs call for a collective (graphc.ops
   ranks agree on the order). A compiled program starts each allreduce as soon as its input is
   computed and waits for it only where its result is needed, so gradients travel while the
   backward pass goes on (Horovod's background thread, in the same spirit).
-- Every exchange is nonblocking (Iallreduce, Ibcast, Iallgather) and waited for with a
-  deadline (`timeout`, 30 s by default, GRAPHC_MPI_TIMEOUT): a rank that stopped, failed or
+- Every exchange is waited for with a deadline (`timeout`, 30 s by default, GRAPHC_MPI_TIMEOUT): a rank that stopped, failed or
   runs something else makes the others raise DistributedError within that time, never hang.
 - The first time a collective of a given key runs, the ranks first compare what they are about
   to exchange (kind, key, shape, dtype): a rank with a different graph is named at the first
@@ -24,7 +23,6 @@ import os
 import queue
 import sys
 import threading
-import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -95,14 +93,18 @@ class World:
                 future.set_exception(err)
 
     def finish(self, future: Future, what: str) -> None:
+        """Wait for an exchange, at most `timeout` seconds."""
         try:
-            future.result(timeout=self.timeout + 10)   # the exchange has its own deadline; this one backs it up
+            future.result(timeout=self.timeout)
         except FutureTimeout:
-            raise DistributedError(f"rank {self.rank} of {self.size}: {what} did not complete within "
-                                   f"{self.timeout + 10:g} s") from None
+            raise DistributedError(
+                f"rank {self.rank} of {self.size}: {what} did not complete within {self.timeout:g} s; "
+                "another rank stopped, failed, or runs a different program",
+                hint="look for the first error among the ranks' outputs; GRAPHC_MPI_TIMEOUT sets the limit") from None
 
     def exchange(self, kind: str, x: np.ndarray, out: np.ndarray, attrs: dict[str, Any]) -> None:
-        """One collective, on the exchange thread."""
+        """One collective, on the exchange thread (blocking MPI calls: mpi4py releases the GIL;
+        the deadline is the waiting thread's, finish())."""
         from mpi4py import MPI
 
         key = attrs.get("key", "")
@@ -110,7 +112,7 @@ class World:
             self.agree(kind, key, x)
             self.checked.add((kind, key))
         if kind == "allreduce":
-            self.wait(self.comm.Iallreduce(x, out, op=MPI.SUM), f"allreduce '{key}'")
+            self.comm.Allreduce(x, out, op=MPI.SUM)
             if attrs.get("reduce") == "average":
                 if out.dtype.kind == "f":
                     out /= self.size
@@ -120,9 +122,9 @@ class World:
             root = int(attrs.get("root", 0))
             if self.rank == root:
                 out[...] = x
-            self.wait(self.comm.Ibcast(out, root=root), f"broadcast '{key}' from rank {root}")
+            self.comm.Bcast(out, root=root)
         else:
-            self.wait(self.comm.Iallgather(x, out), f"allgather '{key}'")
+            self.comm.Allgather(x, out)
 
     def agree(self, kind: str, key: str, x: np.ndarray) -> None:
         """Check that every rank is about to run the same collective on the same shape."""
@@ -130,27 +132,13 @@ class World:
         digest = np.array([int.from_bytes(hashlib.blake2b(mine.encode(), digest_size=8).digest(), "little",
                                           signed=True)], np.int64)
         everyone = np.empty(self.size, np.int64)
-        self.wait(self.comm.Iallgather(digest, everyone), f"the check before {kind} '{key}'")
+        self.comm.Allgather(digest, everyone)
         if np.all(everyone == everyone[0]):
             return
         described = self.comm.allgather(mine)   # every rank got here: this completes
         lines = "; ".join(f"rank {r}: {d}" for r, d in enumerate(described))
         raise DistributedError(f"the ranks run different graphs: at the same step they call {lines}",
                                hint="every rank must build the same graph (same layers, shapes and names)")
-
-    def wait(self, request: Any, what: str) -> None:
-        """Wait for a nonblocking exchange, at most `timeout` seconds."""
-        deadline = time.monotonic() + self.timeout
-        pause = 0.0
-        while not request.Test():
-            if time.monotonic() > deadline:
-                raise DistributedError(
-                    f"rank {self.rank} of {self.size}: {what} did not complete within {self.timeout:g} s; "
-                    "another rank stopped, failed, or runs a different program",
-                    hint="look for the first error among the ranks' outputs; GRAPHC_MPI_TIMEOUT sets the limit")
-            if pause:
-                time.sleep(pause)
-            pause = min(pause * 2 or 1e-5, 1e-3)
 
     # ------------------------------------------------------------------ NumPy arrays
     def allreduce_array(self, x: np.ndarray, average: bool) -> np.ndarray:
@@ -200,6 +188,8 @@ def start(timeout: float | None = None) -> World:
         return _world
     comm = None
     if launched_by_mpirun():
+        # the CUDA backend: each process of a machine on a GPU of its own (unless told otherwise)
+        os.environ.setdefault("GRAPHC_CUDA_DEVICE", str(_local_rank(None)))
         try:
             from mpi4py import MPI
         except ImportError:

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..lower.kernel import Buffer, LoopStep
+from ..lower.kernel import Buffer, HostCall, LoopStep
+from ..ops.collective import run_collective
 
 
 def _storage(b: Buffer) -> Buffer:
@@ -42,8 +43,26 @@ class HostRunner:
                 self.x._launch(step, self.pointer, self.profile, self.timers)
             elif isinstance(step.kernel, LoopStep):
                 self._loop(step)
+            elif isinstance(step.kernel, HostCall):
+                self._host_call(step.kernel)
             else:
                 self._branch(step)
+
+    def _host_call(self, k: HostCall) -> None:
+        """An exchange with the other processes, staged through host memory (the same
+        graphc.ops.collective calls the CPU backend makes from compiled code)."""
+        if self.failed():
+            return
+        x = None
+        if k.src is not None:
+            x = np.empty(k.src.shape, k.src.dtype.np)
+            self.device.to_host(x, self.ptr(k.src))
+        out = np.empty(k.dst.shape, k.dst.dtype.np) if k.dst is not None else None
+        attrs = dict(k.node.attrs) if k.node is not None else {}
+        attrs["key"] = k.key
+        run_collective(k.kind, x, out, attrs)
+        if out is not None:
+            self.device.to_device(self.ptr(k.dst), out)
 
     # ---------------------------------------------------------------- memory
     def ptr(self, buf: Buffer) -> int:
