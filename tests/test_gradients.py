@@ -501,6 +501,12 @@ case("While-scan-reverse-nested-elems", "While",
 case("While-while-loop-fixed-count", "While",
      lambda x, w: gc.while_loop(lambda i, v: i < 3, lambda i, v: (i + 1, gc.sin(v) * w + v), [0, x])[1],
      In((2, 3)), In((3,)))
+# collectives in a world of one (graphc.distributed): their gradients are collectives too
+case("MpiAllreduce-sum", "MpiAllreduce", lambda x: apply("MpiAllreduce", [x * x], reduce="sum"), In((3, 2)))
+case("MpiAllreduce-average", "MpiAllreduce", lambda x: apply("MpiAllreduce", [gc.exp(x)], reduce="average"),
+     In((4,)))
+case("MpiBroadcast", "MpiBroadcast", lambda x: apply("MpiBroadcast", [gc.sin(x)], root=0) * x, In((4,)))
+case("MpiAllgather", "MpiAllgather", lambda x: apply("MpiAllgather", [x * x]) * 2.0, In((2, 3)))
 case("While-map-fn", "While", lambda x: gc.map_fn(lambda r: gc.reduce_sum(gc.exp(r) * r), x), In((4, 3)))
 case("If-cond-both-branches", "If",
      lambda x, y: gc.cond(gc.reduce_sum(x) > 0, lambda: gc.sin(x) * y, lambda: x * x - y),

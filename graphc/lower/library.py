@@ -385,7 +385,8 @@ def _collective(lw: Any, node: Node) -> None:
     argument = {"allreduce": int(node.attrs.get("reduce") == "average") | ((node.attrs.get("root", -1) + 1) << 1),
                 "broadcast": node.attrs.get("root", 0),
                 "allgather": node.attrs.get("size", 1)}[kind]
-    key, src, dst = node.attrs["key"] or node.name, _stored(lw, node, x), lw.buffer_of[node.outputs[0]]
+    # the node's name: unique in the program (a start and its wait pair by it), the same on every rank
+    key, src, dst = node.name, _stored(lw, node, x), lw.buffer_of[node.outputs[0]]
     if kind == "allreduce":   # started when its input is ready, waited for when its result is needed
         lw.kernels.append(HostCall(f"k{len(lw.kernels)}_allreduce_start", "allreduce_start", src, None, key,
                                    int(argument), node))

@@ -176,6 +176,15 @@ def _loop_draws() -> Case:
     return [masked], {x: v}, True
 
 
+def _collectives() -> Case:
+    """Collectives as graph ops (a world of one when run here)."""
+    x, v = _f((2, 3))
+    outs = [apply1("MpiAllreduce", [x], {"reduce": "average", "key": "g/allreduce", "rank": 0, "size": 1}),
+            apply1("MpiBroadcast", [x], {"root": 0, "key": "g/broadcast", "rank": 0, "size": 1}),
+            apply1("MpiAllgather", [x], {"key": "g/allgather", "rank": 0, "size": 1})]
+    return outs, {x: v}, True
+
+
 CASES: dict[str, Callable[[], Case]] = {}
 for _op in UNARY_FLOAT:
     CASES[_op] = _elementwise(_op, 1, "float")
@@ -214,6 +223,8 @@ CASES["If"] = _loops
 CASES["RandomStandardNormal"] = _random
 CASES["RandomUniform"] = _random
 CASES["RunCounter"] = _loop_draws
+for _op in ("MpiAllreduce", "MpiBroadcast", "MpiAllgather"):
+    CASES[_op] = _collectives
 
 # Builders that are not the main case of any op but shapes ops take elsewhere.
 EXTRA_CASES: dict[str, Callable[[], Case]] = {"compiled_random": _compiled_random}
