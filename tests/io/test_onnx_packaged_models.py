@@ -26,7 +26,6 @@ DATA = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")
 KINDS = ("simple", "pytorch-converted", "pytorch-operator")
 # case -> the words its refusal must contain
 REFUSED = {
-    **{f"test_sequence_model{k}": "ONNX sequences" for k in range(1, 9)},
     **{name: "STRING" for name in (
         "test_strnorm_model_monday_casesensintive_lower", "test_strnorm_model_monday_casesensintive_nochangecase",
         "test_strnorm_model_monday_casesensintive_upper", "test_strnorm_model_monday_empty_output",

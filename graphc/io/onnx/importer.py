@@ -29,6 +29,7 @@ from .checks import check_arity, read_attrs
 from .common import DEFAULT_OPSET, graphc_type
 from .files import load_model, short
 from .import_rules import RULES, ImportContext, sanitize
+from .import_sequence import TensorList
 from .tensors import DEFAULT_MAX_TENSOR_BYTES, checked_dims, tensor_array
 
 
@@ -115,6 +116,10 @@ def import_model(source: Any, static_inputs: dict[str, np.ndarray] | None = None
         for k, vo in enumerate(g.output):
             if vo.name not in ctx.env:
                 raise GraphFileError(f"graph output {k} {short(vo.name)!r} is not computed by any node")
+            if isinstance(ctx.env[vo.name], TensorList):
+                raise GraphFileError(f"graph output {k} {short(vo.name)!r} is an ONNX sequence; graphc's results "
+                                     f"are tensors", hint="end the model with ConcatFromSequence, or return the "
+                                     "tensors as separate outputs")
             if vo.name in ctx.zipmaps:
                 result.output_maps[k] = ctx.zipmaps[vo.name]
             result.outputs.append(ctx.env[vo.name])
@@ -191,6 +196,9 @@ def _dims(vi: Any, what: str, itemsize: int, max_bytes: int) -> Any:
 
 # ONNX ops on sequences whose names do not say so
 SEQUENCE_OPS = frozenset({"SplitToSequence", "ConcatFromSequence"})
+# the sequence ops graphc imports (graphc/io/onnx/import_sequence.py): they alone take sequences
+SEQUENCE_RULES = frozenset({"SequenceEmpty", "SequenceConstruct", "SequenceInsert", "SequenceAt", "SequenceErase",
+                            "SequenceLength", "SplitToSequence", "ConcatFromSequence"})
 
 
 def _convert(ctx: ImportContext, index: int, node: Any) -> None:
@@ -201,7 +209,7 @@ def _convert(ctx: ImportContext, index: int, node: Any) -> None:
     key = f"ai.onnx.ml.{node.op_type}" if node.domain == "ai.onnx.ml" else node.op_type
     fn = RULES.get(key)
     if fn is None:
-        if node.op_type.startswith(("Sequence", "Optional")) or node.op_type in SEQUENCE_OPS:
+        if node.op_type.startswith(("Sequence", "Optional")) or node.op_type in SEQUENCE_OPS:   # the rest of them
             kind = "optionals" if node.op_type.startswith("Optional") else "sequences"
             raise ctx.error(f"graphc cannot import ONNX op {short(key)}: it works on ONNX {kind}, which have no "
                             f"graphc form (graphc values are tensors)")
@@ -215,6 +223,11 @@ def _convert(ctx: ImportContext, index: int, node: Any) -> None:
                             f"nodes out of order)")
         else:
             inputs.append(ctx.env[name])
+    if node.op_type not in SEQUENCE_RULES:
+        for k, value in enumerate(inputs):
+            if isinstance(value, TensorList):
+                raise ctx.error(f"input {k} is an ONNX sequence; {short(key)} takes tensors (graphc keeps a "
+                                f"sequence only between sequence ops, as a list of tensors while importing)")
     check_arity(ctx, node, inputs)
     attrs = read_attrs(ctx, node)
     produced: set[str] = set()
@@ -236,7 +249,8 @@ def _convert(ctx: ImportContext, index: int, node: Any) -> None:
         raise cls(message, hint=err.hint) from None
     for k, (name, t) in enumerate(zip(node.output, outputs)):
         if name and t is not None:
-            _bounded(ctx, t, f"output {k} {short(name)!r}")
+            if not isinstance(t, TensorList):
+                _bounded(ctx, t, f"output {k} {short(name)!r}")
             ctx.env[name] = t
     for name in list(node.output)[len(outputs):]:
         if name:
