@@ -83,9 +83,13 @@ def _allowed(op_type: str, opset: int, type_str: str, domain: str = "") -> froze
     return frozenset(names) if names else None
 
 
+OTHER_DOMAINS = ("ai.onnx.ml", "ai.onnx.preview.training")
+
+
 def ml_domain(node: Any) -> str:
-    """The node's domain as the schemas name it: "" (the default domain) or "ai.onnx.ml"."""
-    return "ai.onnx.ml" if node.domain == "ai.onnx.ml" else ""
+    """The node's domain as the schemas name it: "" (the default domain), "ai.onnx.ml" or
+    "ai.onnx.preview.training"."""
+    return node.domain if node.domain in OTHER_DOMAINS else ""
 
 
 def check_arity(ctx: ImportContext, node: Any, ins: Sequence[Any]) -> None:

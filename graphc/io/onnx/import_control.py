@@ -414,3 +414,24 @@ def dynamic_slice(ctx: ImportContext, x: Tensor, starts: Tensor, ends: Tensor, a
                                math_ops.add(first, ctx.constant(np.int64(dim))), first)
         x = array_ops.gather(x, math_ops.add(first, ctx.constant(np.arange(length, dtype=np.int64))), axis=a)
     return x
+
+
+@rule("ai.onnx.preview.training.Gradient")
+def _gradient(ctx: ImportContext, node: Any, ins: list, attrs: dict) -> list:
+    """ai.onnx.preview.training's Gradient: d y / d x for each named input x, built by graphc's
+    own reverse-mode differentiation (gc.gradients; the seed is ones, as ONNX defines)."""
+    from ...autodiff import gradients
+
+    xs = [x.decode() if isinstance(x, bytes) else x for x in attrs.get("xs", [])]
+    y_name = attrs.get("y")
+    y_name = y_name.decode() if isinstance(y_name, bytes) else y_name
+    if not xs or not y_name:
+        raise ctx.error("Gradient needs the attributes 'xs' (what to differentiate by) and 'y' (what)")
+    if y_name not in ctx.env:
+        raise ctx.error(f"attribute 'y' names {y_name!r}, which no earlier node computes")
+    missing = [x for x in xs if x not in ctx.env]
+    if missing:
+        raise ctx.error(f"attribute 'xs' names {missing}, which are not values of the graph")
+    if len(node.output) != len(xs):
+        raise ctx.error(f"Gradient has {len(node.output)} outputs for {len(xs)} names in 'xs'")
+    return gradients(ctx.env[y_name], [ctx.env[x] for x in xs], unconnected_gradients="zero")

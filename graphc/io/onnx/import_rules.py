@@ -29,7 +29,7 @@ STATIC_INPUTS: dict[str, tuple[int, ...]] = {}
 
 def rule(*op_types: str, static: tuple[int, ...] = ()) -> Callable[[Rule], Rule]:
     """Register an import rule: rule(ctx, node, inputs, attrs) -> one tensor per ONNX output.
-    Ops of the ai.onnx.ml domain are registered as "ai.onnx.ml.OpType"."""
+    Ops of another domain are registered as "domain.OpType" ("ai.onnx.ml.Scaler")."""
     def deco(fn: Rule) -> Rule:
         for name in op_types:
             RULES[name] = fn
@@ -68,6 +68,8 @@ class ImportContext:
         self.zipmaps: dict[str, list[Any]] = {}
 
     def opset_of(self, domain: str) -> int:
+        if domain == "ai.onnx.preview.training":
+            return 1   # the only version of that domain
         return self.ml_opset if domain == "ai.onnx.ml" else self.opset
 
     def where(self) -> str:

@@ -25,7 +25,7 @@ from ...errors import GraphcError, GraphFileError
 from ...ir.graph import Graph
 from ...ir.tensor import Tensor
 from . import import_array, import_control, import_math, import_ml, import_nn, import_resize, import_rnn, import_vision  # noqa: F401  (their @rule functions fill RULES)
-from .checks import check_arity, read_attrs
+from .checks import OTHER_DOMAINS, check_arity, read_attrs
 from .common import DEFAULT_OPSET, graphc_type
 from .files import load_model, short
 from .import_rules import RULES, ImportContext, sanitize
@@ -203,10 +203,10 @@ SEQUENCE_RULES = frozenset({"SequenceEmpty", "SequenceConstruct", "SequenceInser
 
 def _convert(ctx: ImportContext, index: int, node: Any) -> None:
     ctx.node, ctx.index = node, index
-    if node.domain not in ("", "ai.onnx", "ai.onnx.ml"):
-        raise ctx.error(f"operator domain {short(node.domain)!r} is not supported (only the default ONNX domain "
-                        f"and ai.onnx.ml)")
-    key = f"ai.onnx.ml.{node.op_type}" if node.domain == "ai.onnx.ml" else node.op_type
+    if node.domain not in ("", "ai.onnx", *OTHER_DOMAINS):
+        raise ctx.error(f"operator domain {short(node.domain)!r} is not supported (only the default ONNX domain, "
+                        f"ai.onnx.ml and ai.onnx.preview.training's Gradient)")
+    key = f"{node.domain}.{node.op_type}" if node.domain in OTHER_DOMAINS else node.op_type
     fn = RULES.get(key)
     if fn is None:
         if node.op_type.startswith(("Sequence", "Optional")) or node.op_type in SEQUENCE_OPS:   # the rest of them
