@@ -126,16 +126,19 @@ def conv2d(input: Any, filters: Any = None, strides: Any = 1, padding: Any = "VA
     return apply1("Conv2D", [x, f], attrs, name)
 
 
-def _pool(op: str, input: Any, ksize: Any, strides: Any, padding: Any, data_format: str, name: str | None) -> Tensor:
+def _pool(op: str, input: Any, ksize: Any, strides: Any, padding: Any, data_format: str, name: str | None,
+          dilations: Any = None) -> Tensor:
     attrs = {"ksize": _pair(ksize, data_format, "ksize"), "strides": _pair(strides, data_format, "strides"),
              "padding": _padding(padding, data_format), "data_format": data_format}
+    if dilations is not None:
+        attrs["dilations"] = _pair(dilations, data_format, "dilations")
     return apply1(op, [convert_to_tensor(input)], attrs, name)
 
 
 def max_pool2d(input: Any, ksize: Any, strides: Any, padding: Any, data_format: str = "NHWC",
-               name: str | None = None) -> Tensor:
-    """Maximum over windows."""
-    return _pool("MaxPool", input, ksize, strides, padding, data_format, name)
+               name: str | None = None, dilations: Any = None) -> Tensor:
+    """Maximum over windows; `dilations` spaces a window's taps (an atrous / dilated pool)."""
+    return _pool("MaxPool", input, ksize, strides, padding, data_format, name, dilations)
 
 
 def avg_pool2d(input: Any, ksize: Any, strides: Any, padding: Any, data_format: str = "NHWC",

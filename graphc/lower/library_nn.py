@@ -124,13 +124,19 @@ def _pool_setup(node: Node, x_shape: tuple, out_shape: tuple):
     fmt, (kh, kw), (sh, sw) = node.attrs["data_format"], node.attrs["ksize"], node.attrs["strides"]
     n, h, w, c = _hwc(x_shape, fmt)
     _, oh, ow, _ = _hwc(out_shape, fmt)
-    pt, pl = _pads(dict(node.attrs, dilations=(1, 1)), (h, w), (kh, kw))
+    pt, pl = _pads(dict(node.attrs, dilations=_dilations(node)), (h, w), (kh, kw))
     return fmt, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl
 
 
-def _window_read(kb: LoopBuilder, x, fmt, vn, voh, vow, vc, vkh, vkw, sh, sw, pt, pl, h, w, fill_value):
-    ph, okh = _forward_tap(voh, vkh, sh, 1, pt, h)
-    pw, okw = _forward_tap(vow, vkw, sw, 1, pl, w)
+def _dilations(node: Node) -> tuple[int, int]:
+    """A max pool's tap spacing (other pools have none)."""
+    return tuple(node.attrs.get("dilations") or (1, 1))
+
+
+def _window_read(kb: LoopBuilder, x, fmt, vn, voh, vow, vc, vkh, vkw, sh, sw, pt, pl, h, w, fill_value,
+                 dilations: tuple[int, int] = (1, 1)):
+    ph, okh = _forward_tap(voh, vkh, sh, dilations[0], pt, h)
+    pw, okw = _forward_tap(vow, vkw, sw, dilations[1], pl, w)
     return kb.read(
         x,
         _layout(fmt, vn, iexpr.select(okh, ph, 0), iexpr.select(okw, pw, 0), vc),
@@ -153,7 +159,8 @@ def _pool(lw: Any, node: Node) -> None:
     kb = kernel_builder(lw, node, (n, oh, ow, c, kh, kw), reduced=(4, 5))
     vn, voh, vow, vc, vkh, vkw = kb.vars
     is_max = node.type == "MaxPool"
-    value = _window_read(kb, x, fmt, vn, voh, vow, vc, vkh, vkw, sh, sw, pt, pl, h, w, float("-inf") if is_max else 0.0)
+    value = _window_read(kb, x, fmt, vn, voh, vow, vc, vkh, vkw, sh, sw, pt, pl, h, w, float("-inf") if is_max else 0.0,
+                         _dilations(node))
     acc = kb.accumulate("max" if is_max else "sum", value, out.dtype)
     if not is_max:
         count = iexpr.mul(_count(voh, sh, pt, kh, h), _count(vow, sw, pl, kw, w))
@@ -166,11 +173,12 @@ def _argmax_window(lw, node, x, out_shape, serial: bool):
     fmt, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl = _pool_setup(node, tuple(x.shape), out_shape)
     kb = kernel_builder(lw, node, (n, oh, ow, c, kh, kw), reduced=(4, 5), serial=serial)
     vn, voh, vow, vc, vkh, vkw = kb.vars
-    value = _window_read(kb, x, fmt, vn, voh, vow, vc, vkh, vkw, sh, sw, pt, pl, h, w, float("-inf"))
+    dh, dw = _dilations(node)
+    value = _window_read(kb, x, fmt, vn, voh, vow, vc, vkh, vkw, sh, sw, pt, pl, h, w, float("-inf"), (dh, dw))
     kb.accumulate("argmax", value, x.dtype)
     best = iexpr.IExpr("acc", (), 0)
-    at_h = iexpr.add(iexpr.add(iexpr.mul(voh, sh), iexpr.floordiv(best, kw)), -pt)
-    at_w = iexpr.add(iexpr.add(iexpr.mul(vow, sw), iexpr.mod(best, kw)), -pl)
+    at_h = iexpr.add(iexpr.add(iexpr.mul(voh, sh), iexpr.mul(iexpr.floordiv(best, kw), dh)), -pt)
+    at_w = iexpr.add(iexpr.add(iexpr.mul(vow, sw), iexpr.mul(iexpr.mod(best, kw), dw)), -pl)
     return kb, fmt, (vn, voh, vow, vc), (at_h, at_w)
 
 

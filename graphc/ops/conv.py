@@ -87,8 +87,9 @@ def pool_output_shape(op: str, x_shape: Shape, attrs: dict[str, Any]) -> Shape:
         raise ShapeError(f"{op} input must be 4-D ({attrs['data_format']}), got shape {format_shape(x_shape)}")
     n, h, w, c = _hw(x_shape, attrs["data_format"])
     (kh, kw), (sh, sw) = attrs["ksize"], attrs["strides"]
-    oh, _ = window_output(h, kh, sh, 1, attrs["padding"])
-    ow, _ = window_output(w, kw, sw, 1, attrs["padding"])
+    dh, dw = attrs.get("dilations") or (1, 1)
+    oh, _ = window_output(h, kh, sh, dh, attrs["padding"])
+    ow, _ = window_output(w, kw, sw, dw, attrs["padding"])
     return _layout(n, oh, ow, c, attrs["data_format"])
 
 
@@ -188,8 +189,9 @@ class _Pool(_WindowOp):
 
     def pooled_windows(self, x: np.ndarray, attrs: dict[str, Any], fill: float) -> tuple[np.ndarray, list]:
         (kh, kw), (sh, sw) = attrs["ksize"], attrs["strides"]
-        pads = [window_output(x.shape[1], kh, sh, 1, attrs["padding"])[1],
-                window_output(x.shape[2], kw, sw, 1, attrs["padding"])[1]]
+        dh, dw = attrs.get("dilations") or (1, 1)
+        pads = [window_output(x.shape[1], kh, sh, dh, attrs["padding"])[1],
+                window_output(x.shape[2], kw, sw, dw, attrs["padding"])[1]]
         return _windows(x, kh, kw, attrs, pads, fill), pads
 
     def reference(self, inputs, attrs):
@@ -207,9 +209,11 @@ class _Pool(_WindowOp):
 
 @register
 class MaxPool(_Pool):
-    """Maximum over each window (SAME padding never wins the max)."""
+    """Maximum over each window (SAME padding never wins the max); `dilations` spaces the
+    window's taps (a dilated pool, as ONNX's MaxPool has)."""
 
     name = "MaxPool"
+    attr_defaults = dict(_Pool.attr_defaults, dilations=(1, 1))
 
     def pool(self, x, attrs):
         win, _ = self.pooled_windows(x, attrs, -np.inf)
@@ -330,13 +334,14 @@ class Conv2DBackpropFilter(_WindowOp, _ShapeInputOp):
 def _argmax_positions(x: np.ndarray, attrs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, list]:
     """For each pooling window of NHWC x: the padded-input row and column of its (first) maximum."""
     (kh, kw), (sh, sw) = attrs["ksize"], attrs["strides"]
-    pads = _pads(x.shape[1:3], (kh, kw), dict(attrs, dilations=(1, 1)))
+    dh, dw = attrs.get("dilations") or (1, 1)
+    pads = _pads(x.shape[1:3], (kh, kw), dict(attrs, dilations=(dh, dw)))
     win = _windows(x, kh, kw, attrs, pads, -np.inf)          # (N, OH, OW, C, kh, kw)
     flat = win.reshape(win.shape[:4] + (-1,))
     best = np.argmax(flat, axis=-1) if flat.shape[-1] else np.zeros(flat.shape[:4], np.int64)
     oh, ow = win.shape[1:3]
-    rows = np.arange(oh)[None, :, None, None] * sh + best // kw
-    cols = np.arange(ow)[None, None, :, None] * sw + best % kw
+    rows = np.arange(oh)[None, :, None, None] * sh + (best // kw) * dh
+    cols = np.arange(ow)[None, None, :, None] * sw + (best % kw) * dw
     return rows, cols, pads
 
 

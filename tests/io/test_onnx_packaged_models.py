@@ -30,7 +30,6 @@ REFUSED = {
         "test_strnorm_model_monday_casesensintive_lower", "test_strnorm_model_monday_casesensintive_nochangecase",
         "test_strnorm_model_monday_casesensintive_upper", "test_strnorm_model_monday_empty_output",
         "test_strnorm_model_monday_insensintive_upper_twodim", "test_strnorm_model_nostopwords_nochangecase")},
-    "test_MaxPool2d_stride_padding_dilation": "one slice per window element",
 }
 
 

@@ -597,3 +597,42 @@ def test_dropout_bad_rate(kwargs):
 
 def test_tested_ops_are_registered():
     assert TESTED_OPS <= set(all_ops())
+
+
+@pytest.mark.parametrize("padding", ["VALID", "SAME"])
+@pytest.mark.parametrize("fmt", ["NHWC", "NCHW"])
+def test_dilated_max_pool_and_its_gradients(backend, rng, padding, fmt):
+    """Taps spaced by the dilation (ONNX's dilated MaxPool), against a direct NumPy loop; the
+    gradient goes to each window's first maximum, and its own gradient takes it back."""
+    x = rng.normal(size=(2, 11, 13, 3))
+    k, s, d = (3, 2), (2, 1), (2, 3)
+    eff = [(k[i] - 1) * d[i] + 1 for i in range(2)]
+    size = x.shape[1:3]
+    out = [(size[i] - eff[i]) // s[i] + 1 if padding == "VALID" else -(-size[i] // s[i]) for i in range(2)]
+    pads = [0, 0] if padding == "VALID" else [max((out[i] - 1) * s[i] + eff[i] - size[i], 0) // 2 for i in range(2)]
+    expected = np.full((2, out[0], out[1], 3), -np.inf)
+    for i, j in itertools.product(range(out[0]), range(out[1])):
+        for a, b in itertools.product(range(k[0]), range(k[1])):
+            r, c = i * s[0] + a * d[0] - pads[0], j * s[1] + b * d[1] - pads[1]
+            if 0 <= r < size[0] and 0 <= c < size[1]:
+                expected[:, i, j, :] = np.maximum(expected[:, i, j, :], x[:, r, c, :])
+    feed = x if fmt == "NHWC" else x.transpose(0, 3, 1, 2)
+    px = gc.placeholder(gc.float64, feed.shape)
+    y = gc.nn.max_pool2d(px, k, s, padding, data_format=fmt, dilations=d)
+    weights = gc.constant(np.linspace(-1, 1, int(np.prod(y.shape))).reshape(y.shape))
+    grad, = gc.gradients(gc.reduce_sum(y * weights), [px])
+    again, = gc.gradients(gc.reduce_sum(grad * gc.sin(px)), [px])   # through MaxPoolGrad's own rule
+    got, g, _ = run([y, grad, again], {px: feed}, backend)
+    if fmt == "NCHW":
+        got, g = got.transpose(0, 2, 3, 1), g.transpose(0, 2, 3, 1)
+    assert_close(got, expected)
+    # each output's weight lands on its window's (first) maximum
+    w = np.linspace(-1, 1, expected.size).reshape(y.shape)
+    w = w if fmt == "NHWC" else w.transpose(0, 2, 3, 1)
+    expected_g = np.zeros_like(x)
+    for n, i, j, ch in itertools.product(range(2), range(out[0]), range(out[1]), range(3)):
+        taps = [(i * s[0] + a * d[0] - pads[0], j * s[1] + b * d[1] - pads[1]) for a in range(k[0]) for b in range(k[1])]
+        taps = [(r, c) for r, c in taps if 0 <= r < size[0] and 0 <= c < size[1]]
+        r, c = max(taps, key=lambda rc: (x[n, rc[0], rc[1], ch], -taps.index(rc)))
+        expected_g[n, r, c, ch] += w[n, i, j, ch]
+    assert_close(g, expected_g)

@@ -92,11 +92,14 @@ def _pool(ctx, node):
     kernel, strides = node.attrs["ksize"], node.attrs["strides"]
     hw = _spatial(node, x_t.shape, node.attrs["data_format"])
     x = _nchw(ctx, node, ctx.input(node, 0))
-    attrs = _padding_attrs(node, hw, kernel, strides, (1, 1))
+    dilations = tuple(node.attrs.get("dilations") or (1, 1))
+    attrs = _padding_attrs(node, hw, kernel, strides, dilations)
     if node.type == "AvgPool":
         y = ctx.op("AveragePool", [x], kernel_shape=list(kernel), strides=list(strides), count_include_pad=0,
                    **attrs)
     else:
+        if dilations != (1, 1):
+            attrs["dilations"] = list(dilations)
         y = ctx.op("MaxPool", [x], kernel_shape=list(kernel), strides=list(strides), **attrs)
     return [_back(ctx, node, y)]
 

@@ -251,7 +251,8 @@ def _pool(ctx, node, ins, attrs):
         return [math_ops.cast(y, x.dtype)]
     kernel = list(attrs["kernel_shape"])
     check_window(ctx, x, attrs, kernel)
-    if x.ndim is None or x.ndim == 5 or any(d != 1 for d in attrs.get("dilations", [1])):
+    dilated = any(d != 1 for d in attrs.get("dilations", [1]))
+    if x.ndim is None or x.ndim == 5 or (dilated and node.op_type != "MaxPool"):   # a max pool dilates natively
         return [pool_by_slices(ctx, node.op_type, x, attrs)]
     x4, one_d, kernel, strides, dilations, attrs = _window_attrs(ctx, x, attrs, kernel)
     padding = _pairs(ctx, x4, attrs, kernel, strides, dilations)
@@ -259,8 +260,10 @@ def _pool(ctx, node, ins, attrs):
     is_max = node.op_type == "MaxPool"
     include_pad = bool(attrs.get("count_include_pad", 0))
     if isinstance(padding, str) and not ceil_mode and (padding == "VALID" or is_max or not include_pad):
-        fn = nn_ops.max_pool2d if is_max else nn_ops.avg_pool2d
-        y = fn(x4, kernel, strides, padding, data_format="NCHW")
+        if is_max:
+            y = nn_ops.max_pool2d(x4, kernel, strides, padding, data_format="NCHW", dilations=dilations)
+        else:
+            y = nn_ops.avg_pool2d(x4, kernel, strides, padding, data_format="NCHW")
         return [array_ops.squeeze(y, [2]) if one_d else y]
     if isinstance(padding, str):  # SAME with count_include_pad or ceil_mode: make it explicit
         pairs = []
@@ -269,15 +272,16 @@ def _pool(ctx, node, ins, attrs):
             if n is None:
                 raise ctx.error("this pooling needs known spatial sizes")
             pairs.append((0, 0) if padding == "VALID" else
-                         window_output(n, kernel[i], strides[i], 1, "SAME")[1])
+                         window_output(n, kernel[i], strides[i], dilations[i], "SAME")[1])
         padding = tuple(pairs)
-    extra = [_ceil_extra(x4.shape[2 + i], kernel[i], strides[i], padding[i][0], padding[i][1], ceil_mode)
+    span = [(kernel[i] - 1) * dilations[i] + 1 for i in range(2)]   # a dilated window's extent
+    extra = [_ceil_extra(x4.shape[2 + i], span[i], strides[i], padding[i][0], padding[i][1], ceil_mode)
              for i in range(2)]
     total = [[0, 0], [0, 0]] + [[padding[i][0], padding[i][1] + extra[i]] for i in range(2)]
     if is_max:
         lowest = -np.inf if x.dtype.is_floating else x.dtype.min
         padded = array_ops.pad(x4, total, constant_values=lowest)
-        y = nn_ops.max_pool2d(padded, kernel, strides, "VALID", data_format="NCHW")
+        y = nn_ops.max_pool2d(padded, kernel, strides, "VALID", data_format="NCHW", dilations=dilations)
     else:
         summed = nn_ops.avg_pool2d(array_ops.pad(x4, total), kernel, strides, "VALID", data_format="NCHW")
         ones = array_ops.ones_like(x4)
