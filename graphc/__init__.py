@@ -66,7 +66,7 @@ from . import aot
 
 from .version import __version__
 
-print = print_  # noqa: A001 - tf.print
+print = print_  # noqa: A001 - tf.print (gc.print; left out of __all__ so `import *` keeps Python's print)
 bool = bool_  # noqa: A001 - the API's name for the dtype, as TF's tf.bool
 Operation = Node
 
@@ -74,7 +74,7 @@ Operation = Node
 # submodules; not the layers below (ir, ops, passes, lower, codegen, runtime, backends, ...).
 __all__ = [
     "Module",
-    "History", "Input", "Model", "Sequential", "callbacks", "summary", "Print", "print", "learning_phase", "load_model",
+    "History", "Input", "Model", "Sequential", "callbacks", "summary", "Print", "learning_phase", "load_model",
     "AUTO_REUSE", "GraphKeys", "add_to_collection", "constant_initializer", "get_collection", "get_variable",
     "glorot_normal_initializer", "glorot_uniform_initializer", "he_normal", "he_uniform", "layers",
     "ones_initializer", "orthogonal_initializer", "random_normal_initializer", "random_uniform_initializer",

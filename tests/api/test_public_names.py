@@ -26,3 +26,4 @@ def test_star_import_gives_the_api():
     exec("from graphc import *", namespace)
     assert {"placeholder", "Session", "nn", "train", "float32", "GraphcError", "debugprint"} <= set(namespace)
     assert not {"annotations", "ir", "runtime"} & set(namespace)
+    assert "print" not in namespace            # gc.print exists, but `import *` keeps Python's print
