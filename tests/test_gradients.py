@@ -398,6 +398,8 @@ CONVS = [  # x shape (in data_format), filter shape, conv2d arguments
     ((2, 3, 5, 6), (3, 3, 3, 2), dict(strides=2, padding="SAME", data_format="NCHW")),
     ((1, 2, 6, 5), (2, 2, 2, 3), dict(strides=1, padding="VALID", dilations=(2, 1), data_format="NCHW")),
     ((1, 2, 4, 5), (3, 2, 2, 2), dict(strides=(1, 2), padding=((1, 1), (0, 2)), data_format="NCHW")),
+    ((2, 5, 5, 4), (3, 3, 2, 6), dict(strides=1, padding="SAME", groups=2)),                    # grouped
+    ((1, 3, 6, 5), (2, 2, 1, 6), dict(strides=2, padding="VALID", groups=3, data_format="NCHW")),   # depthwise x2
 ]
 
 
@@ -407,7 +409,7 @@ def _conv_id(xs, fs, kw) -> str:
 
 for _xs, _fs, _kw in CONVS:
     case(f"Conv2D-{_conv_id(_xs, _fs, _kw)}", "Conv2D", lambda x, f, kw=_kw: gc.nn.conv2d(x, f, **kw), In(_xs), In(_fs))
-for _xs, _fs, _kw in [CONVS[1], CONVS[3], CONVS[5], CONVS[7], CONVS[9]]:
+for _xs, _fs, _kw in [CONVS[1], CONVS[3], CONVS[5], CONVS[7], CONVS[9], CONVS[10], CONVS[11]]:
     _attrs, _ys = _conv_attrs(_xs, _fs, **_kw)
     case(f"Conv2DBackpropInput-{_conv_id(_xs, _fs, _kw)}", "Conv2DBackpropInput",
          lambda f, g, a=_attrs, s=_xs: apply("Conv2DBackpropInput", [f, g], **a, shape=s), In(_fs), In(_ys))

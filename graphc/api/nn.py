@@ -115,15 +115,35 @@ def _padding(padding: Any, data_format: str) -> Any:
 
 
 def conv2d(input: Any, filters: Any = None, strides: Any = 1, padding: Any = "VALID",
-           data_format: str = "NHWC", dilations: Any = 1, name: str | None = None, filter: Any = None) -> Tensor:
-    """2-D convolution (cross-correlation) with filters of shape (height, width, in, out)."""
+           data_format: str = "NHWC", dilations: Any = 1, name: str | None = None, filter: Any = None,
+           groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation) with filters of shape (height, width, in, out); with
+    `groups`, the input channels split into that many groups, each convolved with its share of
+    the filters (shape (height, width, in / groups, out)) as one op."""
     filters = filters if filters is not None else filter
     if filters is None:
         raise GraphcError("conv2d needs filters")
     x, f = convert_to_tensor(input), convert_to_tensor(filters)
     attrs = {"strides": _pair(strides, data_format, "strides"), "padding": _padding(padding, data_format),
              "data_format": data_format, "dilations": _pair(dilations, data_format, "dilations")}
+    if groups != 1:
+        attrs["groups"] = groups
     return apply1("Conv2D", [x, f], attrs, name)
+
+
+def depthwise_conv2d(input: Any, filter: Any, strides: Any, padding: Any, data_format: str = "NHWC",
+                     dilations: Any = 1, name: str | None = None) -> Tensor:
+    """TF's depthwise convolution: filter (height, width, in, multiplier); each input channel
+    convolved with its own `multiplier` filters (out = in * multiplier), one grouped Conv2D."""
+    x, f = convert_to_tensor(input), convert_to_tensor(filter)
+    if f.shape is None or len(f.shape) != 4 or None in f.shape:
+        raise GraphcError(f"depthwise_conv2d needs a filter of known shape (height, width, in, multiplier), "
+                          f"got {f.shape}")
+    kh, kw, cin, mult = f.shape
+    from . import array
+
+    return conv2d(x, array.reshape(f, [kh, kw, 1, cin * mult]), strides, padding, data_format, dilations, name,
+                  groups=cin)
 
 
 def _pool(op: str, input: Any, ksize: Any, strides: Any, padding: Any, data_format: str, name: str | None,

@@ -57,19 +57,29 @@ def _conv2d(lw: Any, node: Node) -> None:
     fmt, (sh, sw), (dh, dw) = node.attrs["data_format"], node.attrs["strides"], node.attrs["dilations"]
     n, h, w, ci = _hwc(tuple(x.shape), fmt)
     _, oh, ow, co = _hwc(tuple(out.shape), fmt)
-    kh, kw = f.shape[:2]
+    kh, kw, cig = f.shape[:3]   # cig: input channels per group (all of them without groups)
     pt, pl = _pads(node.attrs, (h, w), (kh, kw))
-    kb = kernel_builder(lw, node, (n, oh, ow, co, kh, kw, ci), reduced=(4, 5, 6))
+    kb = kernel_builder(lw, node, (n, oh, ow, co, kh, kw, cig), reduced=(4, 5, 6))
     vn, vh, vw, vc, vkh, vkw, vci = kb.vars
     ph, okh = _forward_tap(vh, vkh, sh, dh, pt, h)
     pw, okw = _forward_tap(vw, vkw, sw, dw, pl, w)
     valid = iexpr.logical_and(okh, okw)
-    xv = kb.read(x, _layout(fmt, vn, iexpr.select(okh, ph, 0), iexpr.select(okw, pw, 0), vci), valid, 0)
+    channel = _group_channel(node, vc, vci, co, cig)
+    xv = kb.read(x, _layout(fmt, vn, iexpr.select(okh, ph, 0), iexpr.select(okw, pw, 0), channel), valid, 0)
     acc = kb.accumulate(
         "sum", sexpr.cast(xv, out.dtype) * sexpr.cast(kb.read(f, (vkh, vkw, vci, vc)), out.dtype), out.dtype
     )
     kb.store(lw.buffer_of[out], _layout(fmt, vn, vh, vw, vc), acc)
     kb.finish()
+
+
+def _group_channel(node: Node, vco: Any, vci: Any, co: int, cig: int) -> Any:
+    """The input channel that filter channel vci of output channel vco reads: vci itself, or
+    in group co // (outputs per group), at that group's offset."""
+    groups = node.attrs.get("groups", 1)
+    if groups == 1:
+        return vci
+    return iexpr.add(iexpr.mul(iexpr.floordiv(vco, co // groups), cig), vci)
 
 
 @library("Conv2DBackpropInput")
@@ -79,10 +89,17 @@ def _conv2d_backprop_input(lw: Any, node: Node) -> None:
     fmt, (sh, sw), (dh, dw) = node.attrs["data_format"], node.attrs["strides"], node.attrs["dilations"]
     n, h, w, ci = _hwc(tuple(out.shape), fmt)
     _, oh, ow, co = _hwc(tuple(g.shape), fmt)
-    kh, kw = f.shape[:2]
+    kh, kw, cig = f.shape[:3]
+    groups = node.attrs.get("groups", 1)
+    per = co // groups   # output channels per group: input channel ci meets only its group's
     pt, pl = _pads(node.attrs, (h, w), (kh, kw))
-    kb = kernel_builder(lw, node, (n, h, w, ci, kh, kw, co), reduced=(4, 5, 6))
-    vn, vh, vw, vci, vkh, vkw, vco = kb.vars
+    kb = kernel_builder(lw, node, (n, h, w, ci, kh, kw, per), reduced=(4, 5, 6))
+    vn, vh, vw, vci, vkh, vkw, vj = kb.vars
+    if groups == 1:
+        vco, vfi = vj, vci
+    else:
+        vco = iexpr.add(iexpr.mul(iexpr.floordiv(vci, cig), per), vj)
+        vfi = iexpr.mod(vci, cig)
     yh, okh = _backward_tap(vh, vkh, sh, dh, pt, oh)
     yw, okw = _backward_tap(vw, vkw, sw, dw, pl, ow)
     valid = iexpr.logical_and(okh, okw)
@@ -93,7 +110,7 @@ def _conv2d_backprop_input(lw: Any, node: Node) -> None:
         0,
     )
     acc = kb.accumulate(
-        "sum", sexpr.cast(gv, out.dtype) * sexpr.cast(kb.read(f, (vkh, vkw, vci, vco)), out.dtype), out.dtype
+        "sum", sexpr.cast(gv, out.dtype) * sexpr.cast(kb.read(f, (vkh, vkw, vfi, vco)), out.dtype), out.dtype
     )
     kb.store(lw.buffer_of[out], _layout(fmt, vn, vh, vw, vci), acc)
     kb.finish()
@@ -106,14 +123,15 @@ def _conv2d_backprop_filter(lw: Any, node: Node) -> None:
     fmt, (sh, sw), (dh, dw) = node.attrs["data_format"], node.attrs["strides"], node.attrs["dilations"]
     n, h, w, ci = _hwc(tuple(x.shape), fmt)
     _, oh, ow, co = _hwc(tuple(g.shape), fmt)
-    kh, kw = out.shape[:2]
+    kh, kw, cig = out.shape[:3]
     pt, pl = _pads(node.attrs, (h, w), (kh, kw))
-    kb = kernel_builder(lw, node, (kh, kw, ci, co, n, oh, ow), reduced=(4, 5, 6))
+    kb = kernel_builder(lw, node, (kh, kw, cig, co, n, oh, ow), reduced=(4, 5, 6))
     vkh, vkw, vci, vco, vn, voh, vow = kb.vars
     ph, okh = _forward_tap(voh, vkh, sh, dh, pt, h)
     pw, okw = _forward_tap(vow, vkw, sw, dw, pl, w)
     valid = iexpr.logical_and(okh, okw)
-    xv = kb.read(x, _layout(fmt, vn, iexpr.select(okh, ph, 0), iexpr.select(okw, pw, 0), vci), valid, 0)
+    channel = _group_channel(node, vco, vci, co, cig)
+    xv = kb.read(x, _layout(fmt, vn, iexpr.select(okh, ph, 0), iexpr.select(okw, pw, 0), channel), valid, 0)
     gv = kb.read(g, _layout(fmt, vn, voh, vow, vco))
     acc = kb.accumulate("sum", sexpr.cast(xv, out.dtype) * sexpr.cast(gv, out.dtype), out.dtype)
     kb.store(lw.buffer_of[out], (vkh, vkw, vci, vco), acc)

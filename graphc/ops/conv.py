@@ -50,6 +50,9 @@ def _check_window_attrs(op: str, attrs: dict[str, Any], pool: bool = False) -> N
         if not (isinstance(v, (tuple, list)) and len(v) == 2
                                   and all(is_int(s) and 1 <= s <= _MAX_WINDOW for s in v)):
             raise ShapeError(f"{op} {name} must be two positive ints (height, width), got {v!r}")
+    groups = attrs.get("groups", 1)
+    if not (is_int(groups) and 1 <= groups <= _MAX_WINDOW):
+        raise ShapeError(f"{op} groups must be a positive int, got {groups!r}")
     pad = attrs.get("padding")
     if pad not in ("SAME", "VALID"):
         ok = not pool and isinstance(pad, (tuple, list)) and len(pad) == 2 and all(
@@ -70,8 +73,12 @@ def conv_output_shape(x_shape: Shape, f_shape: Shape, attrs: dict[str, Any]) -> 
         return None if x_shape is None and f_shape is None else (None,) * 4
     n, h, w, c = _hw(x_shape, attrs["data_format"])
     kh, kw, cin, cout = f_shape
-    if c is not None and cin is not None and c != cin:
-        raise ShapeError(f"conv2d input has {c} channels but the filters expect {cin}")
+    groups = attrs.get("groups", 1)
+    if cout is not None and cout % groups:
+        raise ShapeError(f"conv2d with {groups} groups needs a multiple of {groups} output channels, got {cout}")
+    if c is not None and cin is not None and c != cin * groups:
+        more = f" ({cin} per group x {groups} groups)" if groups > 1 else ""
+        raise ShapeError(f"conv2d input has {c} channels but the filters expect {cin * groups}{more}")
     (sh, sw), (dh, dw) = attrs["strides"], attrs["dilations"]
     pad = attrs["padding"]
     oh, _ = window_output(h, kh, sh, dh, pad if isinstance(pad, str) else pad[0])
@@ -154,7 +161,9 @@ class Conv2D(_WindowOp):
 
     name = "Conv2D"
     arity = 2
-    attr_defaults = {"strides": (1, 1), "padding": "VALID", "data_format": "NHWC", "dilations": (1, 1)}
+    # groups: the channels split into that many groups, each convolved with its own filters
+    # (filters (kh, kw, in / groups, out)); groups == in is a depthwise convolution
+    attr_defaults = {"strides": (1, 1), "padding": "VALID", "data_format": "NHWC", "dilations": (1, 1), "groups": 1}
 
     def infer(self, inputs, attrs):
         x, f = inputs
@@ -171,7 +180,10 @@ class Conv2D(_WindowOp):
         pads = [window_output(x.shape[1 + i], (kh, kw)[i], attrs["strides"][i], attrs["dilations"][i],
                               pad if isinstance(pad, str) else pad[i])[1] for i in range(2)]
         win = _windows(x.astype(dtype), kh, kw, attrs, pads, 0)
-        out = np.tensordot(win, f.astype(dtype), axes=([3, 4, 5], [2, 0, 1]))
+        groups, cin = attrs.get("groups", 1), f.shape[2]
+        per = f.shape[3] // groups
+        out = np.concatenate([np.tensordot(win[:, :, :, g * cin:(g + 1) * cin], f[..., g * per:(g + 1) * per].astype(dtype),
+                                           axes=([3, 4, 5], [2, 0, 1])) for g in range(groups)], axis=3)
         if attrs["data_format"] == "NCHW":
             out = np.transpose(out, (0, 3, 1, 2))
         return np.ascontiguousarray(out)
@@ -289,7 +301,14 @@ class Conv2DBackpropInput(_WindowOp, _ShapeInputOp):
         shape = self.target(inputs, attrs)
         n, h, w, c = _hw(shape, fmt)
         g = _to_nhwc(g, fmt)
-        out = _scatter_windows(g, lambda i, j: np.tensordot(g, f[i, j], axes=([3], [1])), (h, w), f.shape[:2], attrs, c)
+        groups, cin = attrs.get("groups", 1), f.shape[2]
+        per = f.shape[3] // groups
+
+        def contrib(i: int, j: int) -> np.ndarray:   # each group's output gradient through its filters
+            return np.concatenate([np.tensordot(g[..., k * per:(k + 1) * per], f[i, j, :, k * per:(k + 1) * per],
+                                                axes=([3], [1])) for k in range(groups)], axis=3)
+
+        out = _scatter_windows(g, contrib, (h, w), f.shape[:2], attrs, c)
         return _from_nhwc(out, fmt)
 
 
@@ -323,11 +342,15 @@ class Conv2DBackpropFilter(_WindowOp, _ShapeInputOp):
         (sh, sw), (dh, dw) = attrs["strides"], attrs["dilations"]
         oh, ow = g.shape[1:3]
         out = np.zeros((kh, kw, cin, cout), dtype=np.result_type(x, g))
+        groups = attrs.get("groups", 1)
+        per = cout // groups
         if oh and ow:
             for i in range(kh):
                 for j in range(kw):
                     patch = xp[:, i * dh: i * dh + (oh - 1) * sh + 1: sh, j * dw: j * dw + (ow - 1) * sw + 1: sw, :]
-                    out[i, j] = np.tensordot(patch, g, axes=([0, 1, 2], [0, 1, 2]))
+                    for k in range(groups):   # group k: its input channels against its outputs
+                        out[i, j, :, k * per:(k + 1) * per] = np.tensordot(
+                            patch[..., k * cin:(k + 1) * cin], g[..., k * per:(k + 1) * per], axes=([0, 1, 2], [0, 1, 2]))
         return out
 
 

@@ -636,3 +636,43 @@ def test_dilated_max_pool_and_its_gradients(backend, rng, padding, fmt):
         r, c = max(taps, key=lambda rc: (x[n, rc[0], rc[1], ch], -taps.index(rc)))
         expected_g[n, r, c, ch] += w[n, i, j, ch]
     assert_close(g, expected_g)
+
+
+@pytest.mark.parametrize("groups, cin, cout", [(2, 4, 6), (3, 6, 3), (4, 4, 8)])
+@pytest.mark.parametrize("fmt", ["NHWC", "NCHW"])
+def test_grouped_convolution_is_one_op_that_equals_the_groups_apart(backend, rng, groups, cin, cout, fmt):
+    """Conv2D with groups (filters (kh, kw, in / groups, out)) against the groups convolved one
+    by one; the gradients for the input and the filters too."""
+    x = rng.normal(size=(2, 7, 8, cin) if fmt == "NHWC" else (2, cin, 7, 8))
+    f = rng.normal(size=(3, 3, cin // groups, cout))
+    px, pf = gc.placeholder(gc.float64, x.shape), gc.placeholder(gc.float64, f.shape)
+    y = gc.nn.conv2d(px, pf, strides=[2, 1], padding="SAME", data_format=fmt, groups=groups)
+    assert y.node.type == "Conv2D" and y.node.attrs["groups"] == groups
+    axis = 3 if fmt == "NHWC" else 1
+    apart = gc.concat([gc.nn.conv2d(a, b, strides=[2, 1], padding="SAME", data_format=fmt)
+                       for a, b in zip(gc.split(px, groups, axis=axis), gc.split(pf, groups, axis=3))], axis=axis)
+    weights = gc.constant(rng.normal(size=[int(d) for d in y.shape]))
+    grads = gc.gradients(gc.reduce_sum(y * weights), [px, pf])
+    expected = gc.gradients(gc.reduce_sum(apart * weights), [px, pf])
+    got = run([y, *grads], {px: x, pf: f}, backend)
+    want = run([apart, *expected], {px: x, pf: f}, "numpy")
+    for g, e in zip(got, want):
+        assert_close(g, e)
+
+
+def test_depthwise_convolution_matches_numpy(backend, rng):
+    x, f = rng.normal(size=(1, 6, 5, 3)), rng.normal(size=(3, 3, 3, 2))   # 3 channels, multiplier 2
+    got = run(gc.nn.depthwise_conv2d(gc.constant(x), gc.constant(f), [1, 1], "VALID"), {}, backend)
+    want = np.zeros((1, 4, 3, 6))
+    for c, m, i, j in itertools.product(range(3), range(2), range(4), range(3)):
+        want[0, i, j, c * 2 + m] = np.sum(x[0, i:i + 3, j:j + 3, c] * f[:, :, c, m])
+    assert_close(got, want)
+
+
+def test_grouped_convolution_errors_name_the_groups():
+    with pytest.raises(gc.ShapeError, match="expect 6 \\(3 per group x 2 groups\\)"):
+        gc.nn.conv2d(gc.zeros([1, 4, 4, 5]), gc.zeros([3, 3, 3, 4]), groups=2)
+    with pytest.raises(gc.ShapeError, match="multiple of 3 output channels"):
+        gc.nn.conv2d(gc.zeros([1, 4, 4, 6]), gc.zeros([3, 3, 2, 4]), groups=3)
+    with pytest.raises(gc.ShapeError, match="groups must be a positive int"):
+        gc.nn.conv2d(gc.zeros([1, 4, 4, 6]), gc.zeros([3, 3, 2, 4]), groups=0)

@@ -82,7 +82,7 @@ def _conv2d(ctx, node):
     x = _nchw(ctx, node, ctx.input(node, 0, dtype))
     w = ctx.op("Transpose", [ctx.input(node, 1, dtype)], perm=[3, 2, 0, 1])  # HWIO -> OIHW
     y = ctx.op("Conv", [x, w], kernel_shape=list(kernel), strides=list(strides), dilations=list(dilations),
-               **_padding_attrs(node, hw, kernel, strides, dilations))
+               group=int(node.attrs.get("groups", 1)), **_padding_attrs(node, hw, kernel, strides, dilations))
     return [_back(ctx, node, y)]
 
 

@@ -158,14 +158,9 @@ def _conv(ctx, node, ins, attrs):
     w4 = _as_2d(w) if one_d else w
     padding = _pairs(ctx, x4, attrs, kernel, strides, dilations)
     filters = array_ops.transpose(w4, [2, 3, 1, 0])  # OIHW -> HWIO
-    if group == 1:
-        y = nn_ops.conv2d(x4, filters, strides=strides, padding=_explicit(padding), data_format="NCHW",
-                     dilations=dilations)
-    else:  # grouped: split the channels and the filters, convolve each group, join
-        xs = array_ops.split(x4, group, axis=1)
-        fs = array_ops.split(filters, group, axis=3)
-        y = array_ops.concat([nn_ops.conv2d(a, f, strides=strides, padding=_explicit(padding), data_format="NCHW",
-                               dilations=dilations) for a, f in zip(xs, fs)], axis=1)
+    # grouped and depthwise convolutions are one op (groups), whatever the number of groups
+    y = nn_ops.conv2d(x4, filters, strides=strides, padding=_explicit(padding), data_format="NCHW",
+                      dilations=dilations, groups=group)
     if bias is not None:
         y = math_ops.add(y, array_ops.reshape(bias, [1, -1, 1, 1]))
     return [array_ops.squeeze(y, [2]) if one_d else y]
