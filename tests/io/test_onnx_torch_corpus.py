@@ -1,6 +1,6 @@
 """Real models exported by PyTorch's ONNX exporter (random weights), imported by graphc and
 compared with onnxruntime: torchvision classifiers, a TransformerEncoder with a dynamic batch
-axis, LSTM and GRU layers, and a convolutional autoencoder. The tier runs where torch,
+axis, LSTM and GRU layers, a convolutional autoencoder, and resnet18 compiled to a C library. The tier runs where torch,
 torchvision and onnxruntime are installed (they are not test extras: torch is gigabytes) and is
 skipped cleanly elsewhere; `python benchmarks/models.py` reports the whole torchvision corpus."""
 from __future__ import annotations
@@ -101,3 +101,20 @@ def test_a_convolutional_autoencoder(tmp_path):
     x = torch.randn(2, 1, 28, 28)
     export(model, (x,), tmp_path / "ae.onnx")
     assert compare(tmp_path / "ae.onnx", {"x": x.numpy()}) <= TOLERANCE
+
+
+def test_resnet18_as_a_c_library_gives_onnxruntimes_logits(tmp_path):
+    """`graphc aot MODEL.onnx` (gc.aot.compile_onnx) on torchvision's resnet18, called from a C
+    program (the AOT tests' driver), against onnxruntime."""
+    from tests.aot.test_aot import THREADS, _build_and_run
+
+    torch.manual_seed(4)
+    x = torch.randn(1, 3, 224, 224)
+    export(torchvision.models.resnet18(weights=None), (x,), tmp_path / "resnet18.onnx")
+    lib = gc.aot.compile_onnx(tmp_path / "resnet18.onnx", tmp_path / "lib", "resnet18", {"x": [1, 3, 224, 224]})
+    inputs = [np.random.default_rng(t).normal(size=(1, 3, 224, 224)).astype(np.float32) for t in range(THREADS)]
+    runtime = ort.InferenceSession(str(tmp_path / "resnet18.onnx"), providers=["CPUExecutionProvider"])
+    for (got,), a in zip(_build_and_run(lib, tmp_path, [[a] for a in inputs]), inputs):   # from C, in threads
+        expected = runtime.run(None, {"x": a})[0]
+        assert got.shape == expected.shape
+        assert np.max(np.abs(got - expected)) <= TOLERANCE * np.max(np.abs(expected))
