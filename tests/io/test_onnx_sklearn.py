@@ -18,7 +18,7 @@ skl2onnx = pytest.importorskip("skl2onnx", reason="needs the test extras: pip in
 from onnx import TensorProto, helper
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.neural_network import MLPClassifier
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
@@ -57,17 +57,25 @@ def _fitted(name):
             return LogisticRegression().fit(X, (Y == 0).astype(int))
         if name == "normalizer+linear":
             return make_pipeline(Normalizer(), LinearRegression()).fit(X[:, 1:], X[:, 0])
+        if name == "mlp-regressor":
+            return MLPRegressor(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(X[:, 1:], X[:, 0])
         return MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(X, Y)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "llvm"])
-@pytest.mark.parametrize("name", ["scaler+logistic", "binary", "normalizer+linear", "mlp"])
+@pytest.mark.parametrize("name", ["scaler+logistic", "binary", "normalizer+linear", "mlp", "mlp-regressor",
+                                  "scaler+logistic-no-zipmap"])
 def test_skl2onnx_exports_match_onnxruntime(name, backend):
-    model = _fitted(name)
-    sample = X[:, 1:] if name == "normalizer+linear" else X
-    onx = skl2onnx.to_onnx(model, sample[:1])
+    plain = name.endswith("-no-zipmap")
+    model = _fitted(name.removesuffix("-no-zipmap"))
+    regression = name in ("normalizer+linear", "mlp-regressor")
+    sample = X[:, 1:] if regression else X
+    options = {id(model): {"zipmap": False}} if plain else None   # probabilities as a plain matrix
+    onx = skl2onnx.to_onnx(model, sample[:1], options=options)
     imported = _compare(onx, {"X": sample[:17]}, backend)
-    if name != "normalizer+linear":
+    if plain:
+        assert not imported.output_maps
+    elif not regression:
         assert imported.output_maps and next(iter(imported.output_maps.values())) == sorted(set(
             (Y == 0).astype(int) if name == "binary" else Y))
 
