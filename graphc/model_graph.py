@@ -11,7 +11,7 @@ import numpy as np
 
 from .api.layer_objects import existing_learning_phase
 from .errors import GraphcError
-from .ir.node import Node
+from .ir.node import ancestors
 from .ir.tensor import Tensor
 
 
@@ -78,19 +78,6 @@ def output_names(outs: list[Tensor]) -> list[str]:
             name = f"{base}_{k}"
         names.append(name)
     return names
-
-
-def ancestors(tensors: Sequence[Tensor]) -> list[Node]:
-    seen: dict[int, Node] = {}
-    stack = [t.node for t in tensors]
-    while stack:
-        node = stack.pop()
-        if node.id in seen:
-            continue
-        seen[node.id] = node
-        stack.extend(t.node for t in node.inputs)
-        stack.extend(node.control_inputs)
-    return list(seen.values())
 
 
 def variables_used(tensors: Sequence[Tensor]) -> set[str]:

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .ir.graph import Graph
-from .ir.node import Node
+from .ir.node import Node, ancestors
 from .ir.tensor import Tensor
 
 
@@ -78,20 +78,7 @@ def prints_reached(graph: Graph, targets: Sequence[Any]) -> list[PrintSpec]:
     table = _prints.get(graph)
     if not table:
         return []
-    stack = [t.node if isinstance(t, Tensor) else t for t in targets]
-    seen: set[int] = set()
-    found: list[PrintSpec] = []
-    while stack:
-        node = stack.pop()
-        if not isinstance(node, Node) or node.id in seen:
-            continue
-        seen.add(node.id)
-        spec = table.get(node.name)
-        if spec is not None and spec.node is node:
-            found.append(spec)
-        stack.extend(t.node for t in node.inputs)
-        stack.extend(node.control_inputs)
-    return sorted(found, key=lambda s: s.node.id)
+    return [table[n.name] for n in ancestors(targets) if table.get(n.name) is not None and table[n.name].node is n]
 
 
 class PrintingRun:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..errors import GraphcError
-from ..ir.node import Node
+from ..ir.node import Node, ancestors
 from ..ir.tensor import Tensor
 from .convert import convert_to_tensor
 
@@ -31,7 +31,7 @@ def clone_replace(outputs: Sequence[Tensor], replace: dict[Any, Any]) -> list[Te
             if new.dtype != old.dtype:
                 raise GraphcError(f"givens: '{old.name}' is {old.dtype.name} but its replacement is {new.dtype.name}")
             mapping[old] = new
-    affected = _downstream(_ancestors(outputs), set(mapping))
+    affected = _downstream(ancestors(outputs), set(mapping))
     copies: dict[int, Node] = {}
 
     def mapped(t: Tensor) -> Tensor:
@@ -47,19 +47,6 @@ def clone_replace(outputs: Sequence[Tensor], replace: dict[Any, Any]) -> list[Te
                 n.op, [mapped(t) for t in n.inputs], dict(n.attrs), n.name, source=n.source,
                 control_inputs=controls)
     return [mapped(t) for t in outputs]
-
-
-def _ancestors(outputs: Sequence[Tensor]) -> list[Node]:
-    """The nodes `outputs` depend on (data and control), in creation order."""
-    seen: dict[int, Node] = {}
-    stack = [t.node for t in outputs]
-    while stack:
-        n = stack.pop()
-        if n.id not in seen:
-            seen[n.id] = n
-            stack.extend(t.node for t in n.inputs)
-            stack.extend(n.control_inputs)
-    return [seen[i] for i in sorted(seen)]
 
 
 def _downstream(nodes: list[Node], replaced: set[Tensor]) -> list[Node]:

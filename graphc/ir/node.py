@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from types import MappingProxyType
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
@@ -84,6 +85,20 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<gc.Node '{self.name}' type={self.type}>"
+
+
+def ancestors(items: Sequence[Any]) -> list[Node]:
+    """The nodes that `items` (tensors or nodes) depend on through data or control edges,
+    themselves included, in creation order."""
+    seen: dict[int, Node] = {}
+    stack = [x if isinstance(x, Node) else x.node for x in items]
+    while stack:
+        n = stack.pop()
+        if n.id not in seen:
+            seen[n.id] = n
+            stack.extend(t.node for t in n.inputs)
+            stack.extend(n.control_inputs)
+    return [seen[i] for i in sorted(seen)]
 
 
 def freeze_attrs(attrs: Mapping[str, Any]) -> tuple:
