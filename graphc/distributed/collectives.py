@@ -106,7 +106,7 @@ def broadcast_global_variables(root_rank: int = 0, variables: Sequence[Variable]
     for v in variables:
         by_dtype.setdefault(v.dtype.name, []).append(v)
     for dtype, group_vars in by_dtype.items():
-        values = [v.read_value() if hasattr(v, "read_value") else convert_to_tensor(v) for v in group_vars]
+        values = [v.read_value() for v in group_vars]
         sizes = [int(np.prod(v.shape, dtype=np.int64)) for v in group_vars]
         joined = concat([reshape(x, [-1]) for x in values], axis=0) if len(values) > 1 else reshape(values[0], [-1])
         shared = broadcast(joined, root_rank, name=f"broadcast_{dtype}_variables")

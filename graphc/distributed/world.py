@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DistributedError, GraphcError
-from ..ops.collective import set_collective_handler
+from ..ops.collective import run_alone, set_collective_handler
 
 DEFAULT_TIMEOUT = 30.0
 _LAUNCHED = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
@@ -52,15 +52,8 @@ class World:
     # ------------------------------------------------------------------ the handler
     def __call__(self, kind: str, x: np.ndarray | None, out: np.ndarray | None, attrs: dict[str, Any]) -> None:
         key = attrs.get("key", "")
-        if self.comm is None:   # alone
-            if kind == "allreduce_start":
-                self.pending[key] = (None, np.array(x, copy=True))
-            elif kind == "allreduce_wait":
-                out[...] = self.pending.pop(key)[1]
-            elif kind == "allgather":
-                out[0] = x
-            else:
-                out[...] = x
+        if self.comm is None:
+            run_alone(kind, x, out, attrs)
             return
         if kind == "allreduce_start":   # hand a copy to the exchange thread and go on computing
             sent = np.array(x, copy=True)

@@ -291,6 +291,27 @@ class HostCall:
         return [self.dst] if self.dst is not None else []
 
 
+def host_argument(kind: str, attrs: dict[str, Any]) -> int:
+    """The one integer a HostCall passes besides its buffers: an allreduce's reduction (bit 0:
+    average) and root + 1 (the other bits; 0 when every rank keeps the result), a broadcast's
+    root, an allgather's world size."""
+    if kind.startswith("allreduce"):
+        return int(attrs.get("reduce") == "average") | ((attrs.get("root", -1) + 1) << 1)
+    return int(attrs.get("root", 0) if kind == "broadcast" else attrs.get("size", 1))
+
+
+def host_attrs(kind: str, argument: int, key: str) -> dict[str, Any]:
+    """host_argument's inverse: the attributes graphc.ops.collective.run_collective takes."""
+    attrs: dict[str, Any] = {"key": key}
+    if kind.startswith("allreduce"):
+        attrs.update(reduce="average" if argument & 1 else "sum", root=(argument >> 1) - 1)
+    elif kind == "broadcast":
+        attrs["root"] = argument
+    else:
+        attrs["size"] = argument
+    return attrs
+
+
 Kernel = LoopKernel | GemmCall | LoopStep | BranchStep | HostCall
 
 

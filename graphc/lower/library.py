@@ -19,7 +19,7 @@ from ..ops.random import philox_key
 from ..ops.slicing import expand_spec
 from . import index as iexpr
 from .loop_builder import condition, index_value
-from .kernel import HOST_DTYPES, GemmCall, HostCall
+from .kernel import HOST_DTYPES, GemmCall, HostCall, host_argument
 from .library_table import fill, kernel_builder, library
 from .reads import Dims, flatten, through_view
 
@@ -380,17 +380,13 @@ def _collective(lw: Any, node: Node) -> None:
     if x.dtype.name not in HOST_DTYPES:
         raise CompileError(f"{node.type} exchanges {', '.join(HOST_DTYPES)} tensors, got {x.dtype.name}",
                            op_type=node.type, node_name=node.name, source=node.source, hint="cast it first")
-    # an allreduce's reduction (bit 0: average) and root + 1 (the other bits: -1 for all), a
-    # broadcast's root, an allgather's world size
-    argument = {"allreduce": int(node.attrs.get("reduce") == "average") | ((node.attrs.get("root", -1) + 1) << 1),
-                "broadcast": node.attrs.get("root", 0),
-                "allgather": node.attrs.get("size", 1)}[kind]
+    argument = host_argument(kind, node.attrs)
     # the node's name: unique in the program (a start and its wait pair by it), the same on every rank
     key, src, dst = node.name, _stored(lw, node, x), lw.buffer_of[node.outputs[0]]
     if kind == "allreduce":   # started when its input is ready, waited for when its result is needed
         lw.kernels.append(HostCall(f"k{len(lw.kernels)}_allreduce_start", "allreduce_start", src, None, key,
-                                   int(argument), node))
+                                   argument, node))
         lw.kernels.append(HostCall(f"k{len(lw.kernels)}_allreduce_wait", "allreduce_wait", None, dst, key,
-                                   int(argument), node))
+                                   argument, node))
         return
-    lw.kernels.append(HostCall(f"k{len(lw.kernels)}_{kind}", kind, src, dst, key, int(argument), node))
+    lw.kernels.append(HostCall(f"k{len(lw.kernels)}_{kind}", kind, src, dst, key, argument, node))

@@ -43,7 +43,16 @@ def run_collective(kind: str, x: np.ndarray | None, out: np.ndarray | None, attr
     "allreduce_wait" (out only), paired by the key."""
     if _handler is not None:
         _handler(kind, x, out, attrs)
-    elif kind == "allreduce_start":
+    else:
+        run_alone(kind, x, out, attrs)
+    if kind in ("allreduce", "allreduce_wait") and attrs.get("root", -1) >= 0 and \
+            attrs["root"] != getattr(_handler, "rank", 0):
+        out[...] = 0   # the gradient of a broadcast: only its root keeps the sum
+
+
+def run_alone(kind: str, x: np.ndarray | None, out: np.ndarray | None, attrs: dict[str, Any]) -> None:
+    """A collective in a world of one process: its own value (stacked once for an allgather)."""
+    if kind == "allreduce_start":
         _started[attrs["key"]] = np.array(x, copy=True)
     elif kind == "allreduce_wait":
         out[...] = _started.pop(attrs["key"])
@@ -51,9 +60,6 @@ def run_collective(kind: str, x: np.ndarray | None, out: np.ndarray | None, attr
         out[0] = x
     else:
         out[...] = x
-    if kind in ("allreduce", "allreduce_wait") and attrs.get("root", -1) >= 0 and \
-            attrs["root"] != getattr(_handler, "rank", 0):
-        out[...] = 0   # the gradient of a broadcast: only its root keeps the sum
 
 
 def _numbers(op: str, x: Any) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..lower.kernel import Buffer, HostCall, LoopStep
+from ..lower.kernel import Buffer, HostCall, LoopStep, host_attrs
 from ..ops.collective import run_collective
 
 
@@ -58,9 +58,7 @@ class HostRunner:
             x = np.empty(k.src.shape, k.src.dtype.np)
             self.device.to_host(x, self.ptr(k.src))
         out = np.empty(k.dst.shape, k.dst.dtype.np) if k.dst is not None else None
-        attrs = dict(k.node.attrs) if k.node is not None else {}
-        attrs["key"] = k.key
-        run_collective(k.kind, x, out, attrs)
+        run_collective(k.kind, x, out, host_attrs(k.kind, k.argument, k.key))
         if out is not None:
             self.device.to_device(self.ptr(k.dst), out)
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from typing import Any
 
 import numpy as np
 
-from ..lower.kernel import HOST_DTYPES, HOST_KINDS
+from ..lower.kernel import HOST_DTYPES, HOST_KINDS, host_attrs
 from ..ops.collective import run_collective
 
 _C_TYPES = {"float32": ctypes.c_float, "float64": ctypes.c_double, "int32": ctypes.c_int32, "int64": ctypes.c_int64}
@@ -37,13 +36,7 @@ def _host_call(kind: int, argument: int, dtype: int, count: int, src: int, dst: 
         out = _array(dst, dtype_name, out_count) if dst else None   # an allreduce_start receives nothing
         if kind_name == "allgather":
             out = out.reshape(argument, count)
-        attrs: dict[str, Any] = {"key": key.decode("utf-8", "replace")}
-        if kind_name.startswith("allreduce"):
-            attrs["reduce"] = "average" if argument & 1 else "sum"
-            attrs["root"] = (argument >> 1) - 1
-        elif kind_name == "broadcast":
-            attrs["root"] = argument
-        run_collective(kind_name, x, out, attrs)
+        run_collective(kind_name, x, out, host_attrs(kind_name, argument, key.decode("utf-8", "replace")))
         return 0
     except BaseException as err:   # noqa: BLE001 - kept and raised by the executable, never lost
         with _lock:
