@@ -136,13 +136,13 @@ def _gemm(k: GemmCall, name: str) -> tuple[str, Launch]:
     a, b, c = storage(k.a), storage(k.b), storage(k.c)
     ids = list(dict.fromkeys([a.id, b.id, c.id]))
     params = [f"{'' if i == c.id else 'const '}{t}* __restrict__ p{i}" for i in ids] + ["i64* __restrict__ gc_error"]
-    lines = ["    const i64 z = blockIdx.z;", "    i64 off_a = 0, off_b = 0;"]
+    lines = ["    const i64 z = blockIdx.z;", f"    i64 off_a = {k.offsets[0]}LL, off_b = {k.offsets[1]}LL;"]
     if k.batch:
         lines.append("    i64 rest = z;")
     for d, sa, sb in reversed(list(zip(k.batch, k.a_batch_strides, k.b_batch_strides))):
         lines.append(f"    {{ const i64 d = rest % {d}; rest /= {d}; off_a += d * {sa}LL; off_b += d * {sb}LL; }}")
     ta, tb = str(k.transpose_a).lower(), str(k.transpose_b).lower()
-    operands = f"(p{a.id} + off_a, p{b.id} + off_b, p{c.id} + z * {k.m * k.n}LL, {k.m}, {k.n}, {k.k});"
+    operands = f"(p{a.id} + off_a, p{b.id} + off_b, p{c.id} + {k.offsets[2]}LL + z * {k.m * k.n}LL, {k.m}, {k.n}, {k.k});"
     if full and dtype.name == "float32":
         lines.append(f"    gc_sgemm128<{ta}, {tb}>{operands}")
     else:

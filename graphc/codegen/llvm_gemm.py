@@ -92,7 +92,7 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
         def one_block(i: ir.Value) -> None:
             block, rest = b.srem(i, const(blocks)), b.sdiv(i, const(blocks))
             product = rest
-            a_off, b_off = const(0), const(0)
+            a_off, b_off = const(g.offsets[0]), const(g.offsets[1])
             for extent, sa, sb in reversed(list(zip(g.batch, g.a_batch_strides, g.b_batch_strides))):
                 digit = b.srem(rest, const(extent))
                 rest = b.sdiv(rest, const(extent))
@@ -107,6 +107,7 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
             # columns c0.. of op(B): B[k, n] starts at column c0; a transposed B[n, k] at row c0
             b_off = b.add(b_off, b.mul(col, const(g.k)) if g.transpose_b else col)
             c_off = b.add(b.add(b.mul(product, const(g.m * g.n)), b.mul(first, const(g.n))), col)
+            c_off = b.add(c_off, const(g.offsets[2]))
             flag = lambda value: ir.Constant(llvm_types.I32, value)
             args = [flag(ROW_MAJOR), flag(TRANS if g.transpose_a else NO_TRANS),
                     flag(TRANS if g.transpose_b else NO_TRANS), rows, cols, const(g.k),

@@ -167,6 +167,9 @@ class GemmCall:
     a_batch_strides: tuple[int, ...] = ()   # element offsets per batch index, 0 where broadcast
     b_batch_strides: tuple[int, ...] = ()
     node: Any = None
+    # element offsets of A, B and C inside their buffers (a convolution cut into batch chunks
+    # multiplies one chunk's patches into its rows of the output)
+    offsets: tuple[int, int, int] = (0, 0, 0)
 
     @property
     def work(self) -> int:

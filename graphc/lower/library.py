@@ -6,7 +6,7 @@ node's outputs into their buffers.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -20,17 +20,8 @@ from ..ops.slicing import expand_spec
 from . import index as iexpr
 from .loop_builder import condition, index_value
 from .kernel import HOST_DTYPES, GemmCall, HostCall, host_argument
-from .library_table import fill, kernel_builder, library
+from .library_table import copy_into, fill, kernel_builder, library, stored
 from .reads import Dims, flatten, through_view
-
-def copy_into(lw: Any, node: Node, src, out_buf, space, out_index: Callable[[Dims], Dims], src_index=None,
-              mode: str = "set", serial: bool = False) -> None:
-    """A kernel over `space` storing src (a tensor) into out_buf at out_index(loop vars)."""
-    kb = kernel_builder(lw, node, space, serial=serial)
-    value = kb.read(src, kb.vars if src_index is None else src_index(kb.vars))
-    kb.store(out_buf, out_index(kb.vars), value, mode=mode)
-    kb.finish()
-
 
 # --------------------------------------------------------------------------- matmul
 @library("MatMul")
@@ -45,7 +36,7 @@ def _matmul(lw: Any, node: Node) -> None:
     n = b_shape[-2] if tb else b_shape[-1]
     batch = tuple(out.shape[: len(out.shape) - (a.ndim > 1) - (b.ndim > 1)])
     if lw.blas and out.dtype in (float32, float64) and a.dtype is out.dtype and b.dtype is out.dtype:
-        a_buf, b_buf = _stored(lw, node, a), _stored(lw, node, b)
+        a_buf, b_buf = stored(lw, node, a), stored(lw, node, b)
         lw.kernels.append(GemmCall(f"k{len(lw.kernels)}_gemm", a_buf, b_buf, c, m, n, k, ta, tb, batch,
                                    _batch_strides(a_shape, batch), _batch_strides(b_shape, batch), node))
         return
@@ -64,15 +55,6 @@ def _matmul(lw: Any, node: Node) -> None:
     out_idx = tuple(bv) + ((i,) if a.ndim > 1 else ()) + ((j,) if b.ndim > 1 else ())
     kb.store(c, out_idx, acc)
     kb.finish()
-
-
-def _stored(lw: Any, node: Node, t) -> Any:
-    """The buffer holding t's data contiguously (materializing a view when t is one)."""
-    if t in lw.buffer_of:
-        return lw.buffer_of[t]
-    buf = lw.new_buffer(f"{t.name}/contiguous", t)
-    copy_into(lw, node, t, buf, tuple(t.shape), lambda v: v)
-    return buf
 
 
 def _batch_strides(shape: tuple[int, ...], batch: tuple[int, ...]) -> tuple[int, ...]:
@@ -382,7 +364,7 @@ def _collective(lw: Any, node: Node) -> None:
                            op_type=node.type, node_name=node.name, source=node.source, hint="cast it first")
     argument = host_argument(kind, node.attrs)
     # the node's name: unique in the program (a start and its wait pair by it), the same on every rank
-    key, src, dst = node.name, _stored(lw, node, x), lw.buffer_of[node.outputs[0]]
+    key, src, dst = node.name, stored(lw, node, x), lw.buffer_of[node.outputs[0]]
     if kind == "allreduce":   # started when its input is ready, waited for when its result is needed
         lw.kernels.append(HostCall(f"k{len(lw.kernels)}_allreduce_start", "allreduce_start", src, None, key,
                                    argument, node))

@@ -17,8 +17,7 @@ from typing import Any
 
 from ..ir.node import Node
 from .kernel import Buffer, BranchStep, LoopStep, SubProgram
-from .library import _stored as stored
-from .library_table import library
+from .library_table import library, stored
 from .memory import ALIGN, plan_memory
 
 

@@ -13,6 +13,7 @@ from ..errors import CompileError
 from ..ir.node import Node
 from ..ops import scalar as sexpr
 from .loop_builder import LoopBuilder
+from .reads import Dims
 
 Lower = Callable[[Any, Node], None]
 _LIBRARY: dict[str, Lower] = {}
@@ -46,3 +47,21 @@ def fill(lw: Any, node: Node, buf: Any, value: Any) -> None:
     kb = kernel_builder(lw, node, buf.shape)
     kb.store(buf, kb.vars, sexpr.const(value, buf.dtype))
     kb.finish()
+
+
+def copy_into(lw: Any, node: Node, src, out_buf, space, out_index: Callable[[Dims], Dims], src_index=None,
+              mode: str = "set", serial: bool = False) -> None:
+    """A kernel over `space` storing src (a tensor) into out_buf at out_index(loop vars)."""
+    kb = kernel_builder(lw, node, space, serial=serial)
+    value = kb.read(src, kb.vars if src_index is None else src_index(kb.vars))
+    kb.store(out_buf, out_index(kb.vars), value, mode=mode)
+    kb.finish()
+
+
+def stored(lw: Any, node: Node, t) -> Any:
+    """The buffer holding t's data contiguously (materializing a view when t is one)."""
+    if t in lw.buffer_of:
+        return lw.buffer_of[t]
+    buf = lw.new_buffer(f"{t.name}/contiguous", t)
+    copy_into(lw, node, t, buf, tuple(t.shape), lambda v: v)
+    return buf

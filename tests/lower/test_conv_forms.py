@@ -1,0 +1,106 @@
+"""Each way the LLVM backend lowers a convolution, forced in turn, against the NumPy reference
+backend (the oracle; its convolution and gradients are checked against naive loops and finite
+differences in tests/ops and tests/test_gradients.py): the GEMM form (patches + GEMM, col2im
+for the input gradient), the same cut into batch chunks, the unrolled direct form and the
+reduction loops. Forward pass and both gradients, both data formats, strides, dilations,
+explicit padding and 1x1 convolutions."""
+from __future__ import annotations
+
+import io
+import shutil
+
+import numpy as np
+import pytest
+
+import graphc as gc
+import graphc.lower.conv_gemm as conv_gemm
+import graphc.lower.library_nn as library_nn
+from tests.helpers import assert_close
+
+# (data format, batch, input channels, (h, w), output channels, (kh, kw), strides, padding, dilation)
+GEOMETRIES = [
+    ("NHWC", 3, 4, (9, 8), 5, (3, 3), (1, 1), "SAME", 1),
+    ("NCHW", 3, 4, (9, 8), 5, (3, 2), (2, 1), ((1, 2), (0, 1)), 1),
+    ("NCHW", 2, 3, (10, 7), 4, (3, 3), (1, 1), "VALID", 2),
+    ("NHWC", 2, 5, (7, 9), 3, (2, 3), (2, 2), "SAME", 1),
+    ("NHWC", 2, 3, (7, 7), 4, (1, 1), (1, 1), "VALID", 1),
+    ("NCHW", 2, 3, (7, 7), 4, (1, 1), (1, 1), "VALID", 1),
+    ("NCHW", 1, 3, (7, 7), 4, (1, 1), (1, 1), "SAME", 1),
+    ("NCHW", 1, 6, (7, 6), 4, (1, 1), (2, 2), "SAME", 1),
+]
+FORMS = ["gemm", "gemm-chunked", "unrolled", "loops"]
+
+
+def _force(form: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if form == "gemm-chunked":
+        monkeypatch.setattr(conv_gemm, "PATCH_BYTES", 1)   # one image per chunk
+    elif form == "unrolled":
+        monkeypatch.setattr(library_nn, "UNROLLED_BEFORE_GEMM", 10 ** 6)
+    elif form == "loops":
+        monkeypatch.setattr(conv_gemm, "_eligible", lambda lw, node: False)
+        monkeypatch.setattr(library_nn, "UNROLLED_TERMS", 0)
+        monkeypatch.setattr(library_nn, "UNROLLED_BEFORE_GEMM", 0)
+
+
+def _build(geometry, dtype, rng):
+    fmt, n, ci, (h, w), co, (kh, kw), strides, padding, dil = geometry
+    x_shape = (n, h, w, ci) if fmt == "NHWC" else (n, ci, h, w)
+    xv = rng.uniform(-1, 1, x_shape).astype(dtype)
+    fv = rng.uniform(-1, 1, (kh, kw, ci, co)).astype(dtype)
+    x, f = gc.placeholder(dtype, x_shape), gc.placeholder(dtype, fv.shape)
+    out = gc.nn.conv2d(x, f, strides=list(strides), padding=padding, data_format=fmt, dilations=dil)
+    weights = gc.constant(rng.uniform(-1, 1, tuple(out.shape)).astype(dtype))
+    dx, df = gc.gradients(gc.reduce_sum(out * weights), [x, f])
+    return [out, dx, df], {x: xv, f: fv}
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("geometry", GEOMETRIES,
+                         ids=lambda g: f"{g[0]}-n{g[1]}-k{g[5][0]}x{g[5][1]}-s{g[6][0]}{g[6][1]}")
+def test_convolution_form_matches_the_reference(form, geometry, monkeypatch):
+    rng = np.random.default_rng(7)
+    dtype = "float64" if geometry[1] == 2 else "float32"
+    fetches, feed = _build(geometry, dtype, rng)
+    expected = gc.Session(backend="numpy").run(fetches, feed)
+    _force(form, monkeypatch)
+    listing = gc.debugprint(fetches, feed, level="kernels", backend="llvm", file=io.StringIO())
+    got = gc.Session(backend="llvm").run(fetches, feed)
+    for name, a, e in zip(("output", "input gradient", "filter gradient"), got, expected):
+        scale = max(1.0, float(np.abs(e).max()))
+        assert_close(np.asarray(a) / scale, np.asarray(e) / scale, dtype=dtype), f"{form}: {name} differs"
+    uses_gemm = " gemm " in listing
+    assert uses_gemm == (form in ("gemm", "gemm-chunked", "unrolled")), listing
+    _, n, ci, _, _, (kh, kw), strides, _, _ = geometry
+    if form == "gemm-chunked" and kh * kw * ci > library_nn.UNROLLED_BEFORE_GEMM and (kh, kw, *strides) != (1, 1, 1, 1):
+        forward_gemms = [line for line in listing.splitlines() if " gemm " in line and line.endswith("'Conv2D'")]
+        assert len(forward_gemms) == n, listing   # one GEMM per image
+
+
+def test_a_depthwise_convolution_is_unrolled_without_bounds_tests():
+    """A depthwise convolution reads a padded copy of its input: the per-tap reads carry no
+    select, so they vectorize (the padding is written once, by its own kernel)."""
+    x = gc.placeholder(gc.float32, [1, 8, 12, 12])
+    f = gc.placeholder(gc.float32, [3, 3, 1, 8])
+    out = gc.nn.conv2d(x, f, strides=1, padding="SAME", data_format="NCHW", groups=8)
+    rng = np.random.default_rng(3)
+    feed = {x: rng.normal(size=(1, 8, 12, 12)).astype(np.float32), f: rng.normal(size=(3, 3, 1, 8)).astype(np.float32)}
+    listing = gc.debugprint(out, feed, level="kernels", backend="llvm", file=io.StringIO())
+    body = listing[listing.index("k1_Conv2D"):]
+    assert "select" not in body and "/padded" in listing
+    assert_close(gc.Session(backend="llvm").run(out, feed), gc.Session(backend="numpy").run(out, feed),
+                 dtype="float32")
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="the CUDA emulator needs g++")
+@pytest.mark.parametrize("form", ["gemm", "gemm-chunked"])
+@pytest.mark.parametrize("geometry", [GEOMETRIES[0], GEOMETRIES[1]], ids=["NHWC", "NCHW"])
+def test_convolution_gemm_form_on_the_cuda_emulator(form, geometry, monkeypatch):
+    """The CUDA backend lowers convolutions alike; its GEMMs take the chunks' offsets."""
+    rng = np.random.default_rng(8)
+    fetches, feed = _build(geometry, "float32", rng)
+    expected = gc.Session(backend="numpy").run(fetches, feed)
+    _force(form, monkeypatch)
+    got = gc.Session(backend="cuda-emulator").run(fetches, feed)
+    for a, e in zip(got, expected):
+        scale = max(1.0, float(np.abs(e).max()))
+        assert_close(np.asarray(a) / scale, np.asarray(e) / scale, dtype="float32")
