@@ -301,7 +301,7 @@ class Conv2DBackpropInput(_WindowOp, _ShapeInputOp):
         shape = self.target(inputs, attrs)
         n, h, w, c = _hw(shape, fmt)
         g = _to_nhwc(g, fmt)
-        groups, cin = attrs.get("groups", 1), f.shape[2]
+        groups = attrs.get("groups", 1)
         per = f.shape[3] // groups
 
         def contrib(i: int, j: int) -> np.ndarray:   # each group's output gradient through its filters

@@ -42,7 +42,7 @@ def test_random_loops_equal_the_unrolled_graph(name, length, reverse, backend, s
     step = STEPS[name]
     rng = np.random.default_rng(seed)
     feed_v = [rng.normal(size=(length, 3)), rng.normal(size=3), rng.normal(size=3)]
-    with gc.Graph().as_default() as g:
+    with gc.Graph().as_default():
         xs, h0, w = (gc.placeholder(gc.float64, v.shape) for v in feed_v)
         stacked = gc.scan(lambda h, x: step(h, x, w), xs, initializer=h0, reverse=reverse)
         folded = gc.foldr(lambda h, x: step(h, x, w), xs, initializer=h0) if reverse else \

@@ -165,7 +165,7 @@ def test_an_idle_pool_sleeps():
 def test_threads_argument_limits_the_participants():
     address, frame, a, out, keep = _kernel(4099)
     pool = native(3)
-    for threads in (1, 2, 3, 8):
+    for count in (1, 2, 3, 8):
         out[:] = 0
-        pool.run(address, frame, 4099, threads=threads)
+        pool.run(address, frame, 4099, threads=count)
         assert np.array_equal(out, a * 3 + 1)
