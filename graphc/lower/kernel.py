@@ -12,6 +12,7 @@ Every buffer is C-contiguous; views exist only as index maps.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +53,7 @@ class Buffer:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return int(math.prod(self.shape))   # far cheaper than np.prod on a short tuple
 
     @property
     def nbytes(self) -> int:
@@ -465,15 +466,19 @@ def estimated_ns(k: Kernel) -> float:
         return 10_000.0 + k.work * 4 * NS_PER_BYTE * 4   # a message: latency, then bandwidth
     seen: set[int] = set()
 
-    def cost(e: SExpr) -> float:
-        if id(e) in seen:
-            return 0.0
-        seen.add(id(e))
-        if e.prim in ("arg", "const", "acc", "index"):
-            own = 0.0
-        else:
-            own = NS_PHILOX if e.prim.startswith("philox") else NS_PER_PRIM.get(e.prim, NS_OTHER_PRIM)
-        return own + sum(cost(a) for a in e.args if isinstance(a, SExpr))
+    def cost(root: SExpr) -> float:
+        """The cost of the expression's nodes not counted yet (shared subexpressions once); a
+        loop, not recursion: a fused expression can be thousands of levels deep."""
+        total, stack = 0.0, [root]
+        while stack:
+            e = stack.pop()
+            if id(e) in seen:
+                continue
+            seen.add(id(e))
+            if e.prim not in ("arg", "const", "acc", "index"):
+                total += NS_PHILOX if e.prim.startswith("philox") else NS_PER_PRIM.get(e.prim, NS_OTHER_PRIM)
+            stack.extend(a for a in e.args if isinstance(a, SExpr))
+        return total
 
     per_iteration = sum(s.buffer.dtype.itemsize for s in k.slots) * NS_PER_BYTE
     per_iteration += sum(cost(a.operand) for a in k.accumulators)

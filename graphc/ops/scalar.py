@@ -12,6 +12,7 @@ renderer never has to think about promotion.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -35,11 +36,13 @@ class SExpr:
         self._key: Any = None
 
     @property
-    def key(self) -> Any:
-        """Structural identity, for merging equal subexpressions inside a kernel."""
+    def key(self) -> str:
+        """Structural identity, for merging equal subexpressions inside a kernel: a digest of the
+        primitive, dtype, value and the arguments' keys, equal for equal expressions built apart.
+        A fixed-size string, not a nested tuple: a fused expression shares subexpressions, and a
+        nested tuple's hash and repr walk every path through it (exponential in the depth)."""
         if self._key is None:
-            value = self.value.hex() if isinstance(self.value, float) else self.value
-            self._key = (self.prim, self.dtype.name, value, tuple(a.key for a in self.args))
+            _compute_keys(self)
         return self._key
 
     def __repr__(self) -> str:
@@ -64,6 +67,23 @@ class SExpr:
     def __le__(self, o): return call("le", self, o)
     def __gt__(self, o): return call("gt", self, o)
     def __ge__(self, o): return call("ge", self, o)
+
+
+def _compute_keys(root: SExpr) -> None:
+    """Fill `_key` for `root` and every argument below it that has none, children first; a loop,
+    not recursion, since a fused expression can be thousands of levels deep."""
+    stack = [root]
+    while stack:
+        e = stack[-1]
+        pending = [a for a in e.args if a._key is None]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        if e._key is None:
+            value = e.value.hex() if isinstance(e.value, float) else repr(e.value)
+            text = "|".join((e.prim, e.dtype.name, value, *(a._key for a in e.args)))
+            e._key = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 def arg(index: int, dtype: DType) -> SExpr:
