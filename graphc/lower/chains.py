@@ -20,6 +20,10 @@ from .kernel import Buffer, KernelProgram, LoopKernel
 # Rows per block: about this many bytes of the widest member's rows (measured best for row
 # softmax 4096x1024 among 8K..256K on a 32 KiB-L1, 1 MiB-L2 core).
 BLOCK_BYTES = 1 << 15
+# Members per chain at most: the cache reuse is won within a few kernels, while a chain's code
+# is one function whose optimization time grows faster than its length (a 1,000-member chain of
+# a deep gradient graph spent seconds in LLVM), and checking a chain rescans all its members.
+MAX_CHAIN_MEMBERS = 32
 
 
 @dataclass(frozen=True)
@@ -36,26 +40,43 @@ class Chain:
 def row_chains(kp: KernelProgram) -> list[Chain]:
     """Maximal runs of two or more consecutive kernels that may run as a row chain."""
     chains: list[Chain] = []
+    span: dict[int, tuple[int, int]] | None = None
     i = 0
     while i < len(kp.kernels):
         j = i + 1
-        while j < len(kp.kernels) and _chainable(kp.kernels[i:j + 1]):
+        while j < len(kp.kernels) and j - i < MAX_CHAIN_MEMBERS and _chainable(kp.kernels[i:j + 1]):
             j += 1
         if j - i >= 2:
-            chains.append(_chain(kp, i, j))
+            span = span if span is not None else _touch_spans(kp)
+            chains.append(_chain(kp, i, j, span))
         i = j
     return chains
 
 
-def _chain(kp: KernelProgram, first: int, last: int) -> Chain:
+def _touch_spans(kp: KernelProgram) -> dict[int, tuple[int, int]]:
+    """For each buffer (by id()), the first and last index of a kernel that reads or writes it:
+    one pass, so that finding a chain's private temporaries does not rescan every kernel."""
+    span: dict[int, tuple[int, int]] = {}
+    for index, k in enumerate(kp.kernels):
+        for b in k.reads() + k.writes():
+            first, _ = span.get(id(b), (index, index))
+            span[id(b)] = (first, index)
+    return span
+
+
+def _chain(kp: KernelProgram, first: int, last: int, span: dict[int, tuple[int, int]]) -> Chain:
     members = kp.kernels[first:last]
     extent = members[0].parallel_extent
     row_bytes = max(k.work // max(extent, 1) * 8 for k in members)
     block = max(1, min(extent, BLOCK_BYTES // max(row_bytes, 1)))
-    outside = {id(b) for k in kp.kernels[:first] + kp.kernels[last:] for b in k.reads() + k.writes()}
     results = {id(b) for b in kp.results}
+
+    def only_inside(b: Buffer) -> bool:
+        lo, hi = span[id(b)]
+        return first <= lo and hi < last
+
     private = {b.id: b.nbytes // extent for k in members for b in k.writes()
-               if b.kind == "temp" and b.alias_of is None and id(b) not in outside and id(b) not in results}
+               if b.kind == "temp" and b.alias_of is None and only_inside(b) and id(b) not in results}
     return Chain(first, last, extent, block, tuple(sorted(private.items())))
 
 

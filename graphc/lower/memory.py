@@ -23,6 +23,10 @@ would add traffic, so the CUDA backend does not ask for it.
 """
 from __future__ import annotations
 
+import bisect
+import heapq
+import math
+
 from .kernel import KernelProgram, LoopKernel
 
 ALIGN = 64
@@ -41,21 +45,50 @@ def plan_memory(kp: KernelProgram, temps_in_outputs: bool = False) -> KernelProg
                 last[b.id] = i
     temps = sorted((b for b in kp.buffers if b.kind == "temp" and b.id in first and b.alias_of is None),
                    key=lambda b: first[b.id])
-    placed: list[tuple[int, int, int]] = []  # (start, end, last use)
+    gaps = _FreeGaps()
+    ends: list[tuple[int, int, int]] = []   # heap of (last use, start, end) of placed temporaries
     size = 0
     for b in temps:
+        while ends and ends[0][0] < first[b.id]:   # dead before b is first written: free it
+            _, start, end = heapq.heappop(ends)
+            gaps.release(start, end)
         need = -(-max(b.nbytes, 1) // ALIGN) * ALIGN
-        live = [(s, e) for s, e, until in placed if until >= first[b.id]]
-        offset = 0
-        for s, e in sorted(live):
-            if offset + need <= s:
-                break
-            offset = max(offset, e)
-        b.offset = offset
-        placed.append((offset, offset + need, last[b.id]))
-        size = max(size, offset + need)
+        b.offset = gaps.take(need)
+        heapq.heappush(ends, (last[b.id], b.offset, b.offset + need))
+        size = max(size, b.offset + need)
     kp.workspace_bytes = place_subprograms(kp.kernels, -(-size // ALIGN) * ALIGN)
     return kp
+
+
+class _FreeGaps:
+    """The workspace's free byte ranges, in order of offset (the last one open-ended): first
+    fit in time linear in the number of gaps, which stays small, rather than in the number of
+    live temporaries, which a deep graph's gradient makes thousands (its forward values)."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = [0]
+        self.ends: list[float] = [math.inf]
+
+    def take(self, need: int) -> int:
+        for i, (start, end) in enumerate(zip(self.starts, self.ends)):
+            if end - start >= need:
+                if end - start == need:
+                    del self.starts[i], self.ends[i]
+                else:
+                    self.starts[i] = start + need
+                return start
+        raise AssertionError("the last gap is open-ended")
+
+    def release(self, start: int, end: int) -> None:
+        i = bisect.bisect_left(self.starts, start)
+        if i < len(self.starts) and self.starts[i] == end:      # joins the gap after it
+            self.starts[i] = start
+        else:
+            self.starts.insert(i, start)
+            self.ends.insert(i, end)
+        if i > 0 and self.ends[i - 1] == start:                   # joins the gap before it
+            self.ends[i - 1] = self.ends[i]
+            del self.starts[i], self.ends[i]
 
 
 def place_subprograms(kernels: list, base: int) -> int:

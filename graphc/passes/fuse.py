@@ -31,6 +31,10 @@ from ..program import FusionGroup, Program
 VIEW_OPS = frozenset({"Reshape", "Transpose", "BroadcastTo", "StridedSlice", "ExpandDims", "Squeeze"})
 REDUCTION_OPS = frozenset({"Sum", "Max", "Min", "Prod", "Any", "All"})
 SOURCE_OPS = frozenset({"Placeholder", "Const"})
+# Members per group at most: a fused group is one scalar expression tree per element, and every
+# walk over it (cost model, fingerprint, code generation) follows its depth; a chain of 20,000
+# elementwise ops becomes 20,000 / MAX_GROUP_NODES kernels instead of a RecursionError.
+MAX_GROUP_NODES = 96
 
 
 def kind_of(node: Node) -> str:
@@ -86,7 +90,7 @@ class _Partitioner:
         out = node.outputs[0]
         direct = [t for t in node.inputs if self.group_of.get(t.node.id) is g]
         through_views = [t for t in node.inputs if t.node.type in VIEW_OPS and self.group_of.get(self.base(t).node.id) is g]
-        if not direct or through_views:
+        if not direct or through_views or len(g.nodes) >= MAX_GROUP_NODES:
             return False  # a member read through an index map must be stored first
         if kind == "elementwise":
             ok = g.kind != "copy" and tuple(out.shape) == g.out_space and all(
@@ -155,6 +159,8 @@ class _Partitioner:
             for c in list(self.groups):
                 if c is p or c.kind != "elementwise" or not c.nodes or c.space != p.out_space:
                     continue
+                if len(p.nodes) + len(c.nodes) > MAX_GROUP_NODES:
+                    continue
                 if not self.reads_results_of(c, p):
                     continue
                 others = 0
@@ -202,6 +208,8 @@ class _Partitioner:
                 if h.kind != "elementwise" or not h.nodes or len(readers.get(h.id, ())) != 1:
                     continue
                 (g,) = readers[h.id]
+                if len(g.nodes) + len(h.nodes) > MAX_GROUP_NODES:
+                    continue
                 if g.kind in ("elementwise", "reduction") and g.space == h.space and self.reads_directly(g, h):
                     self.absorb(g, h)
                     changed = True
