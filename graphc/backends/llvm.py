@@ -13,8 +13,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..codegen.llvm import add_segments, module_info, render_module
+from ..codegen.llvm import SMALL_KERNEL_WORK, add_segments, module_info, render_module, renamed
 from ..lower import KernelProgram
+from ..lower.kernel import GemmCall, LoopKernel
 from ..lower.fingerprint import fingerprint
 from ..program import Program
 from ..runtime import cache, jit
@@ -24,6 +25,10 @@ from .target import KernelTarget
 # Programs doing less work than this (loop iterations, or GEMM multiply-adds, in all) run in a
 # few microseconds whatever the code quality: they are compiled quickly rather than well.
 QUICK_WORK = 1 << 14
+# A program of this many kernels or more, none of which does SMALL_KERNEL_WORK iterations, is
+# compiled quickly too: its kernels are optnone in the O3 tier anyway, and full code generation
+# of thousands of them (a deep graph's gradient) took tens of seconds instead of a few.
+MANY_KERNELS = 256
 FORMAT = "graphc-llvm-3"
 
 
@@ -39,25 +44,33 @@ class LLVMTarget(KernelTarget):
         return jit.gemm_available()
 
     def emit(self, kp: KernelProgram, program: Program) -> tuple[CpuExecutable, dict[str, Any]]:
-        quick = sum(k.work for k in kp.kernels) < QUICK_WORK
-        parallel = parallel_kernels(module_info(kp, "_"), self.threads)   # which kernels the pool splits
+        quick = sum(k.work for k in kp.kernels) < QUICK_WORK or _many_small_kernels(kp)
+        draft = module_info(kp, "_")
+        parallel = parallel_kernels(draft, self.threads)   # which kernels the pool splits
         about = f"{FORMAT}; code generator {code_digest()}; {'quick' if quick else 'O3'}; {jit.host_description()}"
         key = cache.key_of(about, repr(parallel), fingerprint(kp))
         prefix = f"g{key[:20]}"   # symbols unique per program in the shared engine
-        info = module_info(kp, prefix)
+        info = renamed(draft, prefix)
         info.segments = plan_segments(parallel)
         source = "memory" if jit.is_loaded(key) else "disk"
         if source == "disk":
             code = cache.load(key, about=about)
             if code is None:
                 source = "compiled"
-                module, info = render_module(kp, prefix)
+                module, info = render_module(kp, prefix, info=info)
                 add_segments(module, info, plan_segments(parallel))
                 code = jit.compile_object(str(module), quick)
                 cache.store(key, code, about=about)
             jit.load_object(key, code)
         executable = CpuExecutable(kp, info, jit.load_object(key, b""), program, self.threads)
         return executable, {"code_from": source, "cache_hit": source != "compiled", "tier": "quick" if quick else "O3"}
+
+
+def _many_small_kernels(kp: KernelProgram) -> bool:
+    """Whether the program is hundreds of kernels that each run in microseconds (GEMMs call BLAS
+    whatever the tier; loops and branches keep the O3 tier)."""
+    return len(kp.kernels) >= MANY_KERNELS and all(
+        isinstance(k, GemmCall) or (isinstance(k, LoopKernel) and k.work < SMALL_KERNEL_WORK) for k in kp.kernels)
 
 
 @lru_cache(maxsize=1)

@@ -16,6 +16,7 @@ and one data pointer per buffer; constants and temporaries are bound once per ex
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from llvmlite import ir
@@ -73,11 +74,21 @@ def module_info(kp: KernelProgram, name: str) -> ModuleInfo:
     return ModuleInfo(name, infos, dynamic, chains=row_chains(kp), frame_size=FRAME_BUFFERS + len(kp.buffers))
 
 
-def render_module(kp: KernelProgram, name: str = "graphc", triple: str | None = None) -> tuple[ir.Module, ModuleInfo]:
+def renamed(info: ModuleInfo, name: str) -> ModuleInfo:
+    """The same module description under another symbol prefix (the cache key names a module,
+    and the key depends on the description: computing it twice cost seconds on big programs)."""
+    kernels = [dataclasses.replace(k, name=f"{name}{k.name[len(info.name):]}") for k in info.kernels]
+    return dataclasses.replace(info, name=name, kernels=kernels, segments=list(info.segments),
+                               chains=list(info.chains))
+
+
+def render_module(kp: KernelProgram, name: str = "graphc", triple: str | None = None,
+                  info: ModuleInfo | None = None) -> tuple[ir.Module, ModuleInfo]:
+    """The LLVM module of a kernel program; `info`, when given, is module_info(kp, name)."""
     module = ir.Module(name=name)
     if triple:
         module.triple = triple
-    info = module_info(kp, name)
+    info = info if info is not None else module_info(kp, name)
     codes = {id(check): i + 1 for i, check in enumerate(kp.errors)}
     for k, kinfo in zip(kp.kernels, info.kernels):
         render_kernel(module, kinfo.name, k, lambda check: codes[id(check)])
@@ -120,10 +131,12 @@ def _chain_function(module: ir.Module, info: ModuleInfo, j: int, chain: Chain) -
     if chain.private:
         slots = ir.Constant(llvm_types.I64, info.frame_size)
         local = b.alloca(llvm_types.I8P, size=slots)
-        for i in range(info.frame_size):  # small: two slots and one per buffer
-            b.store(
-                b.load(b.gep(frame, [ir.Constant(llvm_types.I64, i)])), b.gep(local, [ir.Constant(llvm_types.I64, i)])
-            )
+        # one copy call, not a load and store per slot: a program of thousands of buffers made
+        # each chain function thousands of instructions long
+        memcpy = module.declare_intrinsic("llvm.memcpy", [llvm_types.I8P, llvm_types.I8P, llvm_types.I64])
+        size = ir.Constant(llvm_types.I64, info.frame_size * 8)
+        b.call(memcpy, [b.bitcast(local, llvm_types.I8P), b.bitcast(frame, llvm_types.I8P), size,
+                        ir.Constant(llvm_types.I1, 0)])
         for buffer_id, row_bytes in chain.private:
             area = b.alloca(llvm_types.I8, size=ir.Constant(llvm_types.I64, chain.block * row_bytes + 64))
             area.align = 64
@@ -188,4 +201,4 @@ def add_segments(module: ir.Module, info: ModuleInfo, segments: list[tuple[int, 
         b.ret_void()
 
 
-__all__ = ["KernelInfo", "ModuleInfo", "module_info", "render_module", "add_segments", "LoopKernel"]
+__all__ = ["KernelInfo", "ModuleInfo", "module_info", "renamed", "render_module", "add_segments", "LoopKernel"]
