@@ -175,8 +175,11 @@ def rows_for(title: str, times: dict[str, float], flops: float | None) -> list[t
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--busy", type=int, default=0, help="spinning processes to run while measuring")
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=9, help="timed rounds per figure (median)")
+    parser.add_argument("--quick", action="store_true", help="5 rounds")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds = min(args.rounds, 5)
     fwd, trn = cnn_workloads()
     att = attention_workload()
     with busy_processes(args.busy):

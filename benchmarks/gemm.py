@@ -17,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import graphc as gc  # noqa: E402
+from busy import busy_processes  # noqa: E402
 from timing import median_seconds, table  # noqa: E402
 
 CASES = [(128, "float32"), (256, "float32"), (512, "float32"), (1024, "float32"), (2048, "float32"),
@@ -53,13 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per figure (median)")
     parser.add_argument("--quick", action="store_true", help="sizes up to 512 only")
     parser.add_argument("--backend", default=None, help="graphc backend (default: graphc's default, llvm)")
+    parser.add_argument("--busy", type=int, default=0, help="spinning processes to run while measuring")
     args = parser.parse_args(argv)
     rows = []
     below = 0
     for n, dtype in CASES:
         if args.quick and n > 512:
             continue
-        t_numpy, t_graphc, t_exe, tier = gemm(n, dtype, args.repeats, args.backend)
+        with busy_processes(args.busy):
+            t_numpy, t_graphc, t_exe, tier = gemm(n, dtype, args.repeats, args.backend)
         ratio = t_numpy / t_graphc
         below += ratio < GOAL
         flops = 2.0 * n ** 3

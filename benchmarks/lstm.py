@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from busy import busy_processes
 from timing import compare, table
 
 import graphc as gc
@@ -326,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="3 rounds after 100 warm-up steps, one process per compile figure")
     parser.add_argument("--profile", action="store_true", help="also print graphc's kernel profile of the step")
+    parser.add_argument("--busy", type=int, default=0, help="spinning processes to run while timing the steps")
     parser.add_argument("--first-step", choices=["graphc", "jax"], help=argparse.SUPPRESS)   # the child process
     parser.add_argument("--time-steps", type=int, default=STEPS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -340,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"agreement after one step: {check_agreement(jax)}\n")
 
     rounds, warmup, repeats = (3, 100, 1) if args.quick else (7, 300, 3)
-    t_train, t_forward = step_times(jax, rounds, warmup)
+    with busy_processes(args.busy):
+        t_train, t_forward = step_times(jax, rounds, warmup)
     rows = []
     for title, times in ((f"training step (T={STEPS})", t_train), (f"forward only (T={STEPS})", t_forward)):
         for name, t in times.items():

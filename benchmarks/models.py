@@ -22,9 +22,13 @@ import time
 import warnings
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from busy import busy_processes  # noqa: E402
+
 MODELS = ["resnet18", "resnet50", "vgg11", "alexnet", "googlenet", "inception_v3", "densenet121", "squeezenet1_1",
           "mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_x0_5", "mnasnet0_5", "efficientnet_b0",
           "regnet_y_400mf", "convnext_tiny", "vit_b_16"]
+QUICK = ["resnet18", "mobilenet_v2", "efficientnet_b0"]
 
 
 def export(name: str, folder: Path) -> Path:
@@ -72,14 +76,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", default=MODELS)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds for one model's check")
+    parser.add_argument("--quick", action="store_true", help="only " + ", ".join(QUICK))
+    parser.add_argument("--busy", type=int, default=0, help="spinning processes to run while measuring")
     args = parser.parse_args(argv)
+    if args.quick and args.models == MODELS:
+        args.models = QUICK
     folder = Path(tempfile.mkdtemp(prefix="graphc-models-"))
     print("| model | imports and runs | largest difference / output scale | graphc first call (s) | "
           "warm graphc / onnxruntime |")
     print("|---|---|---|---|---|")
     for name in args.models:
         try:
-            row = check(export(name, folder), args.timeout)
+            path = export(name, folder)
+            with busy_processes(args.busy):
+                row = check(path, args.timeout)
         except Exception as err:   # noqa: BLE001 - an export failure is a row, not the end of the table
             row = {"status": f"torch export failed: {type(err).__name__}"}
         print(f"| {name} | {row['status']} | {row.get('max_diff', '-')} | {row.get('first_s', '-')} | "

@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import graphc as gc  # noqa: E402
+from busy import busy_processes  # noqa: E402
 from timing import compare, table  # noqa: E402
 
 
@@ -209,20 +210,22 @@ def call_overhead() -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 1e7 chain and the compile-time runs")
+    parser.add_argument("--busy", type=int, default=0, help="spinning processes to run while measuring")
     args = parser.parse_args(argv)
     rows: list[tuple[str, ...]] = []
-    for n in ([10 ** 6] if args.quick else [10 ** 6, 10 ** 7]):
-        rows += report(f"chain {n:.0e}", elementwise(n))
-    soft, lse = softmax_and_logsumexp()
-    rows += report("softmax 4096x1024", soft) + report("logsumexp 4096x1024", lse)
-    rows += report("MLP train step", mlp_step())
+    with busy_processes(args.busy):
+        for n in ([10 ** 6] if args.quick else [10 ** 6, 10 ** 7]):
+            rows += report(f"chain {n:.0e}", elementwise(n))
+        soft, lse = softmax_and_logsumexp()
+        rows += report("softmax 4096x1024", soft) + report("logsumexp 4096x1024", lse)
+        rows += report("MLP train step", mlp_step())
     print(table(rows, ("workload", "implementation", "ms (median)", "graphc / this")))
     overhead = call_overhead()
     print("\ncall overhead of a tiny graph (us): " + ", ".join(f"{k} {v * 1e6:.2f}" for k, v in overhead.items()))
     if not args.quick:
         ct = compile_times()
         print(f"MLP step compile: cold {ct['cold'] * 1e3:.0f} ms, warm (new process) {ct['warm'] * 1e3:.1f} ms")
-    print(f"\nthreads: {os.cpu_count()}, peers: " + ", ".join(
+    print(f"\nthreads: {os.cpu_count()}, busy processes: {args.busy}, peers: " + ", ".join(
         n for n, m in (("jax", jax), ("numexpr", numexpr), ("pytensor", pytensor)) if m is not None))
 
 

@@ -66,7 +66,7 @@ def _suite_path() -> Path:
     return Path(graphc.__file__).resolve().parent / "benchmarks" / "suite.py"
 
 
-BENCHMARKS = ("suite", "lstm")   # benchmarks/NAME.py that `graphc bench NAME` runs
+BENCHMARKS = ("suite", "lstm", "cnn", "gemm", "models")   # benchmarks/NAME.py that `graphc bench NAME` runs
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -81,7 +81,7 @@ def _bench(args: argparse.Namespace) -> int:
     assert spec is not None and spec.loader is not None
     suite = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(suite)
-    code = suite.main(["--quick"] if args.quick else [])
+    code = suite.main((["--quick"] if args.quick else []) + list(args.options))
     return code if isinstance(code, int) else 0
 
 
@@ -138,11 +138,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench_help = "run the benchmark suite against NumPy and the installed peers (benchmarks/suite.py)"
     bench = sub.add_parser("bench", help=bench_help, description=bench_help)
     bench.add_argument("benchmark", nargs="?", choices=BENCHMARKS, default="suite",
-                       help="suite (the default) or lstm (benchmarks/lstm.py: an LSTM training step against jax)")
-    bench.add_argument("--quick", action="store_true", help="skip the 1e7 chain and the compile-time runs "
-                       "(lstm: fewer rounds, one process per compile figure)")
+                       help="suite (the default: elementwise, softmax, MLP step against numpy, numexpr, jax); lstm "
+                       "(an LSTM training step against jax); cnn (a small CNN and an attention block against jax); "
+                       "gemm (against numpy's BLAS); models (torchvision models through ONNX against onnxruntime)")
+    bench.add_argument("--quick", action="store_true", help="fewer sizes, rounds or models")
+    bench.epilog = ("Any other option goes to the benchmark, named first: `graphc bench cnn --busy 2` (two spinning processes "
+                    "while it measures); `graphc bench NAME -- --help` lists a benchmark's options.")
     bench.set_defaults(fn=_bench)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "bench":   # the benchmark's own options (--busy N, --rounds ...) go through to it
+        args.options = [a for a in extra if a != "--"]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     from .errors import GraphcError
 
     try:

@@ -94,6 +94,30 @@ def test_cli_bench_runs_the_suite_main_with_quick(monkeypatch, tmp_path, capsys)
     assert capsys.readouterr().out.splitlines() == ["suite main called with ['--quick']", "suite main called with []"]
 
 
+def test_cli_bench_passes_the_benchmarks_own_options_through(monkeypatch, tmp_path, capsys):
+    folder = tmp_path / "benchmarks"
+    folder.mkdir()
+    for name in ("suite", "cnn"):
+        (folder / f"{name}.py").write_text(f"def main(argv=None):\n    print('{name}', argv)\n")
+    monkeypatch.setattr(cli, "_suite_path", lambda: folder / "suite.py")
+    assert main(["bench", "cnn", "--busy", "2"]) == 0
+    assert main(["bench", "--quick", "cnn", "--rounds", "3"]) == 0
+    assert main(["bench", "suite", "--busy", "1"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["cnn ['--busy', '2']", "cnn ['--quick', '--rounds', '3']",
+                                                    "suite ['--busy', '1']"]
+    with pytest.raises(SystemExit):   # outside bench an unknown option is still an error
+        main(["ops", "--busy", "1"])
+
+
+@pytest.mark.parametrize("name", cli.BENCHMARKS)
+def test_every_benchmark_graphc_bench_names_imports_and_takes_quick_and_busy(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", name, "--", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--quick" in out and "--busy" in out
+
+
 def test_onnx_check_lists_every_missing_operator_and_compares_with_onnxruntime(tmp_path, capsys):
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
