@@ -24,9 +24,9 @@ def _digits():
 
 def _branchy(dropout: float = 0.0):
     """Two branches joined by Concatenate and Add: a model Sequential cannot express."""
-    gc.set_random_seed(3)
     graph = gc.Graph()
-    with graph.as_default():
+    with graph.as_default():   # the seed is the graph's (TF1's rule): set inside, or the weights are random per run
+        gc.set_random_seed(3)
         inp = gc.Input(shape=(64,), name="pixels")
         a = gc.layers.Dense(32, activation="relu")(inp)
         if dropout:
@@ -77,8 +77,8 @@ def test_several_inputs_and_outputs():
     xa, xb = rng.normal(size=(256, 3)).astype(np.float32), rng.normal(size=(256, 2)).astype(np.float32)
     total = (xa.sum(1, keepdims=True) + 2 * xb.sum(1, keepdims=True)).astype(np.float32)
     label = (total[:, 0] > 0).astype(np.float32)[:, None]
-    gc.set_random_seed(4)
     with gc.Graph().as_default():
+        gc.set_random_seed(4)   # the graph's seed (TF1's rule): inside, or the weights differ per run
         a, b = gc.Input(shape=(3,), name="a"), gc.Input(shape=(2,), name="b")
         h = gc.layers.Dense(16, activation="relu")(gc.layers.Concatenate()([a, b]))
         regression = gc.layers.Dense(1, name="sum")(h)
