@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from graphc.runtime import threads
+from graphc.runtime import cpus, threads
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD = """
@@ -45,14 +45,14 @@ def test_cgroup_quota(tmp_path, files, expected):
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text + "\n")
-    assert threads._cgroup_quota(str(tmp_path)) == expected
+    assert cpus._cgroup_quota(str(tmp_path)) == expected
 
 
 def test_the_quota_caps_the_affinity(monkeypatch):
-    monkeypatch.setattr(threads, "_cgroup_quota", lambda: 1.5)
-    assert threads.available_cpus() == min(2, len(os.sched_getaffinity(0)))
-    monkeypatch.setattr(threads, "_cgroup_quota", lambda: 0.2)
-    assert threads.available_cpus() == 1
+    monkeypatch.setattr(cpus, "_cgroup_quota", lambda: 1.5)
+    assert cpus.available_cpus() == min(2, len(os.sched_getaffinity(0)))
+    monkeypatch.setattr(cpus, "_cgroup_quota", lambda: 0.2)
+    assert cpus.available_cpus() == 1
 
 
 def test_bad_thread_setting(monkeypatch):
