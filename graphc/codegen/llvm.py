@@ -27,6 +27,7 @@ from . import llvm_types
 from .llvm_control import render_kernel
 from .llvm_gemm import iterations as gemm_iterations
 from .llvm_loops import FRAME_BUFFERS, FRAME_ERROR, counted_loop
+from .llvm_shared import SharedBodies
 
 NUMPY_DATA_OFFSET = 16
 # Loop kernels with fewer iterations than this run in microseconds even unoptimized: they are
@@ -90,14 +91,18 @@ def render_module(kp: KernelProgram, name: str = "graphc", triple: str | None = 
         module.triple = triple
     info = info if info is not None else module_info(kp, name)
     codes = {id(check): i + 1 for i, check in enumerate(kp.errors)}
+    bodies = SharedBodies(module)
     for k, kinfo in zip(kp.kernels, info.kernels):
         render_kernel(module, kinfo.name, k, lambda check: codes[id(check)])
         # Entries call kernels; inlining them there would only compile each kernel twice more.
-        module.globals[kinfo.name].attributes.add("noinline")
+        entry, body = module.globals[kinfo.name], module.globals.get(f"{kinfo.name}_body")
+        entry.attributes.add("noinline")
         if isinstance(k, LoopKernel) and k.work < SMALL_KERNEL_WORK:
-            for fn in (module.globals[kinfo.name], module.globals[f"{kinfo.name}_body"]):
+            for fn in (entry, body):
                 fn.attributes.add("noinline")
                 fn.attributes.add("optnone")
+        if body is not None:
+            bodies.add(entry, body)
     _entries(module, info)
     return module, info
 
