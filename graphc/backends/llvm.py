@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from ..codegen.llvm import SMALL_KERNEL_WORK, add_segments, module_info, render_module, renamed
+from ..codegen.llvm_split import split_module
 from ..lower import KernelProgram
 from ..lower.kernel import GemmCall, LoopKernel
 from ..lower.fingerprint import fingerprint
 from ..program import Program
-from ..runtime import cache, jit
+from ..runtime import cache, compile_workers, jit
 from ..runtime.cpu import CpuExecutable, parallel_kernels, plan_segments
 from .target import KernelTarget
 
@@ -59,7 +60,8 @@ class LLVMTarget(KernelTarget):
                 source = "compiled"
                 module, info = render_module(kp, prefix, info=info)
                 add_segments(module, info, plan_segments(parallel))
-                code = jit.compile_object(str(module), quick)
+                parts = 1 if quick else 1 + compile_workers.extra_processes()
+                code = jit.compile_objects(split_module(module, [k.name for k in info.kernels], parts), quick)
                 cache.store(key, code, about=about)
             jit.load_object(key, code)
         executable = CpuExecutable(kp, info, jit.load_object(key, b""), program, self.threads)

@@ -11,15 +11,16 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
+import struct
 import threading
-from functools import lru_cache
 from typing import Any
 
 import llvmlite
 import llvmlite.binding as llvm
 
 from ..lower.kernel import HOST_CALL_SYMBOL, LOOP_POOL_SYMBOL
-from . import host_calls
+from . import compile_workers, host_calls
+from .llvm_compile import compile_ir, initialize, optimize, target_machine
 
 _lock = threading.RLock()
 _ready = False
@@ -29,18 +30,9 @@ def _init() -> None:
     global _ready
     with _lock:
         if not _ready:
-            llvm.initialize_native_target()
-            llvm.initialize_native_asmprinter()
+            initialize()
             _register_blas()
             _ready = True
-
-
-@lru_cache(maxsize=2)
-def target_machine(opt: int = 3) -> llvm.TargetMachine:
-    _init()
-    target = llvm.Target.from_triple(llvm.get_process_triple())
-    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-                                        opt=opt, codemodel="jitdefault")
 
 
 def host_description() -> str:
@@ -50,41 +42,47 @@ def host_description() -> str:
            f"{llvm.get_host_cpu_name()}; {llvm.get_host_cpu_features().flatten()}; blas {gemm_available()}"
 
 
-def optimize(module: llvm.ModuleRef, tm: llvm.TargetMachine | None = None) -> None:
-    tm = tm or target_machine()
-    pto = llvm.create_pipeline_tuning_options(speed_level=3)
-    pto.loop_vectorization = True
-    pto.slp_vectorization = True
-    pto.loop_interleaving = True
-    pb = llvm.create_pass_builder(tm, pto)
-    pb.getModulePassManager().run(module, pb)
-
-
-def parse(ir_text: str) -> llvm.ModuleRef:
-    _init()
-    tm = target_machine()
-    module = llvm.parse_assembly(ir_text)
-    module.triple = tm.triple
-    module.data_layout = str(tm.target_data)
-    module.verify()
-    return module
-
-
 def compile_object(ir_text: str, quick: bool = False) -> bytes:
-    """Compile IR to relocatable object code for the host: at O3 with vectorization, or, for
-    `quick` (programs whose whole run is a few microseconds), with only SROA, instcombine and
-    CFG simplification and fast instruction selection, about 10x sooner."""
-    module = parse(ir_text)
-    if quick:
-        tm = target_machine(0)
-        pm = llvm.create_new_module_pass_manager()
-        pm.add_sroa_pass()
-        pm.add_instruction_combine_pass()
-        pm.add_simplify_cfg_pass()
-        pm.run(module, llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=0)))
-        return tm.emit_object(module)
-    optimize(module)
-    return target_machine().emit_object(module)
+    """Relocatable object code for the host (graphc.runtime.llvm_compile.compile_ir: O3, or
+    the quick tier for programs whose whole run is a few microseconds)."""
+    _init()
+    return compile_ir(ir_text, quick)
+
+
+def compile_objects(ir_texts: list[str], quick: bool = False) -> bytes:
+    """The object code of several modules that together make one program, as one blob for the
+    cache and load_object: compiled side by side in worker processes where this process may
+    use more than one CPU (graphc.runtime.compile_workers)."""
+    if len(ir_texts) == 1:
+        return compile_object(ir_texts[0], quick)
+    _init()
+    return pack_objects(compile_workers.compile_all(ir_texts, quick))
+
+
+OBJECTS_MAGIC = b"GCOBJS1\0"
+
+
+def pack_objects(codes: list[bytes]) -> bytes:
+    """Several object files as one blob: magic, count, lengths, then the files."""
+    head = OBJECTS_MAGIC + struct.pack(f"<{len(codes) + 1}Q", len(codes), *(len(c) for c in codes))
+    return head + b"".join(codes)
+
+
+def unpack_objects(blob: bytes) -> list[bytes]:
+    """The object files of a blob that pack_objects wrote (a plain object file is itself)."""
+    if not blob.startswith(OBJECTS_MAGIC):
+        return [blob]
+    at = len(OBJECTS_MAGIC)
+    (count,) = struct.unpack_from("<Q", blob, at)
+    sizes = struct.unpack_from(f"<{count}Q", blob, at + 8)
+    at += 8 * (count + 1)
+    codes = []
+    for size in sizes:
+        codes.append(blob[at:at + size])
+        at += size
+    if at != len(blob) or any(len(c) != n for c, n in zip(codes, sizes)):
+        raise ValueError("a truncated object blob")
+    return codes
 
 
 class TargetError(ValueError):
@@ -163,9 +161,10 @@ class _Loader:
 
     def load(self, key: str, code: bytes) -> None:
         if key not in self.loaded:
-            obj = llvm.ObjectFileRef.from_data(code)
-            self.engine.add_object_file(obj)
-            self.objects.append(obj)
+            for part in unpack_objects(code):
+                obj = llvm.ObjectFileRef.from_data(part)
+                self.engine.add_object_file(obj)
+                self.objects.append(obj)
             self.engine.finalize_object()
             self.loaded.add(key)
 

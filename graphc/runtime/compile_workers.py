@@ -1,0 +1,127 @@
+"""Compiling the parts of a big program side by side: this process compiles one part while
+worker processes (graphc/runtime/llvm_compile.py run as a script) compile the others.
+
+Why processes: llvmlite serializes every LLVM call in a process behind one lock, so threads
+would take turns. A model's first call is mostly LLVM's O3 pipeline and instruction selection
+over a hundred kernel bodies; on 2 cores two processes halve it. Workers start on the first
+big compile (a fraction of a second, far less than they save) and stay for the next one; each
+exits when its input closes, that is when this process exits. A worker that fails or dies is
+dropped and its part compiled here, so a broken worker costs time, never a wrong answer.
+Workers never outnumber the CPUs this process may use (affinity and cgroup quota) minus one.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .llvm_compile import ERROR_BIT, compile_ir
+from .cpus import available_cpus
+
+_SCRIPT = Path(__file__).with_name("llvm_compile.py")
+_lock = threading.Lock()          # one multi-part compile at a time uses the workers
+_workers: list[subprocess.Popen] = []
+
+
+def extra_processes() -> int:
+    """How many worker processes a compile may use besides this one (0: compile here alone).
+    GRAPHC_COMPILE_WORKERS sets it (0 turns workers off)."""
+    setting = os.environ.get("GRAPHC_COMPILE_WORKERS")
+    if setting is not None:
+        try:
+            return max(0, int(setting))
+        except ValueError:
+            return 0
+    return max(0, min(available_cpus(), 8) - 1)
+
+
+def _start() -> subprocess.Popen:
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    # run_path, not `python llvm_compile.py`: the script's folder (graphc/runtime) must not come
+    # first on the worker's module path, where its files would shadow the standard library's
+    launch = f"import runpy; runpy.run_path({str(_SCRIPT)!r}, run_name='__main__')"
+    return subprocess.Popen([sys.executable, "-c", launch], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env, close_fds=True)
+
+
+def _ask(worker: subprocess.Popen, text: str, quick: bool) -> bytes:
+    data = text.encode("utf-8")
+    assert worker.stdin is not None and worker.stdout is not None
+    worker.stdin.write(struct.pack("<Q", len(data)) + (b"q" if quick else b"o") + data)
+    worker.stdin.flush()
+    head = worker.stdout.read(8)
+    if len(head) < 8:
+        raise OSError("the compile worker exited")
+    (size,) = struct.unpack("<Q", head)
+    body = worker.stdout.read(size & ~ERROR_BIT)
+    if size & ERROR_BIT:
+        raise RuntimeError(body.decode("utf-8", "replace"))
+    if len(body) != size:
+        raise OSError("the compile worker's answer was cut short")
+    return body
+
+
+def _compile_on(worker: subprocess.Popen | None, text: str, quick: bool) -> tuple[bytes, bool]:
+    """(object code, whether the worker is still good)."""
+    if worker is not None:
+        try:
+            return _ask(worker, text, quick), True
+        except (OSError, ValueError):
+            pass
+    return compile_ir(text, quick), False
+
+
+def compile_all(texts: list[str], quick: bool = False) -> list[bytes]:
+    """The object code of each IR text, in order: the first compiled here, the others by workers
+    where there are any (else here, one after another)."""
+    extra = extra_processes()
+    if len(texts) == 1 or extra == 0 or not _lock.acquire(blocking=False):
+        return [compile_ir(t, quick) for t in texts]
+    try:
+        while len(_workers) < min(extra, len(texts) - 1):
+            try:
+                _workers.append(_start())
+            except OSError:
+                break
+        codes: list[bytes | None] = [None] * len(texts)
+        rest = list(range(1, len(texts)))
+        with ThreadPoolExecutor(max_workers=max(1, len(_workers))) as talk:
+            futures = {}
+            for slot, worker in enumerate(_workers):
+                mine = rest[slot::len(_workers)] if _workers else []
+                futures[slot] = talk.submit(_serve_parts, worker, [(i, texts[i]) for i in mine], quick)
+            codes[0] = compile_ir(texts[0], quick)
+            for slot, future in futures.items():
+                results, healthy = future.result()
+                for i, code in results:
+                    codes[i] = code
+                if not healthy:
+                    _drop(_workers[slot])
+        _workers[:] = [w for w in _workers if w.poll() is None and getattr(w, "graphc_good", True)]
+        for i, code in enumerate(codes):   # parts nobody could do (no worker started)
+            if code is None:
+                codes[i] = compile_ir(texts[i], quick)
+        return [c for c in codes if c is not None]
+    finally:
+        _lock.release()
+
+
+def _serve_parts(worker: subprocess.Popen, parts: list[tuple[int, str]], quick: bool) -> tuple[list, bool]:
+    done, healthy = [], True
+    for i, text in parts:
+        code, ok = _compile_on(worker if healthy else None, text, quick)
+        healthy = healthy and ok
+        done.append((i, code))
+    return done, healthy
+
+
+def _drop(worker: subprocess.Popen) -> None:
+    worker.graphc_good = False   # type: ignore[attr-defined]
+    try:
+        worker.kill()
+    except OSError:
+        pass
