@@ -27,7 +27,7 @@ COMBINERS = {"Sum": "sum", "Prod": "prod", "Max": "max", "Min": "min", "Any": "a
 
 
 class Lowering:
-    def __init__(self, program: Program, blas: bool = True) -> None:
+    def __init__(self, program: Program, blas: bool = True, vector_loops: bool = False) -> None:
         if program.groups is None:
             raise CompileError("internal: the program must be fused before lowering")
         self.program = program
@@ -37,6 +37,9 @@ class Lowering:
         self.kernels: list[Any] = []
         self.results = set(program.results)
         self.blas = blas  # float matmuls become GemmCalls (else generated loop kernels)
+        # matrix-vector products become reduction loops even where GEMMs are calls (a CPU BLAS
+        # packs the matrix before streaming it; see library._matmul)
+        self.vector_loops = vector_loops
 
     # ---------------------------------------------------------------- buffers
     def new_buffer(self, name: str, t_or_dtype: Any, shape: tuple[int, ...] | None = None, kind: str = "temp",
@@ -157,5 +160,5 @@ class Lowering:
         kb.finish()
 
 
-def lower_program(program: Program, blas: bool = True) -> KernelProgram:
-    return Lowering(program, blas).lower()
+def lower_program(program: Program, blas: bool = True, vector_loops: bool = False) -> KernelProgram:
+    return Lowering(program, blas, vector_loops).lower()
