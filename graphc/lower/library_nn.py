@@ -15,7 +15,7 @@ from typing import Any
 from ..ir.node import Node
 from ..ops import scalar as sexpr
 from . import index as iexpr
-from .loop_builder import LoopBuilder, index_value
+from .loop_builder import LoopBuilder, condition, index_value
 from .conv_geometry import backward_tap, forward_tap, hwc, layout, pads
 from .conv_gemm import (conv2d_as_gemm, conv2d_backprop_filter_as_gemm, conv2d_backprop_input_as_gemm, conv_shape,
                         padded_input, window_load)
@@ -214,9 +214,43 @@ def _argmax_window(lw, node, x, out_shape, serial: bool):
 def _max_pool_grad(lw: Any, node: Node) -> None:
     x, g = node.inputs
     out = lw.buffer_of[node.outputs[0]]
+    fmt, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl = _pool_setup(node, tuple(x.shape), tuple(g.shape))
+    if sh >= kh and sw >= kw and _dilations(node) == (1, 1):
+        _max_pool_grad_disjoint(lw, node, x, g, out)
+        return
+    # overlapping windows: each window adds its gradient at its argmax, one window after another
     fill(lw, node, out, 0)
     kb, fmt, (vn, voh, vow, vc), (at_h, at_w) = _argmax_window(lw, node, x, tuple(g.shape), serial=True)
     kb.store(out, layout(fmt, vn, at_h, at_w, vc), kb.read(g, layout(fmt, vn, voh, vow, vc)), mode="add")
+    kb.finish()
+
+
+def _max_pool_grad_disjoint(lw: Any, node: Node, x, g, out) -> None:
+    """MaxPoolGrad when windows never overlap (stride >= window, the usual 2x2 / 2): each input
+    position lies in at most one window, so its gradient is a gather, not a scatter: the
+    window's gradient where this position is the window's argmax (the first maximum, as the
+    forward pass and TensorFlow pick it), else 0. Every position is computed on its own
+    (parallel, vectorized over the inner axis) instead of a serial scatter-add, which took a
+    third of a small CNN's training step."""
+    fmt, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl = _pool_setup(node, tuple(x.shape), tuple(g.shape))
+    kb = kernel_builder(lw, node, layout(fmt, n, h, w, c) + (kh, kw), reduced=(4, 5))
+    if fmt == "NHWC":
+        vn, vh, vw, vc = kb.vars[:4]
+    else:
+        vn, vc, vh, vw = kb.vars[:4]
+    vkh, vkw = kb.vars[4], kb.vars[5]
+    # the window holding (vh, vw), and this position's tap in it
+    wh, ww = iexpr.floordiv(iexpr.add(vh, pt), sh), iexpr.floordiv(iexpr.add(vw, pl), sw)
+    th = iexpr.add(iexpr.add(vh, pt), iexpr.mul(wh, -sh))
+    tw = iexpr.add(iexpr.add(vw, pl), iexpr.mul(ww, -sw))
+    inside = iexpr.logical_and(iexpr.less(th, kh), iexpr.less(tw, kw), iexpr.less(wh, oh), iexpr.less(ww, ow))
+    safe_h, safe_w = iexpr.minimum(wh, oh - 1), iexpr.minimum(ww, ow - 1)
+    value = _window_read(kb, x, fmt, vn, safe_h, safe_w, vc, vkh, vkw, sh, sw, pt, pl, h, w, float("-inf"))
+    kb.accumulate("argmax", value, x.dtype)
+    best = iexpr.IExpr("acc", (), 0)
+    mine = iexpr.logical_and(inside, iexpr.equal(best, iexpr.add(iexpr.mul(th, kw), tw)))
+    grad = kb.read(g, layout(fmt, vn, safe_h, safe_w, vc))
+    kb.store(out, layout(fmt, vn, vh, vw, vc), sexpr.select(condition(mine), grad, sexpr.const(0, g.dtype)))
     kb.finish()
 
 
