@@ -74,6 +74,10 @@ def test_convolution_form_matches_the_reference(form, geometry, monkeypatch):
     if form == "gemm-chunked" and kh * kw * ci > library_nn.UNROLLED_BEFORE_GEMM and (kh, kw, *strides) != (1, 1, 1, 1):
         forward_gemms = [line for line in listing.splitlines() if " gemm " in line and line.endswith("'Conv2D'")]
         assert len(forward_gemms) == n, listing   # one GEMM per image
+        if geometry[0] == "NHWC":   # the filter gradient too: one partial gradient per image, then their sum
+            filter_gemms = [line for line in listing.splitlines()
+                            if " gemm " in line and "# Conv2DBackpropFilter " in line]
+            assert len(filter_gemms) == n, listing
 
 
 def test_a_depthwise_convolution_is_unrolled_without_bounds_tests():
