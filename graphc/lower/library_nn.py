@@ -54,7 +54,7 @@ def _conv2d(lw: Any, node: Node) -> None:
     acc = kb.accumulate(
         "sum", sexpr.cast(xv, out.dtype) * sexpr.cast(kb.read(f, (vkh, vkw, vci, vc)), out.dtype), out.dtype
     )
-    kb.store(lw.buffer_of[out], layout(fmt, vn, vh, vw, vc), acc)
+    lw.store_result(kb, out, layout(fmt, vn, vh, vw, vc), acc, inline=fmt == "NHWC")
     kb.finish()
 
 
@@ -75,7 +75,9 @@ def _conv2d_unrolled(lw: Any, node: Node) -> None:
         xv = window_load(kb, padded, s, vn, vh, vw, taps[0], taps[1], _group_channel(node, vc, taps[2], s.co, cig))
         term = sexpr.cast(xv, out.dtype) * sexpr.cast(kb.read(f, (*taps, vc)), out.dtype)
         total = term if total is None else total + term
-    kb.store(lw.buffer_of[out], kb.vars, total)
+    # NHWC: channels innermost, contiguous; the epilogue in the kernel measured 3-9% faster than
+    # a second pass (NCHW with stride 2: 2x slower, with stride 1: no faster)
+    lw.store_result(kb, out, kb.vars, total, inline=s.fmt == "NHWC")
     kb.finish()
 
 
@@ -193,7 +195,7 @@ def _pool(lw: Any, node: Node) -> None:
     if not is_max:
         count = iexpr.mul(_count(voh, sh, pt, kh, h), _count(vow, sw, pl, kw, w))
         acc = acc / sexpr.cast(index_value(count), out.dtype)
-    kb.store(lw.buffer_of[out], layout(fmt, vn, voh, vow, vc), acc)
+    lw.store_result(kb, out, layout(fmt, vn, voh, vow, vc), acc, inline=fmt == "NHWC")
     kb.finish()
 
 

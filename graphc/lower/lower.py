@@ -37,6 +37,7 @@ class Lowering:
         self.kernels: list[Any] = []
         self.results = set(program.results)
         self.blas = blas  # float matmuls become GemmCalls (else generated loop kernels)
+        self.inline_epilogue: FusionGroup | None = None   # the library group being lowered (store_result)
         # matrix-vector products become reduction loops even where GEMMs are calls (a CPU BLAS
         # packs the matrix before streaming it; see library._matmul)
         self.vector_loops = vector_loops
@@ -138,9 +139,32 @@ class Lowering:
         anchor = g.anchor
         for t in anchor.outputs:
             self.bind(t)
+        self.inline_epilogue = g if g.epilogue else None
         lower_library(self, anchor)
-        if g.epilogue:
+        if self.inline_epilogue is not None:   # the library kernel did not take it: a kernel of its own
+            self.inline_epilogue = None
             self.elementwise_tail(g.epilogue, g, tuple(anchor.outputs[0].shape))
+
+    def store_result(self, kb: LoopBuilder, t: Tensor, index: Dims, value: sexpr.SExpr, inline: bool = True) -> None:
+        """Store library output t's `value` at `index` (t's own coordinates). A library rule whose
+        kernel computes its output element by element (a direct or depthwise convolution, a
+        pool) stores through here, and the group's elementwise epilogue (bias, batch norm,
+        activation) runs in the same kernel on the value still in a register, instead of in a
+        second pass over memory. `inline=False` keeps the separate pass: a rule passes it where
+        the fused kernel measured slower (an NCHW depthwise convolution with stride 2, whose
+        strided inner loop stopped vectorizing with the epilogue in it: 2x slower)."""
+        g = self.inline_epilogue
+        if g is None or t is not g.anchor.outputs[0] or not inline:
+            kb.store(self.buffer_of[t], index, value)
+            return
+        self.inline_epilogue = None
+        env: dict[Tensor, sexpr.SExpr] = {t: value}
+        self.run_members(kb, g.epilogue, index, env)
+        if t in g.stores or t in self.results:
+            kb.store(self.buffer_of[t], index, value)
+        for s in g.stores:
+            if s in env and s is not t:
+                kb.store(self.buffer_of[s], index, env[s])
 
     def elementwise_tail(self, nodes: list[Node], g: FusionGroup, space: tuple[int, ...]) -> None:
         kb = LoopBuilder(self, f"k{len(self.kernels)}_{nodes[-1].type}", space, node=nodes[-1])

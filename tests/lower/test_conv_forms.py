@@ -108,3 +108,31 @@ def test_convolution_gemm_form_on_the_cuda_emulator(form, geometry, monkeypatch)
     for a, e in zip(got, expected):
         scale = max(1.0, float(np.abs(e).max()))
         assert_close(np.asarray(a) / scale, np.asarray(e) / scale, dtype="float32")
+
+
+@pytest.mark.parametrize("fmt", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("op", ["depthwise", "pool", "avg_pool"])
+def test_an_elementwise_epilogue_runs_inside_a_direct_kernel_in_nhwc(fmt, op):
+    """Bias and a clipped activation after a depthwise convolution or a pool: in NHWC they run in
+    the convolution's (pool's) own kernel, on the value in a register; in NCHW in a second pass
+    (where the fused kernel measured slower). Values are the reference's either way."""
+    rng = np.random.default_rng(3)
+    c = 6
+    shape = (2, 9, 10, c) if fmt == "NHWC" else (2, c, 9, 10)
+    xv = rng.normal(size=shape).astype(np.float32)
+    x = gc.placeholder(gc.float32, shape)
+    if op == "depthwise":
+        y = gc.nn.conv2d(x, gc.constant(rng.normal(size=(3, 3, 1, c)).astype(np.float32)), [2, 2], "SAME",
+                         data_format=fmt, groups=c)
+    elif op == "pool":
+        y = gc.nn.max_pool2d(x, 2, 2, "SAME", data_format=fmt)
+    else:
+        y = gc.nn.avg_pool2d(x, 3, 2, "SAME", data_format=fmt)
+    bias = rng.normal(size=(c,) if fmt == "NHWC" else (c, 1, 1)).astype(np.float32)
+    out = gc.minimum(gc.maximum(y + gc.constant(bias), 0.0), 6.0)
+    want = gc.Session(backend="numpy").run(out, {x: xv})
+    got = gc.Session(backend="llvm").run(out, {x: xv})
+    assert_close(got, want, dtype="float32")
+    listing = gc.debugprint([out], {x: xv}, level="kernels", backend="llvm", file=io.StringIO())
+    separate = [line for line in listing.splitlines() if line.startswith("k") and "'Minimum" in line]
+    assert (separate == []) == (fmt == "NHWC"), listing
