@@ -55,8 +55,11 @@ def build() -> tuple[list[Any], dict[Any, np.ndarray], list[Any]]:
     h = gc.nn.relu(gc.nn.conv2d(images, kernel, strides=1, padding="SAME"))
     pooled = gc.nn.max_pool2d(h, ksize=2, strides=2, padding="VALID")
     avg = gc.nn.avg_pool2d(h, ksize=2, strides=2, padding="VALID")
+    # overlapping windows: their gradient is the serial scatter ("single" launch mode); the 2x2
+    # pool's is a gather
+    overlapping = gc.nn.max_pool2d(h, ksize=3, strides=2, padding="SAME")
     w = gc.Variable(gc.random_normal([4 * 4 * 4, 10], seed=4, stddev=0.1), name="w")
-    logits = gc.matmul(gc.reshape(pooled + avg, [-1, 64]), w)
+    logits = gc.matmul(gc.reshape(pooled + avg + overlapping, [-1, 64]), w)
     loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
     train = gc.train.AdamOptimizer(0.01).minimize(loss)
     fetches.append(loss)
