@@ -5,8 +5,8 @@ The CNN is the one the issue names: two 3x3 convolutions with ReLU and 2x2 max p
 dense layer (NHWC, 28x28x1 inputs, 32 and 64 channels, batch 64). The attention block is
 batched multi-head self-attention with its projections (batch 8, 128 tokens, 4 heads of 64).
 Both implementations are checked to agree before they are timed. `--busy N` runs N spinning
-processes while measuring. Each figure is also given as GFLOP/s, the convolution's and GEMM's
-multiply-adds per second.
+processes while measuring. Each figure is also given as GFLOP/s (the convolutions' and GEMMs'
+multiply-adds x 2 per second) and as a fraction of the machine's SGEMM rate (benchmarks/machine.py).
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import graphc as gc  # noqa: E402
 from busy import busy_processes  # noqa: E402
+from machine import sgemm_gflops  # noqa: E402
 from timing import compare, table  # noqa: E402
 
 try:
@@ -163,12 +164,13 @@ def attention_workload() -> dict:
     return result
 
 
-def rows_for(title: str, times: dict[str, float], flops: float | None) -> list[tuple[str, ...]]:
+def rows_for(title: str, times: dict[str, float], flops: float | None, peak: float) -> list[tuple[str, ...]]:
     rows = []
     for name, t in times.items():
         ratio = "1.00" if name == "graphc" else f"{times['graphc'] / t:.2f}"
-        rate = f"{flops / t / 1e9:.1f}" if flops else ""
-        rows.append((title, name, f"{t * 1e3:.3f}", rate, ratio))
+        rate = flops / t / 1e9 if flops else None
+        rows.append((title, name, f"{t * 1e3:.3f}", "" if rate is None else f"{rate:.1f}",
+                     "" if rate is None else f"{100 * rate / peak:.0f}%", ratio))
     return rows
 
 
@@ -182,12 +184,14 @@ def main(argv: list[str] | None = None) -> None:
         args.rounds = min(args.rounds, 5)
     fwd, trn = cnn_workloads()
     att = attention_workload()
+    peak = sgemm_gflops()   # measured on the quiet machine, before any busy process starts
     with busy_processes(args.busy):
-        rows = rows_for("CNN forward", compare(fwd, rounds=args.rounds), cnn_flops())
-        rows += rows_for("CNN Adam step", compare(trn, rounds=args.rounds, warmup=20), 3 * cnn_flops())
-        rows += rows_for("attention block", compare(att, rounds=args.rounds), attention_flops())
-    print(table(rows, ("workload", "implementation", "ms (median)", "GFLOP/s", "graphc / this")))
-    print(f"\nthreads: {os.cpu_count()}, busy processes: {args.busy}, jax: {jax.__version__ if jax else 'absent'}")
+        rows = rows_for("CNN forward", compare(fwd, rounds=args.rounds), cnn_flops(), peak)
+        rows += rows_for("CNN Adam step", compare(trn, rounds=args.rounds, warmup=20), 3 * cnn_flops(), peak)
+        rows += rows_for("attention block", compare(att, rounds=args.rounds), attention_flops(), peak)
+    print(table(rows, ("workload", "implementation", "ms (median)", "GFLOP/s", "of SGEMM peak", "graphc / this")))
+    print(f"\nthreads: {os.cpu_count()}, busy processes: {args.busy}, jax: {jax.__version__ if jax else 'absent'}; "
+          f"SGEMM peak (NumPy's BLAS on all cores, 2048^3): {peak:.0f} GFLOP/s")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""Real models through ONNX: torchvision's classifiers (random weights) exported by torch's ONNX
-exporter, each checked by `graphc onnx check` in a new process with an empty compile cache:
-does it import, the largest difference from onnxruntime relative to the output's scale, the
-first call (compile + run) and the warm time of graphc and of onnxruntime.
+"""Real models through ONNX: torchvision's classifiers and a 2-layer TransformerEncoder (random
+weights) exported by torch's ONNX exporter, each checked by `graphc onnx check` in a new
+process with an empty compile cache: does it import, the largest difference from onnxruntime
+relative to the output's scale, the first call (compile + run) and the warm time of graphc and
+of onnxruntime.
 
     python benchmarks/models.py                      # the whole list
     python benchmarks/models.py resnet18 vgg11       # some
@@ -27,8 +28,17 @@ from busy import busy_processes  # noqa: E402
 
 MODELS = ["resnet18", "resnet50", "vgg11", "alexnet", "googlenet", "inception_v3", "densenet121", "squeezenet1_1",
           "mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_x0_5", "mnasnet0_5", "efficientnet_b0",
-          "regnet_y_400mf", "convnext_tiny", "vit_b_16"]
+          "regnet_y_400mf", "convnext_tiny", "vit_b_16", "transformer_encoder"]
 QUICK = ["resnet18", "mobilenet_v2", "efficientnet_b0"]
+
+
+def _transformer_encoder():
+    """torch.nn.TransformerEncoder, 2 layers of d_model 256, 4 heads, feed-forward 1024; one
+    sequence of 128 tokens."""
+    import torch
+
+    layer = torch.nn.TransformerEncoderLayer(d_model=256, nhead=4, dim_feedforward=1024, dropout=0.0, batch_first=True)
+    return torch.nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False).eval(), (1, 128, 256)
 
 
 def export(name: str, folder: Path) -> Path:
@@ -36,16 +46,20 @@ def export(name: str, folder: Path) -> Path:
     import torchvision
 
     torch.manual_seed(0)
-    model = getattr(torchvision.models, name)(weights=None).eval()
+    if name == "transformer_encoder":
+        model, shape = _transformer_encoder()
+    else:
+        model = getattr(torchvision.models, name)(weights=None).eval()
+        size = 299 if name == "inception_v3" else 224
+        shape = (1, 3, size, size)
     with torch.no_grad():   # some heads start at zero (vit's): random values, so the logits say something
         for p in model.parameters():
             if not torch.any(p):
                 p.normal_(0.0, 0.02)
-    size = 299 if name == "inception_v3" else 224
     path = folder / f"{name}.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.randn(1, 3, size, size),), str(path), input_names=["x"],
+        torch.onnx.export(model, (torch.randn(*shape),), str(path), input_names=["x"],
                           output_names=["logits"], opset_version=17, dynamo=False)
     return path
 

@@ -22,6 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import graphc as gc  # noqa: E402
 from busy import busy_processes  # noqa: E402
+from machine import copy_gbps  # noqa: E402
 from timing import compare, table  # noqa: E402
 
 
@@ -38,6 +39,11 @@ pytensor = peer("pytensor")
 if jax is not None:
     import jax.numpy as jnp
     jax.config.update("jax_platforms", "cpu")
+
+
+def _share(title: str, nbytes: int, seconds: float, bandwidth: float) -> str:
+    rate = nbytes / seconds / 1e9
+    return f"{title} {rate:.1f} GB/s ({100 * rate / bandwidth:.0f}%)"
 
 
 def report(title: str, times: dict[str, float]) -> list[tuple[str, ...]]:
@@ -213,13 +219,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--busy", type=int, default=0, help="spinning processes to run while measuring")
     args = parser.parse_args(argv)
     rows: list[tuple[str, ...]] = []
+    bandwidth = copy_gbps()   # measured on the quiet machine, before any busy process starts
+    moved: list[str] = []     # graphc's bytes per second on the memory-bound workloads
     with busy_processes(args.busy):
         for n in ([10 ** 6] if args.quick else [10 ** 6, 10 ** 7]):
-            rows += report(f"chain {n:.0e}", elementwise(n))
+            times = elementwise(n)
+            rows += report(f"chain {n:.0e}", times)
+            moved.append(_share(f"chain {n:.0e}", 8 * n, times["graphc"], bandwidth))
         soft, lse = softmax_and_logsumexp()
         rows += report("softmax 4096x1024", soft) + report("logsumexp 4096x1024", lse)
+        moved.append(_share("softmax 4096x1024", 8 * 4096 * 1024, soft["graphc"], bandwidth))
         rows += report("MLP train step", mlp_step())
     print(table(rows, ("workload", "implementation", "ms (median)", "graphc / this")))
+    print(f"\ngraphc's memory traffic (input read + result written) against a large copy's {bandwidth:.1f} GB/s: "
+          + "; ".join(moved))
     overhead = call_overhead()
     print("\ncall overhead of a tiny graph (us): " + ", ".join(f"{k} {v * 1e6:.2f}" for k, v in overhead.items()))
     if not args.quick:
