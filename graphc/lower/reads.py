@@ -14,6 +14,7 @@ from ..ops.slicing import expand_spec
 from . import index as iexpr
 
 VIEW_OPS = frozenset({"Reshape", "Transpose", "BroadcastTo", "StridedSlice", "ExpandDims", "Squeeze"})
+DIMENSION_VIEWS = frozenset({"Transpose", "BroadcastTo", "StridedSlice"})   # views that index per dimension
 Dims = tuple[iexpr.IExpr, ...]
 Index = Union[Dims, iexpr.IExpr]   # per-dimension indices, or a flat element offset
 
@@ -53,8 +54,60 @@ def _only_unit_dims_differ(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     return [d for d in a if d != 1] == [d for d in b if d != 1]
 
 
-def through_view(t: Tensor, idx: Index) -> tuple[Tensor, Index]:
-    """One step: the view's input and the index into it."""
+def reshape_groups(out_shape: tuple[int, ...], in_shape: tuple[int, ...]) -> list[tuple[int, int, int, int]] | None:
+    """The smallest runs of dimensions that a reshape maps onto each other, as (out_first,
+    out_end, in_first, in_end): (2, 24, 28, 28) -> (48, 28, 28) is [48] <- [2, 24] and two
+    untouched 28s. None for shapes with an empty dimension."""
+    if 0 in out_shape or 0 in in_shape:
+        return None
+    groups, i, j = [], 0, 0
+    while i < len(out_shape) or j < len(in_shape):
+        oi, ij, po, pi = i, j, 1, 1
+        if i < len(out_shape):
+            po, i = out_shape[i], i + 1
+        if j < len(in_shape):
+            pi, j = in_shape[j], j + 1
+        while po != pi:
+            if po < pi and i < len(out_shape):
+                po, i = po * out_shape[i], i + 1
+            elif pi < po and j < len(in_shape):
+                pi, j = pi * in_shape[j], j + 1
+            else:
+                return None
+        groups.append((oi, i, ij, j))
+    return groups
+
+
+def _reshape_by_groups(idx: Dims, out_shape: tuple[int, ...], in_shape: tuple[int, ...]) -> Dims | None:
+    """Per-dimension indices through a reshape, each run of dimensions on its own: a channel
+    shuffle's 48 <- (2, 24) costs one div and one mod of the channel index, and the trailing
+    spatial dimensions pass through untouched (a unit-stride, vectorizable read), where
+    unravelling one flat offset over the whole shape took a div and a mod per dimension and
+    element."""
+    groups = reshape_groups(out_shape, in_shape)
+    if groups is None:
+        return None
+    src: list[iexpr.IExpr] = []
+    for oi, oe, ii, ie in groups:
+        if oe - oi == 1 and ie - ii == 1:
+            src.append(idx[oi])
+            continue
+        flat = flatten(idx[oi:oe], out_shape[oi:oe])
+        step = 1
+        part: list[iexpr.IExpr] = []
+        for k, d in enumerate(reversed(in_shape[ii:ie])):
+            last = k == ie - ii - 1   # the most significant: flat // step is already below d
+            value = iexpr.floordiv(flat, step)
+            part.append(iexpr.const(0) if d == 1 else (value if last else iexpr.mod(value, d)))
+            step *= d
+        src.extend(reversed(part))
+    return tuple(src)
+
+
+def through_view(t: Tensor, idx: Index, dims_wanted: bool = False) -> tuple[Tensor, Index]:
+    """One step: the view's input and the index into it. `dims_wanted`: the next step needs
+    per-dimension indices (a transpose, broadcast or slice of the reshape's input), so a reshape
+    maps them run by run rather than through one flat offset."""
     node = t.node
     x = node.inputs[0]
     out_shape, in_shape = tuple(t.shape), tuple(x.shape)
@@ -64,6 +117,10 @@ def through_view(t: Tensor, idx: Index) -> tuple[Tensor, Index]:
             kept = [e for e, d in zip(idx, out_shape) if d != 1]
             it = iter(kept)
             return x, tuple(iexpr.const(0) if d == 1 else next(it) for d in in_shape)
+        if dims_wanted and isinstance(idx, tuple):
+            grouped = _reshape_by_groups(idx, out_shape, in_shape)
+            if grouped is not None:
+                return x, grouped
         return x, as_flat(idx, out_shape)
     dims = as_dims(idx, out_shape)
     if kind == "Transpose":
@@ -96,5 +153,7 @@ def through_view(t: Tensor, idx: Index) -> tuple[Tensor, Index]:
 def resolve(t: Tensor, idx: Index, stored: set[Tensor]) -> tuple[Tensor, Index]:
     """Follow views from t until a tensor that is stored (or a program input / constant)."""
     while t not in stored and t.node.type in VIEW_OPS:
-        t, idx = through_view(t, idx)
+        x = t.node.inputs[0]
+        dims_wanted = x not in stored and x.node is not None and x.node.type in DIMENSION_VIEWS
+        t, idx = through_view(t, idx, dims_wanted)
     return t, idx

@@ -1,0 +1,84 @@
+"""Reads through a reshape that a transpose, broadcast or slice then indexes per dimension map
+each run of dimensions on its own (graphc.lower.reads.reshape_groups): a channel shuffle reads
+its input with one div and mod of the channel index, not one per dimension and element. The
+values are NumPy's for every combination, and the spatial dimensions stay affine."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.lower.reads import reshape_groups
+
+from ..conftest import CPU_BACKENDS
+
+
+@pytest.mark.parametrize("out_shape, in_shape, expected", [
+    ((1, 48, 28, 28), (1, 2, 24, 28, 28), [(0, 1, 0, 1), (1, 2, 1, 3), (2, 3, 3, 4), (3, 4, 4, 5)]),
+    ((6, 4), (2, 3, 4), [(0, 1, 0, 2), (1, 2, 2, 3)]),
+    ((24,), (2, 3, 4), [(0, 1, 0, 3)]),
+    ((6, 1), (6,), [(0, 1, 0, 1), (1, 2, 1, 1)]),
+    ((4, 6), (6, 4), [(0, 2, 0, 2)]),            # no finer runs: one group of all
+    ((2, 0), (0, 5), None),                      # an empty dimension: no groups
+])
+def test_reshape_groups(out_shape, in_shape, expected):
+    groups = reshape_groups(out_shape, in_shape)
+    assert groups == expected
+    for oi, oe, ii, ie in groups or []:
+        assert np.prod(out_shape[oi:oe]) == np.prod(in_shape[ii:ie])
+
+
+def _channel_shuffle(x, groups):
+    n, c, h, w = x.shape
+    return gc.reshape(gc.transpose(gc.reshape(x, [n, groups, c // groups, h, w]), [0, 2, 1, 3, 4]), [n, c, h, w])
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS + ["cuda-emulator"])
+def test_channel_shuffle_of_a_stored_tensor(backend):
+    rng = np.random.default_rng(0)
+    xv = rng.normal(size=(2, 12, 5, 7)).astype(np.float32)
+    x = gc.placeholder(gc.float32, xv.shape)
+    stored = gc.nn.relu(x) + 1.0   # computed, so the shuffle reads a buffer through three views
+    out = _channel_shuffle(stored, 3)[:, 4:10] * 2.0
+    with gc.Session(backend=backend) as sess:
+        got = sess.run(out, {x: xv})
+    s = np.maximum(xv, 0) + 1
+    want = s.reshape(2, 3, 4, 5, 7).transpose(0, 2, 1, 3, 4).reshape(2, 12, 5, 7)[:, 4:10] * 2
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_a_shuffled_read_keeps_the_spatial_dimensions_affine():
+    xv = np.arange(2 * 8 * 4 * 6, dtype=np.float32).reshape(2, 8, 4, 6)
+    x = gc.placeholder(gc.float32, xv.shape)
+    out = _channel_shuffle(gc.nn.relu(x), 2) * 3.0
+    listing = gc.debugprint([out], {x: xv}, level="kernels", backend="llvm", file=io.StringIO())
+    [read] = [line for line in listing.splitlines() if "flat" in line]
+    assert read.count("floordiv") == 1 and read.count("mod") == 1, read   # the channel only
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_reshape_view_chains_match_numpy(seed):
+    """A stored tensor read through reshape -> (transpose | broadcast | slice) -> reshape, shapes
+    drawn at random (unit dimensions included)."""
+    rng = np.random.default_rng(seed)
+    factors = [int(v) for v in rng.choice([1, 2, 3, 4], size=4)]
+    total = int(np.prod(factors))
+    xv = rng.normal(size=(total, 5)).astype(np.float32)
+    x = gc.placeholder(gc.float32, xv.shape)
+    stored = gc.exp(x * 0.1)
+    split = gc.reshape(stored, factors + [5])
+    sv = np.exp(xv * 0.1).reshape(factors + [5])
+    kind = ("transpose", "broadcast", "slice")[seed % 3]
+    if kind == "transpose":
+        perm = [int(p) for p in rng.permutation(5)]
+        view, want = gc.transpose(split, perm), sv.transpose(perm)
+    elif kind == "broadcast":
+        view, want = gc.broadcast_to(split[None], [2] + factors + [5]), np.broadcast_to(sv[None], [2] + factors + [5])
+    else:
+        view, want = split[..., 1:4], sv[..., 1:4]
+    out = gc.reshape(view, [-1]) + 1.0
+    with gc.Session(backend="llvm") as sess:
+        got = sess.run(out, {x: xv})
+    np.testing.assert_allclose(got, want.reshape(-1) + 1.0, rtol=1e-6)
