@@ -73,8 +73,13 @@ def unpack_objects(blob: bytes) -> list[bytes]:
     if not blob.startswith(OBJECTS_MAGIC):
         return [blob]
     at = len(OBJECTS_MAGIC)
-    (count,) = struct.unpack_from("<Q", blob, at)
-    sizes = struct.unpack_from(f"<{count}Q", blob, at + 8)
+    try:
+        (count,) = struct.unpack_from("<Q", blob, at)
+        if 8 * (count + 1) > len(blob) - at:
+            raise ValueError("a truncated object blob")
+        sizes = struct.unpack_from(f"<{count}Q", blob, at + 8)
+    except struct.error:
+        raise ValueError("a truncated object blob") from None
     at += 8 * (count + 1)
     codes = []
     for size in sizes:

@@ -110,8 +110,9 @@ def test_object_blobs_round_trip_and_refuse_truncation():
     blob = jit.pack_objects(codes)
     assert jit.unpack_objects(blob) == codes
     assert jit.unpack_objects(b"\x7fELF plain") == [b"\x7fELF plain"]
-    with pytest.raises(ValueError):
-        jit.unpack_objects(blob[:-2])
+    for broken in (blob[:-2], blob[:12], jit.OBJECTS_MAGIC + b"\xff" * 8):   # cut short, or a count past the end
+        with pytest.raises(ValueError):
+            jit.unpack_objects(broken)
 
 
 def test_kernels_of_equal_bodies_share_one(spied, rng):
