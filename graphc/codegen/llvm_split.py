@@ -91,8 +91,8 @@ class _Split:
 def split_module(module: ir.Module, movable: list[str], parts: int) -> list[str]:
     """IR texts that together define what `module` does, the functions named in `movable` (kernel
     entries) spread over up to `parts` texts; [str(module)] when splitting would not pay."""
-    if parts < 2 or module.context.identified_types:
-        return [str(module)]
+    if parts < 2 or module.context.identified_types or not hasattr(module, "_get_metadata_lines"):
+        return [str(module)]   # (the metadata lines are llvmlite's private API: without it, one piece)
     split = _Split(module)
     movable = [n for n in movable if n in split.values and not _internal(split.values[n])]
     units = _units(split, movable)
