@@ -7,7 +7,8 @@ over a hundred kernel bodies; on 2 cores two processes halve it. Workers start o
 big compile (a fraction of a second, far less than they save) and stay for the next one; each
 exits when its input closes, that is when this process exits. A worker that fails or dies is
 dropped and its part compiled here, so a broken worker costs time, never a wrong answer.
-Workers never outnumber the CPUs this process may use (affinity and cgroup quota) minus one.
+Workers never outnumber the CPUs this process may use (affinity and cgroup quota) minus one; a
+forked child never talks to its parent's workers.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from .cpus import available_cpus
 _SCRIPT = Path(__file__).with_name("llvm_compile.py")
 _lock = threading.Lock()          # one multi-part compile at a time uses the workers
 _workers: list[subprocess.Popen] = []
+_owner = os.getpid()              # the process whose workers these are (a fork inherits the list)
 
 
 def extra_processes() -> int:
@@ -82,6 +84,7 @@ def compile_all(texts: list[str], quick: bool = False) -> list[bytes]:
     if len(texts) == 1 or extra == 0 or not _lock.acquire(blocking=False):
         return [compile_ir(t, quick) for t in texts]
     try:
+        _forget_inherited_workers()
         while len(_workers) < min(extra, len(texts) - 1):
             try:
                 _workers.append(_start())
@@ -108,6 +111,15 @@ def compile_all(texts: list[str], quick: bool = False) -> list[bytes]:
         return [c for c in codes if c is not None]
     finally:
         _lock.release()
+
+
+def _forget_inherited_workers() -> None:
+    """In a forked child, the parent's workers: their pipes are shared with the parent, and two
+    processes writing requests into one worker would garble both. The child starts its own."""
+    global _owner
+    if _owner != os.getpid():
+        _workers.clear()
+        _owner = os.getpid()
 
 
 def _serve_parts(worker: subprocess.Popen, parts: list[tuple[int, str]], quick: bool) -> tuple[list, bool]:

@@ -136,3 +136,26 @@ def test_kernels_of_equal_bodies_share_one(spied, rng):
     callers = re.findall(r'call void @"([^"]+_body)"', text)
     assert len(set(callers)) == len(bodies) and len(callers) >= 2 * len(bodies), \
         f"{len(callers)} calls of {len(bodies)} bodies: equal kernels did not share"
+
+
+def test_a_forked_child_starts_workers_of_its_own(monkeypatch):
+    """After a fork the worker list is the parent's, and so are its pipes: the child must not
+    write into them (the parent may be talking to the same worker)."""
+    monkeypatch.setenv("GRAPHC_COMPILE_WORKERS", "1")
+
+    class ParentsWorker:
+        def __getattr__(self, name):
+            raise AssertionError("the child used its parent's worker")
+
+    started = []
+
+    def start():
+        started.append(1)
+        return subprocess.Popen([sys.executable, "-c", "pass"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    monkeypatch.setattr(compile_workers, "_workers", [ParentsWorker()])
+    monkeypatch.setattr(compile_workers, "_owner", -1)   # as if this process were a fork of another
+    monkeypatch.setattr(compile_workers, "_start", start)
+    good = "define void @f() {\nentry:\n  ret void\n}\n"
+    assert len(compile_workers.compile_all([good, good.replace("@f", "@g")])) == 2
+    assert started == [1] and not any(isinstance(w, ParentsWorker) for w in compile_workers._workers)
