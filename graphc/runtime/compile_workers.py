@@ -32,6 +32,8 @@ _owner = os.getpid()              # the process whose workers these are (a fork 
 def extra_processes() -> int:
     """How many worker processes a compile may use besides this one (0: compile here alone).
     GRAPHC_COMPILE_WORKERS sets it (0 turns workers off)."""
+    if not os.path.basename(sys.executable or "").lower().startswith("python"):
+        return 0   # embedded (a server binary as sys.executable): no interpreter to start workers with
     setting = os.environ.get("GRAPHC_COMPILE_WORKERS")
     if setting is not None:
         try:

@@ -105,6 +105,12 @@ def test_without_spare_cpus_everything_compiles_here(monkeypatch):
     assert len(compile_workers.compile_all([good, good.replace("@f", "@g")])) == 2
 
 
+def test_an_embedded_interpreter_starts_no_workers(monkeypatch):
+    monkeypatch.delenv("GRAPHC_COMPILE_WORKERS", raising=False)
+    monkeypatch.setattr(sys, "executable", "/usr/bin/uwsgi")
+    assert compile_workers.extra_processes() == 0
+
+
 def test_object_blobs_round_trip_and_refuse_truncation():
     codes = [b"first object", b"", b"third"]
     blob = jit.pack_objects(codes)
