@@ -61,7 +61,10 @@ class LLVMTarget(KernelTarget):
                 source = "compiled"
                 module, info = render_module(kp, prefix, info=info)
                 add_segments(module, info, plan_segments(parallel))
-                parts = 1 if quick else 1 + compile_workers.extra_processes()
+                # two parts per process, taken as each one finishes: compile costs are hard to
+                # predict, and one process left with the slow half made the others wait
+                extra = compile_workers.extra_processes()
+                parts = 1 if quick or extra == 0 else 2 * (1 + extra)
                 code = jit.compile_objects(split_module(module, [k.name for k in info.kernels], parts), quick)
                 cache.store(key, code, about=about)
             jit.load_object(key, code)

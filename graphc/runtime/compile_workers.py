@@ -13,12 +13,14 @@ forked child never talks to its parent's workers.
 from __future__ import annotations
 
 import os
+import queue
 import struct
 import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Iterator
 
 from .llvm_compile import ERROR_BIT, compile_ir
 from .cpus import available_cpus
@@ -80,8 +82,8 @@ def _compile_on(worker: subprocess.Popen | None, text: str, quick: bool) -> tupl
 
 
 def compile_all(texts: list[str], quick: bool = False) -> list[bytes]:
-    """The object code of each IR text, in order: the first compiled here, the others by workers
-    where there are any (else here, one after another)."""
+    """The object code of each IR text, in order. This process and the workers each take the
+    next part left until none is (else this process compiles them one after another)."""
     extra = extra_processes()
     if len(texts) == 1 or extra == 0 or not _lock.acquire(blocking=False):
         return [compile_ir(t, quick) for t in texts]
@@ -93,13 +95,14 @@ def compile_all(texts: list[str], quick: bool = False) -> list[bytes]:
             except OSError:
                 break
         codes: list[bytes | None] = [None] * len(texts)
-        rest = list(range(1, len(texts)))
+        todo: queue.SimpleQueue[int] = queue.SimpleQueue()   # parts go to whoever is free next:
+        for i in range(len(texts)):                           # compile costs are hard to predict
+            todo.put(i)
         with ThreadPoolExecutor(max_workers=max(1, len(_workers))) as talk:
-            futures = {}
-            for slot, worker in enumerate(_workers):
-                mine = rest[slot::len(_workers)] if _workers else []
-                futures[slot] = talk.submit(_serve_parts, worker, [(i, texts[i]) for i in mine], quick)
-            codes[0] = compile_ir(texts[0], quick)
+            futures = {slot: talk.submit(_serve_parts, worker, todo, texts, quick)
+                       for slot, worker in enumerate(_workers)}
+            for i in _take_all(todo):
+                codes[i] = compile_ir(texts[i], quick)
             for slot, future in futures.items():
                 results, healthy = future.result()
                 for i, code in results:
@@ -124,10 +127,21 @@ def _forget_inherited_workers() -> None:
         _owner = os.getpid()
 
 
-def _serve_parts(worker: subprocess.Popen, parts: list[tuple[int, str]], quick: bool) -> tuple[list, bool]:
+def _take_all(todo: queue.SimpleQueue) -> Iterator[int]:
+    """The parts left in `todo`, one at a time, until none is."""
+    while True:
+        try:
+            yield todo.get_nowait()
+        except queue.Empty:
+            return
+
+
+def _serve_parts(worker: subprocess.Popen, todo: queue.SimpleQueue, texts: list[str],
+                 quick: bool) -> tuple[list, bool]:
+    """Have `worker` compile parts from `todo` until none is left: ([(part, code)], still good)."""
     done, healthy = [], True
-    for i, text in parts:
-        code, ok = _compile_on(worker if healthy else None, text, quick)
+    for i in _take_all(todo):
+        code, ok = _compile_on(worker if healthy else None, texts[i], quick)
         healthy = healthy and ok
         done.append((i, code))
     return done, healthy
