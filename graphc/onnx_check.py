@@ -4,7 +4,7 @@ It lists every operator of the model (sub-graphs included) that graphc cannot im
 them rather than the first; imports the model (dynamic axes sized by `--input-shape`, or 1);
 runs it on the inputs given (`--input name=file.npy`) or on random ones; and, when onnxruntime
 is installed, runs it there too and prints the largest difference per output and both times
-(the first call, which compiles, and the median of warm calls).
+(the first call, which compiles, and the median of warm calls, the two taking turns).
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import numpy as np
 from .errors import GraphcError
 from .session import Session
 
-WARM_RUNS = 5
+WARM_UP = 2     # calls of each before the timed rounds
+WARM_RUNS = 7   # alternating rounds: the warm time is each one's median
 
 
 @dataclass
@@ -101,18 +102,24 @@ def check_model(path: str, inputs: dict[str, np.ndarray] | None = None,
         report.inputs[name] = f"{a.dtype.name}{list(a.shape)}" + ("" if input_given(name) else ", random")
     if report.missing:
         return report
+    sess = None
     try:
         imported = import_model(path, input_shapes=shapes)
         feeds = {t: inputs[n] for t, n in zip(imported.inputs, imported.input_names)}
-        with Session(imported.graph, backend=backend) as sess:
-            start = time.perf_counter()
-            ours = sess.run(imported.outputs, feeds)
-            first = time.perf_counter() - start
-            report.times["graphc"] = (first, _warm(lambda: sess.run(imported.outputs, feeds)))
+        sess = Session(imported.graph, backend=backend)
+        start = time.perf_counter()
+        ours = sess.run(imported.outputs, feeds)
+        first = {"graphc": time.perf_counter() - start}
+        calls = {"graphc": lambda: sess.run(imported.outputs, feeds)}
+        theirs = _onnxruntime(path, {n: inputs[n] for n in imported.input_names}, first, calls)
+        for who, warm in _warm_side_by_side(calls).items():
+            report.times[who] = (first[who], warm)
     except GraphcError as err:
         report.error = str(err)
         return report
-    theirs = _onnxruntime(path, {n: inputs[n] for n in imported.input_names}, report)
+    finally:
+        if sess is not None:
+            sess.close()
     if theirs is not None:
         for k, (name, g, w) in enumerate(zip(imported.output_names, ours, theirs)):
             if k in imported.output_maps:   # ZipMap: onnxruntime's list of dicts as a matrix, in label order
@@ -131,16 +138,27 @@ def check_model(path: str, inputs: dict[str, np.ndarray] | None = None,
     return report
 
 
-def _warm(call: Any) -> float:
-    times = []
+def _warm_side_by_side(calls: dict[str, Any]) -> dict[str, float]:
+    """The median warm time of each call, measured in alternating rounds after a warm-up, so
+    that a slow spell of a shared machine hits graphc and onnxruntime alike (timed one after
+    the other, their ratio moved with the machine's mood)."""
+    for call in calls.values():
+        for _ in range(WARM_UP):
+            call()
+    times: dict[str, list[float]] = {who: [] for who in calls}
     for _ in range(WARM_RUNS):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        for who, call in calls.items():
+            call()   # settles the hand-over: onnxruntime's threads spin for a while after a run
+            start = time.perf_counter()
+            call()
+            times[who].append(time.perf_counter() - start)
+    return {who: float(np.median(t)) for who, t in times.items()}
 
 
-def _onnxruntime(path: str, feeds: dict[str, np.ndarray], report: CheckReport) -> list[np.ndarray] | None:
+def _onnxruntime(path: str, feeds: dict[str, np.ndarray], first: dict[str, float],
+                 calls: dict[str, Any]) -> list[np.ndarray] | None:
+    """onnxruntime's outputs (None when it is not installed); its first-call time and its call
+    go into `first` and `calls`."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -148,7 +166,8 @@ def _onnxruntime(path: str, feeds: dict[str, np.ndarray], report: CheckReport) -
     start = time.perf_counter()
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     out = sess.run(None, feeds)
-    report.times["onnxruntime"] = (time.perf_counter() - start, _warm(lambda: sess.run(None, feeds)))
+    first["onnxruntime"] = time.perf_counter() - start
+    calls["onnxruntime"] = lambda: sess.run(None, feeds)
     return out
 
 
