@@ -1,5 +1,5 @@
-"""Compiling the parts of a big program side by side: this process compiles one part while
-worker processes (graphc/runtime/llvm_compile.py run as a script) compile the others.
+"""Compiling the parts of a big program side by side: this process and worker processes
+(graphc/runtime/llvm_compile.py run as a script) each take the next part left until none is.
 
 Why processes: llvmlite serializes every LLVM call in a process behind one lock, so threads
 would take turns. A model's first call is mostly LLVM's O3 pipeline and instruction selection
