@@ -40,8 +40,9 @@ class KernelTarget(Target):
     """A target that generates code: lowering to a kernel program, then emit() renders and loads it.
 
     Lowering options: `blas` (matmuls call a BLAS GEMM rather than generated loops),
-    `vector_loops` (matrix-vector products stay loops even so) and `temps_in_outputs` (a temporary read only at an output's own index lives in that output's
-    memory; see graphc.lower.memory)."""
+    `vector_loops` (matrix-vector products stay loops even so) and `temps_in_outputs` (a
+    temporary read only at an output's own index lives in that output's memory; see
+    graphc.lower.memory)."""
 
     required_passes = ("decompose", "fuse")
     default_pipeline = DEFAULT_PIPELINE

@@ -34,10 +34,13 @@ def flatten(dims: Dims, shape: tuple[int, ...]) -> iexpr.IExpr:
     return offset
 
 
-def unravel(flat: iexpr.IExpr, shape: tuple[int, ...]) -> Dims:
+def unravel(flat: iexpr.IExpr, shape: tuple[int, ...], bounded: bool = False) -> Dims:
+    """Per-dimension indices of a flat offset; `bounded`: the offset is known to be below the
+    shape's size, so the most significant index needs no mod."""
     out, step = [], 1
-    for d in reversed(shape):
-        out.append(iexpr.mod(iexpr.floordiv(flat, step), d) if d > 1 else iexpr.const(0))
+    for k, d in enumerate(reversed(shape)):
+        value = iexpr.floordiv(flat, step)
+        out.append(iexpr.const(0) if d <= 1 else value if bounded and k == len(shape) - 1 else iexpr.mod(value, d))
         step *= max(d, 1)
     return tuple(reversed(out))
 
@@ -92,15 +95,8 @@ def _reshape_by_groups(idx: Dims, out_shape: tuple[int, ...], in_shape: tuple[in
         if oe - oi == 1 and ie - ii == 1:
             src.append(idx[oi])
             continue
-        flat = flatten(idx[oi:oe], out_shape[oi:oe])
-        step = 1
-        part: list[iexpr.IExpr] = []
-        for k, d in enumerate(reversed(in_shape[ii:ie])):
-            last = k == ie - ii - 1   # the most significant: flat // step is already below d
-            value = iexpr.floordiv(flat, step)
-            part.append(iexpr.const(0) if d == 1 else (value if last else iexpr.mod(value, d)))
-            step *= d
-        src.extend(reversed(part))
+        # the run's flat offset is below its size: its most significant index needs no mod
+        src.extend(unravel(flatten(idx[oi:oe], out_shape[oi:oe]), in_shape[ii:ie], bounded=True))
     return tuple(src)
 
 
