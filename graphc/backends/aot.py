@@ -2,8 +2,8 @@
 and the module compiled to position-independent object code for a chosen triple and CPU instead
 of being loaded (graphc.aot writes it out with a header and links a library).
 
-Its lowering generates matmul loops instead of calling a BLAS, so a library depends on libc
-alone, and its code is serial (a library call never starts threads).
+Its GEMMs are graphc's own generated GEMM (graphc.codegen.llvm_gemm_own) instead of BLAS calls,
+so a library depends on libc alone, and its code is serial (a library call never starts threads).
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class ObjectCode:
 
 class AotTarget(KernelTarget):
     name = "aot"
-    blas = False
+    generated_gemm = True
     temps_in_outputs = True
 
     def __init__(self, library: str, input_sources: Sequence[int | np.ndarray], triple: str | None = None,

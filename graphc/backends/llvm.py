@@ -1,6 +1,6 @@
 """backend="llvm": programs compiled to native code for this CPU.
 
-The LLVM target: lowering with BLAS GEMM calls and temporaries written into outputs; its cost
+The LLVM target: lowering with GEMM calls (BLAS, or graphc's own GEMM: GRAPHC_GEMM=generated) and temporaries written into outputs; its cost
 model picks the code tier (a program doing little work is compiled quickly rather than well)
 and which kernels the thread pool splits; its renderer is graphc.codegen.llvm (one module per
 program); its loader takes the object code from the process, the disk cache or a fresh compile
@@ -9,6 +9,7 @@ and makes a CpuExecutable.
 from __future__ import annotations
 
 import hashlib
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,9 @@ class LLVMTarget(KernelTarget):
         self.threads = threads   # at most this many pool threads per run (None: all of them)
 
     @property
-    def blas(self) -> bool:   # type: ignore[override]
-        return jit.gemm_available()
+    def generated_gemm(self) -> bool:   # type: ignore[override]
+        """graphc's own GEMM where no BLAS was found or GRAPHC_GEMM=generated asks for it."""
+        return os.environ.get("GRAPHC_GEMM", "").strip().lower() == "generated" or not jit.gemm_available()
 
     def emit(self, kp: KernelProgram, program: Program) -> tuple[CpuExecutable, dict[str, Any]]:
         quick = sum(k.work for k in kp.kernels) < QUICK_WORK or _many_small_kernels(kp)

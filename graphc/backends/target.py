@@ -39,20 +39,23 @@ class Target:
 class KernelTarget(Target):
     """A target that generates code: lowering to a kernel program, then emit() renders and loads it.
 
-    Lowering options: `blas` (matmuls call a BLAS GEMM rather than generated loops),
-    `vector_loops` (matrix-vector products stay loops even so) and `temps_in_outputs` (a
+    Lowering options: `blas` (matmuls are GEMM calls rather than generated loops),
+    `generated_gemm` (those GEMMs are graphc's own generated code, not a BLAS), `vector_loops`
+    (matrix-vector products stay loops even so) and `temps_in_outputs` (a
     temporary read only at an output's own index lives in that output's memory; see
     graphc.lower.memory)."""
 
     required_passes = ("decompose", "fuse")
     default_pipeline = DEFAULT_PIPELINE
     blas = True
+    generated_gemm = False
     vector_loops = False   # matrix-vector products as reduction loops although GEMMs are calls
     temps_in_outputs = False
 
     def kernel_program(self, program: Program) -> KernelProgram:
         """The lowered, memory-planned kernel program emit() renders."""
-        return plan_memory(lower_program(program, blas=self.blas, vector_loops=self.vector_loops),
+        return plan_memory(lower_program(program, blas=self.blas, vector_loops=self.vector_loops,
+                                         generated_gemm=self.generated_gemm),
                            temps_in_outputs=self.temps_in_outputs)
 
     def build(self, program: Program) -> Any:

@@ -1,4 +1,5 @@
-"""Rendering a GemmCall: CBLAS-style sgemm / dgemm calls on blocks of C.
+"""Rendering a GemmCall: CBLAS-style sgemm / dgemm calls on blocks of C, or calls of graphc's
+own GEMM on them (GemmCall.generated: graphc.codegen.llvm_gemm_own; AOT libraries, GRAPHC_GEMM).
 
 In the JIT the symbols graphc_cblas_sgemm / graphc_cblas_dgemm are bound to the OpenBLAS that
 NumPy ships (ILP64: 64-bit integer arguments). BLAS runs single-threaded inside graphc's pool
@@ -17,6 +18,7 @@ from llvmlite import ir
 
 from ..lower.kernel import GemmCall
 from . import llvm_types
+from .llvm_gemm_own import gemm_block_function
 from .llvm_loops import counted_loop, define_entry
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
@@ -76,7 +78,10 @@ def gemm_symbol(module: ir.Module, dtype_name: str) -> ir.Function:
 def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
     def body(b, fn, pointers, error, start, end):
         t = llvm_types.value_type(g.c.dtype)
-        blas = gemm_symbol(module, g.c.dtype.name)
+        if g.generated:
+            own = gemm_block_function(module, g.c.dtype.name, g.transpose_a, g.transpose_b)
+        else:
+            blas = gemm_symbol(module, g.c.dtype.name)
         lda = g.m if g.transpose_a else g.k
         ldb = g.k if g.transpose_b else g.n
 
@@ -114,7 +119,11 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
                     ir.Constant(t, 1.0), b.gep(pointers[g.a.id], [a_off]), const(max(lda, 1)),
                     b.gep(pointers[g.b.id], [b_off]), const(max(ldb, 1)), ir.Constant(t, 0.0),
                     b.gep(pointers[g.c.id], [c_off]), const(max(g.n, 1))]
-            if g.m and g.n:
+            if not (g.m and g.n):
+                return
+            if g.generated:   # block(a, b, c, m, n, k, lda, ldb, ldc)
+                b.call(own, [args[7], args[9], args[12], rows, cols, const(g.k), args[8], args[10], args[13]])
+            else:
                 b.call(blas, args)
 
         counted_loop(b, fn, start, end, const(1), one_block, name="block")

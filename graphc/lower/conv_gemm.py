@@ -19,8 +19,9 @@ PATCH_BYTES are built and multiplied a batch chunk at a time, so that they are s
 when the GEMM reads them (forward, input gradient, and the NHWC filter gradient, whose chunks
 each make a partial gradient that one small kernel sums).
 
-Taken only where GEMMs are (lw.blas: the JIT and the CUDA backend), for float32 / float64 and
-groups == 1; grouped and depthwise convolutions and C libraries keep the direct loops.
+Taken wherever matmuls are GEMMs (lw.blas: a BLAS call or graphc's own GEMM in the JIT and
+AOT libraries, the CUDA backend's GEMM), for float32 / float64 and groups == 1; grouped and
+depthwise convolutions keep the direct loops.
 """
 from __future__ import annotations
 
@@ -97,7 +98,8 @@ def _gemm(lw: Any, node: Node, a, b, c, m: int, n: int, k: int, ta: bool = False
           batch: tuple[int, ...] = (), a_stride: int = 0, b_stride: int = 0,
           offsets: tuple[int, int, int] = (0, 0, 0)) -> None:
     lw.kernels.append(GemmCall(f"k{len(lw.kernels)}_gemm", a, b, c, m, n, k, ta, tb, batch,
-                               (a_stride,) * len(batch), (b_stride,) * len(batch), node, offsets))
+                               (a_stride,) * len(batch), (b_stride,) * len(batch), node, offsets,
+                               lw.generated_gemm))
 
 
 def _clamped(pos, ok):

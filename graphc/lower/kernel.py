@@ -171,6 +171,8 @@ class GemmCall:
     # element offsets of A, B and C inside their buffers (a convolution cut into batch chunks
     # multiplies one chunk's patches into its rows of the output)
     offsets: tuple[int, int, int] = (0, 0, 0)
+    # graphc's own generated GEMM (graphc.codegen.llvm_gemm_own) rather than a BLAS call
+    generated: bool = False
 
     @property
     def work(self) -> int:

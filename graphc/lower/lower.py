@@ -27,7 +27,8 @@ COMBINERS = {"Sum": "sum", "Prod": "prod", "Max": "max", "Min": "min", "Any": "a
 
 
 class Lowering:
-    def __init__(self, program: Program, blas: bool = True, vector_loops: bool = False) -> None:
+    def __init__(self, program: Program, blas: bool = True, vector_loops: bool = False,
+                 generated_gemm: bool = False) -> None:
         if program.groups is None:
             raise CompileError("internal: the program must be fused before lowering")
         self.program = program
@@ -37,6 +38,7 @@ class Lowering:
         self.kernels: list[Any] = []
         self.results = set(program.results)
         self.blas = blas  # float matmuls become GemmCalls (else generated loop kernels)
+        self.generated_gemm = generated_gemm   # GemmCalls run graphc's own GEMM, not a BLAS
         self.inline_epilogue: FusionGroup | None = None   # the library group being lowered (store_result)
         # matrix-vector products become reduction loops even where GEMMs are calls (a CPU BLAS
         # packs the matrix before streaming it; see library._matmul)
@@ -184,5 +186,6 @@ class Lowering:
         kb.finish()
 
 
-def lower_program(program: Program, blas: bool = True, vector_loops: bool = False) -> KernelProgram:
-    return Lowering(program, blas, vector_loops).lower()
+def lower_program(program: Program, blas: bool = True, vector_loops: bool = False,
+                  generated_gemm: bool = False) -> KernelProgram:
+    return Lowering(program, blas, vector_loops, generated_gemm).lower()

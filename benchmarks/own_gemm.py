@@ -1,0 +1,104 @@
+"""graphc's own generated GEMM against OpenBLAS, both single-threaded: `python benchmarks/own_gemm.py`.
+
+The same matmul graph is compiled twice in one process, once with graphc's generated GEMM
+(GRAPHC_GEMM=generated, what AOT libraries always use) and once calling the OpenBLAS that NumPy
+ships, each in a session limited to one thread (gc.ConfigProto(intra_op_parallelism_threads=1)),
+so the ratio compares the two GEMMs and nothing else. Forms: op(A) @ op(B) with no transpose,
+A transposed, B transposed, and a batch of 16 products. Each figure is the median over rounds
+that alternate the two (timing.compare), after warm-up. The ratio is OpenBLAS time over graphc's
+time: 1 means as fast as OpenBLAS, the goal (issue 19) is >= 0.8.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import graphc as gc  # noqa: E402
+from graphc.runtime.cpus import available_cpus  # noqa: E402
+from busy import busy_processes  # noqa: E402
+from machine import sgemm_gflops  # noqa: E402
+from timing import compare, table  # noqa: E402
+
+SIZES = (64, 128, 256, 512, 1024, 2048)
+FORMS = ("nn", "tn", "nt", "batch16")
+GOAL = 0.8
+
+
+def _callable(graph: gc.Graph, x, y, z, generated: bool):
+    """A one-thread session's callable for z, compiled now with the chosen GEMM."""
+    saved = os.environ.get("GRAPHC_GEMM")
+    os.environ["GRAPHC_GEMM"] = "generated" if generated else "blas"
+    try:
+        sess = gc.Session(graph=graph, config=gc.ConfigProto(intra_op_parallelism_threads=1))
+        run = sess.make_callable(z, [x, y])
+        return sess, run
+    finally:
+        if saved is None:
+            os.environ.pop("GRAPHC_GEMM", None)
+        else:
+            os.environ["GRAPHC_GEMM"] = saved
+
+
+def case(n: int, dtype: str, form: str, rounds: int) -> tuple[float, float]:
+    """(OpenBLAS seconds, generated seconds) per product."""
+    rng = np.random.default_rng(n)
+    batch = (16,) if form == "batch16" else ()
+    size = max(16, n // 4) if batch else n   # a batch of 16 smaller products
+    ta, tb = form == "tn", form == "nt"
+    a = rng.normal(size=batch + (size, size)).astype(dtype)
+    b = rng.normal(size=batch + (size, size)).astype(dtype)
+    graph = gc.Graph()
+    with graph.as_default():
+        x = gc.placeholder(getattr(gc, dtype), a.shape)
+        y = gc.placeholder(getattr(gc, dtype), b.shape)
+        z = gc.matmul(x, y, transpose_a=ta, transpose_b=tb)
+    own_sess, own = _callable(graph, x, y, z, generated=True)
+    blas_sess, blas = _callable(graph, x, y, z, generated=False)
+    want = np.matmul(np.swapaxes(a, -1, -2) if ta else a, np.swapaxes(b, -1, -2) if tb else b)
+    tol = 1e-4 if dtype == "float32" else 1e-10
+    for run in (own, blas):   # compiles, and checks both against NumPy
+        np.testing.assert_allclose(run(a, b), want, rtol=tol, atol=tol * np.sqrt(size) * 4)
+    times = compare({"blas": lambda: blas(a, b), "own": lambda: own(a, b)}, rounds=rounds)
+    own_sess.close()
+    blas_sess.close()
+    return times["blas"], times["own"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9, help="alternating rounds per figure (median)")
+    parser.add_argument("--quick", action="store_true", help="sizes up to 512 only")
+    parser.add_argument("--sizes", type=int, nargs="*", default=None, help="sizes to run (default: 64 to 2048)")
+    parser.add_argument("--forms", nargs="*", default=list(FORMS), choices=FORMS)
+    parser.add_argument("--dtypes", nargs="*", default=["float32", "float64"], choices=["float32", "float64"])
+    parser.add_argument("--busy", type=int, default=0, help="spinning processes to run while measuring")
+    args = parser.parse_args(argv)
+    sizes = args.sizes or [s for s in SIZES if not (args.quick and s > 512)]
+    peak = sgemm_gflops() / available_cpus()   # one core's share of NumPy's all-core SGEMM rate
+    rows, below = [], 0
+    with busy_processes(args.busy):
+        for dtype in args.dtypes:
+            for form in args.forms:
+                for n in sizes:
+                    t_blas, t_own = case(n, dtype, form, args.rounds)
+                    size = max(16, n // 4) if form == "batch16" else n
+                    flops = 2.0 * size ** 3 * (16 if form == "batch16" else 1)
+                    ratio = t_blas / t_own
+                    below += ratio < GOAL
+                    share = flops / t_own / 1e9 / (peak if dtype == "float32" else peak / 2)
+                    rows.append((dtype, form, f"{n}" if form != "batch16" else f"16x{size}", f"{ratio:.2f}",
+                                 f"{flops / t_own / 1e9:.1f}", f"{share:.0%}"))
+    print(table(rows, ("dtype", "form", "size", "openblas / own", "own GFLOP/s", "of 1-core peak")))
+    print(f"\none thread each; one core's share of NumPy's SGEMM rate {peak:.1f} GFLOP/s (DGEMM: half); numpy {np.__version__}, "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; goal openblas / own >= {GOAL}: "
+          + ("met everywhere" if not below else f"missed in {below} of {len(rows)}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

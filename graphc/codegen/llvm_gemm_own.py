@@ -1,0 +1,311 @@
+"""graphc's own GEMM, generated as LLVM IR: C = op(A) @ op(B) on one block of C, packed and
+register-blocked the way BLIS and OpenBLAS do it, so that code which cannot call a BLAS (an AOT
+library, which depends on libc alone) and products a BLAS call does badly get a fast GEMM.
+
+Why this shape (the BLIS loop nest, Van Zee and van de Geijn 2015):
+- the micro-kernel keeps an MR x NR tile of C in vector registers (MR rows of two vectors each:
+  12 accumulators with 16 registers, 24 with 32), and for each step p of the reduction loads
+  two vectors of B and broadcasts MR elements of A: 2 MR fused multiply-adds per 2 loads + MR
+  broadcasts, so the FMA units, not memory, set the pace;
+- B is packed in KC x NR micro-panels (one fits in L1 while every A micro-panel streams past
+  it) and A in MC x KC blocks (in L2), both contiguous in the order the micro-kernel reads them,
+  zero-padded to whole tiles so the micro-kernel has no edge cases; only the store of a
+  partial tile goes through a small buffer;
+- the packed blocks live on the stack (at most PACK_BYTES), so a call allocates nothing, needs
+  no libc and is safe on any thread.
+
+The caller (graphc.codegen.llvm_gemm) cuts C into blocks the thread pool runs in parallel; one
+block function is defined per (dtype, transposes) in a module and shared by every product.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from llvmlite import binding as llvm
+from llvmlite import ir
+
+from . import llvm_types
+from .llvm_loops import counted_loop
+
+I64 = llvm_types.I64
+L1_PANEL_BYTES = 16 << 10   # a KC x NR micro-panel of B: half of a 32 KB L1
+L2_BLOCK_BYTES = 128 << 10  # an MC x KC block of A
+PACK_BYTES = 384 << 10      # stack for the packed blocks of A and B together
+UNROLL = 4                  # reduction steps per iteration of the micro-kernel's loop
+
+
+@dataclass(frozen=True)
+class Blocking:
+    """Register and cache blocking for one dtype on one vector width."""
+
+    lanes: int  # elements per vector register
+    mr: int     # rows of a micro-tile (broadcast elements of A)
+    nr: int     # columns of a micro-tile (two vectors of B)
+    kc: int     # reduction steps per packed panel
+    mc: int     # rows of A per packed block
+    nc: int     # columns of B per packed block
+
+    @property
+    def vectors(self) -> int:
+        return self.nr // self.lanes
+
+
+@lru_cache(maxsize=None)
+def host_vector_bytes() -> int:
+    """Bytes per vector register on this CPU (64 with AVX-512, 32 with AVX, else 16)."""
+    features = llvm.get_host_cpu_features()
+    if features.get("avx512f"):
+        return 64
+    if features.get("avx"):
+        return 32
+    return 16
+
+
+def blocking(dtype_name: str, vector_bytes: int) -> Blocking:
+    size = 4 if dtype_name == "float32" else 8
+    lanes = max(1, vector_bytes // size)
+    registers = 32 if vector_bytes >= 64 else 16
+    vectors = 2
+    mr = min(12, (registers - vectors - 1) // vectors)   # accumulators + B vectors + one broadcast
+    nr = vectors * lanes
+    kc = max(64, min(384, L1_PANEL_BYTES // (nr * size)))
+    mc = max(mr, (L2_BLOCK_BYTES // (kc * size)) // mr * mr)
+    nc = max(nr, ((PACK_BYTES - mc * kc * size) // (kc * size)) // nr * nr)
+    return Blocking(lanes, mr, nr, kc, mc, nc)
+
+
+def _const(v: int) -> ir.Constant:
+    return ir.Constant(I64, v)
+
+
+def _min(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+def _function(module: ir.Module, name: str, args: list[ir.Type]) -> tuple[ir.Function, ir.IRBuilder]:
+    fn = ir.Function(module, ir.FunctionType(llvm_types.VOID, args), name=name)
+    fn.linkage = "internal"
+    return fn, ir.IRBuilder(fn.append_basic_block("entry"))
+
+
+# --------------------------------------------------------------------------- packing
+def _pack(module: ir.Module, t: ir.Type, width: int, along_panel: bool) -> ir.Function:
+    """pack(dst, src, count, kc, stride): panels of `width` lines of the source, each stored as
+    kc steps of `width` contiguous elements, dst[panel][p][w] = line (panel * width + w) at step
+    p, zero past `count` lines. The source holds line q, step p at src[q * stride + p] when
+    `along_panel` is false (lines contiguous: rows of A, columns of a transposed B) and at
+    src[p * stride + q] when it is true (steps contiguous across lines: columns of B, rows of
+    a transposed A)."""
+    name = f"gc_gemm_pack_{llvm_types.suffix(t)}_{width}_{'q' if along_panel else 'p'}"
+    if name in module.globals:
+        return module.globals[name]
+    p_t = t.as_pointer()
+    fn, b = _function(module, name, [p_t, p_t, I64, I64, I64])
+    # optsize: LLVM's unroller tripled this function's compile time for no measured gain
+    fn.attributes.add("optsize")
+    dst, src, count, kc, stride = fn.args
+    for arg in (dst, src):
+        arg.add_attribute("noalias")
+    zero, w_const = ir.Constant(t, 0.0), _const(width)
+    panels = b.sdiv(b.add(count, _const(width - 1)), w_const)
+
+    def one_panel(panel: ir.Value) -> None:
+        first = b.mul(panel, w_const)
+        lines = _min(b, w_const, b.sub(count, first))
+        base = b.mul(panel, b.mul(kc, w_const))
+
+        def steps(partial: bool) -> None:
+            def one_step(p: ir.Value) -> None:
+                row = b.add(base, b.mul(p, w_const))
+                for w in range(width):
+                    q = b.add(first, _const(w))
+                    at = b.add(b.mul(p, stride), q) if along_panel else b.add(b.mul(q, stride), p)
+                    if partial:   # lines past `count` are zeros; the select keeps the load in bounds
+                        inside = b.icmp_signed("<", _const(w), lines)
+                        value = b.select(inside, b.load(b.gep(src, [b.select(inside, at, _const(0))])), zero)
+                    else:
+                        value = b.load(b.gep(src, [at]))
+                    b.store(value, b.gep(dst, [b.add(row, _const(w))]))
+
+            counted_loop(b, fn, _const(0), kc, _const(1), one_step, name="pack.p")
+
+        with b.if_else(b.icmp_signed("==", lines, w_const), likely=True) as (whole, part):
+            with whole:
+                steps(False)
+            with part:
+                steps(True)
+
+    counted_loop(b, fn, _const(0), panels, _const(1), one_panel, name="pack.panel")
+    b.ret_void()
+    return fn
+
+
+# --------------------------------------------------------------------------- micro-kernel
+def _micro(module: ir.Module, t: ir.Type, bl: Blocking) -> ir.Function:
+    """micro(kc, a, b, c, ldc, rows, cols, add): the MR x NR tile C[rows, cols] = (C +)
+    sum over kc steps of a packed A micro-panel column times a packed B micro-panel row."""
+    name = f"gc_gemm_micro_{llvm_types.suffix(t)}_{bl.mr}x{bl.nr}"
+    if name in module.globals:
+        return module.globals[name]
+    p_t = t.as_pointer()
+    vec = ir.VectorType(t, bl.lanes)
+    fn, b = _function(module, name, [I64, p_t, p_t, p_t, I64, I64, I64, llvm_types.I1])
+    kc, ap, bp, c, ldc, rows, cols, add = fn.args
+    for arg in (ap, bp, c):
+        arg.add_attribute("noalias")
+    tile = b.alloca(t, size=_const(bl.mr * bl.nr))   # a partial tile's sums (in the entry block: static)
+    fma = llvm_types.intrinsic(module, f"llvm.fmuladd.v{bl.lanes}{llvm_types.suffix(t)}", vec, [vec, vec, vec])
+    size = 4 if t == llvm_types.F32 else 8
+    undef = ir.Constant(vec, ir.Undefined)
+    splat_mask = ir.Constant(ir.VectorType(llvm_types.I32, bl.lanes), [0] * bl.lanes)
+    zero_vec = ir.Constant(vec, [0.0] * bl.lanes)
+
+    def step(p: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
+        """One reduction step: acc[i][v] += a[p][i] * b[p][v]."""
+        b_row = b.mul(p, _const(bl.nr))
+        b_vecs = []
+        for v in range(bl.vectors):
+            ptr = b.bitcast(b.gep(bp, [b.add(b_row, _const(v * bl.lanes))]), vec.as_pointer())
+            b_vecs.append(b.load(ptr, align=size))
+        a_row = b.mul(p, _const(bl.mr))
+        out = []
+        for i in range(bl.mr):
+            a = b.load(b.gep(ap, [b.add(a_row, _const(i))]))
+            splat = b.shuffle_vector(b.insert_element(undef, a, ir.Constant(llvm_types.I32, 0)), undef, splat_mask)
+            for v in range(bl.vectors):
+                out.append(b.call(fma, [splat, b_vecs[v], acc[i * bl.vectors + v]]))
+        return out
+
+    def loop(lo: ir.Value, hi: ir.Value, stride: int, acc: list[ir.Value], label: str) -> list[ir.Value]:
+        """for p in [lo, hi) step `stride`: `stride` steps per iteration; accumulators in phis."""
+        pre = b.block
+        head, body, done = (fn.append_basic_block(f"{label}.{s}") for s in ("head", "body", "done"))
+        b.branch(head)
+        b.position_at_end(head)
+        p = b.phi(I64)
+        p.add_incoming(lo, pre)
+        phis = []
+        for value in acc:
+            phi = b.phi(vec)
+            phi.add_incoming(value, pre)
+            phis.append(phi)
+        b.cbranch(b.icmp_signed("<", p, hi), body, done)
+        b.position_at_end(body)
+        current: list[ir.Value] = phis
+        for s in range(stride):
+            current = step(b.add(p, _const(s)), current)
+        p.add_incoming(b.add(p, _const(stride)), b.block)
+        for phi, value in zip(phis, current):
+            phi.add_incoming(value, b.block)
+        b.branch(head)
+        b.position_at_end(done)
+        return phis
+
+    acc = [zero_vec] * (bl.mr * bl.vectors)
+    whole = b.mul(b.sdiv(kc, _const(UNROLL)), _const(UNROLL))
+    acc = loop(_const(0), whole, UNROLL, acc, "micro.unrolled")
+    acc = loop(whole, kc, 1, acc, "micro.rest")
+
+    full = b.and_(b.icmp_signed("==", rows, _const(bl.mr)), b.icmp_signed("==", cols, _const(bl.nr)))
+    with b.if_else(full, likely=True) as (then, otherwise):
+        with then:
+            for i in range(bl.mr):
+                for v in range(bl.vectors):
+                    at = b.add(b.mul(_const(i), ldc), _const(v * bl.lanes))
+                    ptr = b.bitcast(b.gep(c, [at]), vec.as_pointer())
+                    value = acc[i * bl.vectors + v]
+                    old = b.select(add, b.load(ptr, align=size), zero_vec)
+                    b.store(b.fadd(old, value), ptr, align=size)
+        with otherwise:
+            # a partial tile at the right or bottom edge: through the tile on the stack
+            for i in range(bl.mr):
+                for v in range(bl.vectors):
+                    ptr = b.bitcast(b.gep(tile, [_const(i * bl.nr + v * bl.lanes)]), vec.as_pointer())
+                    b.store(acc[i * bl.vectors + v], ptr, align=size)
+
+            def one_row(i: ir.Value) -> None:
+                def one_column(j: ir.Value) -> None:
+                    target = b.gep(c, [b.add(b.mul(i, ldc), j)])
+                    value = b.load(b.gep(tile, [b.add(b.mul(i, _const(bl.nr)), j)]))
+                    old = b.select(add, b.load(target), ir.Constant(t, 0.0))
+                    b.store(b.fadd(old, value), target)
+
+                counted_loop(b, fn, _const(0), cols, _const(1), one_column, name="edge.j")
+
+            counted_loop(b, fn, _const(0), rows, _const(1), one_row, name="edge.i")
+    b.ret_void()
+    return fn
+
+
+# --------------------------------------------------------------------------- block
+def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, transpose_b: bool,
+                        vector_bytes: int | None = None) -> ir.Function:
+    """block(a, b, c, m, n, k, lda, ldb, ldc): C[m, n] (row stride ldc) = op(A) @ op(B), where
+    op(A)[r, p] is a[r * lda + p] (transposed: a[p * lda + r]) and op(B)[p, j] is b[p * ldb + j]
+    (transposed: b[j * ldb + p]). Defined once per module for each dtype and pair of transposes."""
+    bl = blocking(dtype_name, vector_bytes or host_vector_bytes())
+    t = llvm_types.F32 if dtype_name == "float32" else llvm_types.F64
+    name = f"gc_gemm_block_{llvm_types.suffix(t)}_{'t' if transpose_a else 'n'}{'t' if transpose_b else 'n'}"
+    if name in module.globals:
+        return module.globals[name]
+    p_t = t.as_pointer()
+    fn, b = _function(module, name, [p_t, p_t, p_t] + [I64] * 6)
+    a, bm, c, m, n, k, lda, ldb, ldc = fn.args
+    for arg in (a, bm, c):
+        arg.add_attribute("noalias")
+    # 64-byte aligned packed blocks on this thread's stack
+    a_pack = b.alloca(t, size=_const(bl.mc * bl.kc))
+    a_pack.align = 64
+    b_pack = b.alloca(t, size=_const(bl.kc * bl.nc))
+    b_pack.align = 64
+    pack_a = _pack(module, t, bl.mr, along_panel=transpose_a)
+    pack_b = _pack(module, t, bl.nr, along_panel=not transpose_b)
+    micro = _micro(module, t, bl)
+
+    with b.if_then(b.icmp_signed("==", k, _const(0)), likely=False):
+        # an empty reduction: C is zeros
+        def zero_row(i: ir.Value) -> None:
+            counted_loop(b, fn, _const(0), n, _const(1),
+                         lambda j: b.store(ir.Constant(t, 0.0), b.gep(c, [b.add(b.mul(i, ldc), j)])), name="zero.j")
+
+        counted_loop(b, fn, _const(0), m, _const(1), zero_row, name="zero.i")
+
+    def a_at(row: ir.Value, step: ir.Value) -> ir.Value:
+        return b.gep(a, [b.add(b.mul(step, lda), row) if transpose_a else b.add(b.mul(row, lda), step)])
+
+    def b_at(step: ir.Value, col: ir.Value) -> ir.Value:
+        return b.gep(bm, [b.add(b.mul(col, ldb), step) if transpose_b else b.add(b.mul(step, ldb), col)])
+
+    def columns_block(jc: ir.Value) -> None:
+        nc = _min(b, _const(bl.nc), b.sub(n, jc))
+
+        def depth_block(pc: ir.Value) -> None:
+            kc = _min(b, _const(bl.kc), b.sub(k, pc))
+            b.call(pack_b, [b_pack, b_at(pc, jc), nc, kc, ldb])
+            later = b.icmp_signed("!=", pc, _const(0))   # add to C after the first depth block
+
+            def rows_block(ic: ir.Value) -> None:
+                mc = _min(b, _const(bl.mc), b.sub(m, ic))
+                b.call(pack_a, [a_pack, a_at(ic, pc), mc, kc, lda])
+
+                def micro_column(jr: ir.Value) -> None:
+                    cols = _min(b, _const(bl.nr), b.sub(nc, jr))
+                    b_panel = b.gep(b_pack, [b.mul(jr, kc)])
+
+                    def micro_row(ir_: ir.Value) -> None:
+                        rows = _min(b, _const(bl.mr), b.sub(mc, ir_))
+                        tile = b.gep(c, [b.add(b.mul(b.add(ic, ir_), ldc), b.add(jc, jr))])
+                        b.call(micro, [kc, b.gep(a_pack, [b.mul(ir_, kc)]), b_panel, tile, ldc, rows, cols, later])
+
+                    counted_loop(b, fn, _const(0), mc, _const(bl.mr), micro_row, name="ir")
+
+                counted_loop(b, fn, _const(0), nc, _const(bl.nr), micro_column, name="jr")
+
+            counted_loop(b, fn, _const(0), m, _const(bl.mc), rows_block, name="ic")
+
+        counted_loop(b, fn, _const(0), k, _const(bl.kc), depth_block, name="pc")
+
+    counted_loop(b, fn, _const(0), n, _const(bl.nc), columns_block, name="jc")
+    b.ret_void()
+    return fn
