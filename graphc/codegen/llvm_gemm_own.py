@@ -32,6 +32,7 @@ I64 = llvm_types.I64
 L1_PANEL_BYTES = 16 << 10   # a KC x NR micro-panel of B: half of a 32 KB L1
 L2_BLOCK_BYTES = 128 << 10  # an MC x KC block of A
 PACK_BYTES = 384 << 10      # stack for the packed blocks of A and B together
+READ_A_IN_PLACE = True      # the micro-kernel reads A where it is, packing only a partial tile's rows
 UNROLL = 4                  # reduction steps per iteration of the micro-kernel's loop
 
 
@@ -86,6 +87,8 @@ def _min(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
 def _function(module: ir.Module, name: str, args: list[ir.Type]) -> tuple[ir.Function, ir.IRBuilder]:
     fn = ir.Function(module, ir.FunctionType(llvm_types.VOID, args), name=name)
     fn.linkage = "internal"
+    # one call does a whole tile or panel: inlining gains nothing and cost compile time
+    fn.attributes.add("noinline")
     return fn, ir.IRBuilder(fn.append_basic_block("entry"))
 
 
@@ -142,16 +145,19 @@ def _pack(module: ir.Module, t: ir.Type, width: int, along_panel: bool) -> ir.Fu
 
 
 # --------------------------------------------------------------------------- micro-kernel
-def _micro(module: ir.Module, t: ir.Type, bl: Blocking) -> ir.Function:
-    """micro(kc, a, b, c, ldc, rows, cols, add): the MR x NR tile C[rows, cols] = (C +)
-    sum over kc steps of a packed A micro-panel column times a packed B micro-panel row."""
-    name = f"gc_gemm_micro_{llvm_types.suffix(t)}_{bl.mr}x{bl.nr}"
+def _micro(module: ir.Module, t: ir.Type, bl: Blocking, a_layout: str = "packed") -> ir.Function:
+    """micro(kc, a, lda, b, c, ldc, rows, cols, add): the MR x NR tile C[rows, cols] = (C +)
+    sum over kc steps of an A micro-panel column times a packed B micro-panel row. A is packed
+    (`a_layout` "packed": element i of step p at a[p * MR + i]), or read in place from a
+    row-major A ("rows": a[i * lda + p]) or a transposed one ("steps": a[p * lda + i]); in place,
+    the tile must have all MR rows (a partial one would read past A)."""
+    name = f"gc_gemm_micro_{llvm_types.suffix(t)}_{bl.mr}x{bl.nr}_{a_layout}"
     if name in module.globals:
         return module.globals[name]
     p_t = t.as_pointer()
     vec = ir.VectorType(t, bl.lanes)
-    fn, b = _function(module, name, [I64, p_t, p_t, p_t, I64, I64, I64, llvm_types.I1])
-    kc, ap, bp, c, ldc, rows, cols, add = fn.args
+    fn, b = _function(module, name, [I64, p_t, I64, p_t, p_t, I64, I64, I64, llvm_types.I1])
+    kc, ap, lda, bp, c, ldc, rows, cols, add = fn.args
     for arg in (ap, bp, c):
         arg.add_attribute("noalias")
     tile = b.alloca(t, size=_const(bl.mr * bl.nr))   # a partial tile's sums (in the entry block: static)
@@ -161,6 +167,16 @@ def _micro(module: ir.Module, t: ir.Type, bl: Blocking) -> ir.Function:
     splat_mask = ir.Constant(ir.VectorType(llvm_types.I32, bl.lanes), [0] * bl.lanes)
     zero_vec = ir.Constant(vec, [0.0] * bl.lanes)
 
+    if a_layout == "rows":
+        a_rows = [b.gep(ap, [b.mul(_const(i), lda)]) for i in range(bl.mr)]
+
+    def a_element(i: int, p: ir.Value) -> ir.Value:
+        if a_layout == "packed":
+            return b.gep(ap, [b.add(b.mul(p, _const(bl.mr)), _const(i))])
+        if a_layout == "rows":
+            return b.gep(a_rows[i], [p])
+        return b.gep(ap, [b.add(b.mul(p, lda), _const(i))])
+
     def step(p: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
         """One reduction step: acc[i][v] += a[p][i] * b[p][v]."""
         b_row = b.mul(p, _const(bl.nr))
@@ -168,10 +184,9 @@ def _micro(module: ir.Module, t: ir.Type, bl: Blocking) -> ir.Function:
         for v in range(bl.vectors):
             ptr = b.bitcast(b.gep(bp, [b.add(b_row, _const(v * bl.lanes))]), vec.as_pointer())
             b_vecs.append(b.load(ptr, align=size))
-        a_row = b.mul(p, _const(bl.mr))
         out = []
         for i in range(bl.mr):
-            a = b.load(b.gep(ap, [b.add(a_row, _const(i))]))
+            a = b.load(a_element(i, p))
             splat = b.shuffle_vector(b.insert_element(undef, a, ir.Constant(llvm_types.I32, 0)), undef, splat_mask)
             for v in range(bl.vectors):
                 out.append(b.call(fma, [splat, b_vecs[v], acc[i * bl.vectors + v]]))
@@ -262,6 +277,7 @@ def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, t
     pack_a = _pack(module, t, bl.mr, along_panel=transpose_a)
     pack_b = _pack(module, t, bl.nr, along_panel=not transpose_b)
     micro = _micro(module, t, bl)
+    in_place = _micro(module, t, bl, "steps" if transpose_a else "rows") if READ_A_IN_PLACE else None
 
     with b.if_then(b.icmp_signed("==", k, _const(0)), likely=False):
         # an empty reduction: C is zeros
@@ -287,7 +303,11 @@ def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, t
 
             def rows_block(ic: ir.Value) -> None:
                 mc = _min(b, _const(bl.mc), b.sub(m, ic))
-                b.call(pack_a, [a_pack, a_at(ic, pc), mc, kc, lda])
+                if in_place is None:
+                    b.call(pack_a, [a_pack, a_at(ic, pc), mc, kc, lda])
+                else:   # only the rows of a last partial tile are packed
+                    whole = b.mul(b.sdiv(mc, _const(bl.mr)), _const(bl.mr))
+                    b.call(pack_a, [a_pack, a_at(b.add(ic, whole), pc), b.sub(mc, whole), kc, lda])
 
                 def micro_column(jr: ir.Value) -> None:
                     cols = _min(b, _const(bl.nr), b.sub(nc, jr))
@@ -296,7 +316,15 @@ def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, t
                     def micro_row(ir_: ir.Value) -> None:
                         rows = _min(b, _const(bl.mr), b.sub(mc, ir_))
                         tile = b.gep(c, [b.add(b.mul(b.add(ic, ir_), ldc), b.add(jc, jr))])
-                        b.call(micro, [kc, b.gep(a_pack, [b.mul(ir_, kc)]), b_panel, tile, ldc, rows, cols, later])
+                        rest = [b_panel, tile, ldc, rows, cols, later]
+                        if in_place is None:
+                            b.call(micro, [kc, b.gep(a_pack, [b.mul(ir_, kc)]), lda] + rest)
+                            return
+                        with b.if_else(b.icmp_signed("==", rows, _const(bl.mr)), likely=True) as (full, part):
+                            with full:
+                                b.call(in_place, [kc, a_at(b.add(ic, ir_), pc), lda] + rest)
+                            with part:
+                                b.call(micro, [kc, a_pack, lda] + rest)
 
                     counted_loop(b, fn, _const(0), mc, _const(bl.mr), micro_row, name="ir")
 
