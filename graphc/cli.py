@@ -66,7 +66,7 @@ def _suite_path() -> Path:
     return Path(graphc.__file__).resolve().parent / "benchmarks" / "suite.py"
 
 
-BENCHMARKS = ("suite", "lstm", "cnn", "gemm", "models")   # benchmarks/NAME.py that `graphc bench NAME` runs
+BENCHMARKS = ("suite", "lstm", "cnn", "gemm", "own_gemm", "models")   # benchmarks/NAME.py that `graphc bench NAME` runs
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench.add_argument("benchmark", nargs="?", choices=BENCHMARKS, default="suite",
                        help="suite (the default: elementwise, softmax, MLP step against numpy, numexpr, jax); lstm "
                        "(an LSTM training step against jax); cnn (a small CNN and an attention block against jax); "
-                       "gemm (against numpy's BLAS); models (torchvision models through ONNX against onnxruntime)")
+                       "gemm (against numpy's BLAS); own_gemm (graphc's generated GEMM against OpenBLAS, one thread each); models (torchvision models through ONNX against onnxruntime)")
     bench.add_argument("--quick", action="store_true", help="fewer sizes, rounds or models")
     bench.epilog = ("Any other option goes to the benchmark, named first: `graphc bench cnn --busy 2` (two spinning processes "
                     "while it measures); `graphc bench NAME -- --help` lists a benchmark's options.")
