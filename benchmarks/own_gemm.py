@@ -19,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import graphc as gc  # noqa: E402
+from graphc.lower.kernel import GemmCall  # noqa: E402
 from busy import busy_processes  # noqa: E402
 from timing import compare, table  # noqa: E402
 
@@ -27,19 +28,24 @@ FORMS = ("nn", "tn", "nt", "batch16")
 GOAL = 0.8
 
 
-def _callable(graph: gc.Graph, x, y, z, generated: bool):
-    """A one-thread session's callable for z, compiled now with the chosen GEMM."""
+def _callable(graph: gc.Graph, x, y, z, generated: bool, a: np.ndarray, b: np.ndarray):
+    """A one-thread session and its callable for z, compiled now (by a first call, while
+    GRAPHC_GEMM says which GEMM) and checked to hold that GEMM."""
     saved = os.environ.get("GRAPHC_GEMM")
     os.environ["GRAPHC_GEMM"] = "generated" if generated else "blas"
     try:
         sess = gc.Session(graph=graph, config=gc.ConfigProto(intra_op_parallelism_threads=1))
         run = sess.make_callable(z, [x, y])
-        return sess, run
+        run(a, b)
     finally:
         if saved is None:
             os.environ.pop("GRAPHC_GEMM", None)
         else:
             os.environ["GRAPHC_GEMM"] = saved
+    kernels = [k for compiled in sess._cache.values() for k in compiled.executable.kp.kernels]
+    gemms = [k for k in kernels if isinstance(k, GemmCall)]
+    assert gemms and all(k.generated == generated for k in gemms), "the product did not compile to the GEMM asked for"
+    return sess, run
 
 
 def case(n: int, dtype: str, form: str, rounds: int) -> tuple[float, float]:
@@ -55,8 +61,8 @@ def case(n: int, dtype: str, form: str, rounds: int) -> tuple[float, float]:
         x = gc.placeholder(getattr(gc, dtype), a.shape)
         y = gc.placeholder(getattr(gc, dtype), b.shape)
         z = gc.matmul(x, y, transpose_a=ta, transpose_b=tb)
-    own_sess, own = _callable(graph, x, y, z, generated=True)
-    blas_sess, blas = _callable(graph, x, y, z, generated=False)
+    own_sess, own = _callable(graph, x, y, z, True, a, b)
+    blas_sess, blas = _callable(graph, x, y, z, False, a, b)
     want = np.matmul(np.swapaxes(a, -1, -2) if ta else a, np.swapaxes(b, -1, -2) if tb else b)
     tol = 1e-4 if dtype == "float32" else 1e-10
     for run in (own, blas):   # compiles, and checks both against NumPy

@@ -9,11 +9,11 @@ Why this shape (the BLIS loop nest, Van Zee and van de Geijn 2015):
   broadcasts, so the FMA units, not memory, set the pace;
 - B is packed in KC x NR micro-panels (one fits in L1 while every A micro-panel streams past
   it), contiguous in the order the micro-kernel reads them and zero-padded to whole tiles;
-- A is read where it is (MR rows, or MR contiguous elements of a transposed A, per step):
-  packing it too cost as much as the arithmetic on 64 x 64 products (0.74-0.81 of OpenBLAS,
-  now 0.84-1.05) and gained nothing measurable on big ones. Only the rows of a last partial
-  tile are packed (zero-padded), so no read goes past A; only the store of a partial tile goes
-  through a small buffer;
+- a row-major A is read where it is (MR rows, one element of each per step), as the small-
+  matrix kernels of BLIS do: packing it costs about as much as the arithmetic on 64 x 64
+  products. Only the rows of a last partial tile are packed (zero-padded), so no read goes past
+  A. A transposed A is packed in MC x KC blocks (see gemm_block_function); only the store of a
+  partial tile of C goes through a small buffer;
 - the packed blocks live on the stack (at most PACK_BYTES), so a call allocates nothing, needs
   no libc and is safe on any thread.
 
@@ -38,7 +38,6 @@ I64 = llvm_types.I64
 L1_PANEL_BYTES = 16 << 10   # a KC x NR micro-panel of B: half of a 32 KB L1
 L2_BLOCK_BYTES = 128 << 10  # an MC x KC block of A (rows per block: MC)
 PACK_BYTES = 384 << 10      # stack for the packed blocks of A and B together
-READ_A_IN_PLACE = True      # the micro-kernel reads A where it is, packing only a partial tile's rows
 UNROLL = 4                  # reduction steps per iteration of the micro-kernel's loop
 
 
@@ -119,33 +118,41 @@ def _pack(module: ir.Module, t: ir.Type, width: int, along_panel: bool) -> ir.Fu
     zero, w_const = ir.Constant(t, 0.0), _const(width)
     panels = b.sdiv(b.add(count, _const(width - 1)), w_const)
 
-    def one_panel(panel: ir.Value) -> None:
+    def one_step(panel: ir.Value, p: ir.Value, partial: bool) -> None:
+        """dst[panel][p][0:width] from line panel * width + w, step p."""
         first = b.mul(panel, w_const)
         lines = _min(b, w_const, b.sub(count, first))
-        base = b.mul(panel, b.mul(kc, w_const))
+        row = b.add(b.mul(panel, b.mul(kc, w_const)), b.mul(p, w_const))
+        for w in range(width):
+            q = b.add(first, _const(w))
+            at = b.add(b.mul(p, stride), q) if along_panel else b.add(b.mul(q, stride), p)
+            if partial:   # lines past `count` are zeros; the select keeps the load in bounds
+                inside = b.icmp_signed("<", _const(w), lines)
+                value = b.select(inside, b.load(b.gep(src, [b.select(inside, at, _const(0))])), zero)
+            else:
+                value = b.load(b.gep(src, [at]))
+            b.store(value, b.gep(dst, [b.add(row, _const(w))]))
 
-        def steps(partial: bool) -> None:
-            def one_step(p: ir.Value) -> None:
-                row = b.add(base, b.mul(p, w_const))
-                for w in range(width):
-                    q = b.add(first, _const(w))
-                    at = b.add(b.mul(p, stride), q) if along_panel else b.add(b.mul(q, stride), p)
-                    if partial:   # lines past `count` are zeros; the select keeps the load in bounds
-                        inside = b.icmp_signed("<", _const(w), lines)
-                        value = b.select(inside, b.load(b.gep(src, [b.select(inside, at, _const(0))])), zero)
-                    else:
-                        value = b.load(b.gep(src, [at]))
-                    b.store(value, b.gep(dst, [b.add(row, _const(w))]))
-
-            counted_loop(b, fn, _const(0), kc, _const(1), one_step, name="pack.p")
-
-        with b.if_else(b.icmp_signed("==", lines, w_const), likely=True) as (whole, part):
+    def whole_or_partial(panel: ir.Value, p: ir.Value) -> None:
+        full = b.icmp_signed("<=", b.mul(b.add(panel, _const(1)), w_const), count)
+        with b.if_else(full, likely=True) as (whole, part):
             with whole:
-                steps(False)
+                one_step(panel, p, False)
             with part:
-                steps(True)
+                one_step(panel, p, True)
 
-    counted_loop(b, fn, _const(0), panels, _const(1), one_panel, name="pack.panel")
+    # The source is read in its own order, each source row once and contiguously: by step
+    # (then across panels) when steps are rows of the source, by line (then step) otherwise.
+    if along_panel:
+        counted_loop(b, fn, _const(0), kc, _const(1),
+                     lambda p: counted_loop(b, fn, _const(0), panels, _const(1),
+                                            lambda panel: whole_or_partial(panel, p), name="pack.panel"),
+                     name="pack.p")
+    else:
+        counted_loop(b, fn, _const(0), panels, _const(1),
+                     lambda panel: counted_loop(b, fn, _const(0), kc, _const(1),
+                                                lambda p: whole_or_partial(panel, p), name="pack.p"),
+                     name="pack.panel")
     b.ret_void()
     return fn
 
@@ -154,9 +161,9 @@ def _pack(module: ir.Module, t: ir.Type, width: int, along_panel: bool) -> ir.Fu
 def _micro(module: ir.Module, t: ir.Type, bl: Blocking, a_layout: str = "packed") -> ir.Function:
     """micro(kc, a, lda, b, c, ldc, rows, cols, add): the MR x NR tile C[rows, cols] = (C +)
     sum over kc steps of an A micro-panel column times a packed B micro-panel row. A is packed
-    (`a_layout` "packed": element i of step p at a[p * MR + i]), or read in place from a
-    row-major A ("rows": a[i * lda + p]) or a transposed one ("steps": a[p * lda + i]); in place,
-    the tile must have all MR rows (a partial one would read past A)."""
+    (`a_layout` "packed": element i of step p at a[p * MR + i]) or read in place from a
+    row-major A ("rows": a[i * lda + p]); in place, the tile must have all MR rows (a partial
+    one would read past A)."""
     name = f"gc_gemm_micro_{llvm_types.suffix(t)}_{bl.mr}x{bl.nr}_{a_layout}"
     if name in module.globals:
         return module.globals[name]
@@ -179,9 +186,7 @@ def _micro(module: ir.Module, t: ir.Type, bl: Blocking, a_layout: str = "packed"
     def a_element(i: int, p: ir.Value) -> ir.Value:
         if a_layout == "packed":
             return b.gep(ap, [b.add(b.mul(p, _const(bl.mr)), _const(i))])
-        if a_layout == "rows":
-            return b.gep(a_rows[i], [p])
-        return b.gep(ap, [b.add(b.mul(p, lda), _const(i))])
+        return b.gep(a_rows[i], [p])
 
     def step(p: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
         """One reduction step: acc[i][v] += a[p][i] * b[p][v]."""
@@ -275,15 +280,18 @@ def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, t
     a, bm, c, m, n, k, lda, ldb, ldc = fn.args
     for arg in (a, bm, c):
         arg.add_attribute("noalias")
+    # A row-major is read in place (only a last partial tile's rows are packed); a transposed A
+    # is packed: read in place, its steps are lda apart, and at lda = 1024 floats every step of
+    # a micro-panel fell in the same L1 set (0.42-0.50 of OpenBLAS, packed 0.9-1.0)
+    in_place = None if transpose_a else _micro(module, t, bl, "rows")
     # 64-byte aligned packed blocks on this thread's stack
-    a_pack = b.alloca(t, size=_const((bl.mr if READ_A_IN_PLACE else bl.mc) * bl.kc))
+    a_pack = b.alloca(t, size=_const((bl.mc if in_place is None else bl.mr) * bl.kc))
     a_pack.align = 64
     b_pack = b.alloca(t, size=_const(bl.kc * bl.nc))
     b_pack.align = 64
     pack_a = _pack(module, t, bl.mr, along_panel=transpose_a)
     pack_b = _pack(module, t, bl.nr, along_panel=not transpose_b)
     micro = _micro(module, t, bl)
-    in_place = _micro(module, t, bl, "steps" if transpose_a else "rows") if READ_A_IN_PLACE else None
 
     with b.if_then(b.icmp_signed("==", k, _const(0)), likely=False):
         # an empty reduction: C is zeros
