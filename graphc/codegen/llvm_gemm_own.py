@@ -9,11 +9,13 @@ Why this shape (the BLIS loop nest, Van Zee and van de Geijn 2015):
   broadcasts, so the FMA units, not memory, set the pace;
 - B is packed in KC x NR micro-panels (one fits in L1 while every A micro-panel streams past
   it), contiguous in the order the micro-kernel reads them and zero-padded to whole tiles;
-- a row-major A is read where it is (MR rows, one element of each per step), as the small-
-  matrix kernels of BLIS do: packing it costs about as much as the arithmetic on 64 x 64
-  products. Only the rows of a last partial tile are packed (zero-padded), so no read goes past
-  A. A transposed A is packed in MC x KC blocks (see gemm_block_function); only the store of a
-  partial tile of C goes through a small buffer;
+- a row-major A whose rows are less than IN_PLACE_MAX_ROW_BYTES apart is read where it is (MR
+  rows, one element of each per step), as the small-matrix kernels of BLIS do: packing it costs
+  about as much as the arithmetic on 64 x 64 products. Only the rows of a last partial tile are
+  packed (zero-padded), so no read goes past A. Rows further apart, and a transposed A, are
+  packed in MC x KC blocks: read in place, their elements fall in few L1 sets (a transposed A
+  at lda = 1024 ran at 0.42-0.50 of OpenBLAS, a 2048-wide A at 0.78-0.83; packed, 0.9-1.0);
+- only the store of a partial tile of C goes through a small buffer;
 - the packed blocks live on the stack (at most PACK_BYTES), so a call allocates nothing, needs
   no libc and is safe on any thread.
 
@@ -38,6 +40,7 @@ I64 = llvm_types.I64
 L1_PANEL_BYTES = 16 << 10   # a KC x NR micro-panel of B: half of a 32 KB L1
 L2_BLOCK_BYTES = 128 << 10  # an MC x KC block of A (rows per block: MC)
 PACK_BYTES = 384 << 10      # stack for the packed blocks of A and B together
+IN_PLACE_MAX_ROW_BYTES = 8 << 10   # a row-major A is read in place when its rows are closer than this
 UNROLL = 4                  # reduction steps per iteration of the micro-kernel's loop
 
 
@@ -280,16 +283,17 @@ def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, t
     a, bm, c, m, n, k, lda, ldb, ldc = fn.args
     for arg in (a, bm, c):
         arg.add_attribute("noalias")
-    # A row-major is read in place (only a last partial tile's rows are packed); a transposed A
-    # is packed: read in place, its steps are lda apart, and at lda = 1024 floats every step of
-    # a micro-panel fell in the same L1 set (0.42-0.50 of OpenBLAS, packed 0.9-1.0)
+    # a row-major A with rows less than IN_PLACE_MAX_ROW_BYTES apart is read in place (`direct`)
     in_place = None if transpose_a else _micro(module, t, bl, "rows")
     # 64-byte aligned packed blocks on this thread's stack
-    a_pack = b.alloca(t, size=_const((bl.mc if in_place is None else bl.mr) * bl.kc))
+    a_pack = b.alloca(t, size=_const(bl.mc * bl.kc))
     a_pack.align = 64
     b_pack = b.alloca(t, size=_const(bl.kc * bl.nc))
     b_pack.align = 64
     pack_a = _pack(module, t, bl.mr, along_panel=transpose_a)
+    size = 4 if dtype_name == "float32" else 8
+    direct = ir.Constant(llvm_types.I1, 0) if in_place is None else \
+        b.icmp_signed("<", b.mul(lda, _const(size)), _const(IN_PLACE_MAX_ROW_BYTES))
     pack_b = _pack(module, t, bl.nr, along_panel=not transpose_b)
     micro = _micro(module, t, bl)
 
@@ -317,11 +321,10 @@ def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, t
 
             def rows_block(ic: ir.Value) -> None:
                 mc = _min(b, _const(bl.mc), b.sub(m, ic))
-                if in_place is None:
-                    b.call(pack_a, [a_pack, a_at(ic, pc), mc, kc, lda])
-                else:   # only the rows of a last partial tile are packed
-                    whole = b.mul(b.sdiv(mc, _const(bl.mr)), _const(bl.mr))
-                    b.call(pack_a, [a_pack, a_at(b.add(ic, whole), pc), b.sub(mc, whole), kc, lda])
+                # read in place: only the rows of a last partial tile are packed
+                whole = b.mul(b.sdiv(mc, _const(bl.mr)), _const(bl.mr))
+                packed_from = b.select(direct, whole, _const(0))
+                b.call(pack_a, [a_pack, a_at(b.add(ic, packed_from), pc), b.sub(mc, packed_from), kc, lda])
 
                 def micro_column(jr: ir.Value) -> None:
                     cols = _min(b, _const(bl.nr), b.sub(nc, jr))
@@ -331,14 +334,16 @@ def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, t
                         rows = _min(b, _const(bl.mr), b.sub(mc, ir_))
                         tile = b.gep(c, [b.add(b.mul(b.add(ic, ir_), ldc), b.add(jc, jr))])
                         rest = [b_panel, tile, ldc, rows, cols, later]
+                        packed = b.gep(a_pack, [b.mul(b.sub(ir_, packed_from), kc)])
                         if in_place is None:
-                            b.call(micro, [kc, b.gep(a_pack, [b.mul(ir_, kc)]), lda] + rest)
+                            b.call(micro, [kc, packed, lda] + rest)
                             return
-                        with b.if_else(b.icmp_signed("==", rows, _const(bl.mr)), likely=True) as (full, part):
+                        read_in_place = b.and_(direct, b.icmp_signed("==", rows, _const(bl.mr)))
+                        with b.if_else(read_in_place, likely=True) as (full, part):
                             with full:
                                 b.call(in_place, [kc, a_at(b.add(ic, ir_), pc), lda] + rest)
                             with part:
-                                b.call(micro, [kc, a_pack, lda] + rest)
+                                b.call(micro, [kc, packed, lda] + rest)
 
                     counted_loop(b, fn, _const(0), mc, _const(bl.mr), micro_row, name="ir")
 
