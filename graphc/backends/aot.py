@@ -14,6 +14,7 @@ import numpy as np
 
 from ..codegen.llvm import render_module
 from ..codegen.llvm_aot import add_aot_entries
+from ..codegen.llvm_gemm_own import define_declared_blocks
 from ..errors import CompileError
 from ..lower import KernelProgram
 from ..program import Program
@@ -45,6 +46,7 @@ class AotTarget(KernelTarget):
     def emit(self, kp: KernelProgram, program: Program) -> tuple[ObjectCode, dict[str, Any]]:
         module, info = render_module(kp, f"{self.library}__graphc")
         add_aot_entries(module, info, kp, self.library, self.input_sources)
+        define_declared_blocks(module)   # the library carries its own GEMM
         try:
             code = jit.compile_object_for_target(str(module), self.triple, self.cpu)
         except jit.TargetError as err:

@@ -18,7 +18,7 @@ from llvmlite import ir
 
 from ..lower.kernel import GemmCall
 from . import llvm_types
-from .llvm_gemm_own import gemm_block_function
+from .llvm_gemm_own import declare_block
 from .llvm_loops import counted_loop, define_entry
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
@@ -79,7 +79,7 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
     def body(b, fn, pointers, error, start, end):
         t = llvm_types.value_type(g.c.dtype)
         if g.generated:
-            own = gemm_block_function(module, g.c.dtype.name, g.transpose_a, g.transpose_b)
+            own = declare_block(module, g.c.dtype.name, g.transpose_a, g.transpose_b)
         else:
             blas = gemm_symbol(module, g.c.dtype.name)
         lda = g.m if g.transpose_a else g.k

@@ -268,18 +268,53 @@ def _micro(module: ir.Module, t: ir.Type, bl: Blocking, a_layout: str = "packed"
 
 
 # --------------------------------------------------------------------------- block
+BLOCK_PREFIX = "graphc_gemm_"
+
+
+def block_symbol(dtype_name: str, transpose_a: bool, transpose_b: bool) -> str:
+    """The block function's name: graphc_gemm_f32_nt and so on."""
+    return f"{BLOCK_PREFIX}{'f32' if dtype_name == 'float32' else 'f64'}_{'t' if transpose_a else 'n'}" \
+           f"{'t' if transpose_b else 'n'}"
+
+
+def _block_type(dtype_name: str) -> ir.FunctionType:
+    p_t = (llvm_types.F32 if dtype_name == "float32" else llvm_types.F64).as_pointer()
+    return ir.FunctionType(llvm_types.VOID, [p_t, p_t, p_t] + [I64] * 6)
+
+
+def declare_block(module: ir.Module, dtype_name: str, transpose_a: bool, transpose_b: bool) -> ir.Function:
+    """The module's declaration of a block function, which a kernel calls. The JIT resolves it to
+    the process-wide copy (graphc.backends.gemm_library: compiled once, not per program); an AOT
+    library defines it in its own module (define_declared_blocks)."""
+    name = block_symbol(dtype_name, transpose_a, transpose_b)
+    fn = module.globals.get(name)
+    return fn if fn is not None else ir.Function(module, _block_type(dtype_name), name=name)
+
+
+def define_declared_blocks(module: ir.Module, vector_bytes: int | None = None) -> None:
+    """Define, with internal linkage, every block function the module declares (an AOT library
+    carries its own GEMM)."""
+    for fn in list(module.functions):
+        if fn.name.startswith(BLOCK_PREFIX) and fn.is_declaration:
+            dtype_name = "float32" if fn.name[len(BLOCK_PREFIX):].startswith("f32") else "float64"
+            ta, tb = (letter == "t" for letter in fn.name[-2:])
+            gemm_block_function(module, dtype_name, ta, tb, vector_bytes)
+            fn.linkage = "internal"
+
+
 def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, transpose_b: bool,
                         vector_bytes: int | None = None) -> ir.Function:
     """block(a, b, c, m, n, k, lda, ldb, ldc): C[m, n] (row stride ldc) = op(A) @ op(B), where
     op(A)[r, p] is a[r * lda + p] (transposed: a[p * lda + r]) and op(B)[p, j] is b[p * ldb + j]
-    (transposed: b[j * ldb + p]). Defined once per module for each dtype and pair of transposes."""
+    (transposed: b[j * ldb + p]), defined (external) under block_symbol(), filling in the
+    module's declaration if it has one."""
     bl = blocking(dtype_name, vector_bytes or host_vector_bytes())
     t = llvm_types.F32 if dtype_name == "float32" else llvm_types.F64
-    name = f"gc_gemm_block_{llvm_types.suffix(t)}_{'t' if transpose_a else 'n'}{'t' if transpose_b else 'n'}"
-    if name in module.globals:
-        return module.globals[name]
-    p_t = t.as_pointer()
-    fn, b = _function(module, name, [p_t, p_t, p_t] + [I64] * 6)
+    fn = declare_block(module, dtype_name, transpose_a, transpose_b)
+    if not fn.is_declaration:
+        return fn
+    fn.attributes.add("noinline")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
     a, bm, c, m, n, k, lda, ldb, ldc = fn.args
     for arg in (a, bm, c):
         arg.add_attribute("noalias")

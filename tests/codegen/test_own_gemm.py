@@ -22,6 +22,7 @@ def _block_entry(dtype: str, transpose_a: bool, transpose_b: bool, vector_bytes:
     symbol = f"own_gemm_test_{dtype}_{transpose_a:d}{transpose_b:d}_{vector_bytes}"
     module = ir.Module(name=symbol)
     block = gemm_block_function(module, dtype, transpose_a, transpose_b, vector_bytes)
+    block.linkage = "internal"   # the process-wide copy (graphc.backends.gemm_library) has its name
     entry = ir.Function(module, block.function_type, name=symbol)
     b = ir.IRBuilder(entry.append_basic_block())
     b.call(block, entry.args)
