@@ -44,13 +44,13 @@ class LLVMTarget(KernelTarget):
         self.threads = threads   # at most this many pool threads per run (None: all of them)
 
     @property
-    def generated_gemm(self) -> Any:   # type: ignore[override]
-        """Which products run graphc's own GEMM rather than OpenBLAS: GRAPHC_GEMM=generated
-        (all), =blas (none), else those own_gemm_wins picks (all where no BLAS was found)."""
-        choice = os.environ.get("GRAPHC_GEMM", "").strip().lower()
-        if choice == "generated" or not jit.gemm_available():
-            return True
-        return False if choice == "blas" else own_gemm_wins
+    def generated_gemm(self) -> bool:   # type: ignore[override]
+        """Whether products run graphc's own GEMM rather than OpenBLAS: with GRAPHC_GEMM=generated,
+        or where no BLAS was found. Not by default: it ran 1.0-1.4x OpenBLAS's speed on products
+        up to 256^3 on one thread (benchmarks/own_gemm.py), but giving it those products inside
+        the CNN step, the attention block and the MLP step changed nothing measurable (attention
+        1.03-1.13 of jax.jit's time against 0.97-1.02 with OpenBLAS, alternating processes)."""
+        return os.environ.get("GRAPHC_GEMM", "").strip().lower() == "generated" or not jit.gemm_available()
 
     def emit(self, kp: KernelProgram, program: Program) -> tuple[CpuExecutable, dict[str, Any]]:
         quick = sum(k.work for k in kp.kernels) < QUICK_WORK or _many_small_kernels(kp)
@@ -78,18 +78,6 @@ class LLVMTarget(KernelTarget):
             jit.load_object(key, code)
         executable = CpuExecutable(kp, info, jit.load_object(key, b""), program, self.threads)
         return executable, {"code_from": source, "cache_hit": source != "compiled", "tier": "quick" if quick else "O3"}
-
-
-# graphc's own GEMM against OpenBLAS, one thread each (benchmarks/own_gemm.py, 2-core AVX2 VM):
-# 1.0-1.4x as fast on products up to 256^3 multiply-adds with both sides 32 or more; slower on
-# thin ones (8 x 784 x 256: 0.73) and at parity or below on big ones.
-OWN_GEMM_MAX_WORK = 1 << 24
-OWN_GEMM_MIN_SIDE = 32
-
-
-def own_gemm_wins(m: int, n: int, k: int) -> bool:
-    """Whether the JIT gives an (m x k) @ (k x n) product graphc's own GEMM by default."""
-    return min(m, n) >= OWN_GEMM_MIN_SIDE and m * n * k <= OWN_GEMM_MAX_WORK
 
 
 def _many_small_kernels(kp: KernelProgram) -> bool:

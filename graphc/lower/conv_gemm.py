@@ -99,7 +99,7 @@ def _gemm(lw: Any, node: Node, a, b, c, m: int, n: int, k: int, ta: bool = False
           offsets: tuple[int, int, int] = (0, 0, 0)) -> None:
     lw.kernels.append(GemmCall(f"k{len(lw.kernels)}_gemm", a, b, c, m, n, k, ta, tb, batch,
                                (a_stride,) * len(batch), (b_stride,) * len(batch), node, offsets,
-                               lw.use_generated_gemm(m, n, k)))
+                               lw.generated_gemm))
 
 
 def _clamped(pos, ok):

@@ -44,7 +44,7 @@ def _matmul(lw: Any, node: Node) -> None:
         a_buf, b_buf = stored(lw, node, a), stored(lw, node, b)
         lw.kernels.append(GemmCall(f"k{len(lw.kernels)}_gemm", a_buf, b_buf, c, m, n, k, ta, tb, batch,
                                    _batch_strides(a_shape, batch), _batch_strides(b_shape, batch), node,
-                                   generated=lw.use_generated_gemm(m, n, k)))
+                                   generated=lw.generated_gemm))
         return
     # vectors, integers, or mixed dtypes: a reduction kernel out[..., i, j] = sum_p a[..., i, p] * b[..., p, j]
     kb = kernel_builder(lw, node, batch + (m, n, k), reduced=(len(batch) + 2,))

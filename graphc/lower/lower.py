@@ -7,7 +7,7 @@ results get output buffers, the rest temporaries placed by the memory plan.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import CompileError
 from ..ir.node import Node
@@ -28,7 +28,7 @@ COMBINERS = {"Sum": "sum", "Prod": "prod", "Max": "max", "Min": "min", "Any": "a
 
 class Lowering:
     def __init__(self, program: Program, blas: bool = True, vector_loops: bool = False,
-                 generated_gemm: bool | Callable[[int, int, int], bool] = False) -> None:
+                 generated_gemm: bool = False) -> None:
         if program.groups is None:
             raise CompileError("internal: the program must be fused before lowering")
         self.program = program
@@ -38,18 +38,11 @@ class Lowering:
         self.kernels: list[Any] = []
         self.results = set(program.results)
         self.blas = blas  # float matmuls become GemmCalls (else generated loop kernels)
-        # GemmCalls run graphc's own GEMM rather than a BLAS: always, never, or where the
-        # target's rule says so for a product's (m, n, k)
-        self.generated_gemm = generated_gemm
+        self.generated_gemm = generated_gemm   # GemmCalls run graphc's own GEMM, not a BLAS
         self.inline_epilogue: FusionGroup | None = None   # the library group being lowered (store_result)
         # matrix-vector products become reduction loops even where GEMMs are calls (a CPU BLAS
         # packs the matrix before streaming it; see library._matmul)
         self.vector_loops = vector_loops
-
-    def use_generated_gemm(self, m: int, n: int, k: int) -> bool:
-        """Whether an (m x k) @ (k x n) product runs graphc's own GEMM (GemmCall.generated)."""
-        rule = self.generated_gemm
-        return bool(rule(m, n, k)) if callable(rule) else bool(rule)
 
     # ---------------------------------------------------------------- buffers
     def new_buffer(self, name: str, t_or_dtype: Any, shape: tuple[int, ...] | None = None, kind: str = "temp",
@@ -194,5 +187,5 @@ class Lowering:
 
 
 def lower_program(program: Program, blas: bool = True, vector_loops: bool = False,
-                  generated_gemm: bool | Callable[[int, int, int], bool] = False) -> KernelProgram:
+                  generated_gemm: bool = False) -> KernelProgram:
     return Lowering(program, blas, vector_loops, generated_gemm).lower()

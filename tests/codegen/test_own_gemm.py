@@ -108,3 +108,23 @@ def test_convolution_uses_it_in_gemm_form(monkeypatch):
     out = got(image)
     assert any(isinstance(k, GemmCall) and k.generated for k in got._last.executable.kp.kernels)
     np.testing.assert_allclose(out, gc.function([x], y, backend="numpy")(image), rtol=1e-4, atol=1e-4)
+
+
+def test_programs_share_one_compiled_block_function(monkeypatch, tmp_path):
+    """The JIT compiles a block function once per process (and machine), not once per program."""
+    from graphc.backends import gemm_library
+    monkeypatch.setenv("GRAPHC_GEMM", "generated")
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(gemm_library, "_loaded", set())
+    built = []
+    real = gemm_library.gemm_block_function
+    monkeypatch.setattr(gemm_library, "gemm_block_function",
+                        lambda module, *args, **kwargs: (built.append(args), real(module, *args, **kwargs))[1])
+    rng = np.random.default_rng(5)
+    for m, k, n in [(40, 50, 60), (70, 30, 20)]:
+        a, b = rng.normal(size=(m, k)), rng.normal(size=(n, k))
+        x, y = gc.placeholder(gc.float64, a.shape), gc.placeholder(gc.float64, b.shape)
+        f = gc.function([x, y], gc.matmul(x, y, transpose_b=True), backend="llvm")
+        np.testing.assert_allclose(f(a, b), a @ b.T, rtol=1e-12, atol=1e-12)
+        assert [k.generated for k in f._last.executable.kp.kernels if isinstance(k, GemmCall)] == [True]
+    assert len(built) <= 1 and gemm_library._loaded == {"graphc_gemm_f64_nt"}
