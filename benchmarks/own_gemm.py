@@ -6,7 +6,8 @@ ships, each in a session limited to one thread (gc.ConfigProto(intra_op_parallel
 so the ratio compares the two GEMMs and nothing else. Forms: op(A) @ op(B) with no transpose,
 A transposed, B transposed, and a batch of 16 products. Each figure is the median over rounds
 that alternate the two (timing.compare), after warm-up. The ratio is OpenBLAS time over graphc's
-time: 1 means as fast as OpenBLAS, the goal (issue 19) is >= 0.8.
+time: 1 means as fast as OpenBLAS, the goal (issue 19) is >= 0.8. `--aot` adds AOT libraries
+(which always run graphc's GEMM) against NumPy's `a @ b` with OpenBLAS on one thread.
 """
 from __future__ import annotations
 
@@ -73,6 +74,28 @@ def case(n: int, dtype: str, form: str, rounds: int) -> tuple[float, float]:
     return times["blas"], times["own"]
 
 
+def aot_case(n: int, dtype: str, rounds: int) -> float:
+    """OpenBLAS time over an AOT library's (gc.aot.compile, its own GEMM; called through
+    lib.load()'s ctypes wrapper, which allocates the result as NumPy does) for n x n @ n x n."""
+    import tempfile
+
+    from graphc.runtime import jit
+    rng = np.random.default_rng(n)
+    a, b = (rng.normal(size=(n, n)).astype(dtype) for _ in range(2))
+    graph = gc.Graph()
+    with graph.as_default(), tempfile.TemporaryDirectory() as folder:
+        x, y = gc.placeholder(getattr(gc, dtype), [n, n]), gc.placeholder(getattr(gc, dtype), [n, n])
+        lib = gc.aot.compile(gc.matmul(x, y), [x, y], folder, f"matmul{n}").load()
+        tol = 1e-4 if dtype == "float32" else 1e-10
+        np.testing.assert_allclose(lib(a, b)[0], a @ b, rtol=tol, atol=tol * np.sqrt(n) * 4)
+        before = jit.blas_threads(1)
+        try:
+            times = compare({"blas": lambda: a @ b, "aot": lambda: lib(a, b)}, rounds=rounds)
+        finally:
+            jit.blas_threads(before)
+    return times["blas"] / times["aot"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9, help="alternating rounds per figure (median)")
@@ -81,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forms", nargs="*", default=list(FORMS), choices=FORMS)
     parser.add_argument("--dtypes", nargs="*", default=["float32", "float64"], choices=["float32", "float64"])
     parser.add_argument("--busy", type=int, default=0, help="spinning processes to run while measuring")
+    parser.add_argument("--aot", action="store_true", help="also AOT libraries' square products against "
+                        "NumPy's a @ b on one OpenBLAS thread (needs a C compiler)")
     args = parser.parse_args(argv)
     sizes = args.sizes or [s for s in SIZES if not (args.quick and s > 512)]
     rows, below = [], 0
@@ -99,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\none thread each; numpy {np.__version__}, "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; goal openblas / own >= {GOAL}: "
           + ("met everywhere" if not below else f"missed in {below} of {len(rows)}"))
+    if args.aot:
+        aot_rows = [(dtype, f"{n}", f"{aot_case(n, dtype, args.rounds):.2f}") for dtype in args.dtypes for n in sizes
+                    if n <= 1024]
+        print("\nAOT libraries (the matmul of gc.aot.compile, called from Python):\n"
+              + table(aot_rows, ("dtype", "size", "openblas / aot library")))
     return 0
 
 
