@@ -1,7 +1,8 @@
 """backend="llvm": programs compiled to native code for this CPU.
 
-The LLVM target: lowering with GEMM calls (BLAS, or graphc's own GEMM: GRAPHC_GEMM=generated) and temporaries written into outputs; its cost
-model picks the code tier (a program doing little work is compiled quickly rather than well)
+The LLVM target: lowering with GEMM calls (OpenBLAS, or graphc's own GEMM with
+GRAPHC_GEMM=generated: graphc.backends.gemm_library) and temporaries written into outputs; its
+cost model picks the code tier (a program doing little work is compiled quickly rather than well)
 and which kernels the thread pool splits; its renderer is graphc.codegen.llvm (one module per
 program); its loader takes the object code from the process, the disk cache or a fresh compile
 and makes a CpuExecutable.
