@@ -6,7 +6,9 @@ would take turns. A model's first call is mostly LLVM's O3 pipeline and instruct
 over a hundred kernel bodies; on 2 cores two processes halve it. Workers start on the first
 big compile (a fraction of a second, far less than they save) and stay for the next one; each
 exits when its input closes, that is when this process exits. A worker that fails or dies is
-dropped and its part compiled here, so a broken worker costs time, never a wrong answer.
+dropped and its part compiled here, so a broken worker costs time, never a wrong answer; so is
+one that has not answered long after this process finished its own parts (a stopped or hung
+worker: STALL_SECONDS, or STALL_FACTOR times this process's slowest part), which is killed.
 Workers never outnumber the CPUs this process may use (affinity and cgroup quota) minus one; a
 forked child never talks to its parent's workers.
 """
@@ -18,7 +20,9 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Iterator
 
@@ -26,6 +30,8 @@ from .llvm_compile import ERROR_BIT, compile_ir
 from .cpus import available_cpus
 
 _SCRIPT = Path(__file__).with_name("llvm_compile.py")
+STALL_SECONDS = 60.0   # a worker's parts may take this long after this process finished its own,
+STALL_FACTOR = 20.0    # or this many times this process's slowest part, before it counts as hung
 _lock = threading.Lock()          # one multi-part compile at a time uses the workers
 _workers: list[subprocess.Popen] = []
 _owner = os.getpid()              # the process whose workers these are (a fork inherits the list)
@@ -101,9 +107,18 @@ def compile_all(texts: list[str], quick: bool = False) -> list[bytes]:
         with ThreadPoolExecutor(max_workers=max(1, len(_workers))) as talk:
             futures = {slot: talk.submit(_serve_parts, worker, todo, texts, quick)
                        for slot, worker in enumerate(_workers)}
+            slowest = 0.0
             for i in _take_all(todo):
+                started = time.monotonic()
                 codes[i] = compile_ir(texts[i], quick)
+                slowest = max(slowest, time.monotonic() - started)
+            deadline = time.monotonic() + max(STALL_SECONDS, STALL_FACTOR * slowest)
             for slot, future in futures.items():
+                try:
+                    future.result(timeout=max(0.0, deadline - time.monotonic()))
+                except FutureTimeout:
+                    # killing it ends the read its thread waits in; the thread compiles the part here
+                    _drop(_workers[slot])
                 results, healthy = future.result()
                 for i, code in results:
                     codes[i] = code

@@ -1,7 +1,7 @@
 """A big program's module compiled in parts by worker processes (graphc.codegen.llvm_split,
 graphc.runtime.compile_workers), and kernels of equal bodies sharing one (llvm_shared): the
-answers stay the NumPy reference's, each symbol is defined once, and a broken worker costs
-time, not the answer."""
+answers stay the NumPy reference's, each symbol is defined once, and a broken or hung worker
+costs time, not the answer."""
 from __future__ import annotations
 
 import re
@@ -87,6 +87,24 @@ def test_a_worker_that_dies_costs_time_not_the_answer(spied, monkeypatch):
     assert len(spied[-1][1]) == 4
     np.testing.assert_allclose(got, _run(fetch, x, feed, "numpy"), rtol=2e-5, atol=2e-5)
     assert compile_workers._workers == [], "the dead worker is kept"
+
+
+def test_a_worker_that_never_answers_is_killed_and_its_parts_compiled_here(spied, monkeypatch):
+    """A stopped or hung worker (here: one that reads every request and never answers) cannot
+    stall a compile: past the stall deadline it is killed and its parts compiled in this process."""
+    def hung_worker():
+        return subprocess.Popen([sys.executable, "-c", "import sys, time; sys.stdin.buffer.read(); time.sleep(60)"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    monkeypatch.setattr(compile_workers, "_workers", [])
+    monkeypatch.setattr(compile_workers, "_start", hung_worker)
+    monkeypatch.setattr(compile_workers, "STALL_SECONDS", 1.0)
+    monkeypatch.setattr(compile_workers, "STALL_FACTOR", 0.0)
+    fetch, x, feed = _many_kernels(0.75)
+    got = _run(fetch, x, feed, "llvm")
+    assert len(spied[-1][1]) == 4
+    np.testing.assert_allclose(got, _run(fetch, x, feed, "numpy"), rtol=2e-5, atol=2e-5)
+    assert compile_workers._workers == [], "the hung worker is kept"
 
 
 def test_a_worker_reports_llvm_errors_as_this_process_would(monkeypatch):
