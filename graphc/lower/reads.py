@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Union
 
 from ..ir.tensor import Tensor
+from ..ops.shape_ops import VIEW_OPS
 from ..ops.slicing import expand_spec
 from . import index as iexpr
 
-VIEW_OPS = frozenset({"Reshape", "Transpose", "BroadcastTo", "StridedSlice", "ExpandDims", "Squeeze"})
 DIMENSION_VIEWS = frozenset({"Transpose", "BroadcastTo", "StridedSlice"})   # views that index per dimension
 Dims = tuple[iexpr.IExpr, ...]
 Index = Union[Dims, iexpr.IExpr]   # per-dimension indices, or a flat element offset

@@ -21,6 +21,11 @@ from ..ir.tensor import Tensor
 from . import attrs as attr_rules
 from .base import OpDef, register, register_gradient
 
+# Ops whose output is its input read through an index map, with no arithmetic: fusion reads
+# through them (graphc.passes.fuse) and lowering maps a read through them instead of copying
+# (graphc.lower.reads). Defined here, once, for both.
+VIEW_OPS = frozenset({"Reshape", "Transpose", "BroadcastTo", "StridedSlice", "ExpandDims", "Squeeze"})
+
 
 def _shape_arg(inputs: Sequence[Tensor], attrs: dict[str, Any], attr: str, index: int) -> tuple | None:
     """The static target from the attribute or the (known) shape input, else None."""

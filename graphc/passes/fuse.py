@@ -26,9 +26,9 @@ import networkx as nx
 from ..errors import internal_error
 from ..ir.node import Node
 from ..ir.tensor import Tensor
+from ..ops.shape_ops import VIEW_OPS
 from ..program import FusionGroup, Program
 
-VIEW_OPS = frozenset({"Reshape", "Transpose", "BroadcastTo", "StridedSlice", "ExpandDims", "Squeeze"})
 REDUCTION_OPS = frozenset({"Sum", "Max", "Min", "Prod", "Any", "All"})
 SOURCE_OPS = frozenset({"Placeholder", "Const"})
 # Members per group at most: a fused group is one scalar expression tree per element, and every
