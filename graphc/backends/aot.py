@@ -32,6 +32,10 @@ class ObjectCode:
     timings: dict[str, Any] = field(default_factory=dict)
 
 
+# vector register bytes of the x86-64 micro-architecture levels (v3: AVX2, v4: AVX-512)
+LEVEL_VECTOR_BYTES = {"x86-64": 16, "x86-64-v2": 16, "x86-64-v3": 32, "x86-64-v4": 64}
+
+
 class AotTarget(KernelTarget):
     name = "aot"
     generated_gemm = True
@@ -43,10 +47,21 @@ class AotTarget(KernelTarget):
         from, or the array to embed (a frozen variable, a random op's run counter)."""
         self.library, self.input_sources, self.triple, self.cpu = library, list(input_sources), triple, cpu
 
+    def gemm_vector_bytes(self) -> int | None:
+        """The vector width the library's GEMM is blocked for: the host's (None) when it is built
+        for this machine, an x86-64 level's for a level name, else 16 bytes (SSE2 / NEON), which
+        every target has. Blocking for wider vectors than the target's would keep twice or four
+        times the accumulators its registers hold (x86-64-v3 code built on an AVX-512 host)."""
+        if self.triple is None and self.cpu is None:
+            return None
+        if self.cpu in LEVEL_VECTOR_BYTES and (self.triple is None or self.triple.startswith("x86_64")):
+            return LEVEL_VECTOR_BYTES[self.cpu]
+        return 16
+
     def emit(self, kp: KernelProgram, program: Program) -> tuple[ObjectCode, dict[str, Any]]:
         module, info = render_module(kp, f"{self.library}__graphc")
         add_aot_entries(module, info, kp, self.library, self.input_sources)
-        define_declared_blocks(module)   # the library carries its own GEMM
+        define_declared_blocks(module, self.gemm_vector_bytes())   # the library carries its own GEMM
         try:
             code = jit.compile_object_for_target(str(module), self.triple, self.cpu)
         except jit.TargetError as err:

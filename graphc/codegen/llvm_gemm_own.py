@@ -19,8 +19,8 @@ Why this shape (the BLIS loop nest, Van Zee and van de Geijn 2015):
 - the packed blocks live on the stack (at most PACK_BYTES), so a call allocates nothing, needs
   no libc and is safe on any thread.
 
-The vector width is the host's (host_vector_bytes). An AOT library for another CPU gets the
-same IR, which LLVM legalizes to the target's registers: correct, though not tuned for it.
+The vector width is the host's (host_vector_bytes), or the one an AOT library's target CPU
+has (graphc.backends.aot: x86-64 levels by name, 16 bytes for other CPUs and triples).
 
 The caller (graphc.codegen.llvm_gemm) cuts C into blocks the thread pool runs in parallel; one
 block function is defined per (dtype, transposes) in a module and shared by every product.

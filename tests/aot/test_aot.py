@@ -306,3 +306,25 @@ def test_a_scikit_learn_pipeline_compiles_to_a_library(tmp_path):
         labels, maps = runtime.run(None, {"X": a})
         np.testing.assert_array_equal(got[0], labels)
         np.testing.assert_allclose(got[1], [[row[k] for k in sorted(row)] for row in maps], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cpu, vector_bytes", [("x86-64-v3", 32), ("x86-64", 16)])
+def test_a_library_for_a_cpu_level_blocks_its_gemm_for_that_level(cpu, vector_bytes, tmp_path):
+    """A library built for an x86-64 level (README: cpu="x86-64-v3") gets a GEMM blocked for that
+    level's vectors, not the host's, and still computes the product; its only exports are the
+    documented two, with the GEMM inside."""
+    from graphc.backends.aot import AotTarget
+    if not sys.platform.startswith("linux") or os.uname().machine != "x86_64":
+        pytest.skip("x86-64 levels run on an x86-64 host only")
+    from llvmlite import binding
+    if vector_bytes > 16 and not binding.get_host_cpu_features().get("avx2"):
+        pytest.skip(f"this CPU cannot run {cpu} code")
+    assert AotTarget("f", [], cpu=cpu).gemm_vector_bytes() == vector_bytes
+    assert AotTarget("f", [], triple="aarch64-unknown-linux-gnu").gemm_vector_bytes() == 16
+    assert AotTarget("f", []).gemm_vector_bytes() is None   # this machine: its own width
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(70, 50)).astype(np.float32), rng.normal(size=(50, 33)).astype(np.float32)
+    x, y = gc.placeholder(gc.float32, a.shape), gc.placeholder(gc.float32, b.shape)
+    lib = gc.aot.compile(gc.matmul(x, y), [x, y], tmp_path, "product", cpu=cpu)
+    np.testing.assert_allclose(lib.load()(a, b)[0], a @ b, rtol=1e-5, atol=1e-5)
+    _check_symbols(lib)
