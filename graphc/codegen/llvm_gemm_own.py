@@ -72,6 +72,10 @@ def host_vector_bytes() -> int:
 
 
 def blocking(dtype_name: str, vector_bytes: int) -> Blocking:
+    """The tile and block sizes for a dtype on `vector_bytes`-wide vectors: as many rows as the
+    registers hold accumulators for (16 registers without AVX-512, 32 with it), a B micro-panel
+    of L1_PANEL_BYTES, an A block of L2_BLOCK_BYTES, and B blocks filling what is left of
+    PACK_BYTES."""
     size = 4 if dtype_name == "float32" else 8
     lanes = max(1, vector_bytes // size)
     registers = 32 if vector_bytes >= 64 else 16
