@@ -71,12 +71,17 @@ def host_vector_bytes() -> int:
     return 16
 
 
+def _element(dtype_name: str) -> tuple[ir.Type, int]:
+    """The LLVM type and byte size of a float32 / float64 element."""
+    return (llvm_types.F32, 4) if dtype_name == "float32" else (llvm_types.F64, 8)
+
+
 def blocking(dtype_name: str, vector_bytes: int) -> Blocking:
     """The tile and block sizes for a dtype on `vector_bytes`-wide vectors: as many rows as the
     registers hold accumulators for (16 registers without AVX-512, 32 with it), a B micro-panel
     of L1_PANEL_BYTES, an A block of L2_BLOCK_BYTES, and B blocks filling what is left of
     PACK_BYTES."""
-    size = 4 if dtype_name == "float32" else 8
+    size = _element(dtype_name)[1]
     lanes = max(1, vector_bytes // size)
     registers = 32 if vector_bytes >= 64 else 16
     vectors = 2
@@ -165,7 +170,7 @@ def _pack(module: ir.Module, t: ir.Type, width: int, along_panel: bool) -> ir.Fu
 
 
 # --------------------------------------------------------------------------- micro-kernel
-def _micro(module: ir.Module, t: ir.Type, bl: Blocking, a_layout: str = "packed") -> ir.Function:
+def _micro(module: ir.Module, t: ir.Type, size: int, bl: Blocking, a_layout: str = "packed") -> ir.Function:
     """micro(kc, a, lda, b, c, ldc, rows, cols, add): the MR x NR tile C[rows, cols] = (C +)
     sum over kc steps of an A micro-panel column times a packed B micro-panel row. A is packed
     (`a_layout` "packed": element i of step p at a[p * MR + i]) or read in place from a
@@ -182,7 +187,6 @@ def _micro(module: ir.Module, t: ir.Type, bl: Blocking, a_layout: str = "packed"
         arg.add_attribute("noalias")
     tile = b.alloca(t, size=_const(bl.mr * bl.nr))   # a partial tile's sums (in the entry block: static)
     fma = llvm_types.intrinsic(module, f"llvm.fmuladd.v{bl.lanes}{llvm_types.suffix(t)}", vec, [vec, vec, vec])
-    size = 4 if t == llvm_types.F32 else 8
     undef = ir.Constant(vec, ir.Undefined)
     splat_mask = ir.Constant(ir.VectorType(llvm_types.I32, bl.lanes), [0] * bl.lanes)
     zero_vec = ir.Constant(vec, [0.0] * bl.lanes)
@@ -282,7 +286,7 @@ def block_symbol(dtype_name: str, transpose_a: bool, transpose_b: bool) -> str:
 
 
 def _block_type(dtype_name: str) -> ir.FunctionType:
-    p_t = (llvm_types.F32 if dtype_name == "float32" else llvm_types.F64).as_pointer()
+    p_t = _element(dtype_name)[0].as_pointer()
     return ir.FunctionType(llvm_types.VOID, [p_t, p_t, p_t] + [I64] * 6)
 
 
@@ -298,12 +302,13 @@ def declare_block(module: ir.Module, dtype_name: str, transpose_a: bool, transpo
 def define_declared_blocks(module: ir.Module, vector_bytes: int | None = None) -> None:
     """Define, with internal linkage, every block function the module declares (an AOT library
     carries its own GEMM)."""
-    for fn in list(module.functions):
-        if fn.name.startswith(BLOCK_PREFIX) and fn.is_declaration:
-            dtype_name = "float32" if fn.name[len(BLOCK_PREFIX):].startswith("f32") else "float64"
-            ta, tb = (letter == "t" for letter in fn.name[-2:])
-            gemm_block_function(module, dtype_name, ta, tb, vector_bytes)
-            fn.linkage = "internal"
+    for dtype_name in ("float32", "float64"):
+        for ta in (False, True):
+            for tb in (False, True):
+                fn = module.globals.get(block_symbol(dtype_name, ta, tb))
+                if fn is not None and fn.is_declaration:
+                    gemm_block_function(module, dtype_name, ta, tb, vector_bytes)
+                    fn.linkage = "internal"
 
 
 def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, transpose_b: bool,
@@ -313,7 +318,7 @@ def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, t
     (transposed: b[j * ldb + p]), defined (external) under block_symbol(), filling in the
     module's declaration if it has one."""
     bl = blocking(dtype_name, vector_bytes or host_vector_bytes())
-    t = llvm_types.F32 if dtype_name == "float32" else llvm_types.F64
+    t, size = _element(dtype_name)
     fn = declare_block(module, dtype_name, transpose_a, transpose_b)
     if not fn.is_declaration:
         return fn
@@ -323,18 +328,17 @@ def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, t
     for arg in (a, bm, c):
         arg.add_attribute("noalias")
     # a row-major A with rows less than IN_PLACE_MAX_ROW_BYTES apart is read in place (`direct`)
-    in_place = None if transpose_a else _micro(module, t, bl, "rows")
+    in_place = None if transpose_a else _micro(module, t, size, bl, "rows")
     # 64-byte aligned packed blocks on this thread's stack
     a_pack = b.alloca(t, size=_const(bl.mc * bl.kc))
     a_pack.align = 64
     b_pack = b.alloca(t, size=_const(bl.kc * bl.nc))
     b_pack.align = 64
     pack_a = _pack(module, t, bl.mr, along_panel=transpose_a)
-    size = 4 if dtype_name == "float32" else 8
     direct = ir.Constant(llvm_types.I1, 0) if in_place is None else \
         b.icmp_signed("<", b.mul(lda, _const(size)), _const(IN_PLACE_MAX_ROW_BYTES))
     pack_b = _pack(module, t, bl.nr, along_panel=not transpose_b)
-    micro = _micro(module, t, bl)
+    micro = _micro(module, t, size, bl)
 
     with b.if_then(b.icmp_signed("==", k, _const(0)), likely=False):
         # an empty reduction: C is zeros
