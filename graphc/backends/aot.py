@@ -39,6 +39,7 @@ LEVEL_VECTOR_BYTES = {"x86-64": 16, "x86-64-v2": 16, "x86-64-v3": 32, "x86-64-v4
 class AotTarget(KernelTarget):
     name = "aot"
     generated_gemm = True
+    gemm_epilogues = True
     temps_in_outputs = True
 
     def __init__(self, library: str, input_sources: Sequence[int | np.ndarray], triple: str | None = None,

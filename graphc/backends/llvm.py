@@ -45,6 +45,13 @@ class LLVMTarget(KernelTarget):
         self.threads = threads   # at most this many pool threads per run (None: all of them)
 
     @property
+    def gemm_epilogues(self) -> bool:   # type: ignore[override]
+        """A conv's or matmul's bias / activation tail runs inside its GEMM, block by block
+        (graphc.lower.gemm_epilogue); GRAPHC_GEMM_EPILOGUES=0 keeps separate kernels, to
+        measure the difference."""
+        return os.environ.get("GRAPHC_GEMM_EPILOGUES", "1").strip() != "0"
+
+    @property
     def generated_gemm(self) -> bool:   # type: ignore[override]
         """Whether products run graphc's own GEMM rather than OpenBLAS: with GRAPHC_GEMM=generated,
         or where no BLAS was found. Not by default: it ran 1.0-1.4x OpenBLAS's speed on products

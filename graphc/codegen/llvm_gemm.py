@@ -11,13 +11,18 @@ How C is cut (gemm_blocks): each call packs its rows of op(A) and its columns of
 cutting C into R row blocks and S column blocks packs op(B) R times and op(A) S times. A
 product with few rows and a long k (a weight gradient, [160, 1600] @ [1600, 512]) is cut into
 column blocks, not into blocks of 32 rows that would each repack all of op(B).
+
+A GemmCall with an epilogue (bias, activation: graphc.lower.gemm_epilogue) runs it on each block
+right after the block's call, while the block is in cache (graphc.codegen.llvm_gemm_epilogue).
 """
 from __future__ import annotations
 
 from llvmlite import ir
 
+from ..lower.gemm_epilogue import column_unit
 from ..lower.kernel import GemmCall
 from . import llvm_types
+from .llvm_gemm_epilogue import epilogue_renderer, render_block_epilogue
 from .llvm_gemm_own import declare_block
 from .llvm_loops import counted_loop, define_entry
 
@@ -50,7 +55,8 @@ def gemm_blocks(g: GemmCall) -> tuple[int, int]:
             if best is None or cost < best[0]:
                 best = (cost, r, s)
     _, r, s = best if best is not None else (0, min(max_r, BLOCKS), 1)
-    return _ceil(g.m, r), _ceil(g.n, s)
+    unit = column_unit(g)
+    return _ceil(g.m, r), _ceil(_ceil(g.n, s), unit) * unit
 
 
 def iterations(g: GemmCall) -> int:
@@ -94,12 +100,16 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
             last = b.add(first, const(size))
             return b.sub(b.select(b.icmp_signed("<", last, const(limit)), last, const(limit)), first)
 
+        epilogue = epilogue_renderer(g, fn, pointers, error) if g.epilogue is not None else None
+
         def one_block(i: ir.Value) -> None:
             block, rest = b.srem(i, const(blocks)), b.sdiv(i, const(blocks))
             product = rest
             a_off, b_off = const(g.offsets[0]), const(g.offsets[1])
+            digits: list[ir.Value] = []
             for extent, sa, sb in reversed(list(zip(g.batch, g.a_batch_strides, g.b_batch_strides))):
                 digit = b.srem(rest, const(extent))
+                digits.insert(0, digit)
                 rest = b.sdiv(rest, const(extent))
                 a_off = b.add(a_off, b.mul(digit, const(sa)))
                 b_off = b.add(b_off, b.mul(digit, const(sb)))
@@ -125,7 +135,13 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
                 b.call(own, [args[7], args[9], args[12], rows, cols, const(g.k), args[8], args[10], args[13]])
             else:
                 b.call(blas, args)
+            if epilogue is not None:
+                render_block_epilogue(b, epilogue, g, digits, first, rows, col, cols)
 
         counted_loop(b, fn, start, end, const(1), one_block, name="block")
 
-    return define_entry(module, name, [g.a, g.b, g.c], body)
+    buffers = [g.a, g.b, g.c]
+    if g.epilogue is not None:
+        buffers += g.epilogue.reads() + g.epilogue.writes()
+    # a tail updating a variable in place does nothing once a check failed (graphc.lower.memory)
+    return define_entry(module, name, buffers, body, skip_on_error=g.epilogue is not None and g.epilogue.skip_on_error)

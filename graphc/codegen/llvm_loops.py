@@ -103,6 +103,13 @@ class LoopRenderer:
         buffers = [s.buffer for s in self.k.slots] + [s.buffer for s in self.k.stores]
         return define_entry(module, name, buffers, self.body, skip_on_error=self.k.skip_on_error)
 
+    def bind(self, fn: ir.Function, pointers: dict[int, ir.Value], error: ir.Value) -> None:
+        """Render into `fn`, whose buffer pointers and error record are given (body() does this;
+        a GEMM rendering its epilogue inside its own function calls it, then inner())."""
+        self.fn, self.pointers, self.error = fn, pointers, error
+        self.allocas: list[tuple[ir.Value, ir.Value | None]] = []
+        self.arrays = list(self.allocas)
+
     # ---------------------------------------------------------------- structure
     def body(
         self,
@@ -114,8 +121,7 @@ class LoopRenderer:
         end: ir.Value,
     ) -> None:
         k = self.k
-        self.fn, self.pointers, self.error = fn, pointers, error
-        self.allocas: list[tuple[ir.Value, ir.Value | None]] = []
+        self.bind(fn, pointers, error)
         column = columnar_axis(k)
         width = COLUMN_BLOCK if column is not None else None
         for acc in k.accumulators:  # the entry block is still empty: allocas come first

@@ -32,7 +32,7 @@ from ..ir.dtypes import float32, float64
 from ..ir.node import Node
 from . import index as iexpr
 from .conv_geometry import backward_tap, hwc, layout, pads
-from .kernel import GemmCall
+from .kernel import GemmCall, GemmLayout
 from .library_table import copy_into, kernel_builder, stored
 
 # patches above this are built a batch chunk at a time: 4 MB measured best for the small CNN on
@@ -96,10 +96,23 @@ def _eligible(lw: Any, node: Node) -> bool:
 
 def _gemm(lw: Any, node: Node, a, b, c, m: int, n: int, k: int, ta: bool = False, tb: bool = False,
           batch: tuple[int, ...] = (), a_stride: int = 0, b_stride: int = 0,
-          offsets: tuple[int, int, int] = (0, 0, 0)) -> None:
+          offsets: tuple[int, int, int] = (0, 0, 0), layout: GemmLayout | None = None) -> None:
     lw.kernels.append(GemmCall(f"k{len(lw.kernels)}_gemm", a, b, c, m, n, k, ta, tb, batch,
                                (a_stride,) * len(batch), (b_stride,) * len(batch), node, offsets,
-                               lw.generated_gemm))
+                               lw.generated_gemm, layout))
+
+
+def _image_layout(fmt: str, n0: int = 0, rows_per_image: int = 0) -> GemmLayout:
+    """How the C of an image-shaped product lies over [n, h, w, c] (NHWC: rows n x h x w from
+    image n0 on, columns c) or [n, c, h, w] (NCHW: one product per image from n0, rows c,
+    columns h x w)."""
+    if fmt == "NHWC":
+        return GemmLayout((), (0, 1, 2), (3,), (), n0 * rows_per_image)
+    return GemmLayout((0,), (1,), (2, 3), (n0,))
+
+
+# a filter-shaped C [kh, kw, ci, co]: rows kh x kw x ci, columns co
+FILTER_LAYOUT = GemmLayout((), (0, 1, 2), (3,))
 
 
 def _clamped(pos, ok):
@@ -164,19 +177,21 @@ def conv2d_as_gemm(lw: Any, node: Node) -> bool:
     if s.pointwise:
         xb = stored(lw, node, x)
         if s.fmt == "NHWC":
-            _gemm(lw, node, xb, fb, ob, s.n * ohw, s.co, s.ci)
+            _gemm(lw, node, xb, fb, ob, s.n * ohw, s.co, s.ci, layout=_image_layout(s.fmt))
         else:
-            _gemm(lw, node, fb, xb, ob, s.co, ohw, s.ci, ta=True, batch=(s.n,), b_stride=s.ci * ohw)
+            _gemm(lw, node, fb, xb, ob, s.co, ohw, s.ci, ta=True, batch=(s.n,), b_stride=s.ci * ohw,
+                  layout=_image_layout(s.fmt))
         return True
     padded = padded_input(lw, node, x, s)
     for n0, nc in _chunks(s, x.dtype.itemsize):
         if s.fmt == "NHWC":
             p = _patches(lw, node, padded, s, ("n", "oh", "ow", "kh", "kw", "ci"), n0, nc)
-            _gemm(lw, node, p, fb, ob, nc * ohw, s.co, s.k, offsets=(0, 0, n0 * ohw * s.co))
+            _gemm(lw, node, p, fb, ob, nc * ohw, s.co, s.k, offsets=(0, 0, n0 * ohw * s.co),
+                  layout=_image_layout(s.fmt, n0, ohw))
         else:
             p = _patches(lw, node, padded, s, ("n", "kh", "kw", "ci", "oh", "ow"), n0, nc)
             _gemm(lw, node, fb, p, ob, s.co, ohw, s.k, ta=True, batch=(nc,), b_stride=s.k * ohw,
-                  offsets=(0, 0, n0 * s.co * ohw))
+                  offsets=(0, 0, n0 * s.co * ohw), layout=_image_layout(s.fmt, n0))
     return True
 
 
@@ -192,9 +207,10 @@ def conv2d_backprop_input_as_gemm(lw: Any, node: Node) -> bool:
     ohw = s.oh * s.ow
     if s.pointwise:
         if s.fmt == "NHWC":
-            _gemm(lw, node, gb, fb, ob, s.n * ohw, s.ci, s.co, tb=True)
+            _gemm(lw, node, gb, fb, ob, s.n * ohw, s.ci, s.co, tb=True, layout=_image_layout(s.fmt))
         else:
-            _gemm(lw, node, fb, gb, ob, s.ci, ohw, s.co, batch=(s.n,), b_stride=s.co * ohw)
+            _gemm(lw, node, fb, gb, ob, s.ci, ohw, s.co, batch=(s.n,), b_stride=s.co * ohw,
+                  layout=_image_layout(s.fmt))
         return True
     for n0, nc in _chunks(s, out.dtype.itemsize):
         if s.fmt == "NHWC":
@@ -249,7 +265,7 @@ def conv2d_backprop_filter_as_gemm(lw: Any, node: Node) -> bool:
         if s.pointwise or len(chunks) == 1:
             p = stored(lw, node, x) if s.pointwise else \
                 _patches(lw, node, padded_input(lw, node, x, s), s, nhwc, 0, s.n)
-            _gemm(lw, node, p, gb, ob, s.k, s.co, s.n * ohw, ta=True)
+            _gemm(lw, node, p, gb, ob, s.k, s.co, s.n * ohw, ta=True, layout=FILTER_LAYOUT)
         else:
             _filter_gradient_by_chunks(lw, node, padded_input(lw, node, x, s), gb, ob, s, chunks)
         return True
@@ -261,7 +277,7 @@ def conv2d_backprop_filter_as_gemm(lw: Any, node: Node) -> bool:
         gt = lw.new_buffer(f"{node.name}/grad_by_channel", g.dtype, (s.co, s.n, s.oh, s.ow))
         copy_into(lw, node, g, gt, gt.shape, lambda v: v, src_index=lambda v: (v[1], v[0], v[2], v[3]))
         gb = gt
-    _gemm(lw, node, p, gb, ob, s.k, s.co, s.n * ohw, tb=True)
+    _gemm(lw, node, p, gb, ob, s.k, s.co, s.n * ohw, tb=True, layout=FILTER_LAYOUT)
     return True
 
 

@@ -173,16 +173,43 @@ class GemmCall:
     offsets: tuple[int, int, int] = (0, 0, 0)
     # graphc's own generated GEMM (graphc.codegen.llvm_gemm_own) rather than a BLAS call
     generated: bool = False
+    # how C's batch index, rows and columns lie over the axes of the tensor C holds (set by the
+    # rule that emits the product; None where they do not map onto whole axes)
+    layout: "GemmLayout | None" = None
+    # an elementwise kernel over that tensor's space (the fusion group's bias, activation,
+    # residual add), run on each block of C right after the block is computed, while it is in
+    # cache (graphc.lower.gemm_epilogue); None: C is the result
+    epilogue: "LoopKernel | None" = None
 
     @property
     def work(self) -> int:
         return int(np.prod(self.batch, dtype=np.int64)) * self.m * self.n * self.k
 
     def reads(self) -> list[Buffer]:
-        return [self.a, self.b]
+        if self.epilogue is None:
+            return [self.a, self.b]
+        return [self.a, self.b] + self.epilogue.reads()
 
     def writes(self) -> list[Buffer]:
-        return [self.c]
+        if self.epilogue is None:
+            return [self.c]
+        return [self.c] + self.epilogue.writes()
+
+
+@dataclass(frozen=True)
+class GemmLayout:
+    """Where element (batch index d, row r, column c) of a GemmCall's C lies in the tensor whose
+    buffer C is: batch digit j is axis batch_axes[j] at d_j + batch_start[j]; r + row_start,
+    unraveled over the extents of row_axes (row-major), gives those axes; c, unraveled over
+    col_axes, gives theirs. A convolution's rule knows this (NCHW: batch n, rows co, columns
+    oh x ow; NHWC: rows n x oh x ow, columns co); an epilogue kernel over the tensor's space
+    can then run on exactly the box of elements a block of C covers."""
+
+    batch_axes: tuple[int, ...]
+    row_axes: tuple[int, ...]
+    col_axes: tuple[int, ...]
+    batch_start: tuple[int, ...] = ()
+    row_start: int = 0
 
 
 @dataclass(eq=False)
@@ -458,8 +485,8 @@ NS_PER_MAC = 0.05
 
 def estimated_ns(k: Kernel) -> float:
     """A rough serial run time of the kernel, for the threading cost model."""
-    if isinstance(k, GemmCall):
-        return k.work * NS_PER_MAC   # one thread of an AVX2 BLAS: ~40 GFLOP/s
+    if isinstance(k, GemmCall):   # one thread of an AVX2 BLAS: ~40 GFLOP/s
+        return k.work * NS_PER_MAC + (estimated_ns(k.epilogue) if k.epilogue is not None else 0.0)
     if isinstance(k, LoopStep):
         return k.trips * sum(estimated_ns(x) for p in k.subprograms() for x in p.kernels)
     if isinstance(k, BranchStep):

@@ -19,6 +19,7 @@ from ..ops.random import philox_key
 from ..ops.slicing import expand_spec
 from . import index as iexpr
 from .loop_builder import condition, index_value
+from .gemm_epilogue import matmul_layout
 from .kernel import HOST_DTYPES, GemmCall, HostCall, host_argument
 from .library_table import copy_into, fill, kernel_builder, library, stored
 from .reads import Dims, flatten, through_view
@@ -44,7 +45,7 @@ def _matmul(lw: Any, node: Node) -> None:
         a_buf, b_buf = stored(lw, node, a), stored(lw, node, b)
         lw.kernels.append(GemmCall(f"k{len(lw.kernels)}_gemm", a_buf, b_buf, c, m, n, k, ta, tb, batch,
                                    _batch_strides(a_shape, batch), _batch_strides(b_shape, batch), node,
-                                   generated=lw.generated_gemm))
+                                   generated=lw.generated_gemm, layout=matmul_layout(batch, out)))
         return
     # vectors, integers, or mixed dtypes: a reduction kernel out[..., i, j] = sum_p a[..., i, p] * b[..., p, j]
     kb = kernel_builder(lw, node, batch + (m, n, k), reduced=(len(batch) + 2,))

@@ -94,7 +94,10 @@ def _gemm_lines(k: GemmCall) -> list[str]:
     a = f"%{k.a.id}" + ("ᵀ" if k.transpose_a else "")
     b = f"%{k.b.id}" + ("ᵀ" if k.transpose_b else "")
     batch = f" for each of {list(k.batch)}" if k.batch else ""
-    return [f"{k.name} gemm %{k.c.id}[{k.m}x{k.n}] = {a}[{k.m}x{k.k}] @ {b}[{k.k}x{k.n}]{batch}{_origin(k.node)}"]
+    lines = [f"{k.name} gemm %{k.c.id}[{k.m}x{k.n}] = {a}[{k.m}x{k.k}] @ {b}[{k.k}x{k.n}]{batch}{_origin(k.node)}"]
+    if k.epilogue is not None:   # run on each block of C as it is computed
+        lines += ["  then on each block:"] + ["  " + line for line in _loop_lines(k.epilogue)]
+    return lines
 
 
 def _index(index: tuple[IExpr, ...] | IExpr) -> str:

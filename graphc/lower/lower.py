@@ -1,8 +1,9 @@
 """Lowering: a fused Program (graphc.passes.fuse ran) becomes a KernelProgram.
 
 Each fusion group becomes one loop kernel (elementwise, or a reduction with its prologue and
-epilogue), or a library kernel followed by an elementwise epilogue kernel; a materialized view
-becomes a copy kernel. Program inputs, constants and every value a group stores get a buffer;
+epilogue), or a library kernel followed by an elementwise epilogue kernel (or, with
+`gemm_epilogues`, a GEMM running that epilogue on each block of C: graphc.lower.gemm_epilogue);
+a materialized view becomes a copy kernel. Program inputs, constants and every value a group stores get a buffer;
 results get output buffers, the rest temporaries placed by the memory plan.
 """
 from __future__ import annotations
@@ -18,8 +19,9 @@ from ..program import FusionGroup, Program
 from . import index as iexpr
 from .loop_builder import LoopBuilder, substitute
 from . import library, library_loops, library_nn  # noqa: F401  (their @library rules fill the table)
-from .kernel import Buffer, KernelProgram
+from .kernel import Buffer, KernelProgram, LoopKernel
 from .kernel import schedule_host_calls
+from .gemm_epilogue import attach_epilogue
 from .library_table import lower_library
 from .reads import Dims, broadcast_index, through_view
 
@@ -28,7 +30,7 @@ COMBINERS = {"Sum": "sum", "Prod": "prod", "Max": "max", "Min": "min", "Any": "a
 
 class Lowering:
     def __init__(self, program: Program, blas: bool = True, vector_loops: bool = False,
-                 generated_gemm: bool = False) -> None:
+                 generated_gemm: bool = False, gemm_epilogues: bool = False) -> None:
         if program.groups is None:
             raise CompileError("internal: the program must be fused before lowering")
         self.program = program
@@ -43,6 +45,8 @@ class Lowering:
         # matrix-vector products become reduction loops even where GEMMs are calls (a CPU BLAS
         # packs the matrix before streaming it; see library._matmul)
         self.vector_loops = vector_loops
+        # a library group's elementwise tail runs inside the GEMM it follows, block by block
+        self.gemm_epilogues = gemm_epilogues
 
     # ---------------------------------------------------------------- buffers
     def new_buffer(self, name: str, t_or_dtype: Any, shape: tuple[int, ...] | None = None, kind: str = "temp",
@@ -142,10 +146,15 @@ class Lowering:
         for t in anchor.outputs:
             self.bind(t)
         self.inline_epilogue = g if g.epilogue else None
+        first = len(self.kernels)
         lower_library(self, anchor)
-        if self.inline_epilogue is not None:   # the library kernel did not take it: a kernel of its own
+        if self.inline_epilogue is not None:   # the library kernel did not take it
             self.inline_epilogue = None
-            self.elementwise_tail(g.epilogue, g, tuple(anchor.outputs[0].shape))
+            tail = self.elementwise_tail(g.epilogue, g, tuple(anchor.outputs[0].shape))
+            c = self.buffer_of[anchor.outputs[0]]
+            # into the GEMM's blocks where it can go (tail is last: the rule's kernels come before it)
+            if self.gemm_epilogues and attach_epilogue(self.kernels[first:-1], c, tail):
+                self.kernels.pop()
 
     def store_result(self, kb: LoopBuilder, t: Tensor, index: Dims, value: sexpr.SExpr, inline: bool = True) -> None:
         """Store library output t's `value` at `index` (t's own coordinates). A library rule whose
@@ -168,14 +177,14 @@ class Lowering:
             if s in env and s is not t:
                 kb.store(self.buffer_of[s], index, env[s])
 
-    def elementwise_tail(self, nodes: list[Node], g: FusionGroup, space: tuple[int, ...]) -> None:
+    def elementwise_tail(self, nodes: list[Node], g: FusionGroup, space: tuple[int, ...]) -> LoopKernel:
         kb = LoopBuilder(self, f"k{len(self.kernels)}_{nodes[-1].type}", space, node=nodes[-1])
         env: dict[Tensor, sexpr.SExpr] = {}
         self.run_members(kb, nodes, kb.vars, env)
         for t in g.stores:
             if t in env:
                 kb.store(self.buffer_of[t], kb.vars, env[t])
-        kb.finish()
+        return kb.finish()
 
     def copy_group(self, g: FusionGroup) -> None:
         (view,) = g.nodes
@@ -187,5 +196,5 @@ class Lowering:
 
 
 def lower_program(program: Program, blas: bool = True, vector_loops: bool = False,
-                  generated_gemm: bool = False) -> KernelProgram:
-    return Lowering(program, blas, vector_loops, generated_gemm).lower()
+                  generated_gemm: bool = False, gemm_epilogues: bool = False) -> KernelProgram:
+    return Lowering(program, blas, vector_loops, generated_gemm, gemm_epilogues).lower()

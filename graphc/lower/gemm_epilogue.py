@@ -1,0 +1,131 @@
+"""GEMM epilogues: a fusion group's elementwise tail (bias, batch norm, activation, residual
+add) run on each block of a GEMM's C right after the block is computed, instead of as a
+kernel of its own.
+
+Why: the tail as a separate kernel streams the whole product through memory once more (read C,
+write the result); in mobilenet_v2 at batch 1 those passes were 15-16% of a run. A block of C
+(at most a few hundred KB, graphc.codegen.llvm_gemm) is still in the core's L2 when its tail
+runs, so the tail costs only its arithmetic, and the pool splits it with the product.
+
+The rule that emits a product says how C lies over the axes of the tensor it holds
+(GemmCall.layout); without a layout, or where the tail is not a plain elementwise kernel that
+reads C only at the element it computes, the tail stays a kernel of its own. Code generators
+render GemmCall.epilogue (the LLVM ones do; the CUDA backend does not ask for it).
+"""
+from __future__ import annotations
+
+import math
+
+from ..ir.tensor import Tensor
+from ..ops.scalar import SExpr
+from . import index as iexpr
+from .kernel import Buffer, GemmCall, GemmLayout, KernelProgram, LoopKernel
+from .reads import flatten
+
+
+def attach_epilogue(kernels: list, c: Buffer, tail: LoopKernel) -> bool:
+    """Give `tail` (a kernel over c's space) to every GemmCall among `kernels` (what one
+    library rule emitted) that writes c; False, and nothing changed, where that is not sound:
+    some kernel other than a laid-out GemmCall writes c, a kernel reads c after the first
+    product, or the tail reduces, checks, scatters, or reads c anywhere but at its own index."""
+    if tail.accumulators or tail.checks or tail.reduced or tail.serial or tuple(tail.space) != c.shape:
+        return False
+    writers = [k for k in kernels if c in k.writes()]
+    if not writers or any(not isinstance(k, GemmCall) or k.layout is None or k.epilogue is not None
+                          or k.c is not c for k in writers):
+        return False
+    first = kernels.index(writers[0])
+    if any(c in k.reads() for k in kernels[first:]):
+        return False
+    if any(s.buffer is c and (s.valid is not None or not at_own_index(s.index, c.shape)) for s in tail.slots):
+        return False
+    for g in writers:
+        g.epilogue = tail
+    return True
+
+
+def at_own_index(index: object, shape: tuple[int, ...]) -> bool:
+    """Whether `index` (a slot's or store's) is the kernel's own element: loop variable a on
+    axis a (or 0 on an axis of extent 1, which the lowering writes as a constant)."""
+    if not isinstance(index, tuple) or len(index) != len(shape):
+        return False
+    zero = repr(iexpr.const(0))
+    return all(repr(e) == repr(iexpr.var(a)) or (d == 1 and repr(e) == zero) for a, (e, d) in enumerate(zip(index, shape)))
+
+
+def merges(k: LoopKernel, axes: tuple[int, ...]) -> bool:
+    """Whether loop axes `axes` (consecutive, outermost first) can run as one counter over
+    their flattened range: every read and store is affine and moves along them only through
+    that flat position (the coefficient of each axis is the last one's times the extent of
+    those after it), and no value uses a loop index itself. Then the last axis takes the flat
+    position and the others stay 0: one long unit-stride loop over an NCHW image's 14 x 14
+    instead of 14 loops of 14, and GEMM blocks need not hold whole image rows."""
+    if len(axes) < 2:
+        return True
+    for access in [(s.buffer, s.index) for s in k.slots if s.valid is None] + [(s.buffer, s.index) for s in k.stores]:
+        buffer, index = access
+        form = iexpr.affine(flatten(index, buffer.shape) if isinstance(index, tuple) else index)
+        if form is None:
+            return False
+        unit = form[0].get(axes[-1], 0)
+        for i, axis in enumerate(axes[:-1]):
+            if form[0].get(axis, 0) != unit * math.prod(k.space[a] for a in axes[i + 1:]):
+                return False
+    if any(s.valid is not None for s in k.slots):
+        return False
+    seen: set[int] = set()
+    stack: list[SExpr] = [s.value for s in k.stores]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if e.prim == "index" or e.prim.startswith("philox"):
+            return False
+        stack.extend(a for a in e.args if isinstance(a, SExpr))
+    return True
+
+
+def column_unit(g: GemmCall) -> int:
+    """Columns of C per block are a multiple of this: an epilogue over columns that span two
+    or more axes, where they do not merge into one counter, runs whole rows of the last one."""
+    if g.epilogue is None or g.layout is None or merges(g.epilogue, g.layout.col_axes):
+        return 1
+    return g.epilogue.space[g.layout.col_axes[-1]]
+
+
+def matmul_layout(batch: tuple[int, ...], out: Tensor) -> GemmLayout | None:
+    """The layout of a (batched) matrix product's C over its output [*batch, m, n]; None for a
+    matrix-vector product, whose output lacks the m or n axis."""
+    if len(out.shape) != len(batch) + 2:
+        return None
+    return GemmLayout(tuple(range(len(batch))), (len(batch),), (len(batch) + 1,), (0,) * len(batch))
+
+
+def results_in_epilogue_outputs(kp: KernelProgram) -> None:
+    """Write a product straight into the memory of what its epilogue stores (memory plan): where
+    C is a temporary that nothing but its product and epilogue touches, and the epilogue stores
+    one buffer of C's shape and dtype at C's own index, C shares that buffer. The epilogue then
+    rewrites each element in place, in cache, and the result's cache lines are fetched once
+    (by the product) instead of once for C and once more for the result."""
+    touching: dict[int, list] = {}
+    for k in kp.kernels:
+        for b in {id(x): x for x in k.reads() + k.writes()}.values():
+            touching.setdefault(id(b), []).append(k)
+    results = {id(b) for b in kp.results}
+    for k in kp.kernels:
+        if not isinstance(k, GemmCall) or k.epilogue is None:
+            continue
+        c, tail = k.c, k.epilogue
+        if c.kind != "temp" or c.alias_of is not None or id(c) in results:
+            continue
+        # only the products of C (one per batch chunk, sharing the epilogue) touch it
+        if any(not isinstance(u, GemmCall) or u.c is not c or u.epilogue is not tail for u in touching[id(c)]):
+            continue
+        stores = [s for s in tail.stores if s.buffer is not c]
+        target = stores[0].buffer if len(stores) == 1 else None
+        if (target is None or stores[0].mode != "set" or not at_own_index(stores[0].index, c.shape) or target.alias_of is not None
+                or target.shape != c.shape or target.dtype is not c.dtype or target in (k.a, k.b)
+                or any(s.buffer is target for s in tail.slots)):
+            continue
+        c.alias_of = target
