@@ -32,7 +32,8 @@ from ..ir.dtypes import float32, float64
 from ..ir.node import Node
 from . import index as iexpr
 from .conv_geometry import backward_tap, hwc, layout, pads
-from .kernel import GemmCall, GemmLayout
+from .gemm_epilogue import GemmLayout
+from .kernel import GemmCall
 from .library_table import copy_into, kernel_builder, stored
 
 # patches above this are built a batch chunk at a time: 4 MB measured best for the small CNN on

@@ -2,10 +2,12 @@
 add) run on each block of a GEMM's C right after the block is computed, instead of as a
 kernel of its own.
 
-Why: the tail as a separate kernel streams the whole product through memory once more (read C,
-write the result); in mobilenet_v2 at batch 1 those passes were 15-16% of a run. A block of C
-(at most a few hundred KB, graphc.codegen.llvm_gemm) is still in the core's L2 when its tail
-runs, so the tail costs only its arithmetic, and the pool splits it with the product.
+Why: the tail as a separate kernel streams the whole product once more (read C, write the
+result) and costs a pool dispatch; the profiler put those passes at 15-16% of mobilenet_v2's
+kernel time. A block of C (at most a few hundred KB, graphc.codegen.llvm_gemm) is still in the
+core's L2 when its tail runs, and C itself lives in the result's memory. At batch 1 the
+separate passes mostly hit L3, so the gain is smaller than their share: 1-11% per convolution,
+0-10% per model (benchmarks/README.md).
 
 The rule that emits a product says how C lies over the axes of the tensor it holds
 (GemmCall.layout); without a layout, or where the tail is not a plain elementwise kernel that
@@ -15,12 +17,29 @@ render GemmCall.epilogue (the LLVM ones do; the CUDA backend does not ask for it
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from ..ir.tensor import Tensor
 from ..ops.scalar import SExpr
 from . import index as iexpr
-from .kernel import Buffer, GemmCall, GemmLayout, KernelProgram, LoopKernel
+from .kernel import Buffer, GemmCall, KernelProgram, LoopKernel
 from .reads import flatten
+
+
+@dataclass(frozen=True)
+class GemmLayout:
+    """Where element (batch index d, row r, column c) of a GemmCall's C lies in the tensor whose
+    buffer C is: batch digit j is axis batch_axes[j] at d_j + batch_start[j]; r + row_start,
+    unraveled over the extents of row_axes (row-major), gives those axes; c, unraveled over
+    col_axes, gives theirs. A convolution's rule knows this (NCHW: batch n, rows co, columns
+    oh x ow; NHWC: rows n x oh x ow, columns co); an epilogue kernel over the tensor's space
+    can then run on exactly the box of elements a block of C covers."""
+
+    batch_axes: tuple[int, ...]
+    row_axes: tuple[int, ...]
+    col_axes: tuple[int, ...]
+    batch_start: tuple[int, ...] = ()
+    row_start: int = 0
 
 
 def attach_epilogue(kernels: list, c: Buffer, tail: LoopKernel) -> bool:

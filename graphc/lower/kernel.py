@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from ..ir.dtypes import DType
 from ..ops.scalar import SExpr
 from .index import IExpr, affine
 from .reads import flatten
+
+if TYPE_CHECKING:
+    from .gemm_epilogue import GemmLayout
 
 # The runtime's words a loop body reads to run a big product on graphc's thread pool: three
 # 64-bit words (the native pool's state, its graphc_pool_run entry, the threads this run may use),
@@ -194,22 +197,6 @@ class GemmCall:
         if self.epilogue is None:
             return [self.c]
         return [self.c] + self.epilogue.writes()
-
-
-@dataclass(frozen=True)
-class GemmLayout:
-    """Where element (batch index d, row r, column c) of a GemmCall's C lies in the tensor whose
-    buffer C is: batch digit j is axis batch_axes[j] at d_j + batch_start[j]; r + row_start,
-    unraveled over the extents of row_axes (row-major), gives those axes; c, unraveled over
-    col_axes, gives theirs. A convolution's rule knows this (NCHW: batch n, rows co, columns
-    oh x ow; NHWC: rows n x oh x ow, columns co); an epilogue kernel over the tensor's space
-    can then run on exactly the box of elements a block of C covers."""
-
-    batch_axes: tuple[int, ...]
-    row_axes: tuple[int, ...]
-    col_axes: tuple[int, ...]
-    batch_start: tuple[int, ...] = ()
-    row_start: int = 0
 
 
 @dataclass(eq=False)

@@ -9,8 +9,8 @@ import pytest
 
 import graphc as gc
 from graphc.lower import index as iexpr
-from graphc.lower.gemm_epilogue import attach_epilogue, merges
-from graphc.lower.kernel import Buffer, GemmCall, GemmLayout, LoopKernel, Slot, Store
+from graphc.lower.gemm_epilogue import GemmLayout, attach_epilogue, merges
+from graphc.lower.kernel import Buffer, GemmCall, LoopKernel, Slot, Store
 from graphc.ir.dtypes import float32
 from graphc.ops import scalar as sexpr
 
