@@ -19,6 +19,12 @@ from .session import Session
 
 WARM_UP = 2     # calls of each before the timed rounds
 WARM_RUNS = 7   # alternating rounds: the warm time is each one's median
+# untimed calls before each timed one, for at least this long: onnxruntime's pool keeps a thread
+# spinning for 50-100 ms after a run (measured by /proc/self/stat), and on a 2-core machine
+# graphc timed in that window lost a core to it (mobilenet_v2 15-19 ms instead of 11-13: ratios
+# 1.3-1.6x too high). Calling rather than sleeping keeps the machine's cores awake: a pause of
+# 0.2 s made the next call slower by as much.
+SETTLE_SECONDS = 0.2
 
 
 @dataclass
@@ -141,14 +147,18 @@ def check_model(path: str, inputs: dict[str, np.ndarray] | None = None,
 def _warm_side_by_side(calls: dict[str, Any]) -> dict[str, float]:
     """The median warm time of each call, measured in alternating rounds after a warm-up, so
     that a slow spell of a shared machine hits graphc and onnxruntime alike (timed one after
-    the other, their ratio moved with the machine's mood)."""
+    the other, their ratio moved with the machine's mood); each timed call comes after
+    SETTLE_SECONDS of untimed calls of its own, in which the other's threads go quiet."""
     for call in calls.values():
         for _ in range(WARM_UP):
             call()
     times: dict[str, list[float]] = {who: [] for who in calls}
     for _ in range(WARM_RUNS):
         for who, call in calls.items():
-            call()   # settles the hand-over: onnxruntime's threads spin for a while after a run
+            settled = time.perf_counter() + SETTLE_SECONDS
+            call()
+            while time.perf_counter() < settled:
+                call()
             start = time.perf_counter()
             call()
             times[who].append(time.perf_counter() - start)

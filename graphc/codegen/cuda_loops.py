@@ -164,7 +164,9 @@ class LoopWriter:
         values: then a thread handles 4 consecutive elements with 16-byte loads and stores."""
         k = self.k
         total = _prod(k.space)
-        if k.serial or total % 4 or total == 0 or tuple(k.order) != tuple(range(len(k.space))):
+        # in axis order, but for axes of extent 1 (graphc.lower.loop_builder.split_first moves them)
+        moving = [a for a in k.order if k.space[a] > 1]
+        if k.serial or total % 4 or total == 0 or moving != sorted(moving):
             return False
         strides, step = {}, 1
         for axis in reversed(range(len(k.space))):
