@@ -136,3 +136,23 @@ def test_an_elementwise_epilogue_runs_inside_a_direct_kernel_in_nhwc(fmt, op):
     listing = gc.debugprint([out], {x: xv}, level="kernels", backend="llvm", file=io.StringIO())
     separate = [line for line in listing.splitlines() if line.startswith("k") and "'Minimum" in line]
     assert (separate == []) == (fmt == "NHWC"), listing
+
+
+@pytest.mark.parametrize("tail,fused", [("relu6", True), ("silu", False)])
+def test_an_nchw_depthwise_convolution_with_stride_one_takes_a_cheap_epilogue_inside(tail, fused):
+    """NCHW, stride 1: bias + ReLU6 run in the depthwise kernel; a SiLU (a sigmoid per element)
+    keeps its own pass, where it measured faster. Values are the reference's either way."""
+    rng = np.random.default_rng(4)
+    c = 6
+    xv = rng.normal(size=(1, c, 9, 10)).astype(np.float32)
+    x = gc.placeholder(gc.float32, xv.shape)
+    y = gc.nn.conv2d(x, gc.constant(rng.normal(size=(3, 3, 1, c)).astype(np.float32)), [1, 1], "SAME",
+                     data_format="NCHW", groups=c) + gc.constant(rng.normal(size=(c, 1, 1)).astype(np.float32))
+    out = gc.minimum(gc.maximum(y, 0.0), 6.0) if tail == "relu6" else y * gc.sigmoid(y)
+    want = gc.Session(backend="numpy").run(out, {x: xv})
+    got = gc.Session(backend="llvm").run(out, {x: xv})
+    assert_close(got, want, dtype="float32")
+    listing = gc.debugprint([out], {x: xv}, level="kernels", backend="llvm", file=io.StringIO())
+    last = "'Minimum" if tail == "relu6" else "'Mul"
+    separate = [line for line in listing.splitlines() if line.startswith("k") and last in line]
+    assert (separate == []) == fused, listing
