@@ -504,6 +504,22 @@ def test_maximum_minimum_propagate_nan(name, dtype, backend):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("name", ["Maximum", "Minimum"])
+def test_maximum_minimum_of_signed_zeros_follow_numpy(name, dtype, backend):
+    """np.maximum(-0.0, 0.0) is 0.0 and np.maximum(0.0, -0.0) is -0.0: the second operand on a
+    tie. The LLVM backend's compares and selects keep that (llvm.maximum would give +0.0 both
+    times); a vectorized loop over 40 elements as well as the scalar remainder."""
+    fn, _, oracle, _ = BINARY[name]
+    a = np.tile(np.array([-0.0, 0.0, -0.0, 0.0, 1.0], dtype), 8)
+    b = np.tile(np.array([0.0, -0.0, -0.0, 0.0, -1.0], dtype), 8)
+    x, y = gc.placeholder(dtype, a.shape), gc.placeholder(dtype, b.shape)   # not folded away
+    got = run(fn(x, y), {x: a, y: b}, backend)
+    want = oracle(a, b)
+    np.testing.assert_array_equal(got, want)
+    assert np.signbit(got).tolist() == np.signbit(want).tolist()
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
 def test_clip_special_values(dtype, backend):
     x = np.array([np.nan, np.inf, -np.inf, 0.5, -3.0, 3.0], dtype)
     t = gc.placeholder(dtype, x.shape)
