@@ -9,11 +9,13 @@ promoted by mem2reg) and combine with `reassoc` so that the vectorizer can reord
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 from llvmlite import ir
 
 from ..lower.kernel import Buffer, LoopKernel, columnar_axis, identity
+from ..lower.loop_merge import merge_target, merged_runs
 from ..lower.reads import flatten
 from . import llvm_types
 from .llvm_random import philox_value
@@ -47,6 +49,21 @@ def counted_loop(b: ir.IRBuilder, fn: ir.Function, lo: ir.Value, hi: ir.Value, s
     var.add_incoming(b.add(var, step, flags=["nsw"]), b.block)
     b.branch(header)
     b.position_at_end(exit_)
+
+
+def opaque(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
+    """`value`, which LLVM can no longer see is a constant (an empty inline asm that "changes"
+    it; no instruction). A loop of known small trip count gets unrolled completely, and LLVM
+    then spends up to seconds on the result for nothing measurable; with the trip count opaque
+    it stays a loop, vectorized with a remainder like any other."""
+    asm = ir.InlineAsm(ir.FunctionType(llvm_types.I64, [llvm_types.I64]), "", "=r,0", side_effect=False)
+    return b.call(asm, [value])
+
+
+# a reduction loop of at least this many trips gets an opaque trip count: a global average pool
+# over 7 x 7 took LLVM 0.25-0.4 s per kernel to unroll and re-vectorize (15 ms with the bound
+# opaque); below it, unrolling a short window (3 x 3 taps) is cheap and pays
+OPAQUE_REDUCTION_TRIPS = 16
 
 
 def define_entry(module: ir.Module, name: str, buffers: list[Buffer],
@@ -122,6 +139,7 @@ class LoopRenderer:
     ) -> None:
         k = self.k
         self.bind(fn, pointers, error)
+        self.runs = merged_runs(k)
         column = columnar_axis(k)
         width = COLUMN_BLOCK if column is not None else None
         for acc in k.accumulators:  # the entry block is still empty: allocas come first
@@ -213,11 +231,15 @@ class LoopRenderer:
         inside: Callable[[int], None],
         bounds: tuple[ir.Value, ir.Value] | None,
     ) -> None:
+        stop = self.runs.get(i) if bounds is None else None
+        if stop is not None:   # axes order[i:stop] as one counter (graphc.lower.loop_merge)
+            self.merged_loop(b, i, stop, loop_vars, inside)
+            return
         axis = self.k.order[i]
         lo, hi = (
             bounds
             if bounds is not None
-            else (ir.Constant(llvm_types.I64, 0), ir.Constant(llvm_types.I64, self.k.space[axis]))
+            else (ir.Constant(llvm_types.I64, 0), self.trip_count(b, i, self.k.space[axis]))
         )
 
         def body(var: ir.Value) -> None:
@@ -226,6 +248,31 @@ class LoopRenderer:
 
         counted_loop(b, self.fn, lo, hi, ir.Constant(llvm_types.I64, 1), body, name=f"l{i}", var_name=f"i{axis}")
         del loop_vars[axis]
+
+    def trip_count(self, b: ir.IRBuilder, i: int, trips: int) -> ir.Value:
+        """The bound of the loop at position i: opaque for a long enough reduction loop."""
+        bound = ir.Constant(llvm_types.I64, trips)
+        if i >= len(self.k.order) - len(self.k.reduced) and trips >= OPAQUE_REDUCTION_TRIPS:
+            return opaque(b, bound)
+        return bound
+
+    def merged_loop(self, b: ir.IRBuilder, i: int, stop: int, loop_vars: dict[int, ir.Value],
+                    inside: Callable[[int], None]) -> None:
+        axes = tuple(self.k.order[i:stop])
+        target = merge_target(self.k, axes)
+        for axis in axes:
+            if axis != target:
+                loop_vars[axis] = ir.Constant(llvm_types.I64, 0)
+
+        def body(var: ir.Value) -> None:
+            loop_vars[target] = var
+            inside(stop)
+
+        total = self.trip_count(b, i, math.prod(self.k.space[a] for a in axes))
+        counted_loop(b, self.fn, ir.Constant(llvm_types.I64, 0), total, ir.Constant(llvm_types.I64, 1), body,
+                     name=f"l{i}", var_name=f"i{target}")
+        for axis in axes:
+            del loop_vars[axis]
 
     # ---------------------------------------------------------------- values
     def emitters(self, b: ir.IRBuilder, loop_vars: dict[int, ir.Value], accs: list[ir.Value] | None):

@@ -16,14 +16,12 @@ render GemmCall.epilogue (the LLVM ones do; the CUDA backend does not ask for it
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ..ir.tensor import Tensor
-from ..ops.scalar import SExpr
 from . import index as iexpr
 from .kernel import Buffer, GemmCall, KernelProgram, LoopKernel
-from .reads import flatten
+from .loop_merge import merge_target
 
 
 @dataclass(frozen=True)
@@ -72,43 +70,10 @@ def at_own_index(index: object, shape: tuple[int, ...]) -> bool:
     return all(repr(e) == repr(iexpr.var(a)) or (d == 1 and repr(e) == zero) for a, (e, d) in enumerate(zip(index, shape)))
 
 
-def merges(k: LoopKernel, axes: tuple[int, ...]) -> bool:
-    """Whether loop axes `axes` (consecutive, outermost first) can run as one counter over
-    their flattened range: every read and store is affine and moves along them only through
-    that flat position (the coefficient of each axis is the last one's times the extent of
-    those after it), and no value uses a loop index itself. Then the last axis takes the flat
-    position and the others stay 0: one long unit-stride loop over an NCHW image's 14 x 14
-    instead of 14 loops of 14, and GEMM blocks need not hold whole image rows."""
-    if len(axes) < 2:
-        return True
-    for access in [(s.buffer, s.index) for s in k.slots if s.valid is None] + [(s.buffer, s.index) for s in k.stores]:
-        buffer, index = access
-        form = iexpr.affine(flatten(index, buffer.shape) if isinstance(index, tuple) else index)
-        if form is None:
-            return False
-        unit = form[0].get(axes[-1], 0)
-        for i, axis in enumerate(axes[:-1]):
-            if form[0].get(axis, 0) != unit * math.prod(k.space[a] for a in axes[i + 1:]):
-                return False
-    if any(s.valid is not None for s in k.slots):
-        return False
-    seen: set[int] = set()
-    stack: list[SExpr] = [s.value for s in k.stores]
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if e.prim == "index" or e.prim.startswith("philox"):
-            return False
-        stack.extend(a for a in e.args if isinstance(a, SExpr))
-    return True
-
-
 def column_unit(g: GemmCall) -> int:
     """Columns of C per block are a multiple of this: an epilogue over columns that span two
     or more axes, where they do not merge into one counter, runs whole rows of the last one."""
-    if g.epilogue is None or g.layout is None or merges(g.epilogue, g.layout.col_axes):
+    if g.epilogue is None or g.layout is None or merge_target(g.epilogue, g.layout.col_axes) is not None:
         return 1
     return g.epilogue.space[g.layout.col_axes[-1]]
 
