@@ -21,6 +21,7 @@ from .loop_builder import LoopBuilder, substitute
 from . import library, library_loops, library_nn  # noqa: F401  (their @library rules fill the table)
 from .kernel import Buffer, KernelProgram, LoopKernel
 from .kernel import NS_PER_PRIM, schedule_host_calls
+from .chains import row_chains
 from .gemm_epilogue import attach_epilogue
 from .library_table import lower_library
 from .reads import Dims, broadcast_index, through_view
@@ -64,6 +65,8 @@ class Lowering:
         self.vector_loops = vector_loops
         # a library group's elementwise tail runs inside the GEMM it follows, block by block
         self.gemm_epilogues = gemm_epilogues
+        # (a rule's kernels, its output, its tail kernel, the tail's nodes)
+        self.gemm_tails: list[tuple[list, Buffer, LoopKernel, list[Node]]] = []
 
     # ---------------------------------------------------------------- buffers
     def new_buffer(self, name: str, t_or_dtype: Any, shape: tuple[int, ...] | None = None, kind: str = "temp",
@@ -98,10 +101,28 @@ class Lowering:
                            "library": self.library_group, "copy": self.copy_group}[g.kind]
             lower_group(g)
         results = [self.buffer_of[t] for t in p.results]
+        self.fuse_gemm_epilogues()
         kp = KernelProgram(self.buffers, schedule_host_calls(self.kernels), inputs, results)
         slot_of = {i.key: j for j, i in enumerate(p.inputs) if i.kind == "variable"}
         kp.updates = [(slot_of[name], len(p.outputs) + j) for j, (name, _) in enumerate(p.updates) if name in slot_of]
         return kp
+
+    def fuse_gemm_epilogues(self) -> None:
+        """Each library group's tail that may run inside the GEMM before it does
+        (graphc.lower.gemm_epilogue), unless it is part of a row chain or costly. Chained with
+        the kernel after it (an NHWC pool), the tail's rows are still in cache when that kernel
+        reads them, which the fused form would give up (the small CNN's Adam step: 5-14% slower
+        fused). A costly tail (an Adam update: square roots, divisions, five arrays) ran slower
+        in the GEMM's blocks than as a kernel of its own (the MLP step's dW1: 561 us against
+        413 + 85); bias, batch norm, clipped activations and residual adds are cheap."""
+        if not self.gemm_tails:
+            return
+        chained = {id(k) for chain in row_chains(KernelProgram(self.buffers, self.kernels, [], []))
+                   for k in self.kernels[chain.first:chain.last]}
+        for rule_kernels, c, tail, nodes in self.gemm_tails:
+            if id(tail) not in chained and cheap(nodes) and attach_epilogue(rule_kernels, c, tail):
+                self.kernels.remove(tail)
+        self.gemm_tails = []
 
     # ---------------------------------------------------------------- expressions
     def elementwise_value(
@@ -168,10 +189,8 @@ class Lowering:
         if self.inline_epilogue is not None:   # the library kernel did not take it
             self.inline_epilogue = None
             tail = self.elementwise_tail(g.epilogue, g, tuple(anchor.outputs[0].shape))
-            c = self.buffer_of[anchor.outputs[0]]
-            # into the GEMM's blocks where it can go (tail is last: the rule's kernels come before it)
-            if self.gemm_epilogues and attach_epilogue(self.kernels[first:-1], c, tail):
-                self.kernels.pop()
+            if self.gemm_epilogues:   # perhaps into the GEMM's blocks (fuse_gemm_epilogues)
+                self.gemm_tails.append((self.kernels[first:-1], self.buffer_of[anchor.outputs[0]], tail, g.epilogue))
 
     def store_result(self, kb: LoopBuilder, t: Tensor, index: Dims, value: sexpr.SExpr,
                      inline: bool | str = True) -> None:
