@@ -119,9 +119,9 @@ class Lowering:
             return
         chained = {id(k) for chain in row_chains(KernelProgram(self.buffers, self.kernels, [], []))
                    for k in self.kernels[chain.first:chain.last]}
-        for rule_kernels, c, tail, nodes in self.gemm_tails:
-            if id(tail) not in chained and cheap(nodes) and attach_epilogue(rule_kernels, c, tail):
-                self.kernels.remove(tail)
+        fused = {id(tail) for rule_kernels, c, tail, nodes in self.gemm_tails
+                 if id(tail) not in chained and cheap(nodes) and attach_epilogue(rule_kernels, c, tail)}
+        self.kernels = [k for k in self.kernels if id(k) not in fused]
         self.gemm_tails = []
 
     # ---------------------------------------------------------------- expressions
