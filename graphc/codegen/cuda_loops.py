@@ -31,8 +31,8 @@ import numpy as np
 
 from ..lower import index as iexpr
 from ..lower.kernel import Buffer, LoopKernel, columnar_axis, identity
+from ..lower.loop_builder import uses_loop_index
 from ..lower.reads import flatten
-from ..ops.scalar import nodes_of
 from .cuda_expr import IndexRenderer, ScalarRenderer, Scope, c_type, literal, memory_type
 
 FLAT_BLOCK = 256
@@ -184,8 +184,7 @@ class LoopWriter:
                 return False
             if coeffs == strides and buf.size != total:
                 return False
-        exprs = [s.value for s in k.stores] + [c.condition for c in k.checks]
-        return not any(n.prim == "index" or n.prim.startswith("philox") for e in exprs for n in nodes_of(e))
+        return not uses_loop_index([s.value for s in k.stores] + [c.condition for c in k.checks])
 
     # ---------------------------------------------------------------- source
     def launch(self) -> Launch:

@@ -140,8 +140,5 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
 
         counted_loop(b, fn, start, end, const(1), one_block, name="block")
 
-    buffers = [g.a, g.b, g.c]
-    if g.epilogue is not None:
-        buffers += g.epilogue.reads() + g.epilogue.writes()
     # a tail updating a variable in place does nothing once a check failed (graphc.lower.memory)
-    return define_entry(module, name, buffers, body, skip_on_error=g.epilogue is not None and g.epilogue.skip_on_error)
+    return define_entry(module, name, g.reads() + g.writes(), body, skip_on_error=g.epilogue is not None and g.epilogue.skip_on_error)

@@ -53,6 +53,24 @@ def condition(e: iexpr.IExpr) -> sexpr.SExpr:
     return sexpr.call("ne", index_value(e), 0)
 
 
+def uses_loop_index(exprs: Sequence[sexpr.SExpr]) -> bool:
+    """Whether any of the expressions reads a loop index itself: an "index" leaf, or a random
+    draw (keyed by the flat iteration). Code that changes how loop variables are produced (merged
+    loops, vector lanes) must keep such values as they are. A loop, not recursion: a fused
+    expression can be thousands of levels deep."""
+    seen: set[int] = set()
+    stack = list(exprs)
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if e.prim == "index" or e.prim.startswith("philox"):
+            return True
+        stack.extend(a for a in e.args if isinstance(a, sexpr.SExpr))
+    return False
+
+
 def split_first(space: tuple[int, ...], order: tuple[int, ...], reduced: tuple[int, ...],
                 keep_last: bool = True) -> tuple[int, ...]:
     """`order` with its leading kept axes of extent 1 moved in after the first kept axis that has

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 
-from ..ops.scalar import SExpr
 from . import index as iexpr
 from .kernel import LoopKernel, columnar_axis
+from .loop_builder import uses_loop_index
 from .reads import flatten
 
 
@@ -43,16 +43,7 @@ def merge_target(k: LoopKernel, axes: tuple[int, ...]) -> int | None:
                 return None
     values = [s.value for s in k.stores] + [a.operand for a in k.accumulators] + \
         [c.condition for c in k.checks] + [c.detail for c in k.checks if c.detail is not None]
-    seen: set[int] = set()
-    while values:
-        e = values.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if e.prim == "index" or e.prim.startswith("philox"):
-            return None
-        values.extend(a for a in e.args if isinstance(a, SExpr))
-    return target
+    return None if uses_loop_index(values) else target
 
 
 def merged_runs(k: LoopKernel) -> dict[int, int]:

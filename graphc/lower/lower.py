@@ -36,14 +36,8 @@ EXPENSIVE_PRIMS = frozenset(p for p, ns in NS_PER_PRIM.items() if ns >= 0.05)
 def cheap(nodes: list[Node]) -> bool:
     """Whether the elementwise nodes use only cheap primitives (adds, products, min / max,
     selects): no transcendental, division, square root or random draw."""
-    for n in nodes:
-        stack = [n.op.scalar_expr([t.dtype for t in n.inputs], dict(n.attrs))]
-        while stack:
-            e = stack.pop()
-            if e.prim in EXPENSIVE_PRIMS or e.prim.startswith("philox"):
-                return False
-            stack.extend(a for a in e.args if isinstance(a, sexpr.SExpr))
-    return True
+    exprs = [n.op.scalar_expr([t.dtype for t in n.inputs], dict(n.attrs)) for n in nodes]
+    return not any(e.prim in EXPENSIVE_PRIMS or e.prim.startswith("philox") for x in exprs for e in sexpr.nodes_of(x))
 
 
 class Lowering:
