@@ -80,6 +80,39 @@ def test_convolution_form_matches_the_reference(form, geometry, monkeypatch):
             assert len(filter_gemms) == n, listing
 
 
+@pytest.mark.parametrize("backend", ["llvm", "cuda-emulator"])
+@pytest.mark.parametrize("form", ["gemm", "gemm-chunked"])
+@pytest.mark.parametrize("geometry", [
+    ("NCHW", 3, 4, (9, 8), 5, (3, 2), (2, 1), ((1, 2), (0, 1)), 1),
+    ("NCHW", 2, 3, (10, 7), 4, (3, 3), (1, 1), "VALID", 2),
+    ("NCHW", 2, 16, (7, 7), 6, (1, 1), (1, 1), "VALID", 1),    # pointwise: no patches
+    ("NCHW", 1, 16, (7, 6), 4, (1, 1), (2, 2), "SAME", 1),
+], ids=lambda g: f"n{g[1]}-k{g[5][0]}x{g[5][1]}-s{g[6][0]}{g[6][1]}")
+def test_a_constant_nchw_filter_is_multiplied_as_rows_of_output_channels(backend, form, geometry, monkeypatch):
+    """An NCHW convolution whose filter is a constant (every imported ONNX model) multiplies a
+    [co, kh*kw*ci] copy of it made at compile time, not the HWIO filter read transposed; the
+    result still matches the reference, and so do its gradient with respect to the input."""
+    if backend == "cuda-emulator" and shutil.which("g++") is None:
+        pytest.skip("the CUDA emulator needs g++")
+    fmt, n, ci, (h, w), co, (kh, kw), strides, padding, dil = geometry
+    rng = np.random.default_rng(11)
+    dtype = "float64" if n == 2 else "float32"
+    x = gc.placeholder(dtype, (n, ci, h, w))
+    f = gc.constant(rng.uniform(-1, 1, (kh, kw, ci, co)).astype(dtype))
+    out = gc.nn.conv2d(x, f, strides=list(strides), padding=padding, data_format=fmt, dilations=dil)
+    weights = gc.constant(rng.uniform(-1, 1, tuple(out.shape)).astype(dtype))
+    dx = gc.gradients(gc.reduce_sum(out * weights), [x])[0]
+    feed = {x: rng.uniform(-1, 1, (n, ci, h, w)).astype(dtype)}
+    expected = gc.Session(backend="numpy").run([out, dx], feed)
+    _force(form, monkeypatch)
+    if backend == "llvm":
+        listing = gc.debugprint([out], feed, level="kernels", backend="llvm", file=io.StringIO())
+        rows = [line.split()[0] for line in listing.splitlines() if "Conv2D/filter_rows" in line]
+        assert rows and f"{rows[0]}[{co}x{kh * kw * ci}] @" in listing, listing
+    for a, e in zip(gc.Session(backend=backend).run([out, dx], feed), expected):
+        assert_close(np.asarray(a), np.asarray(e), dtype=dtype)
+
+
 def test_a_depthwise_convolution_is_unrolled_without_bounds_tests():
     """A depthwise convolution reads a padded copy of its input: the per-tap reads carry no
     select, so they vectorize (the padding is written once, by its own kernel)."""
