@@ -27,6 +27,9 @@ from .library_table import fill, kernel_builder, library
 # is used rather than an unrolled expression.
 UNROLLED_BEFORE_GEMM = 12
 UNROLLED_TERMS = 32
+# NCHW stride-1 convolutions with output rows narrower than this run over flattened planes
+# (_conv2d_unrolled_flat): a row of 7 or 14 elements left most of each vector idle
+FLAT_PLANE_BELOW_WIDTH = 32
 
 
 @library("Conv2D")
@@ -67,6 +70,9 @@ def _conv2d_unrolled(lw: Any, node: Node) -> None:
     s = conv_shape(node, tuple(x.shape), tuple(out.shape), tuple(f.shape))
     cig = f.shape[2]
     padded = padded_input(lw, node, x, s)
+    if s.fmt == "NCHW" and (s.sh, s.sw) == (1, 1) and s.ow < FLAT_PLANE_BELOW_WIDTH:
+        _conv2d_unrolled_flat(lw, node, s, padded, cig)
+        return
     kb = kernel_builder(lw, node, layout(s.fmt, s.n, s.oh, s.ow, s.co))
     vn, vh, vw, vc = (kb.vars if s.fmt == "NHWC" else (kb.vars[0], kb.vars[2], kb.vars[3], kb.vars[1]))
     total = None
@@ -80,6 +86,37 @@ def _conv2d_unrolled(lw: Any, node: Node) -> None:
     # one ran on every thread, 0.85-0.91 with a cheap epilogue (bias, ReLU6), 1.3x with a SiLU
     lw.store_result(kb, out, kb.vars, total,
                     inline=True if s.fmt == "NHWC" else "cheap" if (s.sh, s.sw) == (1, 1) else False)
+    kb.finish()
+
+
+def _conv2d_unrolled_flat(lw: Any, node: Node, s: Any, padded: Any, cig: int) -> None:
+    """An NCHW stride-1 convolution over each padded plane flattened: output position q of a
+    plane reads the padded plane at q + i * dh * wp + j * dw for tap (i, j), wp being the padded
+    width, so the inner loop runs over the whole plane, contiguous, instead of over rows of 7 or
+    14 elements (mobilenet_v2's and efficientnet_b0's depthwise convolutions at 7 x 7 and
+    14 x 14). Positions q with q % wp >= ow fall in the padding columns and are dropped by a
+    second kernel, which writes the output compacted and takes the group's epilogue (bias,
+    activation) in the same pass. q stops at the last row's last column, so the last tap's read
+    stays inside the padded plane."""
+    x, f = node.inputs
+    out = node.outputs[0]
+    wp = padded.shape[3]
+    plane = (s.oh - 1) * wp + s.ow
+    flat = lw.new_buffer(f"{node.name}/flat_planes", out.dtype, (s.n, s.co, plane))
+    kb = kernel_builder(lw, node, (s.n, s.co, plane))
+    vn, vc, vq = kb.vars
+    total = None
+    for i, j, k in itertools.product(range(s.kh), range(s.kw), range(cig)):
+        at = iexpr.add(vq, i * s.dh * wp + j * s.dw)
+        xv = kb.load(padded, (vn, _group_channel(node, vc, iexpr.const(k), s.co, cig), iexpr.const(0), at))
+        term = sexpr.cast(xv, out.dtype) * sexpr.cast(kb.read(f, (iexpr.const(i), iexpr.const(j), iexpr.const(k), vc)),
+                                                      out.dtype)
+        total = term if total is None else total + term
+    kb.store(flat, kb.vars, total)
+    kb.finish()
+    kb = kernel_builder(lw, node, tuple(out.shape))
+    vn, vc, vh, vw = kb.vars
+    lw.store_result(kb, out, kb.vars, kb.load(flat, (vn, vc, iexpr.add(iexpr.mul(vh, wp), vw))))
     kb.finish()
 
 

@@ -171,13 +171,16 @@ def test_an_elementwise_epilogue_runs_inside_a_direct_kernel_in_nhwc(fmt, op):
     assert (separate == []) == (fmt == "NHWC"), listing
 
 
-@pytest.mark.parametrize("tail,fused", [("relu6", True), ("silu", False)])
-def test_an_nchw_depthwise_convolution_with_stride_one_takes_a_cheap_epilogue_inside(tail, fused):
-    """NCHW, stride 1: bias + ReLU6 run in the depthwise kernel; a SiLU (a sigmoid per element)
-    keeps its own pass, where it measured faster. Values are the reference's either way."""
+@pytest.mark.parametrize("width,tail,fused", [(40, "relu6", True), (40, "silu", False), (10, "relu6", True),
+                                              (10, "silu", True)])
+def test_an_nchw_depthwise_convolution_with_stride_one_takes_a_cheap_epilogue_inside(width, tail, fused):
+    """NCHW, stride 1, rows of 32 or more: bias + ReLU6 run in the depthwise kernel; a SiLU (a
+    sigmoid per element) keeps its own pass, where it measured faster. Narrower rows: the
+    flattened-plane form, whose compacting pass takes any epilogue. Values are the reference's
+    either way."""
     rng = np.random.default_rng(4)
     c = 6
-    xv = rng.normal(size=(1, c, 9, 10)).astype(np.float32)
+    xv = rng.normal(size=(1, c, 9, width)).astype(np.float32)
     x = gc.placeholder(gc.float32, xv.shape)
     y = gc.nn.conv2d(x, gc.constant(rng.normal(size=(3, 3, 1, c)).astype(np.float32)), [1, 1], "SAME",
                      data_format="NCHW", groups=c) + gc.constant(rng.normal(size=(c, 1, 1)).astype(np.float32))
@@ -189,3 +192,35 @@ def test_an_nchw_depthwise_convolution_with_stride_one_takes_a_cheap_epilogue_in
     last = "'Minimum" if tail == "relu6" else "'Mul"
     separate = [line for line in listing.splitlines() if line.startswith("k") and last in line]
     assert (separate == []) == fused, listing
+    assert ("/flat_planes" in listing) == (width < library_nn.FLAT_PLANE_BELOW_WIDTH), listing
+
+
+@pytest.mark.parametrize("backend", ["llvm", "cuda-emulator"])
+@pytest.mark.parametrize("case", [
+    # (batch, channels, groups, (h, w), (kh, kw), padding, dilation, dtype)
+    (1, 8, 8, (7, 7), (3, 3), "SAME", 1, "float32"),
+    (2, 6, 6, (14, 13), (5, 5), "SAME", 1, "float64"),
+    (2, 6, 3, (9, 11), (3, 3), "VALID", 1, "float32"),   # two channels per group, no padding
+    (1, 4, 4, (10, 9), (3, 2), ((2, 1), (0, 1)), 2, "float32"),
+    (3, 5, 5, (1, 1), (3, 3), "SAME", 1, "float32"),     # one pixel: every tap but the centre is padding
+], ids=["7x7", "5x5-f64", "groups-valid", "dilated-explicit", "one-pixel"])
+def test_a_narrow_nchw_grouped_convolution_runs_over_flattened_planes(backend, case):
+    """Stride-1 NCHW convolutions with narrow rows run over each padded plane flattened; the
+    positions that fall in the padding columns are dropped. Output and both gradients match the
+    reference for groups, dilations, explicit padding, no padding, batches and float64."""
+    if backend == "cuda-emulator" and shutil.which("g++") is None:
+        pytest.skip("the CUDA emulator needs g++")
+    n, c, groups, (h, w), (kh, kw), padding, dil, dtype = case
+    rng = np.random.default_rng(12)
+    xv = rng.uniform(-1, 1, (n, c, h, w)).astype(dtype)
+    fv = rng.uniform(-1, 1, (kh, kw, c // groups, c)).astype(dtype)
+    x, f = gc.placeholder(dtype, xv.shape), gc.placeholder(dtype, fv.shape)
+    out = gc.nn.conv2d(x, f, [1, 1], padding, data_format="NCHW", dilations=dil, groups=groups)
+    weights = gc.constant(rng.uniform(-1, 1, tuple(out.shape)).astype(dtype))
+    fetches = [out, *gc.gradients(gc.reduce_sum(out * weights), [x, f])]
+    feed = {x: xv, f: fv}
+    if backend == "llvm":
+        listing = gc.debugprint([out], feed, level="kernels", backend="llvm", file=io.StringIO())
+        assert "/flat_planes" in listing, listing
+    for a, e in zip(gc.Session(backend=backend).run(fetches, feed), gc.Session(backend="numpy").run(fetches, feed)):
+        assert_close(np.asarray(a), np.asarray(e), dtype=dtype)
