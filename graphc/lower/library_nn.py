@@ -9,7 +9,6 @@ because windows overlap.
 """
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from ..ir.node import Node
@@ -17,8 +16,8 @@ from ..ops import scalar as sexpr
 from . import index as iexpr
 from .loop_builder import LoopBuilder, condition, index_value
 from .conv_geometry import backward_tap, forward_tap, hwc, layout, pads
-from .conv_gemm import (conv2d_as_gemm, conv2d_backprop_filter_as_gemm, conv2d_backprop_input_as_gemm, conv_shape,
-                        padded_input, window_load)
+from .conv_gemm import conv2d_as_gemm, conv2d_backprop_filter_as_gemm, conv2d_backprop_input_as_gemm
+from .conv_unrolled import conv2d_unrolled, group_channel
 from .library_table import fill, kernel_builder, library
 
 # Multiply-adds per output (kh * kw * input channels per group) up to which the unrolled
@@ -27,9 +26,6 @@ from .library_table import fill, kernel_builder, library
 # is used rather than an unrolled expression.
 UNROLLED_BEFORE_GEMM = 12
 UNROLLED_TERMS = 32
-# NCHW stride-1 convolutions with output rows narrower than this run over flattened planes
-# (_conv2d_unrolled_flat): a row of 7 or 14 elements left most of each vector idle
-FLAT_PLANE_BELOW_WIDTH = 32
 
 
 @library("Conv2D")
@@ -39,7 +35,7 @@ def _conv2d(lw: Any, node: Node) -> None:
     if terms > UNROLLED_BEFORE_GEMM and conv2d_as_gemm(lw, node):
         return
     if terms <= UNROLLED_TERMS:
-        _conv2d_unrolled(lw, node)
+        conv2d_unrolled(lw, node)
         return
     out = node.outputs[0]
     fmt, (sh, sw), (dh, dw) = node.attrs["data_format"], node.attrs["strides"], node.attrs["dilations"]
@@ -52,81 +48,13 @@ def _conv2d(lw: Any, node: Node) -> None:
     ph, okh = forward_tap(vh, vkh, sh, dh, pt, h)
     pw, okw = forward_tap(vw, vkw, sw, dw, pl, w)
     valid = iexpr.logical_and(okh, okw)
-    channel = _group_channel(node, vc, vci, co, cig)
+    channel = group_channel(node, vc, vci, co, cig)
     xv = kb.read(x, layout(fmt, vn, iexpr.select(okh, ph, 0), iexpr.select(okw, pw, 0), channel), valid, 0)
     acc = kb.accumulate(
         "sum", sexpr.cast(xv, out.dtype) * sexpr.cast(kb.read(f, (vkh, vkw, vci, vc)), out.dtype), out.dtype
     )
     lw.store_result(kb, out, layout(fmt, vn, vh, vw, vc), acc, inline=fmt == "NHWC")
     kb.finish()
-
-
-def _conv2d_unrolled(lw: Any, node: Node) -> None:
-    """A convolution with few multiply-adds per output (depthwise: kh * kw) as one expression per
-    output element, over the output in its own layout and from the padded input: no reduction
-    loop and no bounds tests, so the innermost (contiguous) axis vectorizes."""
-    x, f = node.inputs
-    out = node.outputs[0]
-    s = conv_shape(node, tuple(x.shape), tuple(out.shape), tuple(f.shape))
-    cig = f.shape[2]
-    padded = padded_input(lw, node, x, s)
-    if s.fmt == "NCHW" and (s.sh, s.sw) == (1, 1) and s.ow < FLAT_PLANE_BELOW_WIDTH:
-        _conv2d_unrolled_flat(lw, node, s, padded, cig)
-        return
-    kb = kernel_builder(lw, node, layout(s.fmt, s.n, s.oh, s.ow, s.co))
-    vn, vh, vw, vc = (kb.vars if s.fmt == "NHWC" else (kb.vars[0], kb.vars[2], kb.vars[3], kb.vars[1]))
-    total = None
-    for i, j, k in itertools.product(range(s.kh), range(s.kw), range(cig)):
-        taps = (iexpr.const(i), iexpr.const(j), iexpr.const(k))
-        xv = window_load(kb, padded, s, vn, vh, vw, taps[0], taps[1], _group_channel(node, vc, taps[2], s.co, cig))
-        term = sexpr.cast(xv, out.dtype) * sexpr.cast(kb.read(f, (*taps, vc)), out.dtype)
-        total = term if total is None else total + term
-    # NHWC: channels innermost, contiguous; the epilogue in the kernel measured 3-9% faster than
-    # a second pass. NCHW with stride 2: 2x slower; with stride 1, once the kernels of a batch of
-    # one ran on every thread, 0.85-0.91 with a cheap epilogue (bias, ReLU6), 1.3x with a SiLU
-    lw.store_result(kb, out, kb.vars, total,
-                    inline=True if s.fmt == "NHWC" else "cheap" if (s.sh, s.sw) == (1, 1) else False)
-    kb.finish()
-
-
-def _conv2d_unrolled_flat(lw: Any, node: Node, s: Any, padded: Any, cig: int) -> None:
-    """An NCHW stride-1 convolution over each padded plane flattened: output position q of a
-    plane reads the padded plane at q + i * dh * wp + j * dw for tap (i, j), wp being the padded
-    width, so the inner loop runs over the whole plane, contiguous, instead of over rows of 7 or
-    14 elements (mobilenet_v2's and efficientnet_b0's depthwise convolutions at 7 x 7 and
-    14 x 14). Positions q with q % wp >= ow fall in the padding columns and are dropped by a
-    second kernel, which writes the output compacted and takes the group's epilogue (bias,
-    activation) in the same pass. q stops at the last row's last column, so the last tap's read
-    stays inside the padded plane."""
-    x, f = node.inputs
-    out = node.outputs[0]
-    wp = padded.shape[3]
-    plane = (s.oh - 1) * wp + s.ow
-    flat = lw.new_buffer(f"{node.name}/flat_planes", out.dtype, (s.n, s.co, plane))
-    kb = kernel_builder(lw, node, (s.n, s.co, plane))
-    vn, vc, vq = kb.vars
-    total = None
-    for i, j, k in itertools.product(range(s.kh), range(s.kw), range(cig)):
-        at = iexpr.add(vq, i * s.dh * wp + j * s.dw)
-        xv = kb.load(padded, (vn, _group_channel(node, vc, iexpr.const(k), s.co, cig), iexpr.const(0), at))
-        term = sexpr.cast(xv, out.dtype) * sexpr.cast(kb.read(f, (iexpr.const(i), iexpr.const(j), iexpr.const(k), vc)),
-                                                      out.dtype)
-        total = term if total is None else total + term
-    kb.store(flat, kb.vars, total)
-    kb.finish()
-    kb = kernel_builder(lw, node, tuple(out.shape))
-    vn, vc, vh, vw = kb.vars
-    lw.store_result(kb, out, kb.vars, kb.load(flat, (vn, vc, iexpr.add(iexpr.mul(vh, wp), vw))))
-    kb.finish()
-
-
-def _group_channel(node: Node, vco: Any, vci: Any, co: int, cig: int) -> Any:
-    """The input channel that filter channel vci of output channel vco reads: vci itself, or
-    in group co // (outputs per group), at that group's offset."""
-    groups = node.attrs.get("groups", 1)
-    if groups == 1:
-        return vci
-    return iexpr.add(iexpr.mul(iexpr.floordiv(vco, co // groups), cig), vci)
 
 
 @library("Conv2DBackpropInput")
@@ -181,7 +109,7 @@ def _conv2d_backprop_filter(lw: Any, node: Node) -> None:
     ph, okh = forward_tap(voh, vkh, sh, dh, pt, h)
     pw, okw = forward_tap(vow, vkw, sw, dw, pl, w)
     valid = iexpr.logical_and(okh, okw)
-    channel = _group_channel(node, vco, vci, co, cig)
+    channel = group_channel(node, vco, vci, co, cig)
     xv = kb.read(x, layout(fmt, vn, iexpr.select(okh, ph, 0), iexpr.select(okw, pw, 0), channel), valid, 0)
     gv = kb.read(g, layout(fmt, vn, voh, vow, vco))
     acc = kb.accumulate("sum", sexpr.cast(xv, out.dtype) * sexpr.cast(gv, out.dtype), out.dtype)

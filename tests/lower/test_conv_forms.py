@@ -14,6 +14,7 @@ import pytest
 
 import graphc as gc
 import graphc.lower.conv_gemm as conv_gemm
+import graphc.lower.conv_unrolled as conv_unrolled
 import graphc.lower.library_nn as library_nn
 from tests.helpers import assert_close
 
@@ -192,7 +193,7 @@ def test_an_nchw_depthwise_convolution_with_stride_one_takes_a_cheap_epilogue_in
     last = "'Minimum" if tail == "relu6" else "'Mul"
     separate = [line for line in listing.splitlines() if line.startswith("k") and last in line]
     assert (separate == []) == fused, listing
-    assert ("/flat_planes" in listing) == (width < library_nn.FLAT_PLANE_BELOW_WIDTH), listing
+    assert ("/flat_planes" in listing) == (width < conv_unrolled.FLAT_PLANE_BELOW_WIDTH), listing
 
 
 @pytest.mark.parametrize("backend", ["llvm", "cuda-emulator"])
@@ -224,3 +225,30 @@ def test_a_narrow_nchw_grouped_convolution_runs_over_flattened_planes(backend, c
         assert "/flat_planes" in listing, listing
     for a, e in zip(gc.Session(backend=backend).run(fetches, feed), gc.Session(backend="numpy").run(fetches, feed)):
         assert_close(np.asarray(a), np.asarray(e), dtype=dtype)
+
+
+@pytest.mark.parametrize("backend", ["llvm", "cuda-emulator"])
+@pytest.mark.parametrize("taps,strides,padding,copies", [
+    (3, (2, 2), "SAME", False),              # mobilenet_v2's stride-2 depthwise: masked reads
+    (3, (2, 1), ((1, 0), (2, 1)), False),    # uneven strides and explicit padding
+    (5, (2, 2), "SAME", True),               # 25 taps: the selects cost more than the copy
+])
+def test_a_strided_nchw_depthwise_convolution_reads_its_input_masked(backend, taps, strides, padding, copies):
+    """NCHW with strides and at most 3 x 3 taps: no padded copy of the input, each tap reads the
+    input masked at its borders; output and both gradients match the reference."""
+    if backend == "cuda-emulator" and shutil.which("g++") is None:
+        pytest.skip("the CUDA emulator needs g++")
+    rng = np.random.default_rng(13)
+    c = 6
+    xv = rng.uniform(-1, 1, (2, c, 11, 10)).astype(np.float32)
+    fv = rng.uniform(-1, 1, (taps, taps, 1, c)).astype(np.float32)
+    x, f = gc.placeholder(gc.float32, xv.shape), gc.placeholder(gc.float32, fv.shape)
+    out = gc.nn.relu(gc.nn.conv2d(x, f, list(strides), padding, data_format="NCHW", groups=c))
+    weights = gc.constant(rng.uniform(-1, 1, tuple(out.shape)).astype(np.float32))
+    fetches = [out, *gc.gradients(gc.reduce_sum(out * weights), [x, f])]
+    feed = {x: xv, f: fv}
+    if backend == "llvm":
+        listing = gc.debugprint([out], feed, level="kernels", backend="llvm", file=io.StringIO())
+        assert ("/padded" in listing) == copies, listing
+    for a, e in zip(gc.Session(backend=backend).run(fetches, feed), gc.Session(backend="numpy").run(fetches, feed)):
+        assert_close(np.asarray(a), np.asarray(e), dtype="float32")
