@@ -14,6 +14,7 @@ import numpy as np
 
 from ..codegen.llvm import render_module
 from ..codegen.llvm_aot import add_aot_entries
+from ..codegen.llvm_conv_direct import define_declared_conv
 from ..codegen.llvm_gemm_own import define_declared_blocks
 from ..errors import CompileError
 from ..lower import KernelProgram
@@ -40,6 +41,7 @@ class AotTarget(KernelTarget):
     name = "aot"
     generated_gemm = True
     gemm_epilogues = True
+    direct_conv = True
     temps_in_outputs = True
 
     def __init__(self, library: str, input_sources: Sequence[int | np.ndarray], triple: str | None = None,
@@ -63,6 +65,7 @@ class AotTarget(KernelTarget):
         module, info = render_module(kp, f"{self.library}__graphc")
         add_aot_entries(module, info, kp, self.library, self.input_sources)
         define_declared_blocks(module, self.gemm_vector_bytes())   # the library carries its own GEMM
+        define_declared_conv(module, self.gemm_vector_bytes())     # and its direct convolutions
         try:
             code = jit.compile_object_for_target(str(module), self.triple, self.cpu)
         except jit.TargetError as err:

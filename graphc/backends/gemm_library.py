@@ -1,5 +1,5 @@
 """graphc's own GEMM for JIT programs: each block function (a dtype and a pair of transposes,
-graphc.codegen.llvm_gemm_own) compiled once per machine, kept in the disk cache, and loaded
+graphc.codegen.llvm_gemm_own; a dtype's direct convolution, graphc.codegen.llvm_conv_direct) compiled once per machine, kept in the disk cache, and loaded
 once per process into the engine every program is loaded into, where programs' calls to
 graphc_gemm_f32_nn and the like resolve.
 
@@ -10,10 +10,12 @@ their own copy; that cost would have been paid by every program with a product i
 from __future__ import annotations
 
 import threading
+from typing import Any, Callable
 
 from llvmlite import binding as llvm
 from llvmlite import ir
 
+from ..codegen.llvm_conv_direct import conv_block_function, conv_symbol
 from ..codegen.llvm_gemm_own import block_symbol, gemm_block_function
 from ..lower.kernel import GemmCall, KernelProgram, walk_kernels
 from ..runtime import cache, jit
@@ -26,12 +28,16 @@ _loaded: set[str] = set()
 def load_blocks(kp: KernelProgram, code_digest: str) -> None:
     """Make every block function kp's generated GEMMs call resolvable (before kp's code loads)."""
     for g in walk_kernels(kp.kernels):
-        if isinstance(g, GemmCall) and g.generated:
-            _load(g.c.dtype.name, g.transpose_a, g.transpose_b, code_digest)
+        if isinstance(g, GemmCall) and g.window is not None:
+            _load(conv_symbol(g.c.dtype.name), lambda module, name=g.c.dtype.name: conv_block_function(module, name),
+                  code_digest)
+        elif isinstance(g, GemmCall) and g.generated:
+            _load(block_symbol(g.c.dtype.name, g.transpose_a, g.transpose_b),
+                  lambda module, g=g: gemm_block_function(module, g.c.dtype.name, g.transpose_a, g.transpose_b),
+                  code_digest)
 
 
-def _load(dtype_name: str, transpose_a: bool, transpose_b: bool, code_digest: str) -> None:
-    symbol = block_symbol(dtype_name, transpose_a, transpose_b)
+def _load(symbol: str, define: Callable[[ir.Module], Any], code_digest: str) -> None:
     with _lock:
         if symbol in _loaded:
             return
@@ -40,7 +46,7 @@ def _load(dtype_name: str, transpose_a: bool, transpose_b: bool, code_digest: st
         code = b"" if jit.is_loaded(key) else cache.load(key, section="runtime", about=about)
         if code is None:
             module = ir.Module(name=symbol)
-            gemm_block_function(module, dtype_name, transpose_a, transpose_b)
+            define(module)
             code = jit.compile_object(str(module))
             cache.store(key, code, section="runtime", about=about)
         loader = jit.load_object(key, code)

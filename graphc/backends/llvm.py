@@ -52,6 +52,13 @@ class LLVMTarget(KernelTarget):
         return os.environ.get("GRAPHC_GEMM_EPILOGUES", "1").strip() != "0"
 
     @property
+    def direct_conv(self) -> bool:   # type: ignore[override]
+        """NCHW convolutions with a constant filter run graphc's direct kernel instead of patches
+        + BLAS (graphc.lower.conv_direct); GRAPHC_DIRECT_CONV=0 keeps patches + BLAS, to measure
+        the difference."""
+        return os.environ.get("GRAPHC_DIRECT_CONV", "1").strip() != "0"
+
+    @property
     def generated_gemm(self) -> bool:   # type: ignore[override]
         """Whether products run graphc's own GEMM rather than OpenBLAS: with GRAPHC_GEMM=generated,
         or where no BLAS was found. Not by default: it ran 1.0-1.4x OpenBLAS's speed on products

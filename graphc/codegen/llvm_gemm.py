@@ -12,6 +12,9 @@ cutting C into R row blocks and S column blocks packs op(B) R times and op(A) S 
 product with few rows and a long k (a weight gradient, [160, 1600] @ [1600, 512]) is cut into
 column blocks, not into blocks of 32 rows that would each repack all of op(B).
 
+A GemmCall with ConvWindows is a direct convolution (graphc.codegen.llvm_conv_direct): the same
+blocks of C, rows cut at whole panels of output channels, each one call of the conv function.
+
 A GemmCall with an epilogue (bias, activation: graphc.lower.gemm_epilogue) runs it on each block
 right after the block's call, while the block is in cache (graphc.codegen.llvm_gemm_epilogue).
 """
@@ -22,6 +25,8 @@ from llvmlite import ir
 from ..lower.gemm_epilogue import column_unit
 from ..lower.kernel import GemmCall
 from . import llvm_types
+from ..lower.conv_direct import panel_channels
+from .llvm_conv_direct import declare_conv
 from .llvm_gemm_epilogue import epilogue_renderer, render_block_epilogue
 from .llvm_gemm_own import declare_block
 from .llvm_loops import counted_loop, define_entry
@@ -56,7 +61,11 @@ def gemm_blocks(g: GemmCall) -> tuple[int, int]:
                 best = (cost, r, s)
     _, r, s = best if best is not None else (0, min(max_r, BLOCKS), 1)
     unit = column_unit(g)
-    return _ceil(g.m, r), _ceil(_ceil(g.n, s), unit) * unit
+    rows = _ceil(g.m, r)
+    if g.window is not None:   # a direct convolution's blocks are whole panels of output channels
+        panel = panel_channels(g.c.dtype.itemsize)
+        rows = _ceil(rows, panel) * panel
+    return rows, _ceil(_ceil(g.n, s), unit) * unit
 
 
 def iterations(g: GemmCall) -> int:
@@ -84,7 +93,9 @@ def gemm_symbol(module: ir.Module, dtype_name: str) -> ir.Function:
 def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
     def body(b, fn, pointers, error, start, end):
         t = llvm_types.value_type(g.c.dtype)
-        if g.generated:
+        if g.window is not None:
+            conv = declare_conv(module, g.c.dtype.name)
+        elif g.generated:
             own = declare_block(module, g.c.dtype.name, g.transpose_a, g.transpose_b)
         else:
             blas = gemm_symbol(module, g.c.dtype.name)
@@ -119,10 +130,11 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
             cols = clipped(col, cols_per_block, g.n)
             # rows r0.. of op(A): row-major A[m, k] starts at r0 * k; a transposed A[k, m] at column r0
             a_off = b.add(a_off, first if g.transpose_a else b.mul(first, const(g.k)))
+            image = b_off   # a direct convolution's B: the batch element's padded image
             # columns c0.. of op(B): B[k, n] starts at column c0; a transposed B[n, k] at row c0
             b_off = b.add(b_off, b.mul(col, const(g.k)) if g.transpose_b else col)
-            c_off = b.add(b.add(b.mul(product, const(g.m * g.n)), b.mul(first, const(g.n))), col)
-            c_off = b.add(c_off, const(g.offsets[2]))
+            row_start = b.add(b.add(b.mul(product, const(g.m * g.n)), b.mul(first, const(g.n))), const(g.offsets[2]))
+            c_off = b.add(row_start, col)
             flag = lambda value: ir.Constant(llvm_types.I32, value)
             args = [flag(ROW_MAJOR), flag(TRANS if g.transpose_a else NO_TRANS),
                     flag(TRANS if g.transpose_b else NO_TRANS), rows, cols, const(g.k),
@@ -131,7 +143,12 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
                     b.gep(pointers[g.c.id], [c_off]), const(max(g.n, 1))]
             if not (g.m and g.n):
                 return
-            if g.generated:   # block(a, b, c, m, n, k, lda, ldb, ldc)
+            if g.window is not None:   # conv(w, x, koff, c, ldc, k, rows, p0, cols, ow, row_step, col_step)
+                w = g.window
+                b.call(conv, [args[7], b.gep(pointers[g.b.id], [image]), pointers[w.koff.id],
+                              b.gep(pointers[g.c.id], [row_start]), const(g.n), const(g.k), rows, col, cols,
+                              const(w.ow), const(w.row_step), const(w.col_step)])
+            elif g.generated:   # block(a, b, c, m, n, k, lda, ldb, ldc)
                 b.call(own, [args[7], args[9], args[12], rows, cols, const(g.k), args[8], args[10], args[13]])
             else:
                 b.call(blas, args)

@@ -91,7 +91,7 @@ def conv_shape(node: Node, x_shape: tuple, out_shape: tuple, f_shape: tuple) -> 
     return ConvShape(fmt, n, h, w, ci, oh, ow, co, kh, kw, sh, sw, dh, dw, pt, pl)
 
 
-def _eligible(lw: Any, node: Node) -> bool:
+def eligible(lw: Any, node: Node) -> bool:
     dtypes = {t.dtype for t in (*node.inputs[:2], node.outputs[0])}
     return bool(lw.blas) and node.attrs.get("groups", 1) == 1 and len(dtypes) == 1 and \
         dtypes.pop() in (float32, float64)
@@ -105,7 +105,7 @@ def _gemm(lw: Any, node: Node, a, b, c, m: int, n: int, k: int, ta: bool = False
                                lw.generated_gemm, layout))
 
 
-def _image_layout(fmt: str, n0: int = 0, rows_per_image: int = 0) -> GemmLayout:
+def image_layout(fmt: str, n0: int = 0, rows_per_image: int = 0) -> GemmLayout:
     """How the C of an image-shaped product lies over [n, h, w, c] (NHWC: rows n x h x w from
     image n0 on, columns c) or [n, c, h, w] (NCHW: one product per image from n0, rows c,
     columns h x w)."""
@@ -183,7 +183,7 @@ def _chunks(s: ConvShape, itemsize: int) -> list[tuple[int, int]]:
 
 def conv2d_as_gemm(lw: Any, node: Node) -> bool:
     """Lower a Conv2D as patches + GEMM; False (nothing emitted) where it does not apply."""
-    if not _eligible(lw, node):
+    if not eligible(lw, node):
         return False
     x, f = node.inputs
     out = node.outputs[0]
@@ -193,11 +193,11 @@ def conv2d_as_gemm(lw: Any, node: Node) -> bool:
     if s.pointwise:
         xb = stored(lw, node, x)
         if s.fmt == "NHWC":
-            _gemm(lw, node, xb, fb, ob, s.n * ohw, s.co, s.ci, layout=_image_layout(s.fmt))
+            _gemm(lw, node, xb, fb, ob, s.n * ohw, s.co, s.ci, layout=image_layout(s.fmt))
         else:
             a, ta = filter_rows(lw, node, fb, s)
             _gemm(lw, node, a, xb, ob, s.co, ohw, s.ci, ta=ta, batch=(s.n,), b_stride=s.ci * ohw,
-                  layout=_image_layout(s.fmt))
+                  layout=image_layout(s.fmt))
         return True
     padded = padded_input(lw, node, x, s)
     if s.fmt == "NCHW":
@@ -206,18 +206,18 @@ def conv2d_as_gemm(lw: Any, node: Node) -> bool:
         if s.fmt == "NHWC":
             p = _patches(lw, node, padded, s, ("n", "oh", "ow", "kh", "kw", "ci"), n0, nc)
             _gemm(lw, node, p, fb, ob, nc * ohw, s.co, s.k, offsets=(0, 0, n0 * ohw * s.co),
-                  layout=_image_layout(s.fmt, n0, ohw))
+                  layout=image_layout(s.fmt, n0, ohw))
         else:
             p = _patches(lw, node, padded, s, ("n", "kh", "kw", "ci", "oh", "ow"), n0, nc)
             _gemm(lw, node, fb, p, ob, s.co, ohw, s.k, ta=ta, batch=(nc,), b_stride=s.k * ohw,
-                  offsets=(0, 0, n0 * s.co * ohw), layout=_image_layout(s.fmt, n0))
+                  offsets=(0, 0, n0 * s.co * ohw), layout=image_layout(s.fmt, n0))
     return True
 
 
 def conv2d_backprop_input_as_gemm(lw: Any, node: Node) -> bool:
     """dX of a convolution: dY times the filter into patch form, then col2im; False where it
     does not apply."""
-    if not _eligible(lw, node):
+    if not eligible(lw, node):
         return False
     f, g = node.inputs[0], node.inputs[1]
     out = node.outputs[0]
@@ -226,10 +226,10 @@ def conv2d_backprop_input_as_gemm(lw: Any, node: Node) -> bool:
     ohw = s.oh * s.ow
     if s.pointwise:
         if s.fmt == "NHWC":
-            _gemm(lw, node, gb, fb, ob, s.n * ohw, s.ci, s.co, tb=True, layout=_image_layout(s.fmt))
+            _gemm(lw, node, gb, fb, ob, s.n * ohw, s.ci, s.co, tb=True, layout=image_layout(s.fmt))
         else:
             _gemm(lw, node, fb, gb, ob, s.ci, ohw, s.co, batch=(s.n,), b_stride=s.co * ohw,
-                  layout=_image_layout(s.fmt))
+                  layout=image_layout(s.fmt))
         return True
     for n0, nc in _chunks(s, out.dtype.itemsize):
         if s.fmt == "NHWC":
@@ -269,7 +269,7 @@ def _col2im(lw: Any, node: Node, dp, order: tuple[str, ...], ob, s: ConvShape, n
 def conv2d_backprop_filter_as_gemm(lw: Any, node: Node) -> bool:
     """dF of a convolution: patches^T times dY, one GEMM over the whole batch; False where it
     does not apply (or the batch's patches would not fit FILTER_PATCH_BYTES)."""
-    if not _eligible(lw, node):
+    if not eligible(lw, node):
         return False
     x, g = node.inputs[0], node.inputs[1]
     out = node.outputs[0]

@@ -153,6 +153,20 @@ class LoopKernel:
         return [s.buffer for s in self.stores]
 
 
+@dataclass(frozen=True, eq=False)
+class ConvWindows:
+    """B of a GemmCall that is a convolution's patch matrix read where it lies, never built
+    (graphc.lower.conv_direct): column p (an output pixel) of an image's B starts at
+    (p // ow) * row_step + (p % ow) * col_step in the padded image, and reduction step s (an
+    input channel and a tap) is koff[s] further on. A is the filter packed in panels of output
+    channels (graphc.codegen.llvm_conv_direct)."""
+
+    koff: Buffer    # int64 [k]
+    ow: int
+    row_step: int   # stride_h * padded width
+    col_step: int   # stride_w
+
+
 @dataclass(eq=False)
 class GemmCall:
     """C[b] = alpha * op(A[b]) @ op(B[b]) (+ C[b] if accumulate), for each batch index b of
@@ -183,15 +197,18 @@ class GemmCall:
     # residual add), run on each block of C right after the block is computed, while it is in
     # cache (graphc.lower.gemm_epilogue); None: C is the result
     epilogue: "LoopKernel | None" = None
+    # B read through a convolution's windows (a direct convolution; LLVM targets only)
+    window: ConvWindows | None = None
 
     @property
     def work(self) -> int:
         return int(np.prod(self.batch, dtype=np.int64)) * self.m * self.n * self.k
 
     def reads(self) -> list[Buffer]:
+        operands = [self.a, self.b] if self.window is None else [self.a, self.b, self.window.koff]
         if self.epilogue is None:
-            return [self.a, self.b]
-        return [self.a, self.b] + self.epilogue.reads()
+            return operands
+        return operands + self.epilogue.reads()
 
     def writes(self) -> list[Buffer]:
         if self.epilogue is None:

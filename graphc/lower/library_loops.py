@@ -23,7 +23,8 @@ from .memory import ALIGN, plan_memory
 
 def _lower_function(lw: Any, fn: Any, views: set[int]) -> SubProgram:
     """The sub-program of Function `fn`; argument positions in `views` become views."""
-    sub = lw.__class__(fn.program, lw.blas, lw.vector_loops, lw.generated_gemm, lw.gemm_epilogues).lower()
+    sub = lw.__class__(fn.program, lw.blas, lw.vector_loops, lw.generated_gemm, lw.gemm_epilogues,
+                        lw.direct_conv).lower()
     plan_memory(sub)
     for b in sub.buffers:
         b.id = len(lw.buffers)

@@ -94,10 +94,20 @@ def _gemm_lines(k: GemmCall) -> list[str]:
     a = f"%{k.a.id}" + ("ᵀ" if k.transpose_a else "")
     b = f"%{k.b.id}" + ("ᵀ" if k.transpose_b else "")
     batch = f" for each of {list(k.batch)}" if k.batch else ""
+    if k.window is not None:   # a direct convolution: B is the padded image read through its windows
+        w = k.window
+        b = f"windows(%{k.b.id}, steps %{w.koff.id}, ow={w.ow}, row_step={w.row_step}, col_step={w.col_step})"
+        return [f"{k.name} direct-conv %{k.c.id}[{k.m}x{k.n}] = {a}[{k.m}x{k.k}] @ {b}{batch}{_origin(k.node)}"] + \
+            _epilogue_lines(k)
     lines = [f"{k.name} gemm %{k.c.id}[{k.m}x{k.n}] = {a}[{k.m}x{k.k}] @ {b}[{k.k}x{k.n}]{batch}{_origin(k.node)}"]
-    if k.epilogue is not None:   # run on each block of C as it is computed
-        lines += ["  then on each block:"] + ["  " + line for line in _loop_lines(k.epilogue)]
-    return lines
+    return lines + _epilogue_lines(k)
+
+
+def _epilogue_lines(k: GemmCall) -> list[str]:
+    """The kernel run on each block of C as it is computed, if any."""
+    if k.epilogue is None:
+        return []
+    return ["  then on each block:"] + ["  " + line for line in _loop_lines(k.epilogue)]
 
 
 def _index(index: tuple[IExpr, ...] | IExpr) -> str:

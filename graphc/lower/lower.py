@@ -42,7 +42,7 @@ def cheap(nodes: list[Node]) -> bool:
 
 class Lowering:
     def __init__(self, program: Program, blas: bool = True, vector_loops: bool = False,
-                 generated_gemm: bool = False, gemm_epilogues: bool = False) -> None:
+                 generated_gemm: bool = False, gemm_epilogues: bool = False, direct_conv: bool = False) -> None:
         if program.groups is None:
             raise CompileError("internal: the program must be fused before lowering")
         self.program = program
@@ -59,6 +59,8 @@ class Lowering:
         self.vector_loops = vector_loops
         # a library group's elementwise tail runs inside the GEMM it follows, block by block
         self.gemm_epilogues = gemm_epilogues
+        # NCHW convolutions with a constant filter run graphc's direct kernel (graphc.lower.conv_direct)
+        self.direct_conv = direct_conv
         # (a rule's kernels, its output, its tail kernel, the tail's nodes)
         self.gemm_tails: list[tuple[list, Buffer, LoopKernel, list[Node]]] = []
 
@@ -230,5 +232,5 @@ class Lowering:
 
 
 def lower_program(program: Program, blas: bool = True, vector_loops: bool = False,
-                  generated_gemm: bool = False, gemm_epilogues: bool = False) -> KernelProgram:
-    return Lowering(program, blas, vector_loops, generated_gemm, gemm_epilogues).lower()
+                  generated_gemm: bool = False, gemm_epilogues: bool = False, direct_conv: bool = False) -> KernelProgram:
+    return Lowering(program, blas, vector_loops, generated_gemm, gemm_epilogues, direct_conv).lower()

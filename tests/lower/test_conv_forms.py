@@ -38,7 +38,7 @@ def _force(form: str, monkeypatch: pytest.MonkeyPatch) -> None:
     elif form == "unrolled":
         monkeypatch.setattr(library_nn, "UNROLLED_BEFORE_GEMM", 10 ** 6)
     elif form == "loops":
-        monkeypatch.setattr(conv_gemm, "_eligible", lambda lw, node: False)
+        monkeypatch.setattr(conv_gemm, "eligible", lambda lw, node: False)
         monkeypatch.setattr(library_nn, "UNROLLED_TERMS", 0)
         monkeypatch.setattr(library_nn, "UNROLLED_BEFORE_GEMM", 0)
 
@@ -106,6 +106,7 @@ def test_a_constant_nchw_filter_is_multiplied_as_rows_of_output_channels(backend
     feed = {x: rng.uniform(-1, 1, (n, ci, h, w)).astype(dtype)}
     expected = gc.Session(backend="numpy").run([out, dx], feed)
     _force(form, monkeypatch)
+    monkeypatch.setenv("GRAPHC_DIRECT_CONV", "0")   # the GEMM form (tests/lower/test_conv_direct.py: the direct one)
     if backend == "llvm":
         listing = gc.debugprint([out], feed, level="kernels", backend="llvm", file=io.StringIO())
         rows = [line.split()[0] for line in listing.splitlines() if "Conv2D/filter_rows" in line]

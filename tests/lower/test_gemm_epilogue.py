@@ -21,9 +21,13 @@ def _kernels(sess: gc.Session) -> list:
 
 
 def _compare(build, feeds, rtol=2e-5, atol=2e-5, generated=False, monkeypatch=None):
-    """Run build()'s fetches on the reference and the LLVM backend; the LLVM session."""
-    if generated:
+    """Run build()'s fetches on the reference and the LLVM backend; the LLVM session. Products
+    are OpenBLAS calls, graphc's own GEMM (generated=True), or, for NCHW convolutions with a
+    constant filter, the direct kernel (generated="direct"; graphc.lower.conv_direct)."""
+    if generated is True:
         monkeypatch.setenv("GRAPHC_GEMM", "generated")
+    if generated != "direct" and monkeypatch is not None:
+        monkeypatch.setenv("GRAPHC_DIRECT_CONV", "0")
     g = gc.Graph()
     with g.as_default():
         placeholders, fetches = build()
@@ -51,7 +55,7 @@ CONVS = [  # (fmt, input shape, taps, output channels, stride)
 ]
 
 
-@pytest.mark.parametrize("generated", [False, True])
+@pytest.mark.parametrize("generated", [False, True, "direct"])
 @pytest.mark.parametrize("fmt,shape,taps,co,stride", CONVS)
 def test_conv_bias_relu6_and_residual_run_in_the_gemm(fmt, shape, taps, co, stride, generated, monkeypatch):
     rng = np.random.default_rng(1)
@@ -69,7 +73,9 @@ def test_conv_bias_relu6_and_residual_run_in_the_gemm(fmt, shape, taps, co, stri
 
     sess = _compare(build, [x], generated=generated, monkeypatch=monkeypatch)
     fused = _fused(sess)
-    assert fused and all(k.generated == generated for k in fused)
+    assert fused and all(k.generated == (generated is True) for k in fused)
+    direct = generated == "direct" and fmt == "NCHW" and (taps, stride) != (1, 1)
+    assert all((k.window is not None) == direct for k in fused)
     # the tail is gone as a kernel of its own, and C lives in the result's memory
     assert [k for k in _kernels(sess) if isinstance(k, LoopKernel) and k.node is not None
             and k.node.type == "Minimum"] == []
@@ -89,7 +95,7 @@ def test_a_convolution_cut_into_batch_chunks_runs_its_tail_on_every_chunk(monkey
             y = gc.nn.conv2d(xp, gc.constant(w), strides=1, padding="SAME", data_format=fmt)
             return [xp], [gc.nn.relu6(gc.nn.bias_add(y, np.arange(8, dtype=np.float32), data_format=fmt))]
 
-        fused = _fused(_compare(build, [x]))
+        fused = _fused(_compare(build, [x], monkeypatch=monkeypatch))   # the GEMM form (not direct)
         assert len(fused) == 4 and len({id(k.epilogue) for k in fused}) == 1
 
 
