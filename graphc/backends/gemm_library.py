@@ -1,7 +1,7 @@
 """graphc's own GEMM for JIT programs: each block function (a dtype and a pair of transposes,
-graphc.codegen.llvm_gemm_own; a dtype's direct convolution, graphc.codegen.llvm_conv_direct) compiled once per machine, kept in the disk cache, and loaded
-once per process into the engine every program is loaded into, where programs' calls to
-graphc_gemm_f32_nn and the like resolve.
+graphc.codegen.llvm_gemm_own; a dtype's direct convolution, graphc.codegen.llvm_conv_direct)
+compiled once per machine, kept in the disk cache, and loaded once per process into the engine
+every program is loaded into, where programs' calls to graphc_gemm_f32_nn and the like resolve.
 
 Why not in each program's module: a block function takes about half a second to compile, and
 a program's parts compiled side by side (graphc.codegen.llvm_split) would each have compiled
@@ -26,7 +26,8 @@ _loaded: set[str] = set()
 
 
 def load_blocks(kp: KernelProgram, code_digest: str) -> None:
-    """Make every block function kp's generated GEMMs call resolvable (before kp's code loads)."""
+    """Make every block function kp's generated GEMMs and direct convolutions call resolvable
+    (before kp's code loads)."""
     for g in walk_kernels(kp.kernels):
         if isinstance(g, GemmCall) and g.window is not None:
             _load(conv_symbol(g.c.dtype.name), lambda module, name=g.c.dtype.name: conv_block_function(module, name),

@@ -29,7 +29,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from . import llvm_types
-from .llvm_gemm_own import _const, _element, _function, _min, host_vector_bytes
+from .llvm_gemm_own import _const, _element, _function, _min, host_vector_bytes, reduction_loops
 from .llvm_loops import counted_loop
 
 I64 = llvm_types.I64
@@ -145,35 +145,7 @@ def _tile_function(module: ir.Module, t: ir.Type, size: int, cb: int, lanes: int
                 out.append(b.call(fma, [splat, w_vecs[v], acc[i * vectors + v]]))
         return out
 
-    def loop(lo: ir.Value, hi: ir.Value, stride: int, acc: list[ir.Value], label: str) -> list[ir.Value]:
-        """for s in [lo, hi) step `stride`: `stride` steps per iteration; accumulators in phis."""
-        pre = b.block
-        head, body, done = (fn.append_basic_block(f"{label}.{part}") for part in ("head", "body", "done"))
-        b.branch(head)
-        b.position_at_end(head)
-        s = b.phi(I64)
-        s.add_incoming(lo, pre)
-        phis = []
-        for value in acc:
-            phi = b.phi(vec)
-            phi.add_incoming(value, pre)
-            phis.append(phi)
-        b.cbranch(b.icmp_signed("<", s, hi), body, done)
-        b.position_at_end(body)
-        current: list[ir.Value] = phis
-        for u in range(stride):
-            current = step(b.add(s, _const(u)), current)
-        s.add_incoming(b.add(s, _const(stride)), b.block)
-        for phi, value in zip(phis, current):
-            phi.add_incoming(value, b.block)
-        b.branch(head)
-        b.position_at_end(done)
-        return phis
-
-    acc = [zero_vec] * (mr * vectors)
-    whole = b.mul(b.sdiv(k, _const(UNROLL)), _const(UNROLL))
-    acc = loop(_const(0), whole, UNROLL, acc, "conv.unrolled")
-    acc = loop(whole, k, 1, acc, "conv.rest")
+    acc = reduction_loops(b, fn, k, UNROLL, [zero_vec] * (mr * vectors), step, "conv")
 
     def store(i: int, v: int, lane: int) -> None:
         row = v * lanes + lane

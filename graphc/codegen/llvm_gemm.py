@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from llvmlite import ir
 
+from ..lower.conv_direct import panel_channels
 from ..lower.gemm_epilogue import column_unit
 from ..lower.kernel import GemmCall
 from . import llvm_types
-from ..lower.conv_direct import panel_channels
 from .llvm_conv_direct import declare_conv
 from .llvm_gemm_epilogue import epilogue_renderer, render_block_epilogue
 from .llvm_gemm_own import declare_block

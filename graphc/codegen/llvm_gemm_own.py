@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 from llvmlite import binding as llvm
 from llvmlite import ir
@@ -170,6 +171,39 @@ def _pack(module: ir.Module, t: ir.Type, width: int, along_panel: bool) -> ir.Fu
 
 
 # --------------------------------------------------------------------------- micro-kernel
+def reduction_loops(b: ir.IRBuilder, fn: ir.Function, count: ir.Value, unroll: int, acc: list[ir.Value],
+                    step: Callable[[ir.Value, list[ir.Value]], list[ir.Value]], label: str) -> list[ir.Value]:
+    """acc after step(p, acc) for p in [0, count): `unroll` steps per iteration, then the rest
+    one by one; the accumulators (vectors) stay in phis, so in registers."""
+    def loop(lo: ir.Value, hi: ir.Value, stride: int, acc: list[ir.Value], name: str) -> list[ir.Value]:
+        pre = b.block
+        head, body, done = (fn.append_basic_block(f"{name}.{part}") for part in ("head", "body", "done"))
+        b.branch(head)
+        b.position_at_end(head)
+        p = b.phi(I64)
+        p.add_incoming(lo, pre)
+        phis = []
+        for value in acc:
+            phi = b.phi(value.type)
+            phi.add_incoming(value, pre)
+            phis.append(phi)
+        b.cbranch(b.icmp_signed("<", p, hi), body, done)
+        b.position_at_end(body)
+        current: list[ir.Value] = phis
+        for u in range(stride):
+            current = step(b.add(p, _const(u)), current)
+        p.add_incoming(b.add(p, _const(stride)), b.block)
+        for phi, value in zip(phis, current):
+            phi.add_incoming(value, b.block)
+        b.branch(head)
+        b.position_at_end(done)
+        return phis
+
+    whole = b.mul(b.sdiv(count, _const(unroll)), _const(unroll))
+    acc = loop(_const(0), whole, unroll, acc, f"{label}.unrolled")
+    return loop(whole, count, 1, acc, f"{label}.rest")
+
+
 def _micro(module: ir.Module, t: ir.Type, size: int, bl: Blocking, a_layout: str = "packed") -> ir.Function:
     """micro(kc, a, lda, b, c, ldc, rows, cols, add): the MR x NR tile C[rows, cols] = (C +)
     sum over kc steps of an A micro-panel column times a packed B micro-panel row. A is packed
@@ -214,35 +248,7 @@ def _micro(module: ir.Module, t: ir.Type, size: int, bl: Blocking, a_layout: str
                 out.append(b.call(fma, [splat, b_vecs[v], acc[i * bl.vectors + v]]))
         return out
 
-    def loop(lo: ir.Value, hi: ir.Value, stride: int, acc: list[ir.Value], label: str) -> list[ir.Value]:
-        """for p in [lo, hi) step `stride`: `stride` steps per iteration; accumulators in phis."""
-        pre = b.block
-        head, body, done = (fn.append_basic_block(f"{label}.{s}") for s in ("head", "body", "done"))
-        b.branch(head)
-        b.position_at_end(head)
-        p = b.phi(I64)
-        p.add_incoming(lo, pre)
-        phis = []
-        for value in acc:
-            phi = b.phi(vec)
-            phi.add_incoming(value, pre)
-            phis.append(phi)
-        b.cbranch(b.icmp_signed("<", p, hi), body, done)
-        b.position_at_end(body)
-        current: list[ir.Value] = phis
-        for s in range(stride):
-            current = step(b.add(p, _const(s)), current)
-        p.add_incoming(b.add(p, _const(stride)), b.block)
-        for phi, value in zip(phis, current):
-            phi.add_incoming(value, b.block)
-        b.branch(head)
-        b.position_at_end(done)
-        return phis
-
-    acc = [zero_vec] * (bl.mr * bl.vectors)
-    whole = b.mul(b.sdiv(kc, _const(UNROLL)), _const(UNROLL))
-    acc = loop(_const(0), whole, UNROLL, acc, "micro.unrolled")
-    acc = loop(whole, kc, 1, acc, "micro.rest")
+    acc = reduction_loops(b, fn, kc, UNROLL, [zero_vec] * (bl.mr * bl.vectors), step, "micro")
 
     full = b.and_(b.icmp_signed("==", rows, _const(bl.mr)), b.icmp_signed("==", cols, _const(bl.nr)))
     with b.if_else(full, likely=True) as (then, otherwise):

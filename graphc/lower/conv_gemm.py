@@ -92,6 +92,7 @@ def conv_shape(node: Node, x_shape: tuple, out_shape: tuple, f_shape: tuple) -> 
 
 
 def eligible(lw: Any, node: Node) -> bool:
+    """Whether a convolution can be a product: GEMMs available, no groups, one float dtype."""
     dtypes = {t.dtype for t in (*node.inputs[:2], node.outputs[0])}
     return bool(lw.blas) and node.attrs.get("groups", 1) == 1 and len(dtypes) == 1 and \
         dtypes.pop() in (float32, float64)
