@@ -1,17 +1,23 @@
 """Convolutions with few multiply-adds per output (depthwise: kh * kw; one or two input
 channels) as one unrolled expression per output element: no reduction loop, so the innermost
-axis vectorizes. Three forms, each chosen where it measured fastest:
+axis vectorizes. Four forms, each chosen where it measured fastest:
 
 - rows (the general form): over the output in its own layout, from a padded copy of the input,
   so the taps' reads are plain affine loads without bounds tests;
 - flattened planes (NCHW, stride 1, rows narrower than FLAT_PLANE_BELOW_WIDTH): each padded
-  plane runs as one contiguous loop (conv2d_flat);
+  plane runs as one contiguous loop (_conv2d_flat);
 - masked (NCHW, stride > 1, at most MASKED_MAX_TAPS taps): the taps read the input itself,
   masked at its borders. The strided reads vectorize as interleaved loads either way, and the
   padded copy was a whole pass over the largest tensors of mobilenet_v2 (its 96 x 112 x 112
   depthwise input: 451 us of padding against 334 us of convolution). In-process A/B: that
   convolution 730 -> 274 us, mobilenet_v2 0.90-0.99, efficientnet_b0 0.92-1.0. With 5 x 5 taps
-  the selects cost more than the copy (efficientnet_b0's two: +360 us each), so they keep it.
+  the selects cost more than the copy (efficientnet_b0's two: +360 us each);
+- phases (NCHW, stride 2, more taps, rows narrower than FLAT_PLANE_BELOW_WIDTH): the input's four
+  phases (even / odd rows and columns) are written in one pass instead of a padded copy, and
+  the convolution runs over them as a stride-1 one, flattened (_conv2d_phases).
+  efficientnet_b0's 5 x 5 stride-2 depthwise convolutions 0.58 and 0.69 of the padded row form.
+  With 3 x 3 taps the phase pass cost more than the masked reads (mobilenet_v2's largest:
+  1072 against 274 us).
 """
 from __future__ import annotations
 
@@ -60,9 +66,14 @@ def conv2d_unrolled(lw: Any, node: Node) -> None:
     if s.fmt == "NCHW" and (s.sh, s.sw) != (1, 1) and s.kh * s.kw <= MASKED_MAX_TAPS:
         _conv2d_masked(lw, node, s)
         return
+    if s.fmt == "NCHW" and (s.sh, s.sw, s.dh, s.dw) == (2, 2, 1, 1) and s.ow < FLAT_PLANE_BELOW_WIDTH:
+        _conv2d_phases(lw, node, s)
+        return
     padded = padded_input(lw, node, x, s)
     if s.fmt == "NCHW" and (s.sh, s.sw) == (1, 1) and s.ow < FLAT_PLANE_BELOW_WIDTH:
-        _conv2d_flat(lw, node, s, padded)
+        wp = padded.shape[3]
+        _conv2d_flat(lw, node, s, wp, lambda kb, vn, ch, vq, i, j: kb.load(
+            padded, (vn, ch, iexpr.const(0), iexpr.add(vq, i * s.dh * wp + j * s.dw))))
         return
     kb = kernel_builder(lw, node, layout(s.fmt, s.n, s.oh, s.ow, s.co))
     vn, vh, vw, vc = (kb.vars if s.fmt == "NHWC" else (kb.vars[0], kb.vars[2], kb.vars[3], kb.vars[1]))
@@ -94,27 +105,47 @@ def _conv2d_masked(lw: Any, node: Node, s: ConvShape) -> None:
     kb.finish()
 
 
-def _conv2d_flat(lw: Any, node: Node, s: ConvShape, padded: Any) -> None:
-    """An NCHW stride-1 convolution over each padded plane flattened: output position q of a
-    plane reads the padded plane at q + i * dh * wp + j * dw for tap (i, j), wp being the padded
-    width, so the inner loop runs over the whole plane, contiguous, instead of over rows of 7 or
+def _conv2d_flat(lw: Any, node: Node, s: ConvShape, width: int, tap_load: Callable[..., Any]) -> None:
+    """An NCHW convolution over planes of `width` columns flattened: output position q of a
+    plane (row q // width, column q % width) sums tap_load(kb, n, channel, q, i, j) over the
+    taps, so the inner loop runs over the whole plane, contiguous, instead of over rows of 7 or
     14 elements (mobilenet_v2's and efficientnet_b0's depthwise convolutions at 7 x 7 and
-    14 x 14: in-process A/B, the models 0.956 and 0.98). Positions q with q % wp >= ow fall in
+    14 x 14: in-process A/B, the models 0.956 and 0.98). Positions with q % width >= ow fall in
     the padding columns and are dropped by a second kernel, which writes the output compacted
-    and takes the group's epilogue (bias, activation, even a SiLU: 0.99 of its own pass) in the
-    same pass. q stops at the last row's last column, so the last tap's read stays inside the
-    padded plane."""
+    and takes a cheap epilogue (bias, ReLU6) in the same pass. A SiLU keeps its own pass, which
+    runs over the whole tensor vectorized, where the compacting pass walks rows of 7
+    (efficientnet_b0's 7 x 7 depthwise convolutions 1.3-1.4x with it inside; the model 0.95-0.97
+    with it apart). q stops at the last row's last column, so the last tap's read stays inside
+    the plane it reads."""
     out = node.outputs[0]
-    wp = padded.shape[3]
-    plane = (s.oh - 1) * wp + s.ow
+    plane = (s.oh - 1) * width + s.ow
     flat = lw.new_buffer(f"{node.name}/flat_planes", out.dtype, (s.n, s.co, plane))
     kb = kernel_builder(lw, node, (s.n, s.co, plane))
     vn, vc, vq = kb.vars
-    total = _tap_sum(kb, node, s, vc, lambda i, j, ch: kb.load(
-        padded, (vn, ch, iexpr.const(0), iexpr.add(vq, i * s.dh * wp + j * s.dw))))
-    kb.store(flat, kb.vars, total)
+    kb.store(flat, kb.vars, _tap_sum(kb, node, s, vc, lambda i, j, ch: tap_load(kb, vn, ch, vq, i, j)))
     kb.finish()
     kb = kernel_builder(lw, node, tuple(out.shape))
     vn, vc, vh, vw = kb.vars
-    lw.store_result(kb, out, kb.vars, kb.load(flat, (vn, vc, iexpr.add(iexpr.mul(vh, wp), vw))))
+    lw.store_result(kb, out, kb.vars, kb.load(flat, (vn, vc, iexpr.add(iexpr.mul(vh, width), vw))), inline="cheap")
     kb.finish()
+
+
+def _conv2d_phases(lw: Any, node: Node, s: ConvShape) -> None:
+    """An NCHW stride-2 convolution as a stride-1 one over the input's four phases: phase (a, b)
+    holds the padded input's rows 2y + a and columns 2x + b, so tap (i, j) of output (y, x) is
+    phase (i % 2, j % 2) at (y + i // 2, x + j // 2), and each phase plane runs flattened
+    (_conv2d_flat). Writing the phases is one pass over the input, as the padded copy was."""
+    x = node.inputs[0]
+    hq, wq = s.oh + (s.kh - 1) // 2, s.ow + (s.kw - 1) // 2
+    phases = lw.new_buffer(f"{node.name}/phases", x.dtype, (s.n, s.ci, 2, 2, hq, wq))
+    kb = kernel_builder(lw, node, phases.shape)
+    vn, vc, va, vb, vy, vx = kb.vars
+    ih = iexpr.add(iexpr.add(iexpr.mul(vy, 2), va), -s.pt)
+    iw = iexpr.add(iexpr.add(iexpr.mul(vx, 2), vb), -s.pl)
+    okh, okw = iexpr.in_range(ih, 0, s.h), iexpr.in_range(iw, 0, s.w)
+    at = (vn, vc, iexpr.select(okh, ih, 0), iexpr.select(okw, iw, 0))
+    kb.store(phases, kb.vars, kb.read(x, at, iexpr.logical_and(okh, okw), 0))
+    kb.finish()
+    _conv2d_flat(lw, node, s, wq, lambda kb, vn, ch, vq, i, j: kb.load(
+        phases, (vn, ch, iexpr.const(i % 2), iexpr.const(j % 2), iexpr.const(0),
+                 iexpr.add(vq, (i // 2) * wq + j // 2))))

@@ -174,12 +174,12 @@ def test_an_elementwise_epilogue_runs_inside_a_direct_kernel_in_nhwc(fmt, op):
 
 
 @pytest.mark.parametrize("width,tail,fused", [(40, "relu6", True), (40, "silu", False), (10, "relu6", True),
-                                              (10, "silu", True)])
+                                              (10, "silu", False)])
 def test_an_nchw_depthwise_convolution_with_stride_one_takes_a_cheap_epilogue_inside(width, tail, fused):
     """NCHW, stride 1, rows of 32 or more: bias + ReLU6 run in the depthwise kernel; a SiLU (a
     sigmoid per element) keeps its own pass, where it measured faster. Narrower rows: the
-    flattened-plane form, whose compacting pass takes any epilogue. Values are the reference's
-    either way."""
+    flattened-plane form, whose compacting pass takes the cheap epilogue alike. Values are the
+    reference's either way."""
     rng = np.random.default_rng(4)
     c = 6
     xv = rng.normal(size=(1, c, 9, width)).astype(np.float32)
@@ -229,14 +229,17 @@ def test_a_narrow_nchw_grouped_convolution_runs_over_flattened_planes(backend, c
 
 
 @pytest.mark.parametrize("backend", ["llvm", "cuda-emulator"])
-@pytest.mark.parametrize("taps,strides,padding,copies", [
-    (3, (2, 2), "SAME", False),              # mobilenet_v2's stride-2 depthwise: masked reads
-    (3, (2, 1), ((1, 0), (2, 1)), False),    # uneven strides and explicit padding
-    (5, (2, 2), "SAME", True),               # 25 taps: the selects cost more than the copy
+@pytest.mark.parametrize("taps,strides,padding,copy", [
+    (3, (2, 2), "SAME", None),                   # mobilenet_v2's stride-2 depthwise: masked reads
+    (3, (2, 1), ((1, 0), (2, 1)), None),         # uneven strides and explicit padding
+    (5, (2, 2), "SAME", "/phases"),              # 25 taps: the input's four phases, then stride 1
+    (5, (2, 2), ((2, 1), (0, 2)), "/phases"),    # explicit, uneven padding
+    (5, (3, 3), "SAME", "/padded"),              # stride 3: the padded copy
 ])
-def test_a_strided_nchw_depthwise_convolution_reads_its_input_masked(backend, taps, strides, padding, copies):
-    """NCHW with strides and at most 3 x 3 taps: no padded copy of the input, each tap reads the
-    input masked at its borders; output and both gradients match the reference."""
+def test_a_strided_nchw_depthwise_convolution_reads_its_input_masked(backend, taps, strides, padding, copy):
+    """NCHW with strides and at most 3 x 3 taps: no copy of the input, each tap reads the input
+    masked at its borders. More taps with stride 2: the input's four phases, and a stride-1
+    convolution over them. Output and both gradients match the reference."""
     if backend == "cuda-emulator" and shutil.which("g++") is None:
         pytest.skip("the CUDA emulator needs g++")
     rng = np.random.default_rng(13)
@@ -250,6 +253,7 @@ def test_a_strided_nchw_depthwise_convolution_reads_its_input_masked(backend, ta
     feed = {x: xv, f: fv}
     if backend == "llvm":
         listing = gc.debugprint([out], feed, level="kernels", backend="llvm", file=io.StringIO())
-        assert ("/padded" in listing) == copies, listing
+        copies = [name for name in ("/padded", "/phases") if name in listing]
+        assert copies == ([copy] if copy else []), listing
     for a, e in zip(gc.Session(backend=backend).run(fetches, feed), gc.Session(backend="numpy").run(fetches, feed)):
         assert_close(np.asarray(a), np.asarray(e), dtype="float32")
