@@ -154,6 +154,9 @@ def _pool(lw: Any, node: Node) -> None:
     (x,) = node.inputs
     out = node.outputs[0]
     fmt, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl = _pool_setup(node, tuple(x.shape), tuple(out.shape))
+    if fmt == "NCHW" and kh * kw <= UNROLLED_POOL_TAPS:
+        _pool_unrolled(lw, node)
+        return
     kb = kernel_builder(lw, node, (n, oh, ow, c, kh, kw), reduced=(4, 5))
     vn, voh, vow, vc, vkh, vkw = kb.vars
     is_max = node.type == "MaxPool"
@@ -164,6 +167,36 @@ def _pool(lw: Any, node: Node) -> None:
         count = iexpr.mul(_count(voh, sh, pt, kh, h), _count(vow, sw, pl, kw, w))
         acc = acc / sexpr.cast(index_value(count), out.dtype)
     lw.store_result(kb, out, layout(fmt, vn, voh, vow, vc), acc, inline=fmt == "NHWC")
+    kb.finish()
+
+
+# NCHW pools with at most this many taps are unrolled (_pool_unrolled)
+UNROLLED_POOL_TAPS = 16
+
+
+def _pool_unrolled(lw: Any, node: Node) -> None:
+    """An NCHW pool with a small window as one expression per output element (the max or the sum
+    of its taps), over the output in its own layout: the output's columns are the innermost
+    loop and vectorize, where the reduction loop over a 3 x 3 window ran innermost (resnet18's
+    3 x 3 stride-2 max pool: 617 -> 214 us, in-process)."""
+    (x,) = node.inputs
+    out = node.outputs[0]
+    fmt, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl = _pool_setup(node, tuple(x.shape), tuple(out.shape))
+    is_max = node.type == "MaxPool"
+    kb = kernel_builder(lw, node, (n, c, oh, ow))
+    vn, vc, voh, vow = kb.vars
+    total = None
+    for i in range(kh):
+        for j in range(kw):
+            tap = sexpr.cast(_window_read(kb, x, fmt, vn, voh, vow, vc, iexpr.const(i), iexpr.const(j), sh, sw, pt,
+                                          pl, h, w, float("-inf") if is_max else 0.0, _dilations(node)), out.dtype)
+            total = tap if total is None else (sexpr.maximum(total, tap) if is_max else total + tap)
+    if not is_max:
+        count = iexpr.mul(_count(voh, sh, pt, kh, h), _count(vow, sw, pl, kw, w))
+        total = total / sexpr.cast(index_value(count), out.dtype)
+    # as for depthwise convolutions: a cheap epilogue inside with stride 1; with strides it
+    # stopped the strided loop vectorizing, and keeps its own pass
+    lw.store_result(kb, out, kb.vars, total, inline="cheap" if (sh, sw) == (1, 1) else False)
     kb.finish()
 
 

@@ -257,3 +257,36 @@ def test_a_strided_nchw_depthwise_convolution_reads_its_input_masked(backend, ta
         assert copies == ([copy] if copy else []), listing
     for a, e in zip(gc.Session(backend=backend).run(fetches, feed), gc.Session(backend="numpy").run(fetches, feed)):
         assert_close(np.asarray(a), np.asarray(e), dtype="float32")
+
+
+@pytest.mark.parametrize("backend", ["llvm", "cuda-emulator"])
+@pytest.mark.parametrize("op,window,strides,padding,dilation,dtype", [
+    ("max", 3, 2, "SAME", 1, "float32"),      # resnet18's stem pool (after its explicit pad: VALID)
+    ("max", 3, 2, "VALID", 1, "float64"),
+    ("avg", 3, 1, "SAME", 1, "float32"),      # the count excludes the padding
+    ("avg", 2, 2, "VALID", 1, "float32"),
+    ("max", 2, 1, "SAME", 2, "float32"),      # a dilated max pool
+    ("max", 4, 3, "SAME", 1, "float32"),      # 16 taps: still unrolled
+    ("avg", 5, 1, "SAME", 1, "float32"),      # 25 taps: the reduction loop
+])
+def test_a_small_nchw_pool_is_unrolled_over_its_taps(backend, op, window, strides, padding, dilation, dtype):
+    """NCHW pools of at most 16 taps are one expression per output (no reduction loop), so the
+    output's columns vectorize; output and gradient match the reference."""
+    if backend == "cuda-emulator" and shutil.which("g++") is None:
+        pytest.skip("the CUDA emulator needs g++")
+    rng = np.random.default_rng(14)
+    xv = rng.normal(size=(2, 3, 11, 10)).astype(dtype)
+    x = gc.placeholder(dtype, xv.shape)
+    if op == "max":
+        y = gc.nn.max_pool2d(x, window, strides, padding, data_format="NCHW", dilations=dilation)
+    else:
+        y = gc.nn.avg_pool2d(x, window, strides, padding, data_format="NCHW")
+    weights = gc.constant(rng.normal(size=tuple(y.shape)).astype(dtype))
+    fetches = [y, gc.gradients(gc.reduce_sum(y * weights), [x])[0]]
+    if backend == "llvm":
+        listing = gc.debugprint([y], {x: xv}, level="kernels", backend="llvm", file=io.StringIO())
+        pool_lines = [line for line in listing.splitlines() if line.startswith("k") and "Pool" in line]
+        assert pool_lines and all((" reduce " in line) == (window * window > 16) for line in pool_lines), listing
+    for a, e in zip(gc.Session(backend=backend).run(fetches, {x: xv}),
+                    gc.Session(backend="numpy").run(fetches, {x: xv})):
+        assert_close(np.asarray(a), np.asarray(e), dtype=dtype)
