@@ -8,12 +8,13 @@ them 1.3-1.6x faster. This is the GEMM micro-kernel of graphc.codegen.llvm_gemm_
 patch matrix read where it lies:
 - a tile of C is MR output pixels x CB output channels (CB = one 64-byte line of the filter:
   two AVX2 vectors, one AVX-512 vector), held in MR * CB / lanes vector registers;
-- each reduction step s (an input channel and a tap) loads the filter's CB channels for s as
+- each reduction step s (a tap and an input channel) loads the filter's CB channels for s as
   vectors (the filter is packed [channel panels][steps][CB], so a panel is one contiguous
   stream) and broadcasts the MR input values under the tile's pixels: pixel p's window starts
   at base(p) = (p // ow) * row_step + (p % ow) * col_step in the padded image, and step s is at
-  koff[s] from it (koff[s] = channel * hp * wp + i * dh * wp + j * dw, a table made at compile
-  time), so any stride, dilation and padding is the same loop;
+  koff[s] from it (a table made at compile time: (i * dh * wp + j * dw) * ci + channel for the
+  channels-last padded input graphc.lower.conv_direct makes), so any stride, dilation and
+  padding is the same loop;
 - the tile is stored transposed (each pixel's CB channels to CB rows of C): one scalar store per
   element, against K * MR * CB / lanes fused multiply-adds for the tile (K >= 27 where it is
   used).

@@ -157,14 +157,14 @@ class LoopKernel:
 class ConvWindows:
     """B of a GemmCall that is a convolution's patch matrix read where it lies, never built
     (graphc.lower.conv_direct): column p (an output pixel) of an image's B starts at
-    (p // ow) * row_step + (p % ow) * col_step in the padded image, and reduction step s (an
-    input channel and a tap) is koff[s] further on. A is the filter packed in panels of output
+    (p // ow) * row_step + (p % ow) * col_step in the padded image, and reduction step s (a
+    tap and an input channel) is koff[s] further on. A is the filter packed in panels of output
     channels (graphc.codegen.llvm_conv_direct)."""
 
     koff: Buffer    # int64 [k]
     ow: int
-    row_step: int   # stride_h * padded width
-    col_step: int   # stride_w
+    row_step: int   # elements between output rows' windows (stride_h * padded width * channels)
+    col_step: int   # elements between output columns' windows (stride_w * channels)
 
 
 @dataclass(eq=False)

@@ -56,7 +56,7 @@ def test_a_direct_convolution_matches_the_reference(case, epilogue):
     rng = np.random.default_rng(21)
     out, feed = _conv(case, rng, epilogue)
     listing = _listing(out, feed)
-    assert " direct-conv " in listing and "/patches" not in listing, listing
+    assert " direct-conv " in listing and "/patches" not in listing and "/padded_channels_last" in listing, listing
     if epilogue != "none":   # the tail runs on each block of the direct kernel's output
         assert "then on each block" in listing, listing
     got = gc.Session(backend="llvm").run(out, feed)
@@ -66,7 +66,7 @@ def test_a_direct_convolution_matches_the_reference(case, epilogue):
 
 
 def test_the_packed_filter_holds_each_panel_of_output_channels_step_by_step():
-    """Panel q, step s = (input channel c, row i, column j), lane l holds f[i, j, c, q * CB + l],
+    """Panel q, step s = (row i, column j, input channel c), lane l holds f[i, j, c, q * CB + l],
     zero past the last output channel."""
     rng = np.random.default_rng(3)
     f = rng.normal(size=(2, 3, 5, 21)).astype(np.float32)
@@ -77,7 +77,7 @@ def test_the_packed_filter_holds_each_panel_of_output_channels_step_by_step():
         for c in range(5):
             for i in range(2):
                 for j in range(3):
-                    s = (c * 2 + i) * 3 + j
+                    s = (i * 3 + j) * 5 + c
                     lanes = f[i, j, c, q * cb:(q + 1) * cb]
                     np.testing.assert_array_equal(packed[q, s, :len(lanes)], lanes)
                     assert not packed[q, s, len(lanes):].any()
