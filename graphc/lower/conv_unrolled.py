@@ -138,13 +138,18 @@ def _conv2d_phases(lw: Any, node: Node, s: ConvShape) -> None:
     x = node.inputs[0]
     hq, wq = s.oh + (s.kh - 1) // 2, s.ow + (s.kw - 1) // 2
     phases = lw.new_buffer(f"{node.name}/phases", x.dtype, (s.n, s.ci, 2, 2, hq, wq))
-    kb = kernel_builder(lw, node, phases.shape)
-    vn, vc, va, vb, vy, vx = kb.vars
-    ih = iexpr.add(iexpr.add(iexpr.mul(vy, 2), va), -s.pt)
-    iw = iexpr.add(iexpr.add(iexpr.mul(vx, 2), vb), -s.pl)
-    okh, okw = iexpr.in_range(ih, 0, s.h), iexpr.in_range(iw, 0, s.w)
-    at = (vn, vc, iexpr.select(okh, ih, 0), iexpr.select(okw, iw, 0))
-    kb.store(phases, kb.vars, kb.read(x, at, iexpr.logical_and(okh, okw), 0))
+    # one kernel over (n, c, y, x) with a store per phase: as loops of 2 x 2 under the channels,
+    # LLVM unrolled the phase axes and spent 150-230 ms on each such kernel
+    kb = kernel_builder(lw, node, (s.n, s.ci, hq, wq))
+    vn, vc, vy, vx = kb.vars
+    for a in range(2):
+        for b in range(2):
+            ih = iexpr.add(iexpr.mul(vy, 2), a - s.pt)
+            iw = iexpr.add(iexpr.mul(vx, 2), b - s.pl)
+            okh, okw = iexpr.in_range(ih, 0, s.h), iexpr.in_range(iw, 0, s.w)
+            at = (vn, vc, iexpr.select(okh, ih, 0), iexpr.select(okw, iw, 0))
+            kb.store(phases, (vn, vc, iexpr.const(a), iexpr.const(b), vy, vx),
+                     kb.read(x, at, iexpr.logical_and(okh, okw), 0))
     kb.finish()
     _conv2d_flat(lw, node, s, wq, lambda kb, vn, ch, vq, i, j: kb.load(
         phases, (vn, ch, iexpr.const(i % 2), iexpr.const(j % 2), iexpr.const(0),
