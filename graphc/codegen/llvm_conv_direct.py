@@ -29,27 +29,23 @@ from __future__ import annotations
 
 from llvmlite import ir
 
+from ..lower.conv_direct import panel_channels
 from . import llvm_types
 from .llvm_gemm_own import _const, _element, _function, _min, host_vector_bytes, reduction_loops
 from .llvm_loops import counted_loop
 
 I64 = llvm_types.I64
-PANEL_BYTES = 64      # output channels per tile: one cache line of the packed filter
 MAX_PIXELS = 8        # pixels per tile at most (more registers would make longer partial tiles)
 UNROLL = 8            # reduction steps per iteration of the tile's loop
 CONV_PREFIX = "graphc_conv_"
 
 
-def panel_channels(dtype_name: str) -> int:
-    """Output channels per panel of the packed filter (CB): 16 float32 or 8 float64."""
-    return PANEL_BYTES // _element(dtype_name)[1]
-
-
 def tile_pixels(dtype_name: str, vector_bytes: int) -> int:
     """MR: as many pixels as the registers hold accumulators for, next to the filter's vectors
     and one broadcast (16 registers without AVX-512, 32 with it)."""
-    lanes = max(1, vector_bytes // _element(dtype_name)[1])
-    vectors = max(1, panel_channels(dtype_name) // lanes)
+    size = _element(dtype_name)[1]
+    lanes = max(1, vector_bytes // size)
+    vectors = max(1, panel_channels(size) // lanes)
     registers = 32 if vector_bytes >= 64 else 16
     return max(1, min(MAX_PIXELS, (registers - vectors - 1) // vectors))
 
@@ -80,7 +76,7 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
         return fn
     t, size = _element(dtype_name)
     vector_bytes = vector_bytes or host_vector_bytes()
-    cb = panel_channels(dtype_name)
+    cb = panel_channels(size)
     lanes = min(cb, max(1, vector_bytes // size))
     vectors = cb // lanes
     mr = tile_pixels(dtype_name, vector_bytes)

@@ -137,21 +137,29 @@ def _clamped(pos, ok):
     return pos if ok is None else iexpr.select(ok, pos, 0)
 
 
+def padded_size(s: ConvShape) -> tuple[int, int]:
+    """(height, width) of the input with its padding written out: every window inside."""
+    return (max(s.pt + s.h, (s.oh - 1) * s.sh + (s.kh - 1) * s.dh + 1),
+            max(s.pl + s.w, (s.ow - 1) * s.sw + (s.kw - 1) * s.dw + 1))
+
+
+def read_inside(kb: Any, x, s: ConvShape, vn, ih, iw, vc) -> Any:
+    """x (in s's data format) at input position (ih, iw), 0 where that falls outside it."""
+    okh, okw = iexpr.in_range(ih, 0, s.h), iexpr.in_range(iw, 0, s.w)
+    return kb.read(x, layout(s.fmt, vn, _clamped(ih, okh), _clamped(iw, okw), vc), iexpr.logical_and(okh, okw), 0)
+
+
 def padded_input(lw: Any, node: Node, x, s: ConvShape) -> Any:
     """x with its zero padding written out (x's own buffer when the windows never leave it): the
     windows' reads become plain affine loads, which vectorize, instead of a bounds test and a
     select per tap. One pass over x, small against what reads it kh * kw times."""
-    hp = max(s.pt + s.h, (s.oh - 1) * s.sh + (s.kh - 1) * s.dh + 1)
-    wp = max(s.pl + s.w, (s.ow - 1) * s.sw + (s.kw - 1) * s.dw + 1)
+    hp, wp = padded_size(s)
     if (s.pt, s.pl, hp, wp) == (0, 0, s.h, s.w):
         return stored(lw, node, x)
     buf = lw.new_buffer(f"{node.name}/padded", x.dtype, layout(s.fmt, s.n, hp, wp, s.ci))
     kb = kernel_builder(lw, node, buf.shape)
     vn, vh, vw, vc = kb.vars if s.fmt == "NHWC" else (kb.vars[0], kb.vars[2], kb.vars[3], kb.vars[1])
-    ih, iw = iexpr.add(vh, -s.pt), iexpr.add(vw, -s.pl)
-    okh, okw = iexpr.in_range(ih, 0, s.h), iexpr.in_range(iw, 0, s.w)
-    at = layout(s.fmt, vn, _clamped(ih, okh), _clamped(iw, okw), vc)
-    kb.store(buf, kb.vars, kb.read(x, at, iexpr.logical_and(okh, okw), 0))
+    kb.store(buf, kb.vars, read_inside(kb, x, s, vn, iexpr.add(vh, -s.pt), iexpr.add(vw, -s.pl), vc))
     kb.finish()
     return buf
 

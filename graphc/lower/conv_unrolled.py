@@ -28,7 +28,7 @@ from ..ir.node import Node
 from ..ops import scalar as sexpr
 from . import index as iexpr
 from .conv_geometry import forward_tap, layout
-from .conv_gemm import ConvShape, conv_shape, padded_input, window_load
+from .conv_gemm import ConvShape, conv_shape, padded_input, read_inside, window_load
 from .library_table import kernel_builder
 
 # NCHW stride-1 convolutions with output rows narrower than this run over flattened planes: a
@@ -96,10 +96,9 @@ def _conv2d_masked(lw: Any, node: Node, s: ConvShape) -> None:
     vn, vc, vh, vw = kb.vars
 
     def tap(i: int, j: int, channel: Any) -> Any:
-        ph, okh = forward_tap(vh, iexpr.const(i), s.sh, s.dh, s.pt, s.h)
-        pw, okw = forward_tap(vw, iexpr.const(j), s.sw, s.dw, s.pl, s.w)
-        at = layout(s.fmt, vn, iexpr.select(okh, ph, 0), iexpr.select(okw, pw, 0), channel)
-        return kb.read(x, at, iexpr.logical_and(okh, okw), 0)
+        ph = forward_tap(vh, iexpr.const(i), s.sh, s.dh, s.pt, s.h)[0]
+        pw = forward_tap(vw, iexpr.const(j), s.sw, s.dw, s.pl, s.w)[0]
+        return read_inside(kb, x, s, vn, ph, pw, channel)
 
     lw.store_result(kb, out, kb.vars, _tap_sum(kb, node, s, vc, tap), inline=False)
     kb.finish()
@@ -144,12 +143,9 @@ def _conv2d_phases(lw: Any, node: Node, s: ConvShape) -> None:
     vn, vc, vy, vx = kb.vars
     for a in range(2):
         for b in range(2):
-            ih = iexpr.add(iexpr.mul(vy, 2), a - s.pt)
-            iw = iexpr.add(iexpr.mul(vx, 2), b - s.pl)
-            okh, okw = iexpr.in_range(ih, 0, s.h), iexpr.in_range(iw, 0, s.w)
-            at = (vn, vc, iexpr.select(okh, ih, 0), iexpr.select(okw, iw, 0))
             kb.store(phases, (vn, vc, iexpr.const(a), iexpr.const(b), vy, vx),
-                     kb.read(x, at, iexpr.logical_and(okh, okw), 0))
+                     read_inside(kb, x, s, vn, iexpr.add(iexpr.mul(vy, 2), a - s.pt),
+                                 iexpr.add(iexpr.mul(vx, 2), b - s.pl), vc))
     kb.finish()
     _conv2d_flat(lw, node, s, wq, lambda kb, vn, ch, vq, i, j: kb.load(
         phases, (vn, ch, iexpr.const(i % 2), iexpr.const(j % 2), iexpr.const(0),
