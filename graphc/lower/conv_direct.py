@@ -32,7 +32,7 @@ from . import conv_gemm
 from . import index as iexpr
 from .conv_gemm import conv_shape, image_layout, padded_size, read_inside
 from .kernel import ConvWindows, GemmCall
-from .library_table import kernel_builder, stored
+from .library_table import kernel_builder
 
 PANEL_BYTES = 64   # output channels per panel of the packed filter: one cache line
 
@@ -76,8 +76,8 @@ def conv2d_direct(lw: Any, node: Node) -> bool:
     x, f = node.inputs
     out = node.outputs[0]
     s = conv_shape(node, tuple(x.shape), tuple(out.shape), tuple(f.shape))
-    fb = stored(lw, node, f)
-    if s.fmt != "NCHW" or s.pointwise or fb.kind != "const" or fb.value is None:
+    fb = lw.buffer_of.get(f)   # a constant has its buffer from the start (not stored(): a view's copy)
+    if s.fmt != "NCHW" or s.pointwise or fb is None or fb.kind != "const" or fb.value is None:
         return False
     padded = padded_channels_last(lw, node, x, s)
     _, hp, wp, _ = padded.shape

@@ -119,3 +119,17 @@ def test_an_aot_library_carries_its_direct_convolution(tmp_path):
     lib = gc.aot.compile(out, [x], tmp_path, "direct", cpu="x86-64")
     want = gc.Session(backend="numpy").run(out, feed)
     assert_close(lib.load()(xv)[0], want, dtype="float32")
+
+
+def test_a_filter_that_is_a_view_is_copied_once():
+    """Deciding against the direct kernel must not emit anything: a transposed (view) filter of
+    an NHWC convolution is made contiguous once, by the GEMM form, not also by the direct
+    form's check (an extra copy kernel that nothing read)."""
+    rng = np.random.default_rng(6)
+    x = gc.placeholder(gc.float32, (1, 10, 10, 8))
+    fp = gc.placeholder(gc.float32, (16, 3, 3, 8))
+    out = gc.nn.conv2d(x, gc.transpose(fp, [1, 2, 3, 0]), [1, 1], "SAME", data_format="NHWC")
+    feed = {x: rng.normal(size=(1, 10, 10, 8)).astype(np.float32), fp: rng.normal(size=(16, 3, 3, 8)).astype(np.float32)}
+    listing = _listing(out, feed)
+    assert listing.count("/contiguous ") == 1, listing
+    assert_close(gc.Session(backend="llvm").run(out, feed), gc.Session(backend="numpy").run(out, feed), dtype="float32")
