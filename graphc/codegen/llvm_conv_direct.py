@@ -15,9 +15,10 @@ patch matrix read where it lies:
   koff[s] from it (a table made at compile time: (i * dh * wp + j * dw) * ci + channel for the
   channels-last padded input graphc.lower.conv_direct makes), so any stride, dilation and
   padding is the same loop;
-- the tile is stored transposed (each pixel's CB channels to CB rows of C): one scalar store per
-  element, against K * MR * CB / lanes fused multiply-adds for the tile (K >= 27 where it is
-  used).
+- C holds output channel r of pixel p at c[r * ldc + p * ldp]: NCHW (ldp = 1) stores the tile
+  transposed, each pixel's CB channels to CB rows, one scalar store per element against
+  K * MR * CB / lanes fused multiply-adds (K >= 27 where it is used); channels-last (ldc = 1,
+  NHWC) stores each pixel's CB channels as whole vectors.
 The last tile of a block reads its missing pixels at the last pixel (in bounds) and does not
 store them; a last panel of channels is zero-padded in the packed filter and its missing rows
 are not stored.
@@ -56,8 +57,8 @@ def conv_symbol(dtype_name: str) -> str:
 
 def _conv_type(dtype_name: str) -> ir.FunctionType:
     p_t = _element(dtype_name)[0].as_pointer()
-    # w, x, koff, c, ldc, k, rows, p0, cols, ow, row_step, col_step
-    return ir.FunctionType(llvm_types.VOID, [p_t, p_t, I64.as_pointer(), p_t] + [I64] * 8)
+    # w, x, koff, c, ldc, ldp, k, rows, p0, cols, ow, row_step, col_step
+    return ir.FunctionType(llvm_types.VOID, [p_t, p_t, I64.as_pointer(), p_t] + [I64] * 9)
 
 
 def declare_conv(module: ir.Module, dtype_name: str) -> ir.Function:
@@ -68,9 +69,10 @@ def declare_conv(module: ir.Module, dtype_name: str) -> ir.Function:
 
 
 def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | None = None) -> ir.Function:
-    """conv(w, x, koff, c, ldc, k, rows, p0, cols, ow, row_step, col_step): for output channels
-    [0, rows) of the block (its packed filter panels start at w) and pixels [p0, p0 + cols),
-    c[r * ldc + p] = sum over steps s < k of w[r // CB][s][r % CB] * x[base(p) + koff[s]]."""
+    """conv(w, x, koff, c, ldc, ldp, k, rows, p0, cols, ow, row_step, col_step): for output
+    channels [0, rows) of the block (its packed filter panels start at w) and pixels
+    [p0, p0 + cols), c[r * ldc + p * ldp] = sum over steps s < k of w[r // CB][s][r % CB] *
+    x[base(p) + koff[s]]."""
     fn = declare_conv(module, dtype_name)
     if not fn.is_declaration:
         return fn
@@ -83,7 +85,7 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
     tile_fn = _tile_function(module, t, size, cb, lanes, vectors, mr)
     fn.attributes.add("noinline")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    w, x, koff, c, ldc, k, rows, p0, cols, ow, row_step, col_step = fn.args
+    w, x, koff, c, ldc, ldp, k, rows, p0, cols, ow, row_step, col_step = fn.args
     for arg in (w, x, koff, c):
         arg.add_attribute("noalias")
     end = b.add(p0, cols)
@@ -100,7 +102,8 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
             for i in range(mr):
                 p = _min(b, b.add(first, _const(i)), last)   # a missing pixel reads the last one
                 bases.append(b.add(b.mul(b.sdiv(p, ow), row_step), b.mul(b.srem(p, ow), col_step)))
-            b.call(tile_fn, [w_panel, x, koff, b.gep(c_panel, [first]), ldc, k, panel_rows, pixels] + bases)
+            b.call(tile_fn, [w_panel, x, koff, b.gep(c_panel, [b.mul(first, ldp)]), ldc, ldp, k, panel_rows, pixels]
+                   + bases)
 
         counted_loop(b, fn, p0, end, _const(mr), tile, name="tile")
 
@@ -111,15 +114,15 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
 
 def _tile_function(module: ir.Module, t: ir.Type, size: int, cb: int, lanes: int, vectors: int,
                    mr: int) -> ir.Function:
-    """tile(w, x, koff, c, ldc, k, rows, pixels, base_0 .. base_{MR-1}): one MR x CB tile."""
+    """tile(w, x, koff, c, ldc, ldp, k, rows, pixels, base_0 .. base_{MR-1}): one MR x CB tile."""
     name = f"gc_conv_tile_{llvm_types.suffix(t)}_{mr}x{cb}_{lanes}"
     if name in module.globals:
         return module.globals[name]
     p_t = t.as_pointer()
     vec = ir.VectorType(t, lanes)
-    fn, b = _function(module, name, [p_t, p_t, I64.as_pointer(), p_t, I64, I64, I64, I64] + [I64] * mr)
-    w, x, koff, c, ldc, k, rows, pixels = fn.args[:8]
-    bases = fn.args[8:]
+    fn, b = _function(module, name, [p_t, p_t, I64.as_pointer(), p_t, I64, I64, I64, I64, I64] + [I64] * mr)
+    w, x, koff, c, ldc, ldp, k, rows, pixels = fn.args[:9]
+    bases = fn.args[9:]
     for arg in (w, x, koff, c):
         arg.add_attribute("noalias")
     fma = llvm_types.intrinsic(module, f"llvm.fmuladd.v{lanes}{llvm_types.suffix(t)}", vec, [vec, vec, vec])
@@ -147,15 +150,22 @@ def _tile_function(module: ir.Module, t: ir.Type, size: int, cb: int, lanes: int
     def store(i: int, v: int, lane: int) -> None:
         row = v * lanes + lane
         value = b.extract_element(acc[i * vectors + v], ir.Constant(llvm_types.I32, lane))
-        b.store(value, b.gep(c, [b.add(b.mul(_const(row), ldc), _const(i))]))
+        b.store(value, b.gep(c, [b.add(b.mul(_const(row), ldc), b.mul(_const(i), ldp))]))
 
     full = b.and_(b.icmp_signed("==", rows, _const(cb)), b.icmp_signed("==", pixels, _const(mr)))
     with b.if_else(full, likely=True) as (then, otherwise):
         with then:
-            for v in range(vectors):
-                for lane in range(lanes):
+            with b.if_else(b.icmp_signed("==", ldc, _const(1))) as (channels_last, transposed):
+                with channels_last:   # each pixel's CB channels are adjacent: whole vectors
                     for i in range(mr):
-                        store(i, v, lane)
+                        for v in range(vectors):
+                            at = b.gep(c, [b.add(b.mul(_const(i), ldp), _const(v * lanes))])
+                            b.store(acc[i * vectors + v], b.bitcast(at, vec.as_pointer()), align=size)
+                with transposed:
+                    for v in range(vectors):
+                        for lane in range(lanes):
+                            for i in range(mr):
+                                store(i, v, lane)
         with otherwise:
             for i in range(mr):
                 with b.if_then(b.icmp_signed("<", _const(i), pixels)):

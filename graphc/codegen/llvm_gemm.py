@@ -143,10 +143,14 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
                     b.gep(pointers[g.c.id], [c_off]), const(max(g.n, 1))]
             if not (g.m and g.n):
                 return
-            if g.window is not None:   # conv(w, x, koff, c, ldc, k, rows, p0, cols, ow, row_step, col_step)
+            if g.window is not None:   # conv(w, x, koff, c, ldc, ldp, k, rows, p0, cols, ow, row_step, col_step)
                 w = g.window
+                if w.channels_last:   # C[p, r]: the block's first channel in the image's output
+                    c_start, ldc, ldp = b.add(b.add(b.mul(product, const(g.m * g.n)), first), const(g.offsets[2])), 1, g.m
+                else:
+                    c_start, ldc, ldp = row_start, g.n, 1
                 b.call(conv, [args[7], b.gep(pointers[g.b.id], [image]), pointers[w.koff.id],
-                              b.gep(pointers[g.c.id], [row_start]), const(g.n), const(g.k), rows, col, cols,
+                              b.gep(pointers[g.c.id], [c_start]), const(ldc), const(ldp), const(g.k), rows, col, cols,
                               const(w.ow), const(w.row_step), const(w.col_step)])
             elif g.generated:   # block(a, b, c, m, n, k, lda, ldb, ldc)
                 b.call(own, [args[7], args[9], args[12], rows, cols, const(g.k), args[8], args[10], args[13]])

@@ -70,6 +70,16 @@ def render_block_epilogue(b: ir.IRBuilder, renderer: LoopRenderer, g: GemmCall, 
         return run
 
     last = layout.col_axes[-1]
+    if row_target is not None and layout.row_axes[-1] == len(space) - 1:
+        # rows are the tensor's last axis (a channels-last direct convolution: rows are output
+        # channels): each column's rows are adjacent, so they are the inner loop
+        def one_column(q: ir.Value) -> None:
+            unravel(q, layout.col_axes, col_target)
+            lo = b.add(first_row, _const(layout.row_start)) if layout.row_start else first_row
+            counted_loop(b, fn, lo, b.add(lo, rows), _const(1), element(row_target), name="ep.row")
+
+        counted_loop(b, fn, first_col, b.add(first_col, cols), _const(1), one_column, name="ep.col")
+        return
 
     def one_row(r: ir.Value) -> None:
         unravel(b.add(r, _const(layout.row_start)) if layout.row_start else r, layout.row_axes, row_target)

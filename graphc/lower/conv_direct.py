@@ -1,24 +1,28 @@
-"""NCHW convolutions with a constant filter as direct kernels: the GEMM out[co, p] = F[co, s] @
-patches[s, p] with the patch matrix read where it lies in the padded input, never built
-(graphc.codegen.llvm_conv_direct renders it; the GemmCall carries ConvWindows).
+"""Convolutions as direct kernels: the GEMM out[co, p] = F[co, s] @ patches[s, p] with the patch
+matrix read where it lies in the padded input, never built (graphc.codegen.llvm_conv_direct
+renders it; the GemmCall carries ConvWindows).
 
 Why: at batch 1 the patch matrix of resnet18's 3x3 convolutions is written and read once per
 call, and OpenBLAS packs it again before multiplying; onnxruntime's direct kernels ran those
 convolutions 1.3-1.6x faster than patches + OpenBLAS. Single-threaded, the direct kernel ran
 resnet18's convolution shapes in 0.5-0.95 of the time of NumPy-built patches + OpenBLAS; in the
 model (2 threads, in-process A/B) 0.80-0.83 of graphc's patches + OpenBLAS, and 0.92 of that
-again with the channels-last input.
+again with the channels-last input. The NHWC CNN of `graphc bench cnn` (batch 64, a variable
+filter) ran its forward pass in 0.73-0.86 of the time of patches + OpenBLAS; its training step
+within noise of it (0.95-1.13, the backward passes keep the GEMM form).
 
-Operands, made at compile time from the constant filter (an imported model's weights):
+Operands:
 - A: the filter packed [ceil(co / CB)][k][CB], CB = PANEL_BYTES / itemsize output channels
-  per panel (zero past co), reduction steps s = (tap row, tap column, input channel);
+  per panel (zero past co), reduction steps s = (tap row, tap column, input channel): at
+  compile time from a constant filter (an imported model's weights), else by a kernel per call;
 - koff[s]: where step s lies from a window's first element in the padded image
   ((i * dh * wp + j * dw) * ci + channel), so strides, dilations and padding are one loop;
-- B: the input padded and channels last, [n, hp, wp, ci] (padded_channels_last), one image
-  per batch element.
-C is the output as the GEMM form's C ([co, oh * ow] per image), so bias, batch norm, residual
-add and activation run on its blocks as GEMM epilogues. LLVM targets only (Lowering.direct_conv;
-GRAPHC_DIRECT_CONV=0 turns it off); a filter that is a variable (training) keeps the GEMM form.
+- B: the input padded and channels last, [n, hp, wp, ci] (an NHWC input as it is where it
+  needs no padding), one image per batch element.
+C is the output: NCHW as the GEMM form's C ([co, oh * ow] per image); NHWC with each pixel's
+channels adjacent (ConvWindows.channels_last). Bias, batch norm, residual add and activation
+run on its blocks as GEMM epilogues. LLVM targets only (Lowering.direct_conv; GRAPHC_DIRECT_CONV=0
+turns it off); grouped and 1x1 stride-1 convolutions keep their forms.
 """
 from __future__ import annotations
 
@@ -31,10 +35,13 @@ from ..ir.node import Node
 from . import conv_gemm
 from . import index as iexpr
 from .conv_gemm import conv_shape, image_layout, padded_size, read_inside
+from .gemm_epilogue import GemmLayout
 from .kernel import ConvWindows, GemmCall
-from .library_table import kernel_builder
+from .library_table import kernel_builder, stored
 
 PANEL_BYTES = 64   # output channels per panel of the packed filter: one cache line
+# C of an NHWC direct convolution over [n, oh, ow, co]: batch n, rows co, columns oh x ow
+CHANNELS_ROWS_NHWC = GemmLayout((0,), (3,), (1, 2), (0,))
 
 
 def panel_channels(itemsize: int) -> int:
@@ -67,27 +74,55 @@ def padded_channels_last(lw: Any, node: Node, x: Any, s: Any) -> Any:
     return buf
 
 
+def channels_last_input(lw: Any, node: Node, x: Any, s: Any) -> Any:
+    """B: the input channels last with its padding written out. An NHWC input already is
+    channels last; it is copied only where it has padding to write (or is a view)."""
+    hp, wp = padded_size(s)
+    if s.fmt == "NHWC" and (s.pt, s.pl, hp, wp) == (0, 0, s.h, s.w):
+        return stored(lw, node, x)
+    return padded_channels_last(lw, node, x, s)
+
+
+def filter_panels(lw: Any, node: Node, f: Any, s: Any) -> Any | None:
+    """A: the HWIO filter packed in panels of output channels ([ceil(co / CB)][k][CB]): at
+    compile time for a constant, else by a kernel each call (a variable: training). The
+    kernel is one pass over the filter, which the product reads oh * ow times per image."""
+    fb = lw.buffer_of.get(f)   # a constant has its buffer from the start (not stored(): a view's copy)
+    if fb is not None and fb.kind == "const" and fb.value is not None:
+        weights = packed_filter(np.asarray(fb.value), fb.dtype.itemsize)
+        return lw.new_buffer(f"{node.name}/filter_panels", fb.dtype, weights.shape, kind="const", value=weights)
+    cb = panel_channels(f.dtype.itemsize)
+    panels = -(-s.co // cb)
+    buf = lw.new_buffer(f"{node.name}/filter_panels", f.dtype, (panels, s.kh, s.kw, s.ci, cb))
+    kb = kernel_builder(lw, node, buf.shape)
+    vp, vi, vj, vc, vl = kb.vars
+    channel = iexpr.add(iexpr.mul(vp, cb), vl)
+    kb.store(buf, kb.vars, kb.read(f, (vi, vj, vc, iexpr.minimum(channel, s.co - 1)), iexpr.less(channel, s.co), 0))
+    kb.finish()
+    return buf
+
+
 def conv2d_direct(lw: Any, node: Node) -> bool:
-    """Lower an NCHW convolution with a constant filter as a direct kernel; False (nothing
-    emitted) where it does not apply: other targets, NHWC, a variable filter, groups, and 1x1
-    stride-1 convolutions (their input is already the patch matrix: a plain GEMM)."""
+    """Lower a convolution as a direct kernel; False (nothing emitted) where it does not apply:
+    other targets, groups, and 1x1 stride-1 convolutions (their input is already the patch
+    matrix: a plain GEMM). NCHW and NHWC, constant and variable filters."""
     if not lw.direct_conv or not conv_gemm.eligible(lw, node):
         return False
     x, f = node.inputs
     out = node.outputs[0]
     s = conv_shape(node, tuple(x.shape), tuple(out.shape), tuple(f.shape))
-    fb = lw.buffer_of.get(f)   # a constant has its buffer from the start (not stored(): a view's copy)
-    if s.fmt != "NCHW" or s.pointwise or fb is None or fb.kind != "const" or fb.value is None:
+    if s.pointwise:
         return False
-    padded = padded_channels_last(lw, node, x, s)
-    _, hp, wp, _ = padded.shape
+    padded = channels_last_input(lw, node, x, s)
+    wp = padded_size(s)[1]
     steps = np.array([(i * s.dh * wp + j * s.dw) * s.ci + c
                       for i in range(s.kh) for j in range(s.kw) for c in range(s.ci)], np.int64)
     koff = lw.new_buffer(f"{node.name}/window_steps", int64, steps.shape, kind="const", value=steps)
-    weights = packed_filter(np.asarray(fb.value), fb.dtype.itemsize)
-    a = lw.new_buffer(f"{node.name}/filter_panels", fb.dtype, weights.shape, kind="const", value=weights)
+    a = filter_panels(lw, node, f, s)
+    nhwc = s.fmt == "NHWC"
+    image = int(np.prod(padded.shape[1:]))
     lw.kernels.append(GemmCall(f"k{len(lw.kernels)}_gemm", a, padded, lw.buffer_of[out], s.co, s.oh * s.ow, s.k,
-                               False, False, (s.n,), (0,), (hp * wp * s.ci,), node,
-                               layout=image_layout(s.fmt),
-                               window=ConvWindows(koff, s.ow, s.sh * wp * s.ci, s.sw * s.ci)))
+                               False, False, (s.n,), (0,), (image,), node,
+                               layout=CHANNELS_ROWS_NHWC if nhwc else image_layout(s.fmt),
+                               window=ConvWindows(koff, s.ow, s.sh * wp * s.ci, s.sw * s.ci, channels_last=nhwc)))
     return True

@@ -165,6 +165,9 @@ class ConvWindows:
     ow: int
     row_step: int   # elements between output rows' windows (stride_h * padded width * channels)
     col_step: int   # elements between output columns' windows (stride_w * channels)
+    # C's row r (an output channel) of column p (a pixel) at p * m + r (an NHWC output) instead
+    # of the GEMM form's r * n + p (NCHW)
+    channels_last: bool = False
 
 
 @dataclass(eq=False)

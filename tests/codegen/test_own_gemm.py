@@ -99,6 +99,7 @@ def test_compiled_matmuls_use_it_and_match_the_numpy_backend(dtype, monkeypatch)
 
 def test_convolution_uses_it_in_gemm_form(monkeypatch):
     monkeypatch.setenv("GRAPHC_GEMM", "generated")
+    monkeypatch.setenv("GRAPHC_DIRECT_CONV", "0")   # the GEMM form, not the direct kernel
     rng = np.random.default_rng(4)
     image = rng.normal(size=(2, 9, 9, 5)).astype(np.float32)
     kernel = rng.normal(size=(3, 3, 5, 7)).astype(np.float32)

@@ -1,6 +1,7 @@
 """Each way the LLVM backend lowers a convolution, forced in turn, against the NumPy reference
 backend (the oracle; its convolution and gradients are checked against naive loops and finite
-differences in tests/ops and tests/test_gradients.py): the GEMM form (patches + GEMM, col2im
+differences in tests/ops and tests/test_gradients.py): the direct kernel (the forward pass,
+graphc.lower.conv_direct; the gradients in the GEMM form), the GEMM form (patches + GEMM, col2im
 for the input gradient), the same cut into batch chunks, the unrolled direct form and the
 reduction loops. Forward pass and both gradients, both data formats, strides, dilations,
 explicit padding and 1x1 convolutions."""
@@ -29,10 +30,12 @@ GEOMETRIES = [
     ("NCHW", 1, 3, (7, 7), 4, (1, 1), (1, 1), "SAME", 1),
     ("NCHW", 1, 6, (7, 6), 4, (1, 1), (2, 2), "SAME", 1),
 ]
-FORMS = ["gemm", "gemm-chunked", "unrolled", "loops"]
+FORMS = ["direct", "gemm", "gemm-chunked", "unrolled", "loops"]
 
 
 def _force(form: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if form != "direct":
+        monkeypatch.setenv("GRAPHC_DIRECT_CONV", "0")
     if form == "gemm-chunked":
         monkeypatch.setattr(conv_gemm, "PATCH_BYTES", 1)   # one image per chunk
     elif form == "unrolled":
@@ -70,8 +73,10 @@ def test_convolution_form_matches_the_reference(form, geometry, monkeypatch):
         scale = max(1.0, float(np.abs(e).max()))
         assert_close(np.asarray(a) / scale, np.asarray(e) / scale, dtype=dtype), f"{form}: {name} differs"
     uses_gemm = " gemm " in listing
-    assert uses_gemm == (form in ("gemm", "gemm-chunked", "unrolled")), listing
+    assert uses_gemm == (form in ("direct", "gemm", "gemm-chunked", "unrolled")), listing
     _, n, ci, _, _, (kh, kw), strides, _, _ = geometry
+    big = kh * kw * ci > library_nn.UNROLLED_BEFORE_GEMM
+    assert (" direct-conv " in listing) == (form == "direct" and big and (kh, kw, *strides) != (1, 1, 1, 1)), listing
     if form == "gemm-chunked" and kh * kw * ci > library_nn.UNROLLED_BEFORE_GEMM and (kh, kw, *strides) != (1, 1, 1, 1):
         forward_gemms = [line for line in listing.splitlines() if " gemm " in line and line.endswith("'Conv2D'")]
         assert len(forward_gemms) == n, listing   # one GEMM per image

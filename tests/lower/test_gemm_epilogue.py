@@ -22,8 +22,8 @@ def _kernels(sess: gc.Session) -> list:
 
 def _compare(build, feeds, rtol=2e-5, atol=2e-5, generated=False, monkeypatch=None):
     """Run build()'s fetches on the reference and the LLVM backend; the LLVM session. Products
-    are OpenBLAS calls, graphc's own GEMM (generated=True), or, for NCHW convolutions with a
-    constant filter, the direct kernel (generated="direct"; graphc.lower.conv_direct)."""
+    are OpenBLAS calls, graphc's own GEMM (generated=True), or, for convolutions, the direct
+    kernel (generated="direct"; graphc.lower.conv_direct)."""
     if generated is True:
         monkeypatch.setenv("GRAPHC_GEMM", "generated")
     if generated != "direct" and monkeypatch is not None:
@@ -74,7 +74,7 @@ def test_conv_bias_relu6_and_residual_run_in_the_gemm(fmt, shape, taps, co, stri
     sess = _compare(build, [x], generated=generated, monkeypatch=monkeypatch)
     fused = _fused(sess)
     assert fused and all(k.generated == (generated is True) for k in fused)
-    direct = generated == "direct" and fmt == "NCHW" and (taps, stride) != (1, 1)
+    direct = generated == "direct" and (taps, stride) != (1, 1)
     assert all((k.window is not None) == direct for k in fused)
     # the tail is gone as a kernel of its own, and C lives in the result's memory
     assert [k for k in _kernels(sess) if isinstance(k, LoopKernel) and k.node is not None
