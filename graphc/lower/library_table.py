@@ -7,13 +7,15 @@ kernels to the lowering.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 from ..errors import CompileError
 from ..ir.node import Node
 from ..ops import scalar as sexpr
+from . import index as iexpr
 from .loop_builder import LoopBuilder
-from .reads import Dims
+from .reads import Dims, flatten, resolve
 
 Lower = Callable[[Any, Node], None]
 _LIBRARY: dict[str, Lower] = {}
@@ -59,9 +61,36 @@ def copy_into(lw: Any, node: Node, src, out_buf, space, out_index: Callable[[Dim
 
 
 def stored(lw: Any, node: Node, t) -> Any:
-    """The buffer holding t's data contiguously (materializing a view when t is one)."""
+    """The buffer holding t's data contiguously (materializing a view when t is one). A view
+    whose elements lie in a program input in the same order (a reshape of a fed or variable
+    array: the flattened images an MLP multiplies, an attention block's [batch * tokens, d]
+    input) is that input's memory under another shape, not a copy."""
     if t in lw.buffer_of:
         return lw.buffer_of[t]
+    base = _same_order_input(lw, t)
+    if base is not None:
+        buf = lw.new_buffer(f"{t.name}/view", t)
+        buf.alias_of = base
+        return buf
     buf = lw.new_buffer(f"{t.name}/contiguous", t)
     copy_into(lw, node, t, buf, tuple(t.shape), lambda v: v)
+    return buf
+
+
+def _same_order_input(lw: Any, t) -> Any:
+    """The input buffer whose element j is t's element j (row-major), if t is such a view."""
+    shape = tuple(t.shape)
+    base, index = resolve(t, tuple(iexpr.var(a) for a in range(len(shape))), lw.stored)
+    buf = lw.buffer_of.get(base)
+    if buf is None or buf.kind != "input" or buf.dtype is not t.dtype or buf.size != math.prod(shape):
+        return None
+    flat = index if not isinstance(index, tuple) else flatten(index, tuple(base.shape))
+    form = iexpr.affine(flat)
+    step, want = 1, {}
+    for a in range(len(shape) - 1, -1, -1):
+        if shape[a] != 1:
+            want[a] = step
+        step *= shape[a]
+    if form is None or form[1] != 0 or {a: c for a, c in form[0].items() if c and shape[a] != 1} != want:
+        return None
     return buf

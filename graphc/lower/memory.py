@@ -19,7 +19,9 @@ memory, and that kernel then rescales it in place. On a CPU this moves the first
 output's cache lines (their read-for-ownership from memory) into the compute-heavy kernel,
 where it overlaps with arithmetic, instead of a pass that only streams: row softmax 4096x1024
 went from 2.3-2.6 to 1.7-1.8 ms. A GPU keeps such temporaries in on-chip memory, where this
-would add traffic, so the CUDA backend does not ask for it.
+would add traffic, so the CUDA backend does not ask for it. A reader that reads the temporary
+at the element it stores under another shape counts too (a result that reshapes a product's C);
+when it only copied, it is dropped and the product writes the result.
 
 A GEMM's C that only its epilogue reads lives in the memory of what the epilogue stores
 (graphc.lower.gemm_epilogue.results_in_epilogue_outputs).
@@ -30,8 +32,10 @@ import bisect
 import heapq
 import math
 
+from . import index as iexpr
 from .gemm_epilogue import results_in_epilogue_outputs
-from .kernel import GemmCall, KernelProgram, LoopKernel
+from .kernel import Buffer, GemmCall, KernelProgram, LoopKernel
+from .reads import flatten
 
 ALIGN = 64
 
@@ -119,7 +123,9 @@ def plan_in_place(kp: KernelProgram) -> None:
                 or new.dtype is not old.dtype or new.shape != old.shape or new.alias_of is not None):
             continue
         writers = [i for i, k in enumerate(kp.kernels) if new in k.writes()]
-        readers = [i for i, k in enumerate(kp.kernels) if old in k.reads()]
+        # the old value is read through its own buffer or a view sharing its memory (a reshape
+        # of a variable that a product reads, graphc.lower.library_table.stored)
+        readers = [i for i, k in enumerate(kp.kernels) if any(r is old or r.alias_of is old for r in k.reads())]
         if len(writers) != 1 or any(i > writers[0] for i in readers) or any(i >= writers[0] for i in checked):
             continue
         kernel = kp.kernels[writers[0]]
@@ -139,11 +145,12 @@ def plan_in_place(kp: KernelProgram) -> None:
 
 def plan_temps_in_outputs(kp: KernelProgram) -> None:
     """Place temporaries in the memory of the output their only reader writes (module docstring):
-    same shape and dtype, written only before that kernel, read there only at the index the
-    output is stored at (unmasked), and the output written by no other kernel nor in place of
-    an input."""
+    same size and dtype, written only before that kernel, read there only at the position the
+    output is stored at (unmasked; the same element of a reshaped shape counts), and the output
+    written by no other kernel nor in place of an input. The reader, when it only copies (a
+    result that reshapes a product's C), then has nothing left to do and is dropped."""
     results = {id(b) for b in kp.results}
-    for w, kernel in enumerate(kp.kernels):
+    for kernel in list(kp.kernels):
         if not isinstance(kernel, LoopKernel) or kernel.reduced or len(kernel.stores) != 1:
             continue
         store = kernel.stores[0]
@@ -151,17 +158,30 @@ def plan_temps_in_outputs(kp: KernelProgram) -> None:
         # one iteration per output element (so each element is read, then written, once)
         if out.kind != "output" or out.alias_of is not None or store.mode != "set" or kernel.work != out.size:
             continue
-        if any(out in k.writes() for i, k in enumerate(kp.kernels) if i != w):
+        if any(out in k.writes() for k in kp.kernels if k is not kernel):
             continue
+        at = _position(store.index, out)
         for slot in kernel.slots:
             temp = slot.buffer
             if (temp.kind != "temp" or temp.alias_of is not None or id(temp) in results or temp.dtype is not out.dtype
-                    or temp.shape != out.shape):
+                    or temp.size != out.size):
                 continue
             reads = [sl for sl in kernel.slots if sl.buffer is temp]
-            if any(sl.valid is not None or repr(sl.index) != repr(store.index) for sl in reads):
+            if at is None or any(sl.valid is not None or _position(sl.index, temp) != at for sl in reads):
                 continue
+            w = kp.kernels.index(kernel)
             if any(i != w and (temp in k.reads() or (i > w and temp in k.writes())) for i, k in enumerate(kp.kernels)):
                 continue
             temp.alias_of = out
+            value = store.value
+            if len(kernel.slots) == 1 and value.prim == "arg" and value.dtype is out.dtype and not kernel.checks:
+                kp.kernels.remove(kernel)   # it would copy each element onto itself
             break
+
+
+def _position(index: object, buffer: Buffer) -> tuple | None:
+    """The element offset an index names, as an affine form over the loop variables (None
+    where it is not affine)."""
+    flat = index if not isinstance(index, tuple) else flatten(index, buffer.shape)
+    form = iexpr.affine(flat)
+    return None if form is None else (tuple(sorted(form[0].items())), form[1])

@@ -1,6 +1,8 @@
 """Variables updated in place (graphc.lower.memory.plan_in_place): same results as the NumPy
 reference, the session's arrays are reused, a failed check leaves every variable as it was,
 old values fetched in the same run stay old, and initial values are never mutated."""
+import io
+
 import numpy as np
 import pytest
 
@@ -99,3 +101,27 @@ def test_training_without_the_loss_still_rejects_bad_labels(backend):
     with pytest.raises(gc.errors.InvalidArgumentError, match="12"):
         sess.run(train, _feed(x, labels, bad=True))        # only the gradient needs the labels
     assert all(np.array_equal(v, before[k]) for k, v in sess._state.variables.items())
+
+
+def test_a_product_reading_a_reshaped_variable_sees_its_old_value():
+    """A matmul operand that is a reshape of a variable reads the variable's memory (no copy,
+    graphc.lower.library_table.stored). Fetched with the variable's update in one run, the
+    product must see the value the run started from: the update may not then be written in
+    place before the product reads it."""
+    rng = np.random.default_rng(3)
+    v = gc.Variable(rng.normal(size=(4, 64)).astype(np.float32), name="v")
+    x = gc.placeholder(gc.float32, [16, 32], name="x")
+    bump = v.assign(v * 2.0 + 1.0)
+    # the product's other operand needs the new value, so the product runs after the update
+    product = (x @ gc.reshape(bump, [32, 8])) @ gc.transpose(gc.reshape(v, [32, 8]))
+    update = gc.group(bump)   # the new value is not fetched: it may be written in place
+    xv = rng.normal(size=(16, 32)).astype(np.float32)
+    runs = {}
+    for backend in ("llvm", "numpy"):
+        sess = gc.Session(backend=backend)
+        sess.run(v.initializer)
+        runs[backend] = [sess.run([update, product], {x: xv})[1], sess.run(v)]
+    for got, want in zip(runs["llvm"], runs["numpy"]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    listing = gc.debugprint([update, product], {x: xv}, level="kernels", backend="llvm", file=io.StringIO())
+    assert "Reshape_1:0/view" in listing, listing   # the reshape of the old value is not copied

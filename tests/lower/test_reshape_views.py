@@ -82,3 +82,36 @@ def test_random_reshape_view_chains_match_numpy(seed):
     with gc.Session(backend="llvm") as sess:
         got = sess.run(out, {x: xv})
     np.testing.assert_allclose(got, want.reshape(-1) + 1.0, rtol=1e-6)
+
+
+
+def test_a_product_reads_a_reshaped_input_where_it_lies():
+    """A matmul operand that is a reshape of a fed array (an attention block's [batch * tokens,
+    d] input, an MLP's flattened images) is the input's memory under another shape: no copy
+    kernel, the reference's values."""
+    rng = np.random.default_rng(4)
+    x = gc.placeholder(gc.float32, [3, 10, 16])
+    w = gc.constant(rng.normal(size=(16, 8)).astype(np.float32))
+    flat = gc.reshape(x, [30, 16])
+    out = [flat @ w, gc.matmul(flat, flat, transpose_a=True)]
+    xv = rng.normal(size=(3, 10, 16)).astype(np.float32)
+    listing = gc.debugprint(out, {x: xv}, level="kernels", backend="llvm", file=io.StringIO())
+    assert "Reshape:0/view" in listing and "/contiguous" not in listing and "shares %0" in listing, listing
+    got = gc.Session(backend="llvm").run(out, {x: xv})
+    want = gc.Session(backend="numpy").run(out, {x: xv})
+    for g, e in zip(got, want):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)
+
+
+def test_a_view_in_another_order_is_not_read_in_place():
+    """Only a view whose elements lie in the input in its own order is the input's memory; a
+    transposed one is read through its index map or copied, with the reference's values."""
+    rng = np.random.default_rng(5)
+    x = gc.placeholder(gc.float32, [2, 15, 16])
+    w = gc.constant(rng.normal(size=(2, 8)).astype(np.float32))
+    out = gc.reshape(gc.transpose(x, [2, 1, 0]), [240, 2]) @ w
+    xv = rng.normal(size=(2, 15, 16)).astype(np.float32)
+    listing = gc.debugprint([out], {x: xv}, level="kernels", backend="llvm", file=io.StringIO())
+    assert "/view" not in listing, listing
+    got = gc.Session(backend="llvm").run(out, {x: xv})
+    np.testing.assert_allclose(got, gc.Session(backend="numpy").run(out, {x: xv}), rtol=1e-5, atol=1e-5)

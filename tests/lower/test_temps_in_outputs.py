@@ -98,3 +98,19 @@ def test_log_softmax_and_training_step_agree_with_reference():
         results[backend] = sess.run([probs, loss], feed)
     np.testing.assert_allclose(results["llvm"][0], results["numpy"][0], rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(results["llvm"][1], results["numpy"][1], rtol=1e-5)
+
+
+def test_a_reshaped_product_is_computed_in_the_result():
+    """A result that reshapes a product's C ([batch * tokens, d] back to [batch, tokens, d]):
+    the product writes into the result's memory and the copy kernel is gone."""
+    rng = np.random.default_rng(6)
+    x = gc.placeholder(gc.float32, [48, 16])
+    w = gc.constant(rng.normal(size=(16, 24)).astype(np.float32))
+    y = gc.reshape(x @ w, [4, 12, 24])
+    xv = rng.normal(size=(48, 16)).astype(np.float32)
+    kp = _plan([y], {x: xv})
+    (temp,) = _aliased(kp)
+    assert temp.alias_of in kp.results and temp.shape == (48, 24)
+    assert len(kp.kernels) == 1, kp.kernels   # the product alone
+    got = gc.Session(backend="llvm").run(y, {x: xv})
+    np.testing.assert_allclose(got, gc.Session(backend="numpy").run(y, {x: xv}), rtol=1e-5, atol=1e-5)
