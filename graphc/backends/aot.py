@@ -42,6 +42,7 @@ class AotTarget(KernelTarget):
     generated_gemm = True
     gemm_epilogues = True
     direct_conv = True
+    strided_operands = True
     temps_in_outputs = True
 
     def __init__(self, library: str, input_sources: Sequence[int | np.ndarray], triple: str | None = None,

@@ -40,6 +40,7 @@ class LLVMTarget(KernelTarget):
     name = "llvm"
     temps_in_outputs = True
     vector_loops = True
+    strided_operands = True
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads   # at most this many pool threads per run (None: all of them)

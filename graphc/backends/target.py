@@ -42,9 +42,10 @@ class KernelTarget(Target):
     Lowering options: `blas` (matmuls are GEMM calls rather than generated loops),
     `generated_gemm` (those GEMMs are graphc's own generated code, not a BLAS), `vector_loops`
     (matrix-vector products stay loops even so), `gemm_epilogues` (a library group's elementwise
-    tail runs inside the GEMM before it, on each block of C), `direct_conv` (an NCHW
-    convolution with a constant filter runs a generated direct kernel, graphc.lower.conv_direct)
-    and `temps_in_outputs` (a
+    tail runs inside the GEMM before it, on each block of C), `direct_conv` (a convolution
+    runs a generated direct kernel, graphc.lower.conv_direct), `strided_operands` (a product
+    reads an operand that is a strided view, a transposed head of an attention block, where it
+    lies instead of a copy) and `temps_in_outputs` (a
     temporary read only at an output's own index lives in that output's memory; see
     graphc.lower.memory)."""
 
@@ -54,14 +55,15 @@ class KernelTarget(Target):
     generated_gemm = False
     vector_loops = False   # matrix-vector products as reduction loops although GEMMs are calls
     gemm_epilogues = False
-    direct_conv = False    # NCHW convolutions with a constant filter as direct kernels (LLVM code only)
+    direct_conv = False    # convolutions as direct kernels (LLVM code only)
+    strided_operands = False   # GEMM operands with a leading dimension of their own (LLVM code only)
     temps_in_outputs = False
 
     def kernel_program(self, program: Program) -> KernelProgram:
         """The lowered, memory-planned kernel program emit() renders."""
         return plan_memory(lower_program(program, blas=self.blas, vector_loops=self.vector_loops,
                                          generated_gemm=self.generated_gemm, gemm_epilogues=self.gemm_epilogues,
-                                         direct_conv=self.direct_conv),
+                                         direct_conv=self.direct_conv, strided_operands=self.strided_operands),
                            temps_in_outputs=self.temps_in_outputs)
 
     def build(self, program: Program) -> Any:

@@ -99,8 +99,8 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
             own = declare_block(module, g.c.dtype.name, g.transpose_a, g.transpose_b)
         else:
             blas = gemm_symbol(module, g.c.dtype.name)
-        lda = g.m if g.transpose_a else g.k
-        ldb = g.k if g.transpose_b else g.n
+        lda = g.lda or (g.m if g.transpose_a else g.k)
+        ldb = g.ldb or (g.k if g.transpose_b else g.n)
 
         rows_per_block, cols_per_block = gemm_blocks(g)
         row_blocks = max(1, _ceil(g.m, rows_per_block))
@@ -129,10 +129,10 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
             rows = clipped(first, rows_per_block, g.m)
             cols = clipped(col, cols_per_block, g.n)
             # rows r0.. of op(A): row-major A[m, k] starts at r0 * k; a transposed A[k, m] at column r0
-            a_off = b.add(a_off, first if g.transpose_a else b.mul(first, const(g.k)))
+            a_off = b.add(a_off, first if g.transpose_a else b.mul(first, const(lda)))
             image = b_off   # a direct convolution's B: the batch element's padded image
             # columns c0.. of op(B): B[k, n] starts at column c0; a transposed B[n, k] at row c0
-            b_off = b.add(b_off, b.mul(col, const(g.k)) if g.transpose_b else col)
+            b_off = b.add(b_off, b.mul(col, const(ldb)) if g.transpose_b else col)
             row_start = b.add(b.add(b.mul(product, const(g.m * g.n)), b.mul(first, const(g.n))), const(g.offsets[2]))
             c_off = b.add(row_start, col)
             flag = lambda value: ir.Constant(llvm_types.I32, value)

@@ -202,6 +202,10 @@ class GemmCall:
     epilogue: "LoopKernel | None" = None
     # B read through a convolution's windows (a direct convolution; LLVM targets only)
     window: ConvWindows | None = None
+    # elements between consecutive rows of A and of B as stored (0: the dense m or k, k or n):
+    # an operand that is a strided view read where it lies (LLVM targets only)
+    lda: int = 0
+    ldb: int = 0
 
     @property
     def work(self) -> int:

@@ -22,7 +22,7 @@ from .loop_builder import condition, index_value
 from .gemm_epilogue import matmul_layout
 from .kernel import HOST_DTYPES, GemmCall, HostCall, host_argument
 from .library_table import copy_into, fill, kernel_builder, library, stored
-from .reads import Dims, flatten, through_view
+from .reads import Dims, flatten, resolve, through_view
 
 # --------------------------------------------------------------------------- matmul
 @library("MatMul")
@@ -42,10 +42,11 @@ def _matmul(lw: Any, node: Node) -> None:
     # 1280x1000). Not for A^T @ column, whose loop reads across the reduction (2x slower).
     vector = lw.vector_loops and (m == 1 or (n == 1 and not ta))
     if lw.blas and not vector and out.dtype in (float32, float64) and a.dtype is out.dtype and b.dtype is out.dtype:
-        a_buf, b_buf = stored(lw, node, a), stored(lw, node, b)
+        a_buf, a_off, a_strides, lda, ta = _operand(lw, node, a, a_shape, batch, ta)
+        b_buf, b_off, b_strides, ldb, tb = _operand(lw, node, b, b_shape, batch, tb)
         lw.kernels.append(GemmCall(f"k{len(lw.kernels)}_gemm", a_buf, b_buf, c, m, n, k, ta, tb, batch,
-                                   _batch_strides(a_shape, batch), _batch_strides(b_shape, batch), node,
-                                   generated=lw.generated_gemm, layout=matmul_layout(batch, out)))
+                                   a_strides, b_strides, node, (a_off, b_off, 0),
+                                   generated=lw.generated_gemm, layout=matmul_layout(batch, out), lda=lda, ldb=ldb))
         return
     # vectors, integers, or mixed dtypes: a reduction kernel out[..., i, j] = sum_p a[..., i, p] * b[..., p, j]
     kb = kernel_builder(lw, node, batch + (m, n, k), reduced=(len(batch) + 2,))
@@ -62,6 +63,54 @@ def _matmul(lw: Any, node: Node) -> None:
     out_idx = tuple(bv) + ((i,) if a.ndim > 1 else ()) + ((j,) if b.ndim > 1 else ())
     kb.store(c, out_idx, acc)
     kb.finish()
+
+
+def _operand(lw: Any, node: Node, t, shape: tuple[int, ...], batch: tuple[int, ...],
+             transposed: bool) -> tuple[Any, int, tuple[int, ...], int, bool]:
+    """(buffer, element offset, batch strides, leading dimension (0: dense), transposed) of a
+    product's operand: where it lies when it is a strided view (_strided_operand), else its
+    stored (contiguous) buffer."""
+    if lw.strided_operands and t.ndim >= 2 and t not in lw.buffer_of:
+        found = _strided_operand(lw, t, shape, batch)
+        if found is not None:
+            buf, offset, strides, ld, flipped = found
+            return buf, offset, strides, ld, transposed != flipped
+    return stored(lw, node, t), 0, _batch_strides(shape, batch), 0, transposed
+
+
+def _strided_operand(lw: Any, t, shape: tuple[int, ...], batch: tuple[int, ...]) -> tuple[Any, int, tuple[int, ...], int, bool] | None:
+    """A view whose matrices lie in a stored tensor one row (or one column) per fixed stride:
+    (buffer, offset, batch strides, leading dimension, stored transposed). An attention
+    block's heads, transpose(reshape(x @ w, [b, t, h, d]), [0, 2, 1, 3]), are [t, d] matrices
+    with rows h * d apart: BLAS reads them there, where a copy cost a pass over each (4 of the
+    block's copies, ~170 us each on the 2-core VM). None where the view is not affine."""
+    rank = len(shape)
+    base, index = resolve(t, tuple(iexpr.var(a) for a in range(rank)), lw.stored)
+    buf = lw.buffer_of.get(base)
+    if buf is None or buf.dtype is not t.dtype:
+        return None
+    form = iexpr.affine(index if not isinstance(index, tuple) else flatten(index, tuple(base.shape)))
+    if form is None or form[1] < 0:
+        return None
+    coeffs, offset = form
+    rows, cols = shape[-2], shape[-1]
+    row_step = coeffs.get(rank - 2, 0) if rows > 1 else cols
+    col_step = coeffs.get(rank - 1, 0) if cols > 1 else 1
+    if col_step == 1 and row_step >= max(cols, 1):
+        ld, flipped = row_step, False
+    elif row_step == 1 and col_step >= max(rows, 1) and cols > 1:
+        ld, flipped = col_step, True    # column-major: the transpose of a row-major matrix
+    else:
+        return None
+    own = shape[:-2]
+    lead = len(batch) - len(own)
+    strides = [0] * len(batch)
+    for i, extent in enumerate(own):
+        step = coeffs.get(i, 0) if extent != 1 else 0
+        if step < 0:
+            return None
+        strides[lead + i] = step
+    return buf, offset, tuple(strides), ld, flipped
 
 
 def _batch_strides(shape: tuple[int, ...], batch: tuple[int, ...]) -> tuple[int, ...]:

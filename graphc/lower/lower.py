@@ -42,7 +42,8 @@ def cheap(nodes: list[Node]) -> bool:
 
 class Lowering:
     def __init__(self, program: Program, blas: bool = True, vector_loops: bool = False,
-                 generated_gemm: bool = False, gemm_epilogues: bool = False, direct_conv: bool = False) -> None:
+                 generated_gemm: bool = False, gemm_epilogues: bool = False, direct_conv: bool = False,
+                 strided_operands: bool = False) -> None:
         if program.groups is None:
             raise CompileError("internal: the program must be fused before lowering")
         self.program = program
@@ -61,6 +62,9 @@ class Lowering:
         self.gemm_epilogues = gemm_epilogues
         # NCHW convolutions with a constant filter run graphc's direct kernel (graphc.lower.conv_direct)
         self.direct_conv = direct_conv
+        # a product's operand that is a strided view of a stored tensor is read where it lies
+        # (GemmCall.lda / ldb) instead of copied first (graphc.lower.library._strided_operand)
+        self.strided_operands = strided_operands
         # (a rule's kernels, its output, its tail kernel, the tail's nodes)
         self.gemm_tails: list[tuple[list, Buffer, LoopKernel, list[Node]]] = []
 
@@ -232,5 +236,6 @@ class Lowering:
 
 
 def lower_program(program: Program, blas: bool = True, vector_loops: bool = False,
-                  generated_gemm: bool = False, gemm_epilogues: bool = False, direct_conv: bool = False) -> KernelProgram:
-    return Lowering(program, blas, vector_loops, generated_gemm, gemm_epilogues, direct_conv).lower()
+                  generated_gemm: bool = False, gemm_epilogues: bool = False, direct_conv: bool = False,
+                  strided_operands: bool = False) -> KernelProgram:
+    return Lowering(program, blas, vector_loops, generated_gemm, gemm_epilogues, direct_conv, strided_operands).lower()
