@@ -1,5 +1,6 @@
 """graphc's own GEMM for JIT programs: each block function (a dtype and a pair of transposes,
-graphc.codegen.llvm_gemm_own; a dtype's direct convolution, graphc.codegen.llvm_conv_direct)
+graphc.codegen.llvm_gemm_own; a dtype's direct convolution, graphc.codegen.llvm_conv_direct,
+and its 1x1 convolution, graphc.codegen.llvm_pointwise)
 compiled once per machine, kept in the disk cache, and loaded once per process into the engine
 every program is loaded into, where programs' calls to graphc_gemm_f32_nn and the like resolve.
 
@@ -17,6 +18,7 @@ from llvmlite import ir
 
 from ..codegen.llvm_conv_direct import conv_block_function, conv_symbol
 from ..codegen.llvm_gemm_own import block_symbol, gemm_block_function
+from ..codegen.llvm_pointwise import pointwise_block_function, pointwise_symbol
 from ..lower.kernel import GemmCall, KernelProgram, walk_kernels
 from ..runtime import cache, jit
 
@@ -32,6 +34,9 @@ def load_blocks(kp: KernelProgram, code_digest: str) -> None:
         if isinstance(g, GemmCall) and g.window is not None:
             _load(conv_symbol(g.c.dtype.name), lambda module, name=g.c.dtype.name: conv_block_function(module, name),
                   code_digest)
+        elif isinstance(g, GemmCall) and g.pointwise:
+            _load(pointwise_symbol(g.c.dtype.name),
+                  lambda module, name=g.c.dtype.name: pointwise_block_function(module, name), code_digest)
         elif isinstance(g, GemmCall) and g.generated:
             _load(block_symbol(g.c.dtype.name, g.transpose_a, g.transpose_b),
                   lambda module, g=g: gemm_block_function(module, g.c.dtype.name, g.transpose_a, g.transpose_b),

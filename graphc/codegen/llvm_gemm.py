@@ -14,6 +14,8 @@ column blocks, not into blocks of 32 rows that would each repack all of op(B).
 
 A GemmCall with ConvWindows is a direct convolution (graphc.codegen.llvm_conv_direct): the same
 blocks of C, rows cut at whole panels of output channels, each one call of the conv function.
+A pointwise GemmCall (graphc.codegen.llvm_pointwise) packs nothing per call, so its blocks are
+small (graphc.lower.conv_pointwise.pointwise_blocks).
 
 A GemmCall with an epilogue (bias, activation: graphc.lower.gemm_epilogue) runs it on each block
 right after the block's call, while the block is in cache (graphc.codegen.llvm_gemm_epilogue).
@@ -23,6 +25,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from ..lower.conv_direct import panel_channels
+from ..lower.conv_pointwise import PANEL_ROWS, pointwise_blocks
 from ..lower.gemm_epilogue import column_unit
 from ..lower.kernel import GemmCall
 from . import llvm_types
@@ -30,6 +33,7 @@ from .llvm_conv_direct import declare_conv
 from .llvm_gemm_epilogue import epilogue_renderer, render_block_epilogue
 from .llvm_gemm_own import declare_block
 from .llvm_loops import counted_loop, define_entry
+from .llvm_pointwise import declare_pointwise
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 MIN_BLOCK_ROWS = 32       # fewer rows per BLAS call would repack op(B) for too little work
@@ -48,6 +52,9 @@ def gemm_blocks(g: GemmCall) -> tuple[int, int]:
     elements, sum of R * n + S * m over R row blocks and S column blocks."""
     if not g.m or not g.n:
         return max(g.m, 1), max(g.n, 1)
+    if g.pointwise:   # no operand is packed per call: small blocks, so that the epilogue hits L1
+        rows, cols = pointwise_blocks(g.m, g.n)
+        return rows, min(g.n, _ceil(cols, column_unit(g)) * column_unit(g))
     max_r = max(1, _ceil(g.m, MIN_BLOCK_ROWS))
     max_s = max(1, _ceil(g.n, MIN_BLOCK_COLUMNS)) if g.m * g.n * g.k >= MIN_SPLIT_WORK else 1
     want = min(BLOCKS, max_r * max_s)
@@ -95,6 +102,8 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
         t = llvm_types.value_type(g.c.dtype)
         if g.window is not None:
             conv = declare_conv(module, g.c.dtype.name)
+        elif g.pointwise:
+            pointwise = declare_pointwise(module, g.c.dtype.name)
         elif g.generated:
             own = declare_block(module, g.c.dtype.name, g.transpose_a, g.transpose_b)
         else:
@@ -152,6 +161,10 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
                 b.call(conv, [args[7], b.gep(pointers[g.b.id], [image]), pointers[w.koff.id],
                               b.gep(pointers[g.c.id], [c_start]), const(ldc), const(ldp), const(g.k), rows, col, cols,
                               const(w.ow), const(w.row_step), const(w.col_step)])
+            elif g.pointwise:   # pointwise(w, x, c, k, rows, cols, ldx, ldc); rows from a whole panel
+                panel = b.mul(b.sdiv(first, const(PANEL_ROWS)), const(PANEL_ROWS * g.k))
+                b.call(pointwise, [b.gep(pointers[g.a.id], [panel]), args[9], args[12], const(g.k), rows, cols,
+                                   const(g.n), const(g.n)])
             elif g.generated:   # block(a, b, c, m, n, k, lda, ldb, ldc)
                 b.call(own, [args[7], args[9], args[12], rows, cols, const(g.k), args[8], args[10], args[13]])
             else:

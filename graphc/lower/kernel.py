@@ -206,6 +206,9 @@ class GemmCall:
     # an operand that is a strided view read where it lies (LLVM targets only)
     lda: int = 0
     ldb: int = 0
+    # a 1x1 convolution over planar images (graphc.lower.conv_pointwise): A is the filter
+    # packed in panels of rows, B each image read where it lies (LLVM targets only)
+    pointwise: bool = False
 
     @property
     def work(self) -> int:

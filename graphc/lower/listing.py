@@ -99,6 +99,9 @@ def _gemm_lines(k: GemmCall) -> list[str]:
         b = f"windows(%{k.b.id}, steps %{w.koff.id}, ow={w.ow}, row_step={w.row_step}, col_step={w.col_step})"
         return [f"{k.name} direct-conv %{k.c.id}[{k.m}x{k.n}] = {a}[{k.m}x{k.k}] @ {b}{batch}{_origin(k.node)}"] + \
             _epilogue_lines(k)
+    if k.pointwise:   # a 1x1 convolution: A packed in panels of rows, B the image as it lies
+        return [f"{k.name} pointwise-conv %{k.c.id}[{k.m}x{k.n}] = {a}[{k.m}x{k.k}] @ %{k.b.id}[{k.k}x{k.n}]{batch}"
+                f"{_origin(k.node)}"] + _epilogue_lines(k)
     a += f"(ld {k.lda}, at {k.offsets[0]})" if k.lda else ""
     b += f"(ld {k.ldb}, at {k.offsets[1]})" if k.ldb else ""
     lines = [f"{k.name} gemm %{k.c.id}[{k.m}x{k.n}] = {a}[{k.m}x{k.k}] @ {b}[{k.k}x{k.n}]{batch}{_origin(k.node)}"]
