@@ -53,7 +53,7 @@ def gemm_blocks(g: GemmCall) -> tuple[int, int]:
     if not g.m or not g.n:
         return max(g.m, 1), max(g.n, 1)
     if g.pointwise:   # no operand is packed per call: small blocks, so that the epilogue hits L1
-        rows, cols = pointwise_blocks(g.m, g.n)
+        rows, cols = pointwise_blocks(g.m, g.n, g.k)
         return rows, min(g.n, _ceil(cols, column_unit(g)) * column_unit(g))
     max_r = max(1, _ceil(g.m, MIN_BLOCK_ROWS))
     max_s = max(1, _ceil(g.n, MIN_BLOCK_COLUMNS)) if g.m * g.n * g.k >= MIN_SPLIT_WORK else 1

@@ -1,18 +1,22 @@
 """1x1 convolutions over planar (NCHW) images as a kernel of graphc's own: the product
-out[co, p] = F[co, ci] @ x[ci, p] of each image, with F packed at compile time and x read
-where it lies (graphc.codegen.llvm_pointwise renders it; GemmCall.pointwise marks it).
+out[co, p] = F[co, ci] @ x[ci, p] of each image, with F packed at compile time
+(graphc.codegen.llvm_pointwise renders it; GemmCall.pointwise marks it).
 
 Why: in mobilenet_v2 and efficientnet_b0 these convolutions are three quarters of the time, with
-16-960 input channels against 49-12,544 pixels. OpenBLAS packs x on every call and runs its
-AVX2 kernel here (OPENBLAS_CORETYPE=Haswell), and its blocks of C were large enough that the
+16-1152 input channels against 49-12,544 pixels. OpenBLAS packs the filter (from memory: a
+model's weights are cold) and x on every call, and its blocks of C were large enough that the
 epilogue (bias, clip, swish) read them back from L2; onnxruntime ran these layers 1.3-1.9x
-faster in the model. The kernel reads x in place, and its blocks are small (BLOCK_ELEMENTS of
-C), so the epilogue runs on C while it is in L1.
+faster in the model. Here the filter is packed once, and the blocks are small
+(BLOCK_ELEMENTS of C), so the epilogue runs on C while it is in L1. In-process A/B at one
+thread: mobilenet_v2 0.89-0.95 of its time with planes of 14 x 14 and up, 0.92-0.945 of that
+again with the 7 x 7 ones; efficientnet_b0 0.94-0.97, then 0.91-0.96.
 
 Where: LLVM targets (Lowering.direct_conv; GRAPHC_DIRECT_CONV=0 turns it off with the direct
-convolution), NCHW, a 1x1 unpadded stride-1 convolution, a constant filter (an imported model's weights), at least MIN_PIXELS pixels per image (below
-that a tile's partial columns waste too much of the vectors: OpenBLAS ran 7 x 7 planes in
-0.65-0.9 of the time). Everything else keeps the GEMM form (graphc.lower.conv_gemm).
+convolution), NCHW, a 1x1 unpadded stride-1 convolution, a constant filter (an imported
+model's weights), at least MIN_PIXELS pixels per image (efficientnet_b0's squeeze-and-excite
+convolutions run on 1 x 1 planes: a matrix-vector product, left to BLAS), at most MAX_CHANNELS
+input channels. Everything else
+keeps the GEMM form (graphc.lower.conv_gemm).
 """
 from __future__ import annotations
 
@@ -27,8 +31,12 @@ from .kernel import GemmCall
 from .library_table import stored
 
 PANEL_ROWS = 12          # output channels per panel of the packed filter (a multiple of every MR)
-MIN_PIXELS = 196         # pixels per image below which OpenBLAS does better (14 x 14 and up here)
+MIN_PIXELS = 16          # pixels per image below which the tiles would be mostly empty lanes
 BLOCK_ELEMENTS = 16384   # elements of C per block at most (64 KB of float32), so the epilogue hits L1/L2
+PACK_BYTES = 256 << 10   # the kernel's stack for one packed chunk of pixels (input channels x 128 bytes)
+MIN_BLOCKS = 8           # blocks per product at least, where it has SPLIT_WORK multiply-adds
+SPLIT_WORK = 1 << 20
+MAX_CHANNELS = PACK_BYTES // 128   # input channels whose chunk fits (two 64-byte vectors per channel)
 
 
 def packed_rows(weights: np.ndarray) -> np.ndarray:
@@ -50,8 +58,8 @@ def conv2d_pointwise(lw: Any, node: Node) -> bool:
     out = node.outputs[0]
     s = conv_shape(node, tuple(x.shape), tuple(out.shape), tuple(f.shape))
     fb = lw.buffer_of.get(f)   # a constant has its buffer from the start
-    if s.fmt != "NCHW" or not s.pointwise or s.oh * s.ow < MIN_PIXELS or fb is None or fb.kind != "const" \
-            or fb.value is None:
+    if s.fmt != "NCHW" or not s.pointwise or s.oh * s.ow < MIN_PIXELS or s.ci > MAX_CHANNELS or fb is None \
+            or fb.kind != "const" or fb.value is None:
         return False
     weights = packed_rows(np.asarray(fb.value).reshape(s.ci, s.co).T)
     a = lw.new_buffer(f"{node.name}/filter_rows", fb.dtype, weights.shape, kind="const", value=weights)
@@ -62,9 +70,18 @@ def conv2d_pointwise(lw: Any, node: Node) -> bool:
     return True
 
 
-def pointwise_blocks(m: int, n: int) -> tuple[int, int]:
-    """(rows, columns) of C per block: at most BLOCK_ELEMENTS, rows whole panels; columns in
-    whole tiles of 64 (the widest tile) where a row is longer than that."""
-    cols = n if n <= 64 else max(64, min(n, (BLOCK_ELEMENTS // max(m, 1)) // 64 * 64))
+def pointwise_blocks(m: int, n: int, k: int) -> tuple[int, int]:
+    """(rows, columns) of C per block: at most BLOCK_ELEMENTS, rows whole panels, columns whole
+    tiles of 32 pixels (or all of them); and, where the product is worth splitting, at least
+    MIN_BLOCKS blocks, so that every thread gets work (a 7 x 7 plane is one block of 49
+    columns: its rows are cut instead, each block packing its chunks of pixels again)."""
+    cols = n if n <= 64 else max(32, min(n, (BLOCK_ELEMENTS // max(m, 1)) // 32 * 32))
     rows = min(m, max(PANEL_ROWS, (BLOCK_ELEMENTS // cols) // PANEL_ROWS * PANEL_ROWS))
+    column_blocks, row_blocks = -(-n // cols), -(-m // rows)
+    if m * n * k >= SPLIT_WORK and column_blocks * row_blocks < MIN_BLOCKS:
+        if column_blocks < MIN_BLOCKS and n > 32:
+            cols = max(32, -(-(-(-n // MIN_BLOCKS)) // 32) * 32)
+            column_blocks = -(-n // cols)
+        want = -(-MIN_BLOCKS // column_blocks)
+        rows = min(rows, max(PANEL_ROWS, -(-(-(-m // want)) // PANEL_ROWS) * PANEL_ROWS))
     return rows, cols

@@ -14,7 +14,8 @@ import pytest
 
 import graphc as gc
 from graphc.lower import conv_pointwise
-from graphc.lower.conv_pointwise import BLOCK_ELEMENTS, PANEL_ROWS, packed_rows, pointwise_blocks
+from graphc.lower.conv_pointwise import (BLOCK_ELEMENTS, MIN_BLOCKS, PANEL_ROWS, SPLIT_WORK, packed_rows,
+                                         pointwise_blocks)
 from tests.helpers import assert_close
 
 # (batch, input channels, (h, w), output channels, dtype)
@@ -23,6 +24,9 @@ CASES = [
     (2, 13, (17, 13), 17, "float64"),    # a partial panel, a partial last tile of pixels
     (3, 40, (20, 21), 30, "float32"),    # a long reduction, 420 pixels: blocks of columns
     (1, 14, (15, 15), 1, "float32"),     # one output channel
+    (1, 24, (7, 7), 40, "float32"),      # 49 pixels: a last chunk of one pixel, narrow tiles
+    (1, 20, (6, 4), 12, "float32"),      # a last chunk of exactly one AVX2 vector
+    (2, 16, (5, 5), 30, "float64"),      # narrow tiles in float64
 ]
 
 
@@ -75,17 +79,21 @@ def test_the_packed_filter_holds_each_panel_of_rows_step_by_step():
             assert not packed[q, s, len(lanes):].any()
 
 
-@pytest.mark.parametrize("m, n", [(96, 12544), (1280, 196), (17, 221), (160, 3136), (1, 5000)])
-def test_blocks_are_whole_panels_and_tiles_and_small(m, n):
-    rows, cols = pointwise_blocks(m, n)
+@pytest.mark.parametrize("m, n, k", [(96, 12544, 16), (1280, 196, 320), (17, 221, 13), (160, 3136, 96),
+                                     (1, 5000, 20), (160, 49, 960), (1280, 49, 320), (24, 49, 8)])
+def test_blocks_are_whole_panels_and_tiles_small_and_enough(m, n, k):
+    rows, cols = pointwise_blocks(m, n, k)
     assert rows == m or rows % PANEL_ROWS == 0
-    assert cols == n or cols % 64 == 0
+    assert cols == n or cols % 32 == 0
     assert rows * cols <= max(BLOCK_ELEMENTS, PANEL_ROWS * 64)
+    blocks = -(-m // rows) * -(-n // cols)
+    if m * n * k >= SPLIT_WORK:   # every thread gets work
+        assert blocks >= min(MIN_BLOCKS, -(-m // PANEL_ROWS) * -(-n // 32)), (rows, cols)
 
 
 def test_it_is_left_to_the_other_forms_where_it_does_not_apply(monkeypatch):
-    """Small planes, NHWC, a variable filter, a stride and GRAPHC_DIRECT_CONV=0 keep their
-    forms; results agree either way."""
+    """Tiny planes, more input channels than a packed chunk holds, NHWC, a variable filter, a
+    stride and GRAPHC_DIRECT_CONV=0 keep their forms; results agree either way."""
     rng = np.random.default_rng(5)
     x = gc.placeholder(gc.float32, (1, 16, 16, 16))
     xv = {x: rng.normal(size=(1, 16, 16, 16)).astype(np.float32)}
@@ -93,12 +101,16 @@ def test_it_is_left_to_the_other_forms_where_it_does_not_apply(monkeypatch):
     constant = gc.nn.conv2d(x, gc.constant(fv), [1, 1], "VALID", data_format="NCHW")
     strided = gc.nn.conv2d(x, gc.constant(fv), [2, 2], "VALID", data_format="NCHW")
     variable = gc.nn.conv2d(x, gc.Variable(fv), [1, 1], "VALID", data_format="NCHW")
-    small = gc.placeholder(gc.float32, (1, 16, 13, 13))
+    wide = gc.placeholder(gc.float32, (1, conv_pointwise.MAX_CHANNELS + 1, 4, 4))
+    on_wide = gc.nn.conv2d(wide, gc.constant(np.ones((1, 1, conv_pointwise.MAX_CHANNELS + 1, 2), np.float32)),
+                           [1, 1], "VALID", data_format="NCHW")
+    small = gc.placeholder(gc.float32, (1, 16, 3, 3))
     on_small = gc.nn.conv2d(small, gc.constant(fv), [1, 1], "VALID", data_format="NCHW")
     nhwc_x = gc.placeholder(gc.float32, (1, 16, 16, 16))
     nhwc = gc.nn.conv2d(nhwc_x, gc.constant(fv), [1, 1], "VALID")
     assert " pointwise-conv " in _listing(constant, xv)
-    for fetch, feed in ((strided, xv), (variable, xv), (on_small, {small: xv[x][:, :, :13, :13]}),
+    for fetch, feed in ((strided, xv), (variable, xv), (on_small, {small: xv[x][:, :, :3, :3]}),
+                        (on_wide, {wide: np.ones(tuple(wide.shape), np.float32)}),
                         (nhwc, {nhwc_x: xv[x].transpose(0, 2, 3, 1)})):
         assert " pointwise-conv " not in _listing(fetch, feed)
     with gc.Session(backend="llvm") as sess:
