@@ -22,7 +22,11 @@ from ..lower.kernel import HOST_CALL_FAILED, BranchStep, GemmCall, KernelProgram
 from . import host_calls, jit
 from .checks import check_failure
 from .native_pool import kernel_call
-from .threads import PARALLEL_NS, pool
+from .threads import pool
+
+# estimated serial nanoseconds below which a kernel runs on one thread; None: the pool's own
+# (ThreadPool.parallel_ns, NativePool.parallel_ns). Tests set it to split everything or nothing.
+PARALLEL_NS: int | None = None
 
 # Results at least this big are reused once the caller has dropped them (see __call__).
 RECYCLE_BYTES = 1 << 16
@@ -53,10 +57,11 @@ def parallel_kernels(info: Any, threads: int | None = None) -> list[bool]:
     """Which kernels are worth splitting across `threads` threads (default: the pool's): the
     cost model."""
     threads = pool().size if threads is None else min(threads, pool().size)
-    flags = [threads > 1 and k.splittable and k.extent >= 2 and k.cost_ns >= PARALLEL_NS for k in info.kernels]
+    limit = pool().parallel_ns if PARALLEL_NS is None else PARALLEL_NS
+    flags = [threads > 1 and k.splittable and k.extent >= 2 and k.cost_ns >= limit for k in info.kernels]
     for chain in info.chains:   # a row chain is split as one unit, by its total cost
         members = info.kernels[chain.first:chain.last]
-        flags[chain.first:chain.last] = [threads > 1 and sum(k.cost_ns for k in members) >= PARALLEL_NS] * len(members)
+        flags[chain.first:chain.last] = [threads > 1 and sum(k.cost_ns for k in members) >= limit] * len(members)
     return flags
 
 

@@ -50,6 +50,13 @@ FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE = 128, 129
 SPIN = 4000          # pause instructions (~30-60 us) before an idle worker goes to sleep
 CALLER_SPIN = 2000   # pause instructions before a waiting caller starts yielding its core
 CHUNKS_PER_THREAD = 4
+# estimated serial nanoseconds below which a kernel runs on one thread: a dispatch costs a couple
+# of microseconds while the workers spin, and the cost model (graphc.lower.kernel.estimated_ns)
+# prices memory at 80 GB/s, where a padding copy ran at a quarter of that; at 50 us (the
+# portable pool's) mobilenet_v2's padding copies and small depthwise convolutions ran on one
+# thread. 4 us: mobilenet_v2 at 2 threads 0.91 of its time (in-process A/B, 0.945 at 12 us),
+# efficientnet_b0 0.935, resnet18 0.99; the MLP, CNN and attention steps of graphc bench 0.98-1.0
+PARALLEL_NS = 4_000
 
 I8P = ir.IntType(8).as_pointer()
 I32, I64 = ir.IntType(32), ir.IntType(64)
@@ -223,7 +230,10 @@ def _module() -> str:
 
 
 class NativePool:
-    """Same interface as threads.ThreadPool: `size` and run(address, frame, extent, threads)."""
+    """Same interface as threads.ThreadPool: `size`, `parallel_ns` and run(address, frame,
+    extent, threads)."""
+
+    parallel_ns = PARALLEL_NS
 
     def __init__(self, threads: int) -> None:
         self.size = max(1, threads)

@@ -6,7 +6,8 @@ several chunks per thread taken dynamically (a descheduled thread delays nothing
 of microseconds (a few tens when its workers were asleep); this portable ThreadPool, used where
 that one is unavailable, cuts one chunk per thread and goes through threading.Event and ctypes
 (which releases the GIL): ~50 us. Callers only split kernels whose estimated serial time is at
-least PARALLEL_NS (graphc.lower.kernel.estimated_ns): below that, one thread is as fast.
+least the pool's parallel_ns (graphc.lower.kernel.estimated_ns): below that, one thread is as
+fast. This pool's is PARALLEL_NS; the native pool's is much lower (native_pool.PARALLEL_NS).
 
 One pool serves the whole process, sized to the CPUs it may use (available_cpus: affinity and
 cgroup quota) or GRAPHC_NUM_THREADS; a Session's ConfigProto(intra_op_parallelism_threads=N)
@@ -24,10 +25,12 @@ from . import native_pool
 from .cpus import available_cpus
 from .native_pool import kernel_call
 
-PARALLEL_NS = 50_000   # estimated serial nanoseconds below which a kernel runs on one thread
+PARALLEL_NS = 50_000   # estimated serial nanoseconds below which this pool runs a kernel on one thread
 
 
 class ThreadPool:
+    parallel_ns = PARALLEL_NS
+
     def __init__(self, threads: int | None = None) -> None:
         self.size = max(1, threads or available_cpus())
         self._jobs: list[Any] = [None] * self.size
