@@ -32,7 +32,7 @@ from llvmlite import ir
 
 from ..lower.conv_direct import panel_channels
 from . import llvm_types
-from .llvm_gemm_own import _const, _element, _function, _min, host_vector_bytes, reduction_loops
+from .llvm_gemm_own import _const, _element, _function, _min, define_if_declared, host_vector_bytes, reduction_loops
 from .llvm_loops import counted_loop
 
 I64 = llvm_types.I64
@@ -181,7 +181,5 @@ def define_declared_conv(module: ir.Module, vector_bytes: int | None = None) -> 
     """Define, with internal linkage, each direct convolution the module declares (an AOT
     library carries its own)."""
     for dtype_name in ("float32", "float64"):
-        fn = module.globals.get(conv_symbol(dtype_name))
-        if fn is not None and fn.is_declaration:
-            conv_block_function(module, dtype_name, vector_bytes)
-            fn.linkage = "internal"
+        define_if_declared(module, conv_symbol(dtype_name),
+                           lambda d=dtype_name: conv_block_function(module, d, vector_bytes))

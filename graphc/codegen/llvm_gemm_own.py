@@ -305,16 +305,24 @@ def declare_block(module: ir.Module, dtype_name: str, transpose_a: bool, transpo
     return fn if fn is not None else ir.Function(module, _block_type(dtype_name), name=name)
 
 
+def define_if_declared(module: ir.Module, symbol: str, define: Callable[[], object]) -> None:
+    """Where the module declares `symbol` and nothing defines it, define() it there, with
+    internal linkage: an AOT library carries its own block functions (the GEMM's, the direct
+    and pointwise convolutions')."""
+    fn = module.globals.get(symbol)
+    if fn is not None and fn.is_declaration:
+        define()
+        fn.linkage = "internal"
+
+
 def define_declared_blocks(module: ir.Module, vector_bytes: int | None = None) -> None:
     """Define, with internal linkage, every block function the module declares (an AOT library
     carries its own GEMM)."""
     for dtype_name in ("float32", "float64"):
         for ta in (False, True):
             for tb in (False, True):
-                fn = module.globals.get(block_symbol(dtype_name, ta, tb))
-                if fn is not None and fn.is_declaration:
-                    gemm_block_function(module, dtype_name, ta, tb, vector_bytes)
-                    fn.linkage = "internal"
+                define_if_declared(module, block_symbol(dtype_name, ta, tb),
+                                   lambda d=dtype_name, ta=ta, tb=tb: gemm_block_function(module, d, ta, tb, vector_bytes))
 
 
 def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, transpose_b: bool,

@@ -32,7 +32,7 @@ from llvmlite import ir
 
 from ..lower.conv_pointwise import PACK_BYTES, PANEL_ROWS
 from . import llvm_types
-from .llvm_gemm_own import _const, _element, _function, _min, host_vector_bytes, reduction_loops
+from .llvm_gemm_own import _const, _element, _function, _min, define_if_declared, host_vector_bytes, reduction_loops
 from .llvm_loops import counted_loop
 
 I64 = llvm_types.I64
@@ -237,7 +237,5 @@ def define_declared_pointwise(module: ir.Module, vector_bytes: int | None = None
     """Define, with internal linkage, each pointwise block function the module declares (an AOT
     library carries its own)."""
     for dtype_name in ("float32", "float64"):
-        fn = module.globals.get(pointwise_symbol(dtype_name))
-        if fn is not None and fn.is_declaration:
-            pointwise_block_function(module, dtype_name, vector_bytes)
-            fn.linkage = "internal"
+        define_if_declared(module, pointwise_symbol(dtype_name),
+                           lambda d=dtype_name: pointwise_block_function(module, d, vector_bytes))

@@ -15,8 +15,7 @@ Where: LLVM targets (Lowering.direct_conv; GRAPHC_DIRECT_CONV=0 turns it off wit
 convolution), NCHW, a 1x1 unpadded stride-1 convolution, a constant filter (an imported
 model's weights), at least MIN_PIXELS pixels per image (efficientnet_b0's squeeze-and-excite
 convolutions run on 1 x 1 planes: a matrix-vector product, left to BLAS), at most MAX_CHANNELS
-input channels. Everything else
-keeps the GEMM form (graphc.lower.conv_gemm).
+input channels. Everything else keeps the GEMM form (graphc.lower.conv_gemm).
 """
 from __future__ import annotations
 
