@@ -10,6 +10,8 @@ The module defines, for a program named P:
   P_call(i64* objects, i8** frame) -> i64   clear the error record, bind, run; returns the error
                                             code (0 when every check held): one native call per run
   P_seg<j>(i8** frame)                      consecutive kernels the thread pool runs serially
+  P_plan(i64* objects, i8** frame) -> i64   P_call with the kernels worth splitting run on the
+                                            pool the runtime lends (JIT programs that split any)
   P_chain<j>(i8** frame, i64 start, i64 end) a row chain (graphc.lower.chains) over rows [start, end)
 The frame holds the workspace pointer (slot 0), the error record (slot 1: code, value, where)
 and one data pointer per buffer; constants and temporaries are bound once per executable.
@@ -24,7 +26,7 @@ from llvmlite import ir
 from ..lower.chains import Chain, row_chains
 from ..lower.kernel import BranchStep, GemmCall, HostCall, KernelProgram, LoopKernel, LoopStep, estimated_ns, number_checks
 from . import llvm_types
-from .llvm_control import render_kernel
+from .llvm_control import call_on_pool, render_kernel
 from .llvm_gemm import iterations as gemm_iterations
 from .llvm_loops import FRAME_BUFFERS, FRAME_ERROR, counted_loop
 from .llvm_shared import SharedBodies
@@ -197,13 +199,48 @@ def _entries(module: ir.Module, info: ModuleInfo) -> None:
 
 
 def add_segments(module: ir.Module, info: ModuleInfo, segments: list[tuple[int, int]]) -> None:
-    """Define P_seg<j> for each [first, last) range of kernels that run serially."""
+    """Define P_seg<j> for each [first, last) range of kernels that run serially, and P_plan,
+    the whole run with the other kernels split over the pool."""
     info.segments = segments
     for j, (first, last) in enumerate(segments):
         fn = ir.Function(module, ir.FunctionType(llvm_types.VOID, [llvm_types.I8PP]), name=f"{info.name}_seg{j}")
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         _call_kernels(b, module, fn.args[0], info, first, last)
         b.ret_void()
+    if len(segments) != 1 or segments[0] != (0, len(info.kernels)):
+        _plan_function(module, info)
+
+
+def _plan_function(module: ir.Module, info: ModuleInfo) -> None:
+    """P_plan(i64* objects, i8** frame) -> i64: P_call, but each kernel (or row chain) that is
+    worth splitting runs on the pool lent through LOOP_POOL_SYMBOL (serially where none is lent)
+    and each run of the others is one P_seg call. A run costs Python one foreign call instead
+    of one per step: about 2 us a step, during which the pool's workers only spin."""
+    serial = {i for first, last in info.segments for i in range(first, last)}
+    segment_at = {first: j for j, (first, _) in enumerate(info.segments)}
+    chains = {c.first: (j, c) for j, c in enumerate(info.chains)}
+    fn = ir.Function(module, ir.FunctionType(llvm_types.I64, [llvm_types.I64P, llvm_types.I8PP]),
+                     name=f"{info.name}_plan")
+    objects, frame = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    record = b.bitcast(b.load(b.gep(frame, [ir.Constant(llvm_types.I64, FRAME_ERROR)])), llvm_types.I64P)
+    b.store(ir.Constant(llvm_types.I64, 0), record)
+    b.call(module.globals[f"{info.name}_bind"], [objects, frame])
+    i = 0
+    while i < len(info.kernels):
+        if i in serial:
+            j = segment_at[i]
+            b.call(module.globals[f"{info.name}_seg{j}"], [frame])
+            i = info.segments[j][1]
+        elif i in chains:
+            j, chain = chains[i]
+            call_on_pool(module, b, module.globals[f"{info.name}_chain{j}"], frame, chain.extent)
+            i = chain.last
+        else:
+            k = info.kernels[i]
+            call_on_pool(module, b, module.globals[k.name], frame, k.extent)
+            i += 1
+    b.ret(b.load(record))
 
 
 __all__ = ["KernelInfo", "ModuleInfo", "module_info", "renamed", "render_module", "add_segments", "LoopKernel"]

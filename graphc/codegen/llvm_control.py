@@ -122,22 +122,28 @@ class _Frame:
                 self.b.call(fn, [self.frame, ir.Constant(I64, 0), ir.Constant(I64, extent)])
 
     def _pooled(self, fn: ir.Function, extent: int) -> None:
-        """fn over [0, extent) on the pool when the runtime lent it (LOOP_POOL_SYMBOL), else here."""
-        b, words = self.b, loop_pool_global(self.module)
-        word = lambda i: b.load(b.gep(words, [ir.Constant(I64, 0), ir.Constant(I64, i)]))   # noqa: E731
-        state, entry, threads = word(0), word(1), word(2)
-        lent = b.and_(b.icmp_unsigned("!=", state, ir.Constant(I64, 0)), b.icmp_signed(">", threads, ir.Constant(I64, 1)))
-        with b.if_else(lent) as (pooled, serial):
-            with pooled:
-                chunks = b.mul(threads, ir.Constant(I64, POOL_CHUNKS_PER_THREAD))
-                chunks = b.select(b.icmp_signed("<", chunks, ir.Constant(I64, extent)), chunks, ir.Constant(I64, extent))
-                i8p = llvm_types.I8P
-                run_t = ir.FunctionType(llvm_types.VOID, [i8p, i8p, i8p, I64, I64, I64])
-                run = b.inttoptr(entry, run_t.as_pointer())
-                b.call(run, [b.inttoptr(state, i8p), b.bitcast(fn, i8p), b.bitcast(self.frame, i8p),
-                             ir.Constant(I64, extent), chunks, threads])
-            with serial:
-                b.call(fn, [self.frame, ir.Constant(I64, 0), ir.Constant(I64, extent)])
+        call_on_pool(self.module, self.b, fn, self.frame, extent)
+
+
+def call_on_pool(module: ir.Module, b: ir.IRBuilder, fn: ir.Function, frame: ir.Value, extent: int) -> None:
+    """fn over [0, extent) on the pool when the runtime lent it (LOOP_POOL_SYMBOL), else here:
+    how a loop body runs its big products, and how a program's plan (graphc.codegen.llvm) runs
+    the kernels worth splitting without a return to Python between kernels."""
+    words = loop_pool_global(module)
+    word = lambda i: b.load(b.gep(words, [ir.Constant(I64, 0), ir.Constant(I64, i)]))   # noqa: E731
+    state, entry, threads = word(0), word(1), word(2)
+    lent = b.and_(b.icmp_unsigned("!=", state, ir.Constant(I64, 0)), b.icmp_signed(">", threads, ir.Constant(I64, 1)))
+    with b.if_else(lent) as (pooled, serial):
+        with pooled:
+            chunks = b.mul(threads, ir.Constant(I64, POOL_CHUNKS_PER_THREAD))
+            chunks = b.select(b.icmp_signed("<", chunks, ir.Constant(I64, extent)), chunks, ir.Constant(I64, extent))
+            i8p = llvm_types.I8P
+            run_t = ir.FunctionType(llvm_types.VOID, [i8p, i8p, i8p, I64, I64, I64])
+            run = b.inttoptr(entry, run_t.as_pointer())
+            b.call(run, [b.inttoptr(state, i8p), b.bitcast(fn, i8p), b.bitcast(frame, i8p),
+                         ir.Constant(I64, extent), chunks, threads])
+        with serial:
+            b.call(fn, [frame, ir.Constant(I64, 0), ir.Constant(I64, extent)])
 
 
 def _row_bytes(buf: Buffer) -> int:

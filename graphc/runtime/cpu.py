@@ -4,7 +4,7 @@ Per call, Python only writes the addresses of the argument and result arrays (id
 a preallocated table and makes one native call: the module's `bind` reads each array's data
 pointer itself (NumPy's stable struct layout), so no per-array ctypes conversion is needed.
 Programs with kernels big enough to split run as a plan of serial segments and parallel
-kernels over the thread pool. A failed check (an index out of range) is reported with the node
+kernels over the thread pool: on the native pool, the whole plan is one native call too. A failed check (an index out of range) is reported with the node
 and source line that created the failing op; no variable or result is touched by a failed run.
 """
 from __future__ import annotations
@@ -27,6 +27,9 @@ from .threads import pool
 # estimated serial nanoseconds below which a kernel runs on one thread; None: the pool's own
 # (ThreadPool.parallel_ns, NativePool.parallel_ns). Tests set it to split everything or nothing.
 PARALLEL_NS: int | None = None
+# Whether a program that splits kernels over the native pool runs as one native call (P_plan,
+# graphc.codegen.llvm) rather than one Python-side call per step; False measures the difference.
+NATIVE_PLAN = True
 
 # Results at least this big are reused once the caller has dropped them (see __call__).
 RECYCLE_BYTES = 1 << 16
@@ -158,6 +161,9 @@ class CpuExecutable:
                         i += 1
                     steps.append((SEGMENT(address(f"{info.name}_seg{seg_index[(first, i)]}")), None))
             self._steps = steps
+        # the whole plan in one native call, where the pool can be lent to native code
+        self._plan = CALL(address(f"{info.name}_plan")) if (
+            self._steps is not None and NATIVE_PLAN and getattr(pool(), "native", False)) else None
         self._lock = threading.Lock()
         self._kernel_fns: list[Any] | None = None
 
@@ -238,6 +244,11 @@ class CpuExecutable:
     def _run_steps(self, profile: Any) -> int:
         if profile is None and self._steps is None:
             return self._call(self._objects_ptr, self._frame_ptr)
+        if profile is None and self._plan is not None:
+            if self._lends_pool:   # already lent by _run
+                return self._plan(self._objects_ptr, self._frame_ptr)
+            with pool().lent_to_loops(self.threads):
+                return self._plan(self._objects_ptr, self._frame_ptr)
         self.error[0] = 0
         if profile is not None:
             self._run_profiled(profile)

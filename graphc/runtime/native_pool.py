@@ -234,6 +234,7 @@ class NativePool:
     extent, threads)."""
 
     parallel_ns = PARALLEL_NS
+    native = True   # compiled programs may call graphc_pool_run themselves (lent_to_loops)
 
     def __init__(self, threads: int) -> None:
         self.size = max(1, threads)
