@@ -6,19 +6,23 @@ Why: as patches + BLAS, resnet18's 3x3 convolutions spent 15-20% of their time w
 reading the patch matrix, and OpenBLAS then packed it again; onnxruntime's direct kernels ran
 them 1.3-1.6x faster. This is the GEMM micro-kernel of graphc.codegen.llvm_gemm_own with the
 patch matrix read where it lies:
-- a tile of C is MR output pixels x CB output channels (CB = one 64-byte line of the filter:
-  two AVX2 vectors, one AVX-512 vector), held in MR * CB / lanes vector registers;
-- each reduction step s (a tap and an input channel) loads the filter's CB channels for s as
-  vectors (the filter is packed [channel panels][steps][CB], so a panel is one contiguous
-  stream) and broadcasts the MR input values under the tile's pixels: pixel p's window starts
-  at base(p) = (p // ow) * row_step + (p % ow) * col_step in the padded image, and step s is at
+- a tile of C is MR output pixels x TC output channels, TC = two vectors (32 float32 with
+  AVX-512, 16 with AVX2, 8 with SSE2), held in MR * 2 vector registers; the filter's panels
+  hold CB = 32 float32 channels, so a narrower target runs each panel as CB / TC parts. With
+  AVX-512, tiles of one vector (16 channels, 8 accumulators: the panels were 64 bytes then)
+  were load-bound: resnet18's convolutions took 1.09-1.12x the time of two-vector tiles;
+- each reduction step s (a tap and an input channel) loads the filter's TC channels for s as
+  vectors (the filter is packed [channel panels][steps][CB], so a part of a panel is one
+  stream with a stride of CB elements) and broadcasts the MR input values under the tile's
+  pixels: pixel p's window starts at base(p) = (p // ow) * row_step + (p % ow) * col_step in
+  the padded image, and step s is at
   koff[s] from it (a table made at compile time: (i * dh * wp + j * dw) * ci + channel for the
   channels-last padded input graphc.lower.conv_direct makes), so any stride, dilation and
   padding is the same loop;
 - C holds output channel r of pixel p at c[r * ldc + p * ldp]: NCHW (ldp = 1) stores the tile
-  transposed, each pixel's CB channels to CB rows, one scalar store per element against
-  K * MR * CB / lanes fused multiply-adds (K >= 27 where it is used); channels-last (ldc = 1,
-  NHWC) stores each pixel's CB channels as whole vectors.
+  transposed, each pixel's TC channels to TC rows, one scalar store per element against
+  K * MR * TC / lanes fused multiply-adds (K >= 27 where it is used); channels-last (ldc = 1,
+  NHWC) stores each pixel's TC channels as whole vectors.
 The last tile of a block reads its missing pixels at the last pixel (in bounds) and does not
 store them; a last panel of channels is zero-padded in the packed filter and its missing rows
 are not stored.
@@ -41,12 +45,20 @@ UNROLL = 8            # reduction steps per iteration of the tile's loop
 CONV_PREFIX = "graphc_conv_"
 
 
+def tile_channels(dtype_name: str, vector_bytes: int) -> int:
+    """TC: output channels per tile, at most two vectors (the packed filter's panels hold CB >= TC
+    channels; a narrower target runs a panel as CB / TC tiles' worth of channels)."""
+    size = _element(dtype_name)[1]
+    lanes = max(1, vector_bytes // size)
+    return min(panel_channels(size), 2 * lanes)
+
+
 def tile_pixels(dtype_name: str, vector_bytes: int) -> int:
     """MR: as many pixels as the registers hold accumulators for, next to the filter's vectors
     and one broadcast (16 registers without AVX-512, 32 with it)."""
     size = _element(dtype_name)[1]
     lanes = max(1, vector_bytes // size)
-    vectors = max(1, panel_channels(size) // lanes)
+    vectors = max(1, tile_channels(dtype_name, vector_bytes) // lanes)
     registers = 32 if vector_bytes >= 64 else 16
     return max(1, min(MAX_PIXELS, (registers - vectors - 1) // vectors))
 
@@ -79,10 +91,11 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
     t, size = _element(dtype_name)
     vector_bytes = vector_bytes or host_vector_bytes()
     cb = panel_channels(size)
-    lanes = min(cb, max(1, vector_bytes // size))
-    vectors = cb // lanes
+    tc = tile_channels(dtype_name, vector_bytes)
+    lanes = min(tc, max(1, vector_bytes // size))
+    vectors = tc // lanes
     mr = tile_pixels(dtype_name, vector_bytes)
-    tile_fn = _tile_function(module, t, size, cb, lanes, vectors, mr)
+    tile_fn = _tile_function(module, t, size, cb, tc, lanes, vectors, mr)
     fn.attributes.add("noinline")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     w, x, koff, c, ldc, ldp, k, rows, p0, cols, ow, row_step, col_step = fn.args
@@ -92,30 +105,35 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
     last = b.sub(end, _const(1))
 
     def panel(first_row: ir.Value) -> None:
-        panel_rows = _min(b, _const(cb), b.sub(rows, first_row))
         w_panel = b.gep(w, [b.mul(b.sdiv(first_row, _const(cb)), b.mul(k, _const(cb)))])
-        c_panel = b.gep(c, [b.mul(first_row, ldc)])
+        for part in range(cb // tc):   # the panel's channels, TC at a time
+            part_row = b.add(first_row, _const(part * tc))
+            with b.if_then(b.icmp_signed("<", part_row, rows), likely=part == 0):
+                part_rows = _min(b, _const(tc), b.sub(rows, part_row))
+                w_part = b.gep(w_panel, [_const(part * tc)])
+                c_part = b.gep(c, [b.mul(part_row, ldc)])
 
-        def tile(first: ir.Value) -> None:
-            pixels = _min(b, _const(mr), b.sub(end, first))
-            bases = []
-            for i in range(mr):
-                p = _min(b, b.add(first, _const(i)), last)   # a missing pixel reads the last one
-                bases.append(b.add(b.mul(b.sdiv(p, ow), row_step), b.mul(b.srem(p, ow), col_step)))
-            b.call(tile_fn, [w_panel, x, koff, b.gep(c_panel, [b.mul(first, ldp)]), ldc, ldp, k, panel_rows, pixels]
-                   + bases)
+                def tile(first: ir.Value) -> None:
+                    pixels = _min(b, _const(mr), b.sub(end, first))
+                    bases = []
+                    for i in range(mr):
+                        p = _min(b, b.add(first, _const(i)), last)   # a missing pixel reads the last one
+                        bases.append(b.add(b.mul(b.sdiv(p, ow), row_step), b.mul(b.srem(p, ow), col_step)))
+                    b.call(tile_fn, [w_part, x, koff, b.gep(c_part, [b.mul(first, ldp)]), ldc, ldp, k, part_rows,
+                                     pixels] + bases)
 
-        counted_loop(b, fn, p0, end, _const(mr), tile, name="tile")
+                counted_loop(b, fn, p0, end, _const(mr), tile, name=f"tile{part}")
 
     counted_loop(b, fn, _const(0), rows, _const(cb), panel, name="panel")
     b.ret_void()
     return fn
 
 
-def _tile_function(module: ir.Module, t: ir.Type, size: int, cb: int, lanes: int, vectors: int,
+def _tile_function(module: ir.Module, t: ir.Type, size: int, cb: int, tc: int, lanes: int, vectors: int,
                    mr: int) -> ir.Function:
-    """tile(w, x, koff, c, ldc, ldp, k, rows, pixels, base_0 .. base_{MR-1}): one MR x CB tile."""
-    name = f"gc_conv_tile_{llvm_types.suffix(t)}_{mr}x{cb}_{lanes}"
+    """tile(w, x, koff, c, ldc, ldp, k, rows, pixels, base_0 .. base_{MR-1}): one MR x TC tile
+    (the filter's steps CB elements apart)."""
+    name = f"gc_conv_tile_{llvm_types.suffix(t)}_{mr}x{tc}_{cb}_{lanes}"
     if name in module.globals:
         return module.globals[name]
     p_t = t.as_pointer()
@@ -152,11 +170,11 @@ def _tile_function(module: ir.Module, t: ir.Type, size: int, cb: int, lanes: int
         value = b.extract_element(acc[i * vectors + v], ir.Constant(llvm_types.I32, lane))
         b.store(value, b.gep(c, [b.add(b.mul(_const(row), ldc), b.mul(_const(i), ldp))]))
 
-    full = b.and_(b.icmp_signed("==", rows, _const(cb)), b.icmp_signed("==", pixels, _const(mr)))
+    full = b.and_(b.icmp_signed("==", rows, _const(tc)), b.icmp_signed("==", pixels, _const(mr)))
     with b.if_else(full, likely=True) as (then, otherwise):
         with then:
             with b.if_else(b.icmp_signed("==", ldc, _const(1))) as (channels_last, transposed):
-                with channels_last:   # each pixel's CB channels are adjacent: whole vectors
+                with channels_last:   # each pixel's TC channels are adjacent: whole vectors
                     for i in range(mr):
                         for v in range(vectors):
                             at = b.gep(c, [b.add(b.mul(_const(i), ldp), _const(v * lanes))])

@@ -70,8 +70,8 @@ def test_the_packed_filter_holds_each_panel_of_output_channels_step_by_step():
     """Panel q, step s = (row i, column j, input channel c), lane l holds f[i, j, c, q * CB + l],
     zero past the last output channel."""
     rng = np.random.default_rng(3)
-    f = rng.normal(size=(2, 3, 5, 21)).astype(np.float32)
     cb = panel_channels(4)
+    f = rng.normal(size=(2, 3, 5, cb + 5)).astype(np.float32)
     packed = packed_filter(f, 4)
     assert packed.shape == (2, 5 * 2 * 3, cb)
     for q in range(2):
@@ -130,7 +130,7 @@ def test_an_nhwc_convolution_with_a_constant_or_variable_filter_runs_direct(case
         feed = {x: rng.uniform(-1, 1, (n, h, w, ci)).astype(np.float32)}
         listing = _listing(y, feed)
         assert " direct-conv " in listing and "/patches" not in listing and "then on each block" in listing, listing
-        packing = re.search(r"k\d+_Conv2D loop [^\n]*i4<16 ", listing)   # [panels, kh, kw, ci, 16]
+        packing = re.search(rf"k\d+_Conv2D loop [^\n]*i4<{panel_channels(4)} ", listing)   # [panels, kh, kw, ci, CB]
         assert (packing is not None) == variable, listing   # packed by a kernel only when variable
         assert ("/padded_channels_last" in listing) == (padding == "SAME"), listing
         results = []
@@ -164,12 +164,18 @@ def test_a_training_step_through_a_direct_convolution_matches_the_reference():
     assert results[0][1] < results[0][0]   # the step lowered the loss
 
 
+@pytest.mark.parametrize("cpu", ["x86-64", "x86-64-v3"])
 @pytest.mark.parametrize("fmt", ["NCHW", "NHWC"])
-def test_an_aot_library_carries_its_direct_convolution(tmp_path, fmt):
-    """An AOT library for SSE2 vectors (x86-64: 4 float32 lanes, 2-pixel tiles) defines the direct
-    kernel itself and computes the reference's result, in either layout."""
+def test_an_aot_library_carries_its_direct_convolution(tmp_path, fmt, cpu):
+    """An AOT library for SSE2 vectors (x86-64: 4 float32 lanes, tiles of 8 channels, four to a
+    panel of 32) or AVX2 ones (x86-64-v3: tiles of 16, two to a panel) defines the direct kernel
+    itself and computes the reference's result, in either layout, 33 channels leaving a panel of
+    one."""
     if not sys.platform.startswith("linux") or os.uname().machine != "x86_64":
         pytest.skip("x86-64 levels run on an x86-64 host only")
+    from llvmlite import binding
+    if cpu != "x86-64" and not binding.get_host_cpu_features().get("avx2"):
+        pytest.skip(f"this CPU cannot run {cpu} code")
     rng = np.random.default_rng(9)
     if fmt == "NCHW":
         out, feed = _conv(CASES[3], rng)
@@ -178,7 +184,7 @@ def test_an_aot_library_carries_its_direct_convolution(tmp_path, fmt):
         out = gc.nn.relu(gc.nn.conv2d(x, gc.constant(rng.uniform(-1, 1, (3, 3, 16, 33)).astype(np.float32)), [1, 1], "SAME"))
         feed = {x: rng.uniform(-1, 1, (2, 7, 7, 16)).astype(np.float32)}
     (x, xv), = feed.items()
-    lib = gc.aot.compile(out, [x], tmp_path, "direct", cpu="x86-64")
+    lib = gc.aot.compile(out, [x], tmp_path, "direct", cpu=cpu)
     want = gc.Session(backend="numpy").run(out, feed)
     assert_close(lib.load()(xv)[0], want, dtype="float32")
 
