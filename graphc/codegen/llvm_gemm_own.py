@@ -11,7 +11,8 @@ Why this shape (the BLIS loop nest, Van Zee and van de Geijn 2015):
   it), contiguous in the order the micro-kernel reads them and zero-padded to whole tiles;
 - a row-major A whose rows are less than IN_PLACE_MAX_ROW_BYTES apart is read where it is (MR
   rows, one element of each per step), as the small-matrix kernels of BLIS do: packing it costs
-  about as much as the arithmetic on 64 x 64 products. Only the rows of a last partial tile are
+  about as much as the arithmetic on 64 x 64 products. Not with AVX-512's 12-row tiles, whose
+  twelve streams of A ran at 0.51-0.79 of OpenBLAS in place (IN_PLACE_MAX_TILE_ROWS). Only the rows of a last partial tile are
   packed (zero-padded), so no read goes past A. Rows further apart, and a transposed A, are
   packed in MC x KC blocks: read in place, their elements fall in few L1 sets (a transposed A
   at lda = 1024 ran at 0.42-0.50 of OpenBLAS, a 2048-wide A at 0.78-0.83; packed, 0.9-1.0);
@@ -42,6 +43,11 @@ L1_PANEL_BYTES = 16 << 10   # a KC x NR micro-panel of B: half of a 32 KB L1
 L2_BLOCK_BYTES = 128 << 10  # an MC x KC block of A (rows per block: MC)
 PACK_BYTES = 384 << 10      # stack for the packed blocks of A and B together
 IN_PLACE_MAX_ROW_BYTES = 8 << 10   # a row-major A is read in place when its rows are closer than this
+# ... and when a micro-tile reads at most this many rows of it: the AVX-512 tiles' 12 rows in
+# place ran at 0.51-0.79 of OpenBLAS on products of 256-1024 (an AVX-512 Xeon, 48 KB L1), packed
+# at 0.94-1.16 (benchmarks/own_gemm.py); the AVX2 tiles' 6 rows keep the in-place reads that
+# measured faster on small products there
+IN_PLACE_MAX_TILE_ROWS = 8
 UNROLL = 4                  # reduction steps per iteration of the micro-kernel's loop
 
 
@@ -341,8 +347,9 @@ def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, t
     a, bm, c, m, n, k, lda, ldb, ldc = fn.args
     for arg in (a, bm, c):
         arg.add_attribute("noalias")
-    # a row-major A with rows less than IN_PLACE_MAX_ROW_BYTES apart is read in place (`direct`)
-    in_place = None if transpose_a else _micro(module, t, size, bl, "rows")
+    # a row-major A with rows less than IN_PLACE_MAX_ROW_BYTES apart is read in place (`direct`),
+    # by micro-kernels of at most IN_PLACE_MAX_TILE_ROWS rows
+    in_place = None if transpose_a or bl.mr > IN_PLACE_MAX_TILE_ROWS else _micro(module, t, size, bl, "rows")
     # 64-byte aligned packed blocks on this thread's stack
     a_pack = b.alloca(t, size=_const(bl.mc * bl.kc))
     a_pack.align = 64
