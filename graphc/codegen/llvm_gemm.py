@@ -40,6 +40,7 @@ MIN_BLOCK_ROWS = 32       # fewer rows per BLAS call would repack op(B) for too 
 MIN_BLOCK_COLUMNS = 64    # fewer columns per call would repack op(A) for too little work
 BLOCKS = 8                # a product is cut into about this many blocks (more than threads: dynamic balance)
 MIN_SPLIT_WORK = 1 << 20  # multiply-adds below which a product is cut into rows only
+WHOLE_CALL_EPILOGUE_BYTES = 1 << 20   # a C at most this big is still in L2 when an epilogue runs on all of it
 
 
 def _ceil(a: int, b: int) -> int:
@@ -73,6 +74,16 @@ def gemm_blocks(g: GemmCall) -> tuple[int, int]:
         panel = panel_channels(g.c.dtype.itemsize)
         rows = _ceil(rows, panel) * panel
     return rows, _ceil(_ceil(g.n, s), unit) * unit
+
+
+def whole_call(g: GemmCall, blocks: int) -> bool:
+    """Whether a run of every block at once (the kernel not split over the pool) makes one
+    BLAS or own-GEMM call per batch element instead of one per block: each call packs its
+    operands again, which cost 10-20% on one thread ([128, 256] @ [256, 1024]: 98 against 118
+    GFLOP/s). Not for the convolution kernels (their blocks are sized for their epilogues), nor
+    with an epilogue over a C too big to stay in cache until it runs."""
+    return (blocks > 1 and g.window is None and not g.pointwise
+            and (g.epilogue is None or g.m * g.n * g.c.dtype.itemsize <= WHOLE_CALL_EPILOGUE_BYTES))
 
 
 def iterations(g: GemmCall) -> int:
@@ -111,19 +122,28 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
         lda = g.lda or (g.m if g.transpose_a else g.k)
         ldb = g.ldb or (g.k if g.transpose_b else g.n)
 
+        const = lambda v: ir.Constant(llvm_types.I64, v)
         rows_per_block, cols_per_block = gemm_blocks(g)
         row_blocks = max(1, _ceil(g.m, rows_per_block))
         blocks = row_blocks * max(1, _ceil(g.n, cols_per_block))
-        const = lambda v: ir.Constant(llvm_types.I64, v)
+        # block geometry as values: a call over the whole range runs one block per batch element
+        block_rows, block_cols, row_blocks_v, blocks_v = (const(v) for v in (rows_per_block, cols_per_block,
+                                                                                row_blocks, blocks))
+        if whole_call(g, blocks):
+            batches = iterations(g) // blocks
+            whole = b.and_(b.icmp_signed("==", start, const(0)), b.icmp_signed("==", end, const(batches * blocks)))
+            block_rows, block_cols = b.select(whole, const(g.m), block_rows), b.select(whole, const(g.n), block_cols)
+            row_blocks_v, blocks_v = b.select(whole, const(1), row_blocks_v), b.select(whole, const(1), blocks_v)
+            end = b.select(whole, const(batches), end)
 
-        def clipped(first: ir.Value, size: int, limit: int) -> ir.Value:
-            last = b.add(first, const(size))
+        def clipped(first: ir.Value, size: ir.Value, limit: int) -> ir.Value:
+            last = b.add(first, size)
             return b.sub(b.select(b.icmp_signed("<", last, const(limit)), last, const(limit)), first)
 
         epilogue = epilogue_renderer(g, fn, pointers, error) if g.epilogue is not None else None
 
         def one_block(i: ir.Value) -> None:
-            block, rest = b.srem(i, const(blocks)), b.sdiv(i, const(blocks))
+            block, rest = b.srem(i, blocks_v), b.sdiv(i, blocks_v)
             product = rest
             a_off, b_off = const(g.offsets[0]), const(g.offsets[1])
             digits: list[ir.Value] = []
@@ -133,10 +153,10 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
                 rest = b.sdiv(rest, const(extent))
                 a_off = b.add(a_off, b.mul(digit, const(sa)))
                 b_off = b.add(b_off, b.mul(digit, const(sb)))
-            first = b.mul(b.srem(block, const(row_blocks)), const(rows_per_block))
-            col = b.mul(b.sdiv(block, const(row_blocks)), const(cols_per_block))
-            rows = clipped(first, rows_per_block, g.m)
-            cols = clipped(col, cols_per_block, g.n)
+            first = b.mul(b.srem(block, row_blocks_v), block_rows)
+            col = b.mul(b.sdiv(block, row_blocks_v), block_cols)
+            rows = clipped(first, block_rows, g.m)
+            cols = clipped(col, block_cols, g.n)
             # rows r0.. of op(A): row-major A[m, k] starts at r0 * k; a transposed A[k, m] at column r0
             a_off = b.add(a_off, first if g.transpose_a else b.mul(first, const(lda)))
             image = b_off   # a direct convolution's B: the batch element's padded image
