@@ -55,12 +55,20 @@ def _check_window_attrs(op: str, attrs: dict[str, Any], pool: bool = False) -> N
         raise ShapeError(f"{op} groups must be a positive int, got {groups!r}")
     pad = attrs.get("padding")
     if pad not in ("SAME", "VALID"):
-        ok = not pool and isinstance(pad, (tuple, list)) and len(pad) == 2 and all(
+        # a max pool takes explicit padding too (what ONNX's MaxPool pads are: never the
+        # window's maximum); an average pool's count of padded elements stays TF's
+        explicit = not pool or op.startswith("MaxPool")
+        ok = explicit and isinstance(pad, (tuple, list)) and len(pad) == 2 and all(
             isinstance(p, (tuple, list)) and len(p) == 2 and all(is_int(x) and 0 <= x <= _MAX_WINDOW for x in p)
             for p in pad)
         if not ok:
-            allowed = "'SAME' or 'VALID'" if pool else "'SAME', 'VALID' or ((top, bottom), (left, right))"
+            allowed = "'SAME' or 'VALID'" if not explicit else "'SAME', 'VALID' or ((top, bottom), (left, right))"
             raise ShapeError(f"{op} padding must be {allowed}, got {pad!r}")
+        if pool and "ksize" in attrs:   # a window wholly in the padding would have no maximum
+            dilations = attrs.get("dilations") or (1, 1)
+            spans = [(attrs["ksize"][i] - 1) * dilations[i] + 1 for i in range(2)]
+            if any(x >= spans[i] for i, p in enumerate(pad) for x in p):
+                raise ShapeError(f"{op} padding must be smaller than the window ({spans[0]} x {spans[1]}), got {pad!r}")
 
 
 def conv_output_shape(x_shape: Shape, f_shape: Shape, attrs: dict[str, Any]) -> Shape:
@@ -95,8 +103,9 @@ def pool_output_shape(op: str, x_shape: Shape, attrs: dict[str, Any]) -> Shape:
     n, h, w, c = _hw(x_shape, attrs["data_format"])
     (kh, kw), (sh, sw) = attrs["ksize"], attrs["strides"]
     dh, dw = attrs.get("dilations") or (1, 1)
-    oh, _ = window_output(h, kh, sh, dh, attrs["padding"])
-    ow, _ = window_output(w, kw, sw, dw, attrs["padding"])
+    pad = attrs["padding"]
+    oh, _ = window_output(h, kh, sh, dh, pad if isinstance(pad, str) else pad[0])
+    ow, _ = window_output(w, kw, sw, dw, pad if isinstance(pad, str) else pad[1])
     return _layout(n, oh, ow, c, attrs["data_format"])
 
 
@@ -202,8 +211,9 @@ class _Pool(_WindowOp):
     def pooled_windows(self, x: np.ndarray, attrs: dict[str, Any], fill: float) -> tuple[np.ndarray, list]:
         (kh, kw), (sh, sw) = attrs["ksize"], attrs["strides"]
         dh, dw = attrs.get("dilations") or (1, 1)
-        pads = [window_output(x.shape[1], kh, sh, dh, attrs["padding"])[1],
-                window_output(x.shape[2], kw, sw, dw, attrs["padding"])[1]]
+        pad = attrs["padding"]
+        pads = [window_output(x.shape[1], kh, sh, dh, pad if isinstance(pad, str) else pad[0])[1],
+                window_output(x.shape[2], kw, sw, dw, pad if isinstance(pad, str) else pad[1])[1]]
         return _windows(x, kh, kw, attrs, pads, fill), pads
 
     def reference(self, inputs, attrs):
@@ -221,8 +231,8 @@ class _Pool(_WindowOp):
 
 @register
 class MaxPool(_Pool):
-    """Maximum over each window (SAME padding never wins the max); `dilations` spaces the
-    window's taps (a dilated pool, as ONNX's MaxPool has)."""
+    """Maximum over each window (padding, SAME or explicit ((top, bottom), (left, right)), never
+    wins the max); `dilations` spaces the window's taps (a dilated pool, as ONNX's MaxPool has)."""
 
     name = "MaxPool"
     attr_defaults = dict(_Pool.attr_defaults, dilations=(1, 1))

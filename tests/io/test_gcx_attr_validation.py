@@ -84,7 +84,7 @@ def test_random_seeds_must_be_integers(key, value):
     ("MaxPoolGrad", "strides", [2], "strides must be two positive ints"),
     ("MaxPoolGrad", "ksize", [0, 0], "ksize must be two positive ints"),     # was SIGFPE at run
     ("MaxPoolGrad", "ksize", None, "ksize must be two positive ints"),
-    ("MaxPoolGrad", "padding", [[0, 0], [0, 0]], "padding must be 'SAME' or 'VALID'"),
+    ("MaxPoolGrad", "padding", [[0, 5], [0, 0]], "padding must be smaller than the window"),   # explicit: a max pool's own
     ("AvgPoolGrad", "padding", [[0, 0], [0, 0]], "padding must be 'SAME' or 'VALID'"),
     ("AvgPoolGrad", "strides", None, "strides must be two positive ints"),
     ("Conv2DBackpropInput", "padding", "VALIDx", "padding must be"),

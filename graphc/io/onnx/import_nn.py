@@ -274,9 +274,13 @@ def _pool(ctx, node, ins, attrs):
              for i in range(2)]
     total = [[0, 0], [0, 0]] + [[padding[i][0], padding[i][1] + extra[i]] for i in range(2)]
     if is_max:
-        lowest = -np.inf if x.dtype.is_floating else x.dtype.min
-        padded = array_ops.pad(x4, total, constant_values=lowest)
-        y = nn_ops.max_pool2d(padded, kernel, strides, "VALID", data_format="NCHW", dilations=dilations)
+        explicit = tuple(tuple(total[2 + i]) for i in range(2))
+        if all(p < span[i] for i in range(2) for p in explicit[i]):   # the pool pads itself, no copy
+            y = nn_ops.max_pool2d(x4, kernel, strides, explicit, data_format="NCHW", dilations=dilations)
+        else:
+            lowest = -np.inf if x.dtype.is_floating else x.dtype.min
+            padded = array_ops.pad(x4, total, constant_values=lowest)
+            y = nn_ops.max_pool2d(padded, kernel, strides, "VALID", data_format="NCHW", dilations=dilations)
     else:
         summed = nn_ops.avg_pool2d(array_ops.pad(x4, total), kernel, strides, "VALID", data_format="NCHW")
         ones = array_ops.ones_like(x4)
