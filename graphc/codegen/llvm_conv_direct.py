@@ -41,6 +41,7 @@ from .llvm_loops import counted_loop
 
 I64 = llvm_types.I64
 MAX_PIXELS = 8        # pixels per tile at most (more registers would make longer partial tiles)
+TILE_VECTORS = 2      # vectors of output channels per tile at most
 UNROLL = 8            # reduction steps per iteration of the tile's loop
 CONV_PREFIX = "graphc_conv_"
 
@@ -50,7 +51,7 @@ def tile_channels(dtype_name: str, vector_bytes: int) -> int:
     channels; a narrower target runs a panel as CB / TC tiles' worth of channels)."""
     size = _element(dtype_name)[1]
     lanes = max(1, vector_bytes // size)
-    return min(panel_channels(size), 2 * lanes)
+    return min(panel_channels(size), TILE_VECTORS * lanes)
 
 
 def tile_pixels(dtype_name: str, vector_bytes: int) -> int:
