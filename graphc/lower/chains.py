@@ -164,14 +164,14 @@ def _overlap(buffers: list[Buffer], off_row: set[int]) -> bool:
     over its input), where the chain touches each only at the row being computed: row r of one
     is row r of the other, and a block's members use them in program order, in which the plan
     let one's life end before the other's began."""
-    spans = {}
+    spans: dict[tuple[int, int], bool] = {}   # each span: whether a buffer there is touched off its row
     for b in buffers:
         if b.alias_of is not None and not (b.kind == "temp" and b.alias_of.kind == "output"):
             return True
         if b.kind == "temp" and b.offset is not None and b.nbytes:
             span = (b.offset, b.offset + b.nbytes)
-            if span in spans and (id(b) in off_row or spans[span] in off_row):
+            if span in spans and (spans[span] or id(b) in off_row):
                 return True
-            spans[span] = id(b)
+            spans[span] = id(b) in off_row
     ordered = sorted(spans)
     return any(ordered[i][1] > ordered[i + 1][0] for i in range(len(ordered) - 1))

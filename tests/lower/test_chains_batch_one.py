@@ -93,3 +93,20 @@ def test_the_chain_split_over_the_pool_gives_the_serial_bits(monkeypatch):
     assert executable.info.chains and any(extent == executable.info.chains[0].extent
                                           for _, extent in executable._steps)
     assert np.array_equal(split, serial)
+
+
+def test_buffers_at_one_place_share_it_only_when_every_one_is_touched_at_its_row():
+    """graphc.lower.chains._overlap: buffers the memory plan put at the same offset with the
+    same size are no obstacle while each is touched at the computed row only; one touched off
+    its row (a neighbour's channel, say), among any number there, is."""
+    from graphc.ir.dtypes import float32
+    from graphc.lower.chains import _overlap
+    from graphc.lower.kernel import Buffer
+
+    same = [Buffer(i, f"b{i}", float32, (1, 8, 4, 4), "temp", offset=0) for i in range(3)]
+    elsewhere = Buffer(3, "b3", float32, (1, 8, 4, 4), "temp", offset=512)
+    partly = Buffer(4, "b4", float32, (1, 8, 4, 4), "temp", offset=256)
+    assert not _overlap(same + [elsewhere], off_row=set())
+    for off in range(3):   # whichever of the three is read off its row
+        assert _overlap(same, off_row={id(same[off])})
+    assert _overlap([same[0], partly], off_row=set())   # a partial overlap always is
