@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from llvmlite import ir
 
-from ..lower.kernel import LOOP_POOL_SYMBOL, Buffer, BranchStep, GemmCall, HostCall, LoopKernel, LoopStep, SubProgram
+from ..lower.kernel import LOOP_POOL_SYMBOL, POOL_MAX_CHUNKS, Buffer, BranchStep, GemmCall, HostCall, LoopKernel, LoopStep, SubProgram
 from . import llvm_types
 from .llvm_host import render_host_call
 from .llvm_gemm import MIN_SPLIT_WORK, render_gemm
@@ -136,7 +136,8 @@ def call_on_pool(module: ir.Module, b: ir.IRBuilder, fn: ir.Function, frame: ir.
     with b.if_else(lent) as (pooled, serial):
         with pooled:
             chunks = b.mul(threads, ir.Constant(I64, POOL_CHUNKS_PER_THREAD))
-            chunks = b.select(b.icmp_signed("<", chunks, ir.Constant(I64, extent)), chunks, ir.Constant(I64, extent))
+            limit = ir.Constant(I64, min(extent, POOL_MAX_CHUNKS))
+            chunks = b.select(b.icmp_signed("<", chunks, limit), chunks, limit)
             i8p = llvm_types.I8P
             run_t = ir.FunctionType(llvm_types.VOID, [i8p, i8p, i8p, I64, I64, I64])
             run = b.inttoptr(entry, run_t.as_pointer())

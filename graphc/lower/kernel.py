@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 # 64-bit words (the native pool's state, its graphc_pool_run entry, the threads this run may use),
 # zero where the body must run everything itself (graphc.codegen.llvm_control, graphc.runtime).
 LOOP_POOL_SYMBOL = "graphc_loop_pool"
+POOL_MAX_CHUNKS = 256   # chunks of one pool job at most (the native pool keeps a claim word per chunk)
 
 # The runtime's entry for host calls (HostCall): `i64 graphc_host_call(i64 kind, i64 argument,
 # i64 dtype, i64 count, i8* src, i8* dst, i8* key)`, 0 on success; on failure the kernel sets the

@@ -14,13 +14,25 @@ as long as a whole small kernel. This pool is a small LLVM module compiled once 
       and workers 1 .. workers-1 to take; take chunks on the caller too; return when every
       chunk has run
 
-Chunks are taken dynamically: a job has a ticket, (generation << 32) | next chunk, that every
-participant advances with compare-and-swap. There are several chunks per thread, so a worker
-that the OS does not schedule simply takes none and the others (the caller first) run its
-share; the caller waits only for chunks that were taken and are still running, never for an
-acknowledgement from a thread that did not take part. A claim that succeeds proves the job is
-still the one the worker saw (the ticket carries its generation), and the job's fields cannot
-change until every chunk taken has run, so a worker reads them only after its claim succeeds.
+Chunks are taken dynamically, each with a compare-and-swap on a claim word of its own that
+holds the generation of the job that last claimed it. Participant i of n (the caller is 0) takes
+its share, chunks [i * chunks / n, (i + 1) * chunks / n), first, then looks for chunks left over
+backward from the end of the others': when every thread runs, each takes the same part of
+a kernel's output from run to run, so that part stays in its core's cache (taken in turn from
+one shared counter, the chunks landed on either core by chance, and each run moved half of the
+output from one core's cache to the other's: a 1x1 convolution writing 600 KB ran slower on two
+threads than on one). There are several chunks per thread, so a worker that the OS does not
+schedule simply takes none and the others (the caller first) run its share; the caller waits
+only for chunks that were taken and are still running, never for an acknowledgement from a
+thread that did not take part.
+
+Generations: the caller makes the generation odd while it writes a job's fields, then the next
+even number to open the job; workers take part in even generations only. A claim writes the
+claimer's generation over an older one only (a late worker of an older job never takes a chunk
+a newer job claimed) and counts only if the job is still current when checked right after (a
+void claim leaves the chunk older than the new job, which claims it again); the job's fields
+cannot change until every chunk taken has run, so a worker reads them only after its claim
+counted.
 
 A worker is handed its starting generation instead of reading it when its thread first runs:
 a thread may first run long after the pool published its first job.
@@ -42,6 +54,7 @@ from contextlib import contextmanager
 
 from llvmlite import ir
 
+from ..lower.kernel import POOL_MAX_CHUNKS
 from . import cache, jit
 
 SYS_FUTEX = {"x86_64": 202, "aarch64": 98}
@@ -64,8 +77,8 @@ KERNEL_T = ir.FunctionType(ir.VoidType(), [I8P.as_pointer(), I64, I64])
 
 LINE = 64
 # state block fields, one per 64-byte line so spinning readers do not share a line with writers
-GEN, SLEEPERS, TICKET, PENDING, FN, FRAME, EXTENT, CHUNKS, WORKERS = range(9)
-CLOSED = 0xFFFFFFFF   # the chunk index of a ticket that hands out nothing
+GEN, SLEEPERS, PENDING, FN, FRAME, EXTENT, CHUNKS, WORKERS, FLAGS = range(9)
+MAX_CHUNKS = POOL_MAX_CHUNKS   # chunks per job at most: one claim word each, from line FLAGS on
 
 WORKER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32)
 RUN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
@@ -84,7 +97,7 @@ class _Fields:
             return b.bitcast(b.gep(state, [ir.Constant(I64, slot * LINE)]), t.as_pointer())
 
         self.gen, self.sleepers = field(GEN, I32), field(SLEEPERS, I32)
-        self.ticket, self.pending = field(TICKET, I64), field(PENDING, I64)
+        self.pending, self.flags = field(PENDING, I64), field(FLAGS, I32)
         self.fn, self.frame = field(FN, I8P), field(FRAME, I8P)
         self.extent, self.chunks, self.workers = field(EXTENT, I64), field(CHUNKS, I64), field(WORKERS, I64)
 
@@ -106,34 +119,53 @@ def _module() -> str:
                          ir.Constant(I64, 0)])
 
     # ------------------------------------------------------------ take chunks of job `gen`
-    # graphc_pool_take(state, gen): run chunks of job `gen` until none is left (or the job is
-    # no longer current), marking each done; shared by workers and the caller.
-    take = ir.Function(m, ir.FunctionType(ir.VoidType(), [I8P, I32]), name="graphc_pool_take")
+    # graphc_pool_take(state, gen, start): run the chunks of job `gen` not yet claimed, looking
+    # from chunk `start` on (wrapping), marking each done; stop once the job is no longer
+    # current. Shared by workers and the caller.
+    take = ir.Function(m, ir.FunctionType(ir.VoidType(), [I8P, I32, I64, I64]), name="graphc_pool_take")
     take.linkage = "internal"
-    state, gen = take.args
-    entry, claim, try_cas, run_chunk, done = (take.append_basic_block(n) for n in
-                                              ("entry", "claim", "cas", "chunk", "done"))
+    state, gen, start, own = take.args
+    entry, look, examine, try_cas, verify, run_chunk, advance, done = (take.append_basic_block(n) for n in (
+        "entry", "look", "examine", "cas", "verify", "chunk", "advance", "done"))
     b = ir.IRBuilder(entry)
     f = _Fields(b, state)
-    b.branch(claim)
-    b.position_at_end(claim)
-    ticket = b.load_atomic(f.ticket, "acquire", 8)
-    same_job = b.icmp_unsigned("==", b.trunc(b.lshr(ticket, ir.Constant(I64, 32)), I32), gen)
-    index = b.and_(ticket, ir.Constant(I64, CLOSED))
     chunks = b.load_atomic(f.chunks, "monotonic", 8)
-    b.cbranch(b.and_(same_job, b.icmp_unsigned("<", index, chunks)), try_cas, done)
+    chunks = b.select(b.icmp_unsigned("<", chunks, ir.Constant(I64, MAX_CHUNKS)), chunks, ir.Constant(I64, MAX_CHUNKS))
+    b.branch(look)
+    b.position_at_end(look)
+    step = b.phi(I64, name="step")
+    step.add_incoming(ir.Constant(I64, 0), entry)
+    b.cbranch(b.icmp_unsigned("<", step, chunks), examine, done)
+    b.position_at_end(examine)
+    # its own share first, forward; then the others' chunks backward from the end of the
+    # range, where their owners reach last
+    backward = b.sub(b.add(start, b.sub(chunks, ir.Constant(I64, 1))), b.sub(step, own))
+    index = b.urem(b.select(b.icmp_unsigned("<", step, own), b.add(start, step), backward), chunks)
+    flag = b.gep(f.flags, [index])
+    seen = b.load_atomic(flag, "acquire", 4)
+    # claimable: claimed last in an older job (a late worker of an older job never takes a
+    # chunk a newer job claimed, and its own claim, found void below, leaves the chunk older)
+    older = b.icmp_signed("<", b.sub(seen, gen), ir.Constant(I32, 0))
+    b.cbranch(older, try_cas, advance)
     b.position_at_end(try_cas)
-    swapped = b.cmpxchg(f.ticket, ticket, b.add(ticket, ir.Constant(I64, 1)), "acq_rel", "acquire")
-    b.cbranch(b.extract_value(swapped, 1), run_chunk, claim)
+    swapped = b.cmpxchg(flag, seen, gen, "acq_rel", "acquire")
+    b.cbranch(b.extract_value(swapped, 1), verify, examine)   # lost a race: look at it again
+    b.position_at_end(verify)
+    # the claim counts only while the job is current; then its fields are this job's until
+    # its chunks are done (the caller publishes another only when none is pending)
+    current = b.icmp_unsigned("==", b.load_atomic(f.gen, "acquire", 4), gen)
+    b.cbranch(current, run_chunk, done)
     b.position_at_end(run_chunk)
-    # the claim succeeded, so the job's fields are this job's until its chunks are done
     extent = b.load(f.extent)
     lo = b.sdiv(b.mul(extent, index), chunks)
     hi = b.sdiv(b.mul(extent, b.add(index, ir.Constant(I64, 1))), chunks)
     fn = b.bitcast(b.load(f.fn), KERNEL_T.as_pointer())
     b.call(fn, [b.bitcast(b.load(f.frame), I8P.as_pointer()), lo, hi])
     b.atomic_rmw("sub", f.pending, ir.Constant(I64, 1), "release")
-    b.branch(claim)
+    b.branch(advance)
+    b.position_at_end(advance)
+    step.add_incoming(b.add(step, ir.Constant(I64, 1)), advance)
+    b.branch(look)
     b.position_at_end(done)
     b.ret_void()
 
@@ -172,10 +204,17 @@ def _module() -> str:
     b.branch(wait)
 
     b.position_at_end(work)
+    # an odd generation is a job being written: wait for it to open (the even one after it)
+    opened = b.icmp_unsigned("==", b.and_(now, ir.Constant(I32, 1)), ir.Constant(I32, 0))
     allowed = b.load_atomic(f.workers, "monotonic", 8)   # a late read of a newer job's value only
-    b.cbranch(b.icmp_signed("<", index, allowed), join, done)   # decides whether to try claiming
+    b.cbranch(b.and_(opened, b.icmp_signed("<", index, allowed)), join, done)   # decides whether to try claiming
     b.position_at_end(join)
-    b.call(take, [state, now])
+    # worker i of n starts at chunk i * chunks / n: each thread's share of a kernel is the same
+    # part of its output from run to run, and stays in that core's cache
+    job_chunks = b.load_atomic(f.chunks, "monotonic", 8)
+    share = b.sdiv(b.mul(index, job_chunks), allowed)
+    own = b.sub(b.sdiv(b.mul(b.add(index, ir.Constant(I64, 1)), job_chunks), allowed), share)
+    b.call(take, [state, now, share, own])
     b.branch(done)
     b.position_at_end(done)
     seen.add_incoming(now, done)
@@ -188,23 +227,21 @@ def _module() -> str:
     entry = run.append_basic_block("entry")
     b = ir.IRBuilder(entry)
     f = _Fields(b, state)
-    gen = b.add(b.load_atomic(f.gen, "monotonic", 4), ir.Constant(I32, 1))   # only callers write it
-    high = b.shl(b.zext(gen, I64), ir.Constant(I64, 32))
-    # close the ticket under the new generation first: no late claim of the old job can succeed
-    # while the fields are rewritten
-    b.store_atomic(b.or_(high, ir.Constant(I64, CLOSED)), f.ticket, "seq_cst", 8)
+    # only callers write the generation: odd while the job's fields are written (late claims of
+    # the last job are void from then on), the next even number once it is open
+    gen = b.add(b.load_atomic(f.gen, "monotonic", 4), ir.Constant(I32, 2))
+    b.store_atomic(b.sub(gen, ir.Constant(I32, 1)), f.gen, "seq_cst", 4)
     b.store(fn_arg, f.fn)
     b.store(frame_arg, f.frame)
     b.store(extent_arg, f.extent)
     b.store_atomic(chunks_arg, f.chunks, "monotonic", 8)
     b.store_atomic(workers_arg, f.workers, "monotonic", 8)
     b.store_atomic(chunks_arg, f.pending, "release", 8)
-    b.store_atomic(high, f.ticket, "release", 8)   # open: chunk 0 of the new generation
     b.store_atomic(gen, f.gen, "seq_cst", 4)
     asleep = b.load_atomic(f.sleepers, "seq_cst", 4)
     with b.if_then(b.icmp_unsigned("!=", asleep, ir.Constant(I32, 0))):
         futex(b, f.gen, FUTEX_WAKE_PRIVATE, ir.Constant(I64, 2 ** 31 - 1))
-    b.call(take, [state, gen])
+    b.call(take, [state, gen, ir.Constant(I64, 0), b.sdiv(chunks_arg, workers_arg)])
     wait_all, waiting, spin_more, yield_core, finished = (run.append_basic_block(n) for n in (
         "wait", "wait.more", "wait.pause", "wait.yield", "finished"))
     before = b.block
@@ -239,7 +276,7 @@ class NativePool:
     def __init__(self, threads: int) -> None:
         self.size = max(1, threads)
         text = _module()
-        about = f"graphc-pool-4; {jit.host_description()}"
+        about = f"graphc-pool-6; {jit.host_description()}"
         key = cache.key_of(about, text)
         code = cache.load(key, "runtime", about)
         if code is None:
@@ -250,7 +287,7 @@ class NativePool:
         self._run = RUN(self._run_address)
         self._worker = WORKER(engine.address("graphc_pool_worker"))
         self._lock = threading.RLock()   # reentrant: a program lent the pool runs its kernels on it too
-        self._block = ctypes.create_string_buffer(LINE * (WORKERS + 2))   # zeroed; never freed while
+        self._block = ctypes.create_string_buffer(LINE * (FLAGS + 1) + 4 * MAX_CHUNKS)   # zeroed; never freed while
         self._state = ctypes.addressof(self._block) + (-ctypes.addressof(self._block)) % LINE   # workers run
         _alive.append(self)
         start = ctypes.c_int32.from_address(self._state + GEN * LINE).value   # 0: no job was published yet
@@ -280,7 +317,7 @@ class NativePool:
         """fn(frame, start, end) over [0, extent), on at most `threads` threads of the pool (all
         by default), the calling thread included (fn given by address)."""
         threads = self.size if threads is None else max(1, min(threads, self.size))
-        chunks = min(extent, threads * CHUNKS_PER_THREAD)
+        chunks = min(extent, threads * CHUNKS_PER_THREAD, MAX_CHUNKS)
         if threads <= 1 or chunks <= 1:
             kernel_call(address)(frame, 0, extent)
             return
