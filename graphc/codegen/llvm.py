@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from llvmlite import ir
 
-from ..lower.chains import Chain, row_chains
+from ..lower.chains import Chain, plan_steps, row_chains
 from ..lower.kernel import BranchStep, GemmCall, HostCall, KernelProgram, LoopKernel, LoopStep, estimated_ns, number_checks
 from . import llvm_types
 from .llvm_control import call_on_pool, render_kernel
@@ -216,9 +216,6 @@ def _plan_function(module: ir.Module, info: ModuleInfo) -> None:
     worth splitting runs on the pool lent through LOOP_POOL_SYMBOL (serially where none is lent)
     and each run of the others is one P_seg call. A run costs Python one foreign call instead
     of one per step: about 2 us a step, during which the pool's workers only spin."""
-    serial = {i for first, last in info.segments for i in range(first, last)}
-    segment_at = {first: j for j, (first, _) in enumerate(info.segments)}
-    chains = {c.first: (j, c) for j, c in enumerate(info.chains)}
     fn = ir.Function(module, ir.FunctionType(llvm_types.I64, [llvm_types.I64P, llvm_types.I8PP]),
                      name=f"{info.name}_plan")
     objects, frame = fn.args
@@ -226,20 +223,13 @@ def _plan_function(module: ir.Module, info: ModuleInfo) -> None:
     record = b.bitcast(b.load(b.gep(frame, [ir.Constant(llvm_types.I64, FRAME_ERROR)])), llvm_types.I64P)
     b.store(ir.Constant(llvm_types.I64, 0), record)
     b.call(module.globals[f"{info.name}_bind"], [objects, frame])
-    i = 0
-    while i < len(info.kernels):
-        if i in serial:
-            j = segment_at[i]
+    for kind, j in plan_steps(len(info.kernels), info.segments, info.chains):
+        if kind == "segment":
             b.call(module.globals[f"{info.name}_seg{j}"], [frame])
-            i = info.segments[j][1]
-        elif i in chains:
-            j, chain = chains[i]
-            call_on_pool(module, b, module.globals[f"{info.name}_chain{j}"], frame, chain.extent)
-            i = chain.last
+        elif kind == "chain":
+            call_on_pool(module, b, module.globals[f"{info.name}_chain{j}"], frame, info.chains[j].extent)
         else:
-            k = info.kernels[i]
-            call_on_pool(module, b, module.globals[k.name], frame, k.extent)
-            i += 1
+            call_on_pool(module, b, module.globals[info.kernels[j].name], frame, info.kernels[j].extent)
     b.ret(b.load(record))
 
 

@@ -117,12 +117,9 @@ class _Frame:
     def run(self, fns: list[Step]) -> None:
         for fn, extent, pooled in fns:
             if pooled:
-                self._pooled(fn, extent)
+                call_on_pool(self.module, self.b, fn, self.frame, extent)
             else:
                 self.b.call(fn, [self.frame, ir.Constant(I64, 0), ir.Constant(I64, extent)])
-
-    def _pooled(self, fn: ir.Function, extent: int) -> None:
-        call_on_pool(self.module, self.b, fn, self.frame, extent)
 
 
 def call_on_pool(module: ir.Module, b: ir.IRBuilder, fn: ir.Function, frame: ir.Value, extent: int) -> None:

@@ -82,6 +82,28 @@ def row_chains(kp: KernelProgram, unit_lead: bool = True) -> list[Chain]:
     return chains
 
 
+def plan_steps(count: int, segments: list[tuple[int, int]], chains: list[Chain]) -> list[tuple[str, int]]:
+    """The run order of a program of `count` kernels whose kernels outside `segments` (ranges
+    run serially) are split over the pool: ("segment", j) for segments[j], ("chain", j) for a
+    split row chain chains[j], ("kernel", i) for a split kernel. The compiled plan
+    (graphc.codegen.llvm) and the runtime's step-by-step path (graphc.runtime.cpu) both follow it."""
+    segment_at = {first: j for j, (first, _) in enumerate(segments)}
+    chain_at = {c.first: j for j, c in enumerate(chains)}
+    steps: list[tuple[str, int]] = []
+    i = 0
+    while i < count:
+        if i in segment_at:
+            steps.append(("segment", segment_at[i]))
+            i = segments[segment_at[i]][1]
+        elif i in chain_at:
+            steps.append(("chain", chain_at[i]))
+            i = chains[chain_at[i]].last
+        else:
+            steps.append(("kernel", i))
+            i += 1
+    return steps
+
+
 def _touch_spans(kp: KernelProgram) -> dict[int, tuple[int, int]]:
     """For each buffer (by id()), the first and last index of a kernel that reads or writes it:
     one pass, so that finding a chain's private temporaries does not rescan every kernel."""

@@ -4,8 +4,9 @@ Per call, Python only writes the addresses of the argument and result arrays (id
 a preallocated table and makes one native call: the module's `bind` reads each array's data
 pointer itself (NumPy's stable struct layout), so no per-array ctypes conversion is needed.
 Programs with kernels big enough to split run as a plan of serial segments and parallel
-kernels over the thread pool: on the native pool, the whole plan is one native call too. A failed check (an index out of range) is reported with the node
-and source line that created the failing op; no variable or result is touched by a failed run.
+kernels over the thread pool: on the native pool, the whole plan is one native call too. A
+failed check (an index out of range) is reported with the node and source line that created the
+failing op; no variable or result is touched by a failed run.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ResourceExhaustedError
+from ..lower.chains import plan_steps
 from ..lower.kernel import HOST_CALL_FAILED, BranchStep, GemmCall, KernelProgram, LoopStep, walk_kernels
 from . import host_calls, jit
 from .checks import check_failure
@@ -142,24 +144,14 @@ class CpuExecutable:
         self._split = flags
         self._steps: list[tuple[Any, Any]] | None = None   # (kernel address, extent) or (segment, None)
         if any(flags):
-            steps = []
-            seg_index = {s: j for j, s in enumerate(info.segments)}
-            chains = {c.first: (j, c) for j, c in enumerate(info.chains)}
-            i = 0
-            while i < len(flags):
-                if flags[i] and i in chains:
-                    j, chain = chains[i]
-                    steps.append((address(f"{info.name}_chain{j}"), chain.extent))
-                    i = chain.last
-                elif flags[i]:
-                    k = info.kernels[i]
-                    steps.append((address(k.name), k.extent))
-                    i += 1
+            steps: list[tuple[Any, Any]] = []
+            for kind, j in plan_steps(len(flags), info.segments, info.chains):
+                if kind == "segment":
+                    steps.append((SEGMENT(address(f"{info.name}_seg{j}")), None))
+                elif kind == "chain":
+                    steps.append((address(f"{info.name}_chain{j}"), info.chains[j].extent))
                 else:
-                    first = i
-                    while i < len(flags) and not flags[i]:
-                        i += 1
-                    steps.append((SEGMENT(address(f"{info.name}_seg{seg_index[(first, i)]}")), None))
+                    steps.append((address(info.kernels[j].name), info.kernels[j].extent))
             self._steps = steps
         # the whole plan in one native call, where the pool can be lent to native code
         self._plan = CALL(address(f"{info.name}_plan")) if (
