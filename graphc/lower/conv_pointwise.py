@@ -83,4 +83,7 @@ def pointwise_blocks(m: int, n: int, k: int) -> tuple[int, int]:
             column_blocks = -(-n // cols)
         want = -(-MIN_BLOCKS // column_blocks)
         rows = min(rows, max(PANEL_ROWS, -(-(-(-m // want)) // PANEL_ROWS) * PANEL_ROWS))
-    return rows, cols
+    # rows cut evenly: [96 -> 576] at 14 x 14 was cut 504 + 72, and its two threads' shares
+    # came out 1.8 : 1 (two threads ran it 1.40x as fast as one; cut 288 + 288, 1.57x)
+    row_blocks = -(-m // rows)
+    return min(rows, -(-(-(-m // row_blocks)) // PANEL_ROWS) * PANEL_ROWS), cols
