@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.codegen.llvm_conv_direct import transpose_plan
 from graphc.lower.conv_direct import packed_filter, panel_channels
 from tests.helpers import assert_close
 
@@ -205,3 +206,17 @@ def test_a_filter_that_is_a_view_is_packed_without_a_copy():
     got, want = gc.Session(backend="llvm").run(out, feed), gc.Session(backend="numpy").run(out, feed)
     scale = float(np.abs(want).max())
     assert_close(got / scale, want / scale, dtype="float32")
+
+
+@pytest.mark.parametrize("pixels, lanes", [(8, 16), (8, 8), (4, 16), (2, 8), (4, 4)])
+def test_the_transposition_in_registers_gives_each_channel_its_pixels_in_order(pixels, lanes):
+    tile = np.arange(pixels * lanes).reshape(pixels, lanes)   # tile[p, c]: pixel p, channel c
+    vectors = [tile[p] for p in range(pixels)]
+    stages = transpose_plan(pixels, lanes)
+    assert len(stages) == int(np.log2(pixels)) and all(len(stage) == pixels for stage in stages)
+    for stage in stages:
+        vectors = [np.concatenate([vectors[a], vectors[b]])[mask] for a, b, mask in stage]
+    group = lanes // pixels
+    for j, vector in enumerate(vectors):
+        for g in range(group):
+            np.testing.assert_array_equal(vector[g * pixels:(g + 1) * pixels], tile[:, j * group + g])
