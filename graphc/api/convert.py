@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import DTypeError, GraphcError
+from ..ir.aligned import aligned_copy
 from ..ir.dtypes import DType, as_dtype, bool_, float32, from_numpy, int32, int64, widen
 from ..ir.function import FuncGraph
 from ..ir.graph import Graph, get_default_graph
@@ -170,7 +171,7 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None 
             arr = np.full(shape, arr.reshape(()), dtype=arr.dtype)
         elif arr.shape != shape:
             arr = arr.reshape(shape)
-    arr = np.array(arr, copy=True)  # the graph owns its constants; later changes by the user do not leak in
+    arr = aligned_copy(arr)  # the graph owns its constants; later changes by the user do not leak in
     arr.setflags(write=False)
     return apply1("Const", [], {"value": arr}, name or "Const")
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..errors import CompileError
+from ..ir.aligned import aligned
 from ..ir.node import Node
 from ..ir.shapes import normalize_axes
 from ..ir.tensor import Tensor
@@ -73,6 +76,8 @@ class Lowering:
                    value: Any = None) -> Buffer:
         dtype = t_or_dtype.dtype if isinstance(t_or_dtype, Tensor) else t_or_dtype
         shape = tuple(t_or_dtype.shape) if shape is None else tuple(shape)
+        if kind == "const" and isinstance(value, np.ndarray):
+            value = aligned(value)   # made here (a packed filter): its only copy is aligned
         buf = Buffer(len(self.buffers), name, dtype, shape, kind, value)
         self.buffers.append(buf)
         return buf
@@ -92,7 +97,7 @@ class Lowering:
         inputs = [self.bind(i.tensor, "input") for i in p.inputs]
         for n in p.nodes():
             if n.type == "Const":
-                self.bind(n.outputs[0], "const").value = n.attrs["value"]
+                self.bind(n.outputs[0], "const").value = n.attrs["value"]   # aligned where the graph made it
         for g in p.groups:
             for t in g.stores:
                 self.bind(t)

@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..ir.aligned import aligned_copy
 from ..ir.node import Node
 from ..ir.tensor import Tensor
 from ..ops import get_op
@@ -40,7 +41,7 @@ class Rewriter:
         return node.outputs[0]
 
     def constant(self, value: Any, dtype: Any, like: Node) -> Tensor:
-        arr = np.array(value, dtype=dtype.np if hasattr(dtype, "np") else dtype)
+        arr = aligned_copy(value, dtype.np if hasattr(dtype, "np") else dtype)
         arr.setflags(write=False)
         return self.emit("Const", [], {"value": arr}, like)
 
