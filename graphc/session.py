@@ -21,6 +21,7 @@ from .config import ConfigProto
 from .errors import GraphcError
 from .feeds import convert_feed, feed_target
 from .ir import context
+from .ir.aligned import aligned_copy
 from .ir.graph import Graph, get_default_graph
 from .ir.node import Node
 from .ir.tensor import Tensor
@@ -170,7 +171,7 @@ class Session:
         """Set variable `name` directly, without running graph ops (TF1's Variable.load)."""
         info = self.graph.variable_info(name)
         arr = convert_feed(info.read, value) if info.read is not None else np.asarray(value)
-        self._state.variables[name] = np.array(arr, copy=True)
+        self._state.variables[name] = aligned_copy(arr)
 
     # ------------------------------------------------------------------ lifetime
     def _check_open(self) -> None:

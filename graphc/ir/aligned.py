@@ -1,5 +1,6 @@
-"""Arrays whose data starts on a cache line (64 bytes): the arrays a graph's constants hold and
-the constants the lowering makes (packed filters).
+"""Arrays whose data starts on a cache line (64 bytes): the arrays a graph's constants hold, the
+constants the lowering makes (packed filters), and the runtime's large results (which become
+variables' values when a run assigns them).
 
 Why: kernels read constants as whole vectors, and an AVX-512 vector from an address that is not
 a multiple of 64 spans two cache lines, each load then costing two. NumPy places a large array
@@ -30,6 +31,15 @@ def aligned_copy(value: Any, dtype: Any = None) -> np.ndarray:
     out = raw[start:start + source.nbytes].view(source.dtype).reshape(source.shape)
     out[...] = source
     return out
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An uninitialized C-contiguous array whose data starts on a 64-byte boundary."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + ALIGN, np.uint8)
+    start = (-raw.ctypes.data) % ALIGN
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
 def aligned(arr: np.ndarray) -> np.ndarray:

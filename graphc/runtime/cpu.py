@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ResourceExhaustedError
+from ..ir.aligned import aligned_empty
 from ..lower.chains import plan_steps
 from ..lower.kernel import HOST_CALL_FAILED, BranchStep, GemmCall, KernelProgram, LoopStep, walk_kernels
 from . import host_calls, jit
@@ -115,8 +116,9 @@ class CpuExecutable:
         position = {buffer_id: j for j, buffer_id in enumerate(info.dynamic)}
         self._input_slots = [position[b.id] for b in kp.inputs]
         outputs = [b for b in kp.buffers if b.kind == "output"]
-        # (argument slot, shape, dtype, [the result array kept for reuse or None]) per output
-        self._outputs = [(position[b.id], b.shape, b.dtype.np, [None]) for b in outputs]
+        # (argument slot, shape, dtype, [the result array kept for reuse or None], whether it is
+        # kept: big enough that a fresh one costs page faults) per output
+        self._outputs = [(position[b.id], b.shape, b.dtype.np, [None], b.nbytes >= RECYCLE_BYTES) for b in outputs]
         # outputs computed in place of an input (a variable's new value over its old one):
         # (position in _outputs, index into the arguments)
         self._in_place = [(j, kp.inputs.index(b.alias_of)) for j, b in enumerate(outputs) if b.alias_of is not None]
@@ -196,17 +198,18 @@ class CpuExecutable:
             objects = self.objects
             for slot, a in zip(self._input_slots, keep):
                 objects[slot] = id(a)
-            for slot, shape, dtype, recycled in self._outputs:
+            for slot, shape, dtype, recycled, kept in self._outputs:
                 o = recycled[0]
                 # A big result of an earlier call that nobody holds any more (only `recycled`
                 # and `o` refer to it) is reused: a fresh one costs a page fault per 4 KiB.
                 if o is None or getrefcount(o) > _UNREFERENCED:
                     try:
-                        o = np.empty(shape, dtype)
+                        if kept:   # on a cache line, as constants are (graphc.ir.aligned)
+                            o = recycled[0] = aligned_empty(shape, dtype)
+                        else:
+                            o = np.empty(shape, dtype)
                     except MemoryError:
                         raise self._output_out_of_memory(slot) from None
-                    if o.nbytes >= RECYCLE_BYTES:
-                        recycled[0] = o
                 outs.append(o)
                 objects[slot] = id(o)
             for j, arg in self._in_place:

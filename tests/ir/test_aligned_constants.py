@@ -40,3 +40,21 @@ def test_the_graph_the_folding_and_the_lowering_keep_constants_on_cache_lines():
     assert consts, kp.buffers
     assert all(is_aligned(np.asarray(b.value)) for b in consts), [(b, np.asarray(b.value).ctypes.data % ALIGN)
                                                                  for b in consts]
+
+
+def test_large_results_and_loaded_variables_start_on_cache_lines():
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (300, 301))
+        v = gc.Variable(np.zeros((300, 301), np.float32), name="v")
+        step = v.assign_add(x * 2.0)
+    with gc.Session(graph=g) as sess:
+        sess.run(gc.global_variables_initializer())
+        xv = np.ones((300, 301), np.float32)
+        for _ in range(3):
+            out = sess.run(x * 3.0, {x: xv})
+            assert is_aligned(out) and out.nbytes >= 1 << 16
+            np.testing.assert_array_equal(out, 3.0)
+        v.load(np.full((300, 301), 5.0, np.float32)[:, :], sess)
+        assert is_aligned(sess._state.variables["v"])
+        np.testing.assert_array_equal(sess.run(step, {x: xv}), 7.0)
