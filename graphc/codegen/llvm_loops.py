@@ -10,10 +10,11 @@ promoted by mem2reg) and combine with `reassoc` so that the vectorizer can reord
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from llvmlite import ir
 
+from ..lower import index as iexpr
 from ..lower.kernel import Buffer, LoopKernel, columnar_axis, identity
 from ..lower.loop_merge import merge_target, merged_runs
 from ..lower.reads import flatten
@@ -32,9 +33,11 @@ def frame_pointer(b: ir.IRBuilder, frame: ir.Value, slot: int, elem: ir.Type) ->
 
 
 def counted_loop(b: ir.IRBuilder, fn: ir.Function, lo: ir.Value, hi: ir.Value, step: ir.Value,
-                 inside: Callable[[ir.Value], None], name: str = "r", var_name: str = "") -> None:
+                 inside: Callable[[ir.Value], None], name: str = "r", var_name: str = "",
+                 hints: Sequence[tuple[str, ir.Constant]] = ()) -> None:
     """for (v = lo; v < hi; v += step) inside(v), leaving `b` after the loop. The one loop
-    skeleton every renderer here uses (kernel loops, column blocks, GEMM batches, row chains)."""
+    skeleton every renderer here uses (kernel loops, column blocks, GEMM batches, row chains).
+    `hints` become the loop's llvm.loop metadata (loop_id)."""
     pre = b.block
     header = fn.append_basic_block(f"{name}.head")
     body = fn.append_basic_block(f"{name}.body")
@@ -47,8 +50,18 @@ def counted_loop(b: ir.IRBuilder, fn: ir.Function, lo: ir.Value, hi: ir.Value, s
     b.position_at_end(body)
     inside(var)
     var.add_incoming(b.add(var, step, flags=["nsw"]), b.block)
-    b.branch(header)
+    back = b.branch(header)
+    if hints:
+        back.set_metadata("llvm.loop", loop_id(fn.module, hints))
     b.position_at_end(exit_)
+
+
+def loop_id(module: ir.Module, hints: Sequence[tuple[str, ir.Constant]]) -> Any:
+    """llvm.loop metadata: a node whose first operand is itself, then one node per hint.
+    llvmlite cannot write a node that refers to itself, so the first operand is the string
+    LOOP_SELF, which graphc.runtime.llvm_compile.resolve_loop_ids turns into the reference."""
+    options = [module.add_metadata([ir.MetaDataString(module, key), value]) for key, value in hints]
+    return module.add_metadata([ir.MetaDataString(module, LOOP_SELF)] + options)
 
 
 def opaque(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
@@ -64,6 +77,17 @@ def opaque(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
 # over 7 x 7 took LLVM 0.25-0.4 s per kernel to unroll and re-vectorize (15 ms with the bound
 # opaque); below it, unrolling a short window (3 x 3 taps) is cheap and pays
 OPAQUE_REDUCTION_TRIPS = 16
+LOOP_SELF = "graphc.loop.self"   # the same string as graphc.runtime.llvm_compile's (which imports nothing)
+# an innermost loop over kept elements shorter than this, and not a multiple of PREDICATE_LANES,
+# with unit-stride reads and stores (LoopRenderer.unit_stride), runs as one masked vector body per
+# pass (its trip count opaque, predication asked for): LLVM unrolled a row of 14 or 7 elements
+# and vectorized little of it. Un-flattening a depthwise
+# convolution's planes of 14 x 14 with its epilogue (576 channels): 57 -> 28 us; of 7 x 7: 16 -> 11
+PREDICATE_FROM_TRIPS = 6       # shorter rows (a pixel's 3 channels) stay scalar
+PREDICATE_BELOW_TRIPS = 32
+PREDICATE_LANES = 16
+PREDICATED = (("llvm.loop.vectorize.enable", ir.Constant(llvm_types.I1, 1)),
+              ("llvm.loop.vectorize.predicate.enable", ir.Constant(llvm_types.I1, 1)))
 
 
 def define_entry(module: ir.Module, name: str, buffers: list[Buffer],
@@ -236,18 +260,39 @@ class LoopRenderer:
             self.merged_loop(b, i, stop, loop_vars, inside)
             return
         axis = self.k.order[i]
+        trips = self.k.space[axis]
+        short = (bounds is None and i == len(self.k.order) - 1 and not self.k.reduced
+                 and PREDICATE_FROM_TRIPS <= trips < PREDICATE_BELOW_TRIPS and trips % PREDICATE_LANES
+                 and self.unit_stride(axis))
         lo, hi = (
             bounds
             if bounds is not None
-            else (ir.Constant(llvm_types.I64, 0), self.trip_count(b, i, self.k.space[axis]))
+            else (ir.Constant(llvm_types.I64, 0),
+                  opaque(b, ir.Constant(llvm_types.I64, trips)) if short else self.trip_count(b, i, trips))
         )
 
         def body(var: ir.Value) -> None:
             loop_vars[axis] = var
             inside(i + 1)
 
-        counted_loop(b, self.fn, lo, hi, ir.Constant(llvm_types.I64, 1), body, name=f"l{i}", var_name=f"i{axis}")
+        counted_loop(b, self.fn, lo, hi, ir.Constant(llvm_types.I64, 1), body, name=f"l{i}", var_name=f"i{axis}",
+                     hints=PREDICATED if short else ())
         del loop_vars[axis]
+
+    def unit_stride(self, axis: int) -> bool:
+        """Whether every read and store moves by one element (or not at all) along `axis`, with
+        no conditional reads: a masked vector body is then plain masked loads and stores (a
+        padded copy's bounds-tested reads ran 3x slower masked)."""
+        def steps_by_one(index: Any) -> bool:
+            parts = index if isinstance(index, tuple) else (index,)
+            for d, e in enumerate(parts):
+                form = iexpr.affine(e)
+                if form is None or form[0].get(axis, 0) not in ((0, 1) if d == len(parts) - 1 else (0,)):
+                    return False
+            return True
+
+        return (all(s.valid is None and steps_by_one(s.index) for s in self.k.slots)
+                and all(steps_by_one(st.index) for st in self.k.stores))
 
     def trip_count(self, b: ir.IRBuilder, i: int, trips: int) -> ir.Value:
         """The bound of the loop at position i: opaque for a long enough reduction loop."""

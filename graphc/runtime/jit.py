@@ -20,7 +20,7 @@ import llvmlite.binding as llvm
 
 from ..lower.kernel import HOST_CALL_SYMBOL, LOOP_POOL_SYMBOL
 from . import compile_workers, host_calls
-from .llvm_compile import compile_ir, initialize, optimize, target_machine
+from .llvm_compile import compile_ir, initialize, optimize, resolve_loop_ids, target_machine
 
 _lock = threading.RLock()
 _ready = False
@@ -117,7 +117,7 @@ def compile_object_for_target(ir_text: str, triple: str | None = None, cpu: str 
         raise TargetError(f"unknown CPU {cpu!r} for {triple} (LLVM: {complaint.strip().splitlines()[0]})")
     tm = target.create_target_machine(cpu=cpu or "", features=features or "", opt=3, reloc="pic",
                                       codemodel="default")
-    module = llvm.parse_assembly(ir_text)
+    module = llvm.parse_assembly(resolve_loop_ids(ir_text))
     module.triple = tm.triple
     module.data_layout = str(tm.target_data)
     module.verify()

@@ -11,6 +11,7 @@ bit set and an error message.
 """
 from __future__ import annotations
 
+import re
 import struct
 import sys
 import threading
@@ -18,6 +19,8 @@ from functools import lru_cache
 
 import llvmlite.binding as llvm
 
+LOOP_SELF = "graphc.loop.self"   # written by graphc.codegen.llvm_loops.loop_id
+_LOOP_ID = re.compile(r'^(!\d+) = !\{ ?!"' + re.escape(LOOP_SELF) + '"', re.M)
 _init_lock = threading.Lock()
 _initialized = False
 ERROR_BIT = 1 << 63
@@ -51,9 +54,17 @@ def optimize(module: llvm.ModuleRef, tm: llvm.TargetMachine | None = None) -> No
     pb.getModulePassManager().run(module, pb)
 
 
+def resolve_loop_ids(ir_text: str) -> str:
+    """Loop metadata as LLVM wants it: `!N = distinct !{!N, ...}` where llvmlite wrote
+    `!N = !{!"graphc.loop.self", ...}` (it cannot write a node referring to itself)."""
+    if LOOP_SELF not in ir_text:
+        return ir_text
+    return _LOOP_ID.sub(lambda m: f"{m.group(1)} = distinct !{{{m.group(1)}", ir_text)
+
+
 def parse(ir_text: str) -> llvm.ModuleRef:
     tm = target_machine()
-    module = llvm.parse_assembly(ir_text)
+    module = llvm.parse_assembly(resolve_loop_ids(ir_text))
     module.triple = tm.triple
     module.data_layout = str(tm.target_data)
     module.verify()
