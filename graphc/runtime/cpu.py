@@ -37,6 +37,10 @@ NATIVE_PLAN = True
 # Results at least this big are reused once the caller has dropped them (see __call__).
 RECYCLE_BYTES = 1 << 16
 _UNREFERENCED = 3   # getrefcount of an array held only by the recycle list and a local variable
+# getrefcount of the memory under a kept result (graphc.ir.aligned.aligned_empty: a view of a
+# bigger array) when only that result refers to it: a caller's view of the result refers to the
+# memory's owner, not to the result, so both are counted
+_BASE_UNREFERENCED = 2
 
 SEGMENT = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
@@ -201,8 +205,9 @@ class CpuExecutable:
             for slot, shape, dtype, recycled, kept in self._outputs:
                 o = recycled[0]
                 # A big result of an earlier call that nobody holds any more (only `recycled`
-                # and `o` refer to it) is reused: a fresh one costs a page fault per 4 KiB.
-                if o is None or getrefcount(o) > _UNREFERENCED:
+                # and `o` refer to it, and to its memory only `o`) is reused: a fresh one costs
+                # a page fault per 4 KiB.
+                if o is None or getrefcount(o) > _UNREFERENCED or getrefcount(o.base) > _BASE_UNREFERENCED:
                     try:
                         if kept:   # on a cache line, as constants are (graphc.ir.aligned)
                             o = recycled[0] = aligned_empty(shape, dtype)
