@@ -57,7 +57,7 @@ TILE_VECTORS = 2      # vectors of output channels per tile at most
 UNROLL = 8            # reduction steps per iteration of the tile's loop
 CHUNK_BYTES = 16384   # bytes of a filter panel's steps a group of tiles takes in turn (in L1)
 GROUP_TILES = 8       # tiles of a group: their sums wait in scratch between chunks
-TRANSPOSE_IN_REGISTERS = True
+TRANSPOSE_IN_REGISTERS = True   # NCHW tiles stored after a transposition in registers (see above)
 PREFETCH_STEPS = 64   # steps ahead of a group's leading tile whose filter lines it prefetches to L2
 CONV_PREFIX = "graphc_conv_"
 
