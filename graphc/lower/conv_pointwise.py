@@ -13,9 +13,11 @@ again with the 7 x 7 ones; efficientnet_b0 0.94-0.97, then 0.91-0.96.
 
 Where: LLVM targets (Lowering.direct_conv; GRAPHC_DIRECT_CONV=0 turns it off with the direct
 convolution), NCHW, a 1x1 unpadded stride-1 convolution, a constant filter (an imported
-model's weights), at least MIN_PIXELS pixels per image (efficientnet_b0's squeeze-and-excite
-convolutions run on 1 x 1 planes: a matrix-vector product, left to BLAS), at most MAX_CHANNELS
-input channels. Everything else keeps the GEMM form (graphc.lower.conv_gemm).
+model's weights), at least MIN_PIXELS pixels per image, at most MAX_CHANNELS input channels.
+Planes of at most graphc.lower.conv_direct.POINTWISE_MAX_PIXELS pixels (7 x 7, and the 1 x 1
+planes of efficientnet_b0's squeeze-and-excite convolutions) run as direct kernels instead
+(conv_direct.pointwise_direct, tried first). Everything else keeps the GEMM form
+(graphc.lower.conv_gemm).
 """
 from __future__ import annotations
 

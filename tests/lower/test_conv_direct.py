@@ -220,3 +220,23 @@ def test_the_transposition_in_registers_gives_each_channel_its_pixels_in_order(p
     for j, vector in enumerate(vectors):
         for g in range(group):
             np.testing.assert_array_equal(vector[g * pixels:(g + 1) * pixels], tile[:, j * group + g])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", [(1, 960, (7, 7), 160), (2, 24, (5, 5), 40), (1, 1280, (1, 1), 100),
+                                   (1, 33, (8, 8), 70)], ids=lambda c: f"n{c[0]}-ci{c[1]}-{c[2][0]}x{c[2][1]}-co{c[3]}")
+def test_a_1x1_convolution_over_a_small_plane_runs_direct_from_the_input_as_it_lies(shape, threads):
+    """Output channels in the lanes and pixels broadcast, input channel s of pixel p read at
+    x[s * plane + p]: no copy, and no tiles of 32 pixels over 49."""
+    n, ci, (h, w), co = shape
+    rng = np.random.default_rng(5)
+    x = gc.placeholder(gc.float32, (n, ci, h, w))
+    y = gc.nn.conv2d(x, gc.constant(rng.uniform(-1, 1, (1, 1, ci, co)).astype(np.float32)), [1, 1], "VALID",
+                     data_format="NCHW")
+    y = gc.nn.relu6(y + gc.constant(rng.uniform(-1, 1, (co, 1, 1)).astype(np.float32)))
+    feed = {x: rng.uniform(-1, 1, (n, ci, h, w)).astype(np.float32)}
+    listing = _listing(y, feed)
+    assert " direct-conv " in listing and " pointwise-conv " not in listing and "padded" not in listing, listing
+    got = gc.Session(backend="llvm", config=gc.ConfigProto(intra_op_parallelism_threads=threads)).run(y, feed)
+    # a sum of up to 1280 products in another order than NumPy's, then clipped near zero
+    assert_close(got, gc.Session(backend="numpy").run(y, feed), dtype="float32", rtol=1e-4, atol=ci * 2e-7)

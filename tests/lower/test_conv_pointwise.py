@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.lower import conv_pointwise
+from graphc.lower import conv_direct, conv_pointwise
 from graphc.lower.conv_pointwise import (BLOCK_ELEMENTS, MIN_BLOCKS, PANEL_ROWS, SPLIT_WORK, packed_rows,
                                          pointwise_blocks)
 from tests.helpers import assert_close
@@ -54,7 +54,10 @@ def _listing(fetch, feed) -> str:
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("epilogue", ["none", "bias-relu6", "residual"])
 @pytest.mark.parametrize("case", CASES, ids=_ids)
-def test_a_pointwise_convolution_matches_the_reference(case, epilogue, threads):
+def test_a_pointwise_convolution_matches_the_reference(case, epilogue, threads, monkeypatch):
+    # small planes run as direct kernels by default (tests/lower/test_conv_direct.py); here
+    # they exercise this kernel's partial and narrow tiles
+    monkeypatch.setattr(conv_direct, "POINTWISE_MAX_PIXELS", 0)
     rng = np.random.default_rng(31)
     _, out, feed = _conv(case, rng, epilogue)
     listing = _listing(out, feed)
