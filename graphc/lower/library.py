@@ -24,6 +24,7 @@ from .loop_builder import condition, index_value
 from .gemm_epilogue import GemmLayout, matmul_layout
 from .kernel import HOST_DTYPES, GemmCall, HostCall, host_argument
 from .library_table import copy_into, fill, kernel_builder, library, stored
+from .matmul_direct import matmul_direct
 from .reads import Dims, flatten, resolve, through_view
 
 # --------------------------------------------------------------------------- matmul
@@ -43,6 +44,8 @@ def _matmul(lw: Any, node: Node) -> None:
     # sooner than a BLAS call per block, which packs the matrix first (a classifier's 1x1280 @
     # 1280x1000). Not for A^T @ column, whose loop reads across the reduction (2x slower).
     gemm = lw.blas and out.dtype in (float32, float64) and a.dtype is out.dtype and b.dtype is out.dtype
+    if gemm and matmul_direct(lw, node, a, b, batch, m, k, n, ta, tb):
+        return
     if gemm and _rows_fold(lw, a, a_shape, b, batch, m, ta):
         # a[*batch, m, k] @ w[k, n]: one product over all of a's rows, not one per batch element
         # (a sequence-first transformer's [128, 1, 256] @ [256, 768] ran as 128 matrix-vector
