@@ -62,6 +62,9 @@ GROUP_TILES = 8       # tiles of a group: their sums wait in scratch between chu
 TRANSPOSE_IN_REGISTERS = True   # NCHW tiles stored after a transposition in registers (see above)
 PREFETCH_STEPS = 64   # steps ahead of a group's leading tile whose filter lines it prefetches to L2
 CONV_PREFIX = "graphc_conv_"
+# bits of a tile call's flags: its chunk of steps is the first (sums start at zero), the last
+# (sums go to C), and the tile leads its group (it prefetches the filter ahead)
+FIRST_CHUNK, LAST_CHUNK, LEADING_TILE = 1, 2, 4
 
 
 def tile_channels(dtype_name: str, vector_bytes: int) -> int:
@@ -143,8 +146,8 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
 
                     def steps(s0: ir.Value) -> None:
                         count = _min(b, _const(chunk), b.sub(k, s0))
-                        flags = b.add(b.zext(b.icmp_signed("==", s0, _const(0)), I64),
-                                      b.shl(b.zext(b.icmp_signed("==", b.add(s0, count), k), I64), _const(1)))
+                        flags = b.or_(b.select(b.icmp_signed("==", s0, _const(0)), _const(FIRST_CHUNK), _const(0)),
+                                      b.select(b.icmp_signed("==", b.add(s0, count), k), _const(LAST_CHUNK), _const(0)))
                         w_steps = b.gep(w_part, [b.mul(s0, _const(cb))])
                         koff_steps = b.gep(koff, [s0])
 
@@ -154,7 +157,7 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
                                      for p in (b.add(first, _const(i)) for i in range(mr))]
                             c_tile = b.gep(c_part, [b.mul(first, ldp)])
                             sums = b.gep(scratch, [b.mul(b.sub(first, g0), _const(tc))])
-                            leading = b.shl(b.zext(b.icmp_signed("==", first, g0), I64), _const(2))
+                            leading = b.select(b.icmp_signed("==", first, g0), _const(LEADING_TILE), _const(0))
                             done = fn.append_basic_block("tile.done")
                             full = fn.append_basic_block("tile.full")
                             switch = b.switch(pixels, full)
@@ -208,8 +211,9 @@ def _tile_function(module: ir.Module, t: ir.Type, size: int, cb: int, tc: int, l
                    mr: int, prefetch_steps: int) -> ir.Function:
     """tile(w, x, koff, c, ldc, ldp, k, rows, pixels, sums, flags, base_0 .. base_{MR-1}): k steps
     of one MR x TC tile (the filter's steps CB elements apart). Its sums start at zero where
-    flags has bit 0 (the first chunk of steps), else from `sums` (MR x TC, each pixel's channels
-    adjacent); they go to C where flags has bit 1 (the last chunk), else back to `sums`."""
+    flags has FIRST_CHUNK, else from `sums` (MR x TC, each pixel's channels adjacent); they go
+    to C where flags has LAST_CHUNK, else back to `sums`; with LEADING_TILE (and a full tile's
+    prefetch_steps) it prefetches the filter ahead."""
     name = f"gc_conv_tile_{llvm_types.suffix(t)}_{mr}x{tc}_{cb}_{lanes}_{prefetch_steps}"
     if name in module.globals:
         return module.globals[name]
@@ -226,18 +230,17 @@ def _tile_function(module: ir.Module, t: ir.Type, size: int, cb: int, tc: int, l
     zero_vec = ir.Constant(vec, [0.0] * lanes)
     windows = [b.gep(x, [base]) for base in bases]
 
-    prefetch = llvm_types.intrinsic(module, "llvm.prefetch.p0", llvm_types.VOID,
-                                    [llvm_types.I8.as_pointer(), llvm_types.I32, llvm_types.I32, llvm_types.I32])
-    i32 = lambda v: ir.Constant(llvm_types.I32, v)
-
     def step(s: ir.Value, acc: list[ir.Value], fetch_ahead: bool = False) -> list[ir.Value]:
         """acc[i][v] += x[base_i + koff[s]] * w[s][v * lanes:(v + 1) * lanes]."""
         off = b.load(b.gep(koff, [s]))
         row = b.mul(s, _const(cb))
         if fetch_ahead:
+            prefetch = llvm_types.intrinsic(module, "llvm.prefetch.p0", llvm_types.VOID,
+                                            [llvm_types.I8P, llvm_types.I32, llvm_types.I32, llvm_types.I32])
+            read, to_l2, data = (ir.Constant(llvm_types.I32, v) for v in (0, 2, 1))
             for line in range(0, cb * size, 64):   # each cache line of the step
                 ahead = b.gep(w, [b.add(row, _const(prefetch_steps * cb + line // size))])
-                b.call(prefetch, [b.bitcast(ahead, llvm_types.I8.as_pointer()), i32(0), i32(2), i32(1)])
+                b.call(prefetch, [b.bitcast(ahead, llvm_types.I8P), read, to_l2, data])
         w_vecs = [b.load(b.bitcast(b.gep(w, [b.add(row, _const(v * lanes))]), vec.as_pointer()), align=size)
                   for v in range(vectors)]
         out = []
@@ -251,7 +254,7 @@ def _tile_function(module: ir.Module, t: ir.Type, size: int, cb: int, tc: int, l
     def sums_at(i: int, v: int) -> ir.Value:
         return b.bitcast(b.gep(sums, [_const(i * tc + v * lanes)]), vec.as_pointer())
 
-    first_chunk = b.icmp_signed("!=", b.and_(flags, _const(1)), _const(0))
+    first_chunk = b.icmp_signed("!=", b.and_(flags, _const(FIRST_CHUNK)), _const(0))
     with b.if_else(first_chunk, likely=True) as (fresh, resumed):
         with fresh:
             fresh_block = b.block
@@ -265,7 +268,7 @@ def _tile_function(module: ir.Module, t: ir.Type, size: int, cb: int, tc: int, l
         phi.add_incoming(value, resumed_block)
         start.append(phi)
     if prefetch_steps:
-        with b.if_else(b.icmp_signed("!=", b.and_(flags, _const(4)), _const(0))) as (leading, following):
+        with b.if_else(b.icmp_signed("!=", b.and_(flags, _const(LEADING_TILE)), _const(0))) as (leading, following):
             with leading:
                 acc_leading = reduction_loops(b, fn, k, UNROLL, start, lambda s, a: step(s, a, True), "conv_ahead")
                 leading_block = b.block
@@ -280,7 +283,7 @@ def _tile_function(module: ir.Module, t: ir.Type, size: int, cb: int, tc: int, l
             acc.append(phi)
     else:
         acc = reduction_loops(b, fn, k, UNROLL, start, step, "conv")
-    with b.if_then(b.icmp_signed("==", b.and_(flags, _const(2)), _const(0)), likely=False):
+    with b.if_then(b.icmp_signed("==", b.and_(flags, _const(LAST_CHUNK)), _const(0)), likely=False):
         for i in range(mr):
             for v in range(vectors):
                 b.store(acc[i * vectors + v], sums_at(i, v), align=size)

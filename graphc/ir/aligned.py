@@ -26,9 +26,7 @@ def aligned_copy(value: Any, dtype: Any = None) -> np.ndarray:
     source = np.asarray(value, dtype=dtype)
     if source.dtype.hasobject:
         return np.array(source, copy=True)
-    raw = np.empty(source.nbytes + ALIGN, np.uint8)
-    start = (-raw.ctypes.data) % ALIGN
-    out = raw[start:start + source.nbytes].view(source.dtype).reshape(source.shape)
+    out = aligned_empty(source.shape, source.dtype)
     out[...] = source
     return out
 

@@ -29,6 +29,7 @@ from .gemm_epilogue import GemmLayout
 from .kernel import ConvWindows, GemmCall
 from .library_table import stored
 
+MATMUL_DIRECT = True   # False: such products keep the BLAS form (an A/B switch, benchmarks/ab.py)
 MIN_ROWS = 8
 MIN_WEIGHTS = 1 << 14
 
@@ -59,5 +60,3 @@ def matmul_direct(lw: Any, node: Node, a: Any, b: Any, batch: tuple[int, ...], m
                                window=ConvWindows(koff, rows, 0, k, channels_last=True)))
     return True
 
-
-MATMUL_DIRECT = True
