@@ -91,24 +91,21 @@ def test_cost_model_keeps_cheap_kernels_on_one_thread(monkeypatch):
 
 
 class _LateWorkers(NativePool):
-    """A pool whose worker threads first run `delay` seconds after it is made (None: never),
-    as a busy machine may do to a new process's threads."""
+    """A pool whose worker threads first run when the test opens `gate` (never, if it does
+    not), as a busy machine may start a new process's threads long after it made them. A gate
+    instead of a delay: the test then depends on nothing but the order of events, not on how
+    quickly a loaded CI machine schedules the caller (a 0.3 s delay once failed there)."""
 
-    delay: float | None = 0.3
+    def __init__(self, threads: int) -> None:
+        self.gate = threading.Event()
+        super().__init__(threads)
 
     def _start_worker(self, index: int, start_generation: int) -> None:
-        if self.delay is None:
-            return   # a worker the OS never schedules
-
         def late() -> None:
-            time.sleep(self.delay)
+            self.gate.wait()
             self._worker(self._state, index, start_generation)
 
         threading.Thread(target=late, daemon=True, name=f"late-worker-{index}").start()
-
-
-class _AbsentWorkers(_LateWorkers):
-    delay = None
 
 
 def _run_jobs(pool, address, frame, a, out, n: int, jobs: int, timeout: float) -> float:
@@ -136,14 +133,15 @@ def test_jobs_finish_while_workers_have_not_started(size):
     once they run, they join later jobs."""
     address, frame, a, out, keep = _kernel(4099)
     pool = _LateWorkers(size)
-    assert _run_jobs(pool, address, frame, a, out, 4099, 3, timeout=30) < _LateWorkers.delay
-    time.sleep(_LateWorkers.delay + 0.2)
+    _run_jobs(pool, address, frame, a, out, 4099, 3, timeout=30)   # no worker has run yet
+    pool.gate.set()
+    time.sleep(0.05)
     _run_jobs(pool, address, frame, a, out, 4099, 200, timeout=30)
 
 
 def test_a_worker_that_is_never_scheduled_delays_nothing():
     address, frame, a, out, keep = _kernel(10007)
-    pool = _AbsentWorkers(3)
+    pool = _LateWorkers(3)   # its gate never opens
     assert _run_jobs(pool, address, frame, a, out, 10007, 100, timeout=30) < 5
 
 
