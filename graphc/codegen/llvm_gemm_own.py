@@ -48,6 +48,11 @@ IN_PLACE_MAX_ROW_BYTES = 8 << 10   # a row-major A is read in place when its row
 # at 0.94-1.16 (benchmarks/own_gemm.py); the AVX2 tiles' 6 rows keep the in-place reads that
 # measured faster on small products there
 IN_PLACE_MAX_TILE_ROWS = 8
+# ... and with taller tiles (AVX-512's 12 rows), a small A (at most this many bytes: it stays in
+# L1 while the tiles read it) is read in place by tiles of IN_PLACE_MAX_TILE_ROWS rows: packing
+# a 64 x 64 A cost a quarter of the product's time (a batch of 16 such products ran at 0.70 of
+# OpenBLAS), and 12 rows read in place ran slower still (0.52: twelve row pointers)
+SMALL_A_BYTES = 32 << 10
 UNROLL = 4                  # reduction steps per iteration of the micro-kernel's loop
 
 
@@ -348,8 +353,11 @@ def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, t
     for arg in (a, bm, c):
         arg.add_attribute("noalias")
     # a row-major A with rows less than IN_PLACE_MAX_ROW_BYTES apart is read in place (`direct`),
-    # by micro-kernels of at most IN_PLACE_MAX_TILE_ROWS rows
-    in_place = None if transpose_a or bl.mr > IN_PLACE_MAX_TILE_ROWS else _micro(module, t, size, bl, "rows")
+    # by micro-kernels of at most IN_PLACE_MAX_TILE_ROWS rows: the blocking's own where its tiles
+    # are that short, else shorter ones for a small A (SMALL_A_BYTES)
+    in_rows = bl if bl.mr <= IN_PLACE_MAX_TILE_ROWS else \
+        Blocking(bl.lanes, IN_PLACE_MAX_TILE_ROWS, bl.nr, bl.kc, bl.mc, bl.nc)
+    in_place = None if transpose_a else _micro(module, t, size, in_rows, "rows")
     # 64-byte aligned packed blocks on this thread's stack
     a_pack = b.alloca(t, size=_const(bl.mc * bl.kc))
     a_pack.align = 64
@@ -358,8 +366,12 @@ def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, t
     pack_a = _pack(module, t, bl.mr, along_panel=transpose_a)
     direct = ir.Constant(llvm_types.I1, 0) if in_place is None else \
         b.icmp_signed("<", b.mul(lda, _const(size)), _const(IN_PLACE_MAX_ROW_BYTES))
+    if in_place is not None and in_rows is not bl:
+        direct = b.and_(direct, b.icmp_signed("<=", b.mul(b.mul(m, lda), _const(size)), _const(SMALL_A_BYTES)))
     pack_b = _pack(module, t, bl.nr, along_panel=not transpose_b)
     micro = _micro(module, t, size, bl)
+    # rows per tile: the in-place tiles' where A is read in place, else the packed ones'
+    tile_rows = b.select(direct, _const(in_rows.mr), _const(bl.mr)) if in_place is not None else _const(bl.mr)
 
     with b.if_then(b.icmp_signed("==", k, _const(0)), likely=False):
         # an empty reduction: C is zeros
@@ -385,8 +397,8 @@ def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, t
 
             def rows_block(ic: ir.Value) -> None:
                 mc = _min(b, _const(bl.mc), b.sub(m, ic))
-                # read in place: only the rows of a last partial tile are packed
-                whole = b.mul(b.sdiv(mc, _const(bl.mr)), _const(bl.mr))
+                # read in place: only the rows of a last partial tile are packed (into one panel)
+                whole = b.mul(b.sdiv(mc, tile_rows), tile_rows)
                 packed_from = b.select(direct, whole, _const(0))
                 b.call(pack_a, [a_pack, a_at(b.add(ic, packed_from), pc), b.sub(mc, packed_from), kc, lda])
 
@@ -395,21 +407,21 @@ def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, t
                     b_panel = b.gep(b_pack, [b.mul(jr, kc)])
 
                     def micro_row(ir_: ir.Value) -> None:
-                        rows = _min(b, _const(bl.mr), b.sub(mc, ir_))
+                        rows = _min(b, tile_rows, b.sub(mc, ir_))
                         tile = b.gep(c, [b.add(b.mul(b.add(ic, ir_), ldc), b.add(jc, jr))])
                         rest = [b_panel, tile, ldc, rows, cols, later]
                         packed = b.gep(a_pack, [b.mul(b.sub(ir_, packed_from), kc)])
                         if in_place is None:
                             b.call(micro, [kc, packed, lda] + rest)
                             return
-                        read_in_place = b.and_(direct, b.icmp_signed("==", rows, _const(bl.mr)))
+                        read_in_place = b.and_(direct, b.icmp_signed("==", rows, tile_rows))
                         with b.if_else(read_in_place, likely=True) as (full, part):
                             with full:
                                 b.call(in_place, [kc, a_at(b.add(ic, ir_), pc), lda] + rest)
                             with part:
                                 b.call(micro, [kc, packed, lda] + rest)
 
-                    counted_loop(b, fn, _const(0), mc, _const(bl.mr), micro_row, name="ir")
+                    counted_loop(b, fn, _const(0), mc, tile_rows, micro_row, name="ir")
 
                 counted_loop(b, fn, _const(0), nc, _const(bl.nr), micro_column, name="jr")
 

@@ -47,13 +47,15 @@ CASES = [(32, dtype, ta, tb) for dtype in ("float32", "float64") for ta in (Fals
 @pytest.mark.parametrize("vector_bytes, dtype, transpose_a, transpose_b", CASES)
 def test_block_matches_numpy_across_every_blocking_edge(vector_bytes, dtype, transpose_a, transpose_b):
     """Shapes that leave partial micro-tiles, that cross the KC, MC and NC block edges, and a
-    row-major A read in place and packed."""
+    row-major A read in place and packed (with AVX-512's 12-row tiles, a small A is read in
+    place by tiles of 8 rows, the rest of its rows packed)."""
     bl = blocking(dtype, vector_bytes)
     block = _block_entry(dtype, transpose_a, transpose_b, vector_bytes)
     rng = np.random.default_rng(vector_bytes)
     shapes = [(1, 1, 1), (bl.mr - 1, bl.nr + 1, 3), (bl.mr, bl.nr, bl.kc + 1),
               (bl.mc + 5, bl.nc + 3, 2 * bl.kc + 7), (2, 2 * bl.nc + 1, 5),
-              (2 * bl.mr + 1, bl.nr + 5, 2100)]   # rows of A over 8 KB apart: packed, not read in place
+              (2 * bl.mr + 1, bl.nr + 5, 2100),   # rows of A over 8 KB apart: packed, not read in place
+              (35, 2 * bl.nr + 1, 64)]   # a small A: several in-place tiles (of 8 rows with AVX-512) and a rest
     for m, n, k in shapes:
         a, b, want = _operands(rng, m, n, k, transpose_a, transpose_b, dtype)
         # C is written inside a wider matrix: ldc > n, and the columns past n stay untouched
