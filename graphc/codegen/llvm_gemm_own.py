@@ -28,6 +28,7 @@ block function is defined per (dtype, transposes) in a module and shared by ever
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
@@ -39,7 +40,7 @@ from . import llvm_types
 from .llvm_loops import counted_loop
 
 I64 = llvm_types.I64
-L1_PANEL_BYTES = 16 << 10   # a KC x NR micro-panel of B: half of a 32 KB L1
+L1_PANEL_BYTES = 16 << 10   # a KC x NR micro-panel of B: half of a 32 KB L1 (or 2/3 of the host's, see blocking)
 L2_BLOCK_BYTES = 128 << 10  # an MC x KC block of A (rows per block: MC)
 PACK_BYTES = 384 << 10      # stack for the packed blocks of A and B together
 IN_PLACE_MAX_ROW_BYTES = 8 << 10   # a row-major A is read in place when its rows are closer than this
@@ -53,6 +54,7 @@ IN_PLACE_MAX_TILE_ROWS = 8
 # a 64 x 64 A cost a quarter of the product's time (a batch of 16 such products ran at 0.70 of
 # OpenBLAS), and 12 rows read in place ran slower still (0.52: twelve row pointers)
 SMALL_A_BYTES = 32 << 10
+MIN_A_BLOCK_ROWS = 96       # rows of an A block at least, for a wider B panel (see blocking)
 UNROLL = 4                  # reduction steps per iteration of the micro-kernel's loop
 
 
@@ -73,6 +75,23 @@ class Blocking:
 
 
 @lru_cache(maxsize=None)
+def host_l1_data_bytes() -> int | None:
+    """The host's L1 data cache per core, from Linux's sysfs; None where it does not say."""
+    root = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for index in sorted(os.listdir(root)):
+            with open(f"{root}/{index}/level") as level, open(f"{root}/{index}/type") as kind:
+                if level.read().strip() != "1" or kind.read().strip() not in ("Data", "Unified"):
+                    continue
+            with open(f"{root}/{index}/size") as size:
+                text = size.read().strip().upper()
+            return int(text[:-1]) << 10 if text.endswith("K") else int(text)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+@lru_cache(maxsize=None)
 def host_vector_bytes() -> int:
     """Bytes per vector register on this CPU (64 with AVX-512, 32 with AVX, else 16)."""
     features = llvm.get_host_cpu_features()
@@ -88,18 +107,28 @@ def _element(dtype_name: str) -> tuple[ir.Type, int]:
     return (llvm_types.F32, 4) if dtype_name == "float32" else (llvm_types.F64, 8)
 
 
-def blocking(dtype_name: str, vector_bytes: int) -> Blocking:
+def blocking(dtype_name: str, vector_bytes: int, l1_bytes: int | None = None) -> Blocking:
     """The tile and block sizes for a dtype on `vector_bytes`-wide vectors: as many rows as the
     registers hold accumulators for (16 registers without AVX-512, 32 with it), a B micro-panel
-    of L1_PANEL_BYTES, an A block of L2_BLOCK_BYTES, and B blocks filling what is left of
-    PACK_BYTES."""
+    of L1_PANEL_BYTES (or, given the L1 data cache it runs with, 2/3 of it where that is more
+    and the A block still has MIN_A_BLOCK_ROWS rows: the panel and one A micro-panel then fill
+    L1), an A block of L2_BLOCK_BYTES, and B blocks filling what is left of PACK_BYTES. On the
+    AVX-512 VM's 48 KB L1, float32 panels of 32 KB (256 steps; C is read and written once per
+    panel of steps, half as often) against 16 KB, OpenBLAS / own in two alternating runs of
+    own_gemm.py: B transposed 0.86-0.88 -> 0.94-0.96 at 1024, 0.81-0.83 -> 0.85-0.86 at 2048;
+    plain 0.84 -> 0.86-0.89 at 2048; A transposed 0.88-0.90 -> 0.84-0.87 at 2048, the rest
+    within 0.02. float64's would leave A blocks of 60 rows, and a 64 x 64 product then ran as
+    two blocks (0.80 of OpenBLAS, against 0.99)."""
     size = _element(dtype_name)[1]
     lanes = max(1, vector_bytes // size)
     registers = 32 if vector_bytes >= 64 else 16
     vectors = 2
     mr = min(12, (registers - vectors - 1) // vectors)   # accumulators + B vectors + one broadcast
     nr = vectors * lanes
-    kc = max(64, min(384, L1_PANEL_BYTES // (nr * size)))
+    steps = lambda panel: max(64, min(384, panel // (nr * size)))   # noqa: E731
+    kc = steps(L1_PANEL_BYTES)
+    if l1_bytes and steps(l1_bytes * 2 // 3) > kc and L2_BLOCK_BYTES // (steps(l1_bytes * 2 // 3) * size) >= MIN_A_BLOCK_ROWS:
+        kc = steps(l1_bytes * 2 // 3)
     mc = max(mr, (L2_BLOCK_BYTES // (kc * size)) // mr * mr)
     nc = max(nr, ((PACK_BYTES - mc * kc * size) // (kc * size)) // nr * nr)
     return Blocking(lanes, mr, nr, kc, mc, nc)
@@ -342,7 +371,9 @@ def gemm_block_function(module: ir.Module, dtype_name: str, transpose_a: bool, t
     op(A)[r, p] is a[r * lda + p] (transposed: a[p * lda + r]) and op(B)[p, j] is b[p * ldb + j]
     (transposed: b[j * ldb + p]), defined (external) under block_symbol(), filling in the
     module's declaration if it has one."""
-    bl = blocking(dtype_name, vector_bytes or host_vector_bytes())
+    # the JIT's block (no vector width given) is blocked for the host's L1; an AOT library's
+    # for any CPU of its target
+    bl = blocking(dtype_name, vector_bytes or host_vector_bytes(), host_l1_data_bytes() if vector_bytes is None else None)
     t, size = _element(dtype_name)
     fn = declare_block(module, dtype_name, transpose_a, transpose_b)
     if not fn.is_declaration:

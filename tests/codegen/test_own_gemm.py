@@ -10,16 +10,18 @@ import pytest
 from llvmlite import ir
 
 import graphc as gc
-from graphc.codegen.llvm_gemm_own import blocking, gemm_block_function
+from graphc.codegen import llvm_gemm_own
+from graphc.codegen.llvm_gemm_own import MIN_A_BLOCK_ROWS, blocking, gemm_block_function, host_vector_bytes
 from graphc.lower.kernel import GemmCall
 from graphc.runtime import jit
 
 
 
-def _block_entry(dtype: str, transpose_a: bool, transpose_b: bool, vector_bytes: int):
-    """A ctypes callable of the block function, compiled alone."""
+def _block_entry(dtype: str, transpose_a: bool, transpose_b: bool, vector_bytes: int | None, tag: str = ""):
+    """A ctypes callable of the block function, compiled alone (vector_bytes None: the JIT's,
+    for the host)."""
     # one engine holds every object in the process: each entry needs a symbol of its own
-    symbol = f"own_gemm_test_{dtype}_{transpose_a:d}{transpose_b:d}_{vector_bytes}"
+    symbol = f"own_gemm_test_{dtype}_{transpose_a:d}{transpose_b:d}_{vector_bytes}{tag}"
     module = ir.Module(name=symbol)
     block = gemm_block_function(module, dtype, transpose_a, transpose_b, vector_bytes)
     block.linkage = "internal"   # the process-wide copy (graphc.backends.gemm_library) has its name
@@ -64,6 +66,25 @@ def test_block_matches_numpy_across_every_blocking_edge(vector_bytes, dtype, tra
         tol = 2e-5 if dtype == "float32" else 1e-12
         np.testing.assert_allclose(c[:, :n], want, rtol=tol, atol=tol * np.sqrt(k) * 4, err_msg=f"{m}x{n}x{k}")
         assert (c[:, n:] == 7.0).all()
+
+
+def test_wider_panels_for_a_larger_l1(monkeypatch):
+    """The JIT's block is blocked for the host's L1 (llvm_gemm_own.blocking): a 48 KB L1 gives
+    float32 panels of 256 steps, while float64 keeps its own (wider ones would leave A blocks
+    under MIN_A_BLOCK_ROWS); the block so blocked matches NumPy across its edges."""
+    assert llvm_gemm_own.host_l1_data_bytes() is None or llvm_gemm_own.host_l1_data_bytes() >= 8 << 10
+    wide = blocking("float32", 64, 48 << 10)
+    assert wide.kc == 2 * blocking("float32", 64).kc and wide.mc >= MIN_A_BLOCK_ROWS
+    assert blocking("float64", 64, 48 << 10) == blocking("float64", 64)
+    monkeypatch.setattr(llvm_gemm_own, "host_l1_data_bytes", lambda: 48 << 10)
+    bl = blocking("float32", host_vector_bytes(), 48 << 10)
+    block = _block_entry("float32", False, True, None, "_l1_48k")
+    rng = np.random.default_rng(7)
+    for m, n, k in [(bl.mc + 5, bl.nc + 3, 2 * bl.kc + 7), (35, 2 * bl.nr + 1, bl.kc + 1)]:
+        a, b, want = _operands(rng, m, n, k, False, True, "float32")
+        c = np.zeros((m, n), np.float32)
+        block(a.ctypes.data, b.ctypes.data, c.ctypes.data, m, n, k, a.shape[1], b.shape[1], n)
+        np.testing.assert_allclose(c, want, rtol=2e-5, atol=2e-5 * np.sqrt(k) * 4, err_msg=f"{m}x{n}x{k}")
 
 
 def test_empty_reduction_writes_zeros():
