@@ -35,6 +35,11 @@ PANEL_ROWS = 12          # output channels per panel of the packed filter (a mul
 MIN_PIXELS = 16          # pixels per image below which the tiles would be mostly empty lanes
 BLOCK_ELEMENTS = 16384   # elements of C per block at most (64 KB of float32), so the epilogue hits L1/L2
 PACK_BYTES = 256 << 10   # the kernel's stack for one packed chunk of pixels (input channels x 128 bytes)
+# blocks of whole planes (a range of output channels each) where a product has enough rows and
+# such a block has at most ROW_BLOCK_ELEMENTS elements (see pointwise_blocks); False: the
+# column-first cut alone, to measure the difference
+CHANNEL_BLOCKS = True
+ROW_BLOCK_ELEMENTS = 1 << 18   # 1 MB of float32: the block's epilogue still reads C from L2
 MIN_BLOCKS = 8           # blocks per product at least, where it has SPLIT_WORK multiply-adds
 SPLIT_WORK = 1 << 20
 MAX_CHANNELS = PACK_BYTES // 128   # input channels whose chunk fits (two 64-byte vectors per channel)
@@ -72,10 +77,23 @@ def conv2d_pointwise(lw: Any, node: Node) -> bool:
 
 
 def pointwise_blocks(m: int, n: int, k: int) -> tuple[int, int]:
-    """(rows, columns) of C per block: at most BLOCK_ELEMENTS, rows whole panels, columns whole
-    tiles of 32 pixels (or all of them); and, where the product is worth splitting, at least
-    MIN_BLOCKS blocks, so that every thread gets work (a 7 x 7 plane is one block of 49
-    columns: its rows are cut instead, each block packing its chunks of pixels again)."""
+    """(rows, columns) of C per block: rows whole panels, columns whole tiles of 32 pixels (or
+    all of them); where the product is worth splitting, at least MIN_BLOCKS blocks, so that
+    every thread gets work.
+
+    With MIN_BLOCKS panels of rows or more, a block is a range of output channels over the whole
+    plane (at most ROW_BLOCK_ELEMENTS): the pool then gives each thread a range of channels, as
+    it does for the depthwise convolution's kernels that read this output next (split over
+    channels), so each thread finds its channels in its own core's cache. Cut into columns
+    first, each thread had every channel of half the pixels, and the depthwise kernels read half
+    their input from the other core. In-process A/B (benchmarks/ab.py, CHANNEL_BLOCKS False
+    against True): mobilenet_v2 0.964 at 2 threads and 0.979 at 1, efficientnet_b0 0.934 at 2.
+    Otherwise at most BLOCK_ELEMENTS (the epilogue hits L1), columns first (a 7 x 7 plane is
+    one block of 49 columns: its rows are cut instead, each block packing its chunks of pixels
+    again)."""
+    rows = max(PANEL_ROWS, m // MIN_BLOCKS // PANEL_ROWS * PANEL_ROWS)
+    if CHANNEL_BLOCKS and m >= MIN_BLOCKS * PANEL_ROWS and m * n * k >= SPLIT_WORK and rows * n <= ROW_BLOCK_ELEMENTS:
+        return rows, n
     cols = n if n <= 64 else max(32, min(n, (BLOCK_ELEMENTS // max(m, 1)) // 32 * 32))
     rows = min(m, max(PANEL_ROWS, (BLOCK_ELEMENTS // cols) // PANEL_ROWS * PANEL_ROWS))
     column_blocks, row_blocks = -(-n // cols), -(-m // rows)

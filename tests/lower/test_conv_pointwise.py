@@ -14,8 +14,8 @@ import pytest
 
 import graphc as gc
 from graphc.lower import conv_direct, conv_pointwise
-from graphc.lower.conv_pointwise import (BLOCK_ELEMENTS, MIN_BLOCKS, PANEL_ROWS, SPLIT_WORK, packed_rows,
-                                         pointwise_blocks)
+from graphc.lower.conv_pointwise import (BLOCK_ELEMENTS, MIN_BLOCKS, PANEL_ROWS, ROW_BLOCK_ELEMENTS, SPLIT_WORK,
+                                         packed_rows, pointwise_blocks)
 from tests.helpers import assert_close
 
 # (batch, input channels, (h, w), output channels, dtype)
@@ -83,12 +83,16 @@ def test_the_packed_filter_holds_each_panel_of_rows_step_by_step():
 
 
 @pytest.mark.parametrize("m, n, k", [(96, 12544, 16), (1280, 196, 320), (17, 221, 13), (160, 3136, 96),
-                                     (1, 5000, 20), (160, 49, 960), (1280, 49, 320), (24, 49, 8)])
+                                     (1, 5000, 20), (160, 49, 960), (1280, 49, 320), (24, 49, 8),
+                                     (96, 50176, 16)])   # a plane too big for a block of channels
 def test_blocks_are_whole_panels_and_tiles_small_and_enough(m, n, k):
     rows, cols = pointwise_blocks(m, n, k)
     assert rows == m or rows % PANEL_ROWS == 0
     assert cols == n or cols % 32 == 0
-    assert rows * cols <= max(BLOCK_ELEMENTS, PANEL_ROWS * 64)
+    if cols == n and m >= MIN_BLOCKS * PANEL_ROWS and m * n * k >= SPLIT_WORK:   # ranges of channels
+        assert rows * cols <= ROW_BLOCK_ELEMENTS and -(-m // rows) >= MIN_BLOCKS
+    else:
+        assert rows * cols <= max(BLOCK_ELEMENTS, PANEL_ROWS * 64)
     blocks = -(-m // rows) * -(-n // cols)
     if m * n * k >= SPLIT_WORK:   # every thread gets work
         assert blocks >= min(MIN_BLOCKS, -(-m // PANEL_ROWS) * -(-n // 32)), (rows, cols)
