@@ -87,7 +87,11 @@ def pointwise_blocks(m: int, n: int, k: int) -> tuple[int, int]:
     channels), so each thread finds its channels in its own core's cache. Cut into columns
     first, each thread had every channel of half the pixels, and the depthwise kernels read half
     their input from the other core. In-process A/B (benchmarks/ab.py, CHANNEL_BLOCKS False
-    against True): mobilenet_v2 0.964 at 2 threads and 0.979 at 1, efficientnet_b0 0.934 at 2.
+    against True): mobilenet_v2 0.964 at 2 threads and 0.979 at 1, efficientnet_b0 0.934 at 2;
+    in the other order (True against False, which favours the side built second) at 2 threads
+    1/1.013 and 1/1.034. Against onnxruntime at 2 threads, separate processes alternating with
+    the build before: mobilenet_v2 1.304-1.305 -> 1.272-1.306, efficientnet_b0 1.152-1.165 ->
+    1.129-1.132.
     Otherwise at most BLOCK_ELEMENTS (the epilogue hits L1), columns first (a 7 x 7 plane is
     one block of 49 columns: its rows are cut instead, each block packing its chunks of pixels
     again)."""
