@@ -127,8 +127,9 @@ def blocking(dtype_name: str, vector_bytes: int, l1_bytes: int | None = None) ->
     nr = vectors * lanes
     steps = lambda panel: max(64, min(384, panel // (nr * size)))   # noqa: E731
     kc = steps(L1_PANEL_BYTES)
-    if l1_bytes and steps(l1_bytes * 2 // 3) > kc and L2_BLOCK_BYTES // (steps(l1_bytes * 2 // 3) * size) >= MIN_A_BLOCK_ROWS:
-        kc = steps(l1_bytes * 2 // 3)
+    wide = steps(l1_bytes * 2 // 3) if l1_bytes else 0
+    if wide > kc and L2_BLOCK_BYTES // (wide * size) >= MIN_A_BLOCK_ROWS:
+        kc = wide
     mc = max(mr, (L2_BLOCK_BYTES // (kc * size)) // mr * mr)
     nc = max(nr, ((PACK_BYTES - mc * kc * size) // (kc * size)) // nr * nr)
     return Blocking(lanes, mr, nr, kc, mc, nc)

@@ -95,9 +95,10 @@ def pointwise_blocks(m: int, n: int, k: int) -> tuple[int, int]:
     Otherwise at most BLOCK_ELEMENTS (the epilogue hits L1), columns first (a 7 x 7 plane is
     one block of 49 columns: its rows are cut instead, each block packing its chunks of pixels
     again)."""
-    rows = max(PANEL_ROWS, m // MIN_BLOCKS // PANEL_ROWS * PANEL_ROWS)
-    if CHANNEL_BLOCKS and m >= MIN_BLOCKS * PANEL_ROWS and m * n * k >= SPLIT_WORK and rows * n <= ROW_BLOCK_ELEMENTS:
-        return rows, n
+    channel_rows = max(PANEL_ROWS, m // MIN_BLOCKS // PANEL_ROWS * PANEL_ROWS)
+    if (CHANNEL_BLOCKS and m >= MIN_BLOCKS * PANEL_ROWS and m * n * k >= SPLIT_WORK
+            and channel_rows * n <= ROW_BLOCK_ELEMENTS):
+        return channel_rows, n
     cols = n if n <= 64 else max(32, min(n, (BLOCK_ELEMENTS // max(m, 1)) // 32 * 32))
     rows = min(m, max(PANEL_ROWS, (BLOCK_ELEMENTS // cols) // PANEL_ROWS * PANEL_ROWS))
     column_blocks, row_blocks = -(-n // cols), -(-m // rows)
