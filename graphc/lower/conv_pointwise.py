@@ -40,6 +40,9 @@ PACK_BYTES = 256 << 10   # the kernel's stack for one packed chunk of pixels (in
 # column-first cut alone, to measure the difference
 CHANNEL_BLOCKS = True
 ROW_BLOCK_ELEMENTS = 1 << 18   # 1 MB of float32: the block's epilogue still reads C from L2
+# blocks of channels only for reductions of at most this many steps (an expansion ahead of a
+# depthwise convolution); a projection's chunk of pixels is large, and each block packs it again
+CHANNEL_BLOCK_MAX_K = 256
 MIN_BLOCKS = 8           # blocks per product at least, where it has SPLIT_WORK multiply-adds
 SPLIT_WORK = 1 << 20
 MAX_CHANNELS = PACK_BYTES // 128   # input channels whose chunk fits (two 64-byte vectors per channel)
@@ -92,11 +95,18 @@ def pointwise_blocks(m: int, n: int, k: int) -> tuple[int, int]:
     1/1.013 and 1/1.034. Against onnxruntime at 2 threads, separate processes alternating with
     the build before: mobilenet_v2 1.304-1.305 -> 1.272-1.306, efficientnet_b0 1.152-1.165 ->
     1.129-1.132.
+    Not with more than CHANNEL_BLOCK_MAX_K input channels: every block packs its chunks of
+    pixels again (k x 32 elements each), and a projection such as mobilenet_v2's [576 -> 96] at
+    14 x 14 was cut into 8 blocks of one panel, each packing all of x (in the profiled model
+    298 -> 184 us; onnxruntime 149). Projections read by a pointwise convolution next, not by
+    a depthwise one, so their channels gain nothing from staying on one core. In-process A/B
+    (1 << 30 against 256): mobilenet_v2 0.948 at 1 thread, 0.971 at 2; efficientnet_b0 0.975
+    and 0.985.
     Otherwise at most BLOCK_ELEMENTS (the epilogue hits L1), columns first (a 7 x 7 plane is
     one block of 49 columns: its rows are cut instead, each block packing its chunks of pixels
     again)."""
     channel_rows = max(PANEL_ROWS, m // MIN_BLOCKS // PANEL_ROWS * PANEL_ROWS)
-    if (CHANNEL_BLOCKS and m >= MIN_BLOCKS * PANEL_ROWS and m * n * k >= SPLIT_WORK
+    if (CHANNEL_BLOCKS and k <= CHANNEL_BLOCK_MAX_K and m >= MIN_BLOCKS * PANEL_ROWS and m * n * k >= SPLIT_WORK
             and channel_rows * n <= ROW_BLOCK_ELEMENTS):
         return channel_rows, n
     cols = n if n <= 64 else max(32, min(n, (BLOCK_ELEMENTS // max(m, 1)) // 32 * 32))

@@ -14,7 +14,7 @@ import pytest
 
 import graphc as gc
 from graphc.lower import conv_direct, conv_pointwise
-from graphc.lower.conv_pointwise import (BLOCK_ELEMENTS, MIN_BLOCKS, PANEL_ROWS, ROW_BLOCK_ELEMENTS, SPLIT_WORK,
+from graphc.lower.conv_pointwise import (BLOCK_ELEMENTS, CHANNEL_BLOCK_MAX_K, MIN_BLOCKS, PANEL_ROWS, ROW_BLOCK_ELEMENTS, SPLIT_WORK,
                                          packed_rows, pointwise_blocks)
 from tests.helpers import assert_close
 
@@ -84,18 +84,29 @@ def test_the_packed_filter_holds_each_panel_of_rows_step_by_step():
 
 @pytest.mark.parametrize("m, n, k", [(96, 12544, 16), (1280, 196, 320), (17, 221, 13), (160, 3136, 96),
                                      (1, 5000, 20), (160, 49, 960), (1280, 49, 320), (24, 49, 8),
-                                     (96, 50176, 16)])   # a plane too big for a block of channels
+                                     (96, 50176, 16),    # a plane too big for a block of channels
+                                     (96, 196, 576)])    # a projection: x packed once per row block
 def test_blocks_are_whole_panels_and_tiles_small_and_enough(m, n, k):
     rows, cols = pointwise_blocks(m, n, k)
     assert rows == m or rows % PANEL_ROWS == 0
     assert cols == n or cols % 32 == 0
-    if cols == n and m >= MIN_BLOCKS * PANEL_ROWS and m * n * k >= SPLIT_WORK:   # ranges of channels
+    if cols == n and m >= MIN_BLOCKS * PANEL_ROWS and m * n * k >= SPLIT_WORK and k <= CHANNEL_BLOCK_MAX_K:
         assert rows * cols <= ROW_BLOCK_ELEMENTS and -(-m // rows) >= MIN_BLOCKS
     else:
         assert rows * cols <= max(BLOCK_ELEMENTS, PANEL_ROWS * 64)
     blocks = -(-m // rows) * -(-n // cols)
     if m * n * k >= SPLIT_WORK:   # every thread gets work
         assert blocks >= min(MIN_BLOCKS, -(-m // PANEL_ROWS) * -(-n // 32)), (rows, cols)
+
+
+def test_a_projection_packs_its_pixels_for_few_blocks_of_rows():
+    """A long reduction (a projection) is cut into columns first: cut into blocks of channels,
+    each block of one panel would pack all of x again."""
+    m, n, k = 96, 196, 576
+    rows, cols = pointwise_blocks(m, n, k)
+    assert rows > PANEL_ROWS and cols < n
+    rows, cols = pointwise_blocks(m, n, CHANNEL_BLOCK_MAX_K)   # an expansion's short reduction
+    assert (rows, cols) == (PANEL_ROWS, n)
 
 
 def test_it_is_left_to_the_other_forms_where_it_does_not_apply(monkeypatch):
