@@ -15,6 +15,7 @@ import numpy as np
 from ..codegen.llvm import render_module
 from ..codegen.llvm_aot import add_aot_entries
 from ..codegen.llvm_conv_direct import define_declared_conv
+from ..codegen.llvm_depthwise import define_declared_depthwise
 from ..codegen.llvm_pointwise import define_declared_pointwise
 from ..codegen.llvm_gemm_own import define_declared_blocks
 from ..errors import CompileError
@@ -69,6 +70,7 @@ class AotTarget(KernelTarget):
         define_declared_blocks(module, self.gemm_vector_bytes())   # the library carries its own GEMM
         define_declared_conv(module, self.gemm_vector_bytes())     # and its direct convolutions
         define_declared_pointwise(module, self.gemm_vector_bytes())   # and its 1x1 convolutions
+        define_declared_depthwise(module, self.gemm_vector_bytes())   # and its depthwise ones
         try:
             code = jit.compile_object_for_target(str(module), self.triple, self.cpu)
         except jit.TargetError as err:

@@ -1,6 +1,7 @@
 """graphc's own GEMM for JIT programs: each block function (a dtype and a pair of transposes,
 graphc.codegen.llvm_gemm_own; a dtype's direct convolution, graphc.codegen.llvm_conv_direct,
-and its 1x1 convolution, graphc.codegen.llvm_pointwise)
+its 1x1 convolution, graphc.codegen.llvm_pointwise; a dtype and tap geometry's depthwise
+convolution, graphc.codegen.llvm_depthwise)
 compiled once per machine, kept in the disk cache, and loaded once per process into the engine
 every program is loaded into, where programs' calls to graphc_gemm_f32_nn and the like resolve.
 
@@ -17,6 +18,7 @@ from llvmlite import binding as llvm
 from llvmlite import ir
 
 from ..codegen.llvm_conv_direct import conv_block_function, conv_symbol
+from ..codegen.llvm_depthwise import depthwise_block_function, depthwise_symbol
 from ..codegen.llvm_gemm_own import block_symbol, gemm_block_function
 from ..codegen.llvm_pointwise import pointwise_block_function, pointwise_symbol
 from ..lower.kernel import GemmCall, KernelProgram, walk_kernels
@@ -31,7 +33,11 @@ def load_blocks(kp: KernelProgram, code_digest: str) -> None:
     """Make every block function kp's generated GEMMs and direct convolutions call resolvable
     (before kp's code loads)."""
     for g in walk_kernels(kp.kernels):
-        if isinstance(g, GemmCall) and g.window is not None:
+        if isinstance(g, GemmCall) and g.depthwise is not None:
+            d = g.depthwise
+            symbol = depthwise_symbol(g.c.dtype.name, d.taps, d.strides, d.dilations)
+            _load(symbol, lambda module, symbol=symbol: depthwise_block_function(module, symbol), code_digest)
+        elif isinstance(g, GemmCall) and g.window is not None:
             _load(conv_symbol(g.c.dtype.name), lambda module, name=g.c.dtype.name: conv_block_function(module, name),
                   code_digest)
         elif isinstance(g, GemmCall) and g.pointwise:

@@ -17,6 +17,9 @@ blocks of C, rows cut at whole panels of output channels, each one call of the c
 A pointwise GemmCall (graphc.codegen.llvm_pointwise) packs nothing per call, so its blocks are
 small (graphc.lower.conv_pointwise.pointwise_blocks).
 
+A depthwise GemmCall (graphc.codegen.llvm_depthwise) has blocks of whole planes, a range of
+channels each (graphc.lower.conv_depthwise.depthwise_blocks).
+
 A GemmCall with an epilogue (bias, activation: graphc.lower.gemm_epilogue) runs it on each block
 right after the block's call, while the block is in cache (graphc.codegen.llvm_gemm_epilogue).
 """
@@ -24,12 +27,14 @@ from __future__ import annotations
 
 from llvmlite import ir
 
+from ..lower.conv_depthwise import depthwise_blocks
 from ..lower.conv_direct import panel_channels
 from ..lower.conv_pointwise import PANEL_ROWS, pointwise_blocks
 from ..lower.gemm_epilogue import column_unit
 from ..lower.kernel import GemmCall
 from . import llvm_types
 from .llvm_conv_direct import declare_conv
+from .llvm_depthwise import declare_depthwise, depthwise_symbol
 from .llvm_gemm_epilogue import epilogue_renderer, render_block_epilogue
 from .llvm_gemm_own import declare_block
 from .llvm_loops import counted_loop, define_entry
@@ -53,6 +58,8 @@ def gemm_blocks(g: GemmCall) -> tuple[int, int]:
     elements, sum of R * n + S * m over R row blocks and S column blocks."""
     if not g.m or not g.n:
         return max(g.m, 1), max(g.n, 1)
+    if g.depthwise is not None:   # whole planes, a range of channels each
+        return depthwise_blocks(g.m, g.n), g.n
     if g.pointwise:   # no operand is packed per call: small blocks, so that the epilogue hits L1
         rows, cols = pointwise_blocks(g.m, g.n, g.k)
         return rows, min(g.n, _ceil(cols, column_unit(g)) * column_unit(g))
@@ -82,7 +89,7 @@ def whole_call(g: GemmCall, blocks: int) -> bool:
     operands again, which cost 10-20% on one thread ([128, 256] @ [256, 1024]: 98 against 118
     GFLOP/s). Not for the convolution kernels (their blocks are sized for their epilogues), nor
     with an epilogue over a C too big to stay in cache until it runs."""
-    return (blocks > 1 and g.window is None and not g.pointwise
+    return (blocks > 1 and g.window is None and not g.pointwise and g.depthwise is None
             and (g.epilogue is None or g.m * g.n * g.c.dtype.itemsize <= WHOLE_CALL_EPILOGUE_BYTES))
 
 
@@ -111,7 +118,10 @@ def gemm_symbol(module: ir.Module, dtype_name: str) -> ir.Function:
 def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
     def body(b, fn, pointers, error, start, end):
         t = llvm_types.value_type(g.c.dtype)
-        if g.window is not None:
+        if g.depthwise is not None:
+            d = g.depthwise
+            depthwise = declare_depthwise(module, depthwise_symbol(g.c.dtype.name, d.taps, d.strides, d.dilations))
+        elif g.window is not None:
             conv = declare_conv(module, g.c.dtype.name)
         elif g.pointwise:
             pointwise = declare_pointwise(module, g.c.dtype.name)
@@ -172,7 +182,13 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
                     b.gep(pointers[g.c.id], [c_off]), const(max(g.n, 1))]
             if not (g.m and g.n):
                 return
-            if g.window is not None:   # conv(w, x, koff, c, ldc, ldp, k, rows, p0, cols, ow, row_step, col_step)
+            if g.depthwise is not None:   # depthwise(w, x, c, channels, h, wd, oh, ow, pt, pl, ldw)
+                d = g.depthwise
+                b.call(depthwise, [b.gep(pointers[g.a.id], [first]),
+                                   b.gep(pointers[g.b.id], [b.add(image, b.mul(first, const(d.h * d.w)))]),
+                                   b.gep(pointers[g.c.id], [row_start]), rows, const(d.h), const(d.w), const(d.oh),
+                                   const(d.ow), const(d.pads[0]), const(d.pads[1]), const(g.m)])
+            elif g.window is not None:   # conv(w, x, koff, c, ldc, ldp, k, rows, p0, cols, ow, row_step, col_step)
                 w = g.window
                 if w.channels_last:   # C[p, r]: the block's first channel in the image's output
                     c_start, ldc, ldp = b.add(b.add(b.mul(product, const(g.m * g.n)), first), const(g.offsets[2])), 1, g.m

@@ -171,6 +171,22 @@ class ConvWindows:
     channels_last: bool = False
 
 
+@dataclass(frozen=True)
+class DepthwiseWindows:
+    """A GemmCall that is an NCHW depthwise convolution (graphc.lower.conv_depthwise): C's row r
+    (channel r) is B's plane r (h x w, unpadded) convolved with A's taps for channel r (the
+    HWIO filter as it lies: tap (i, j) of channel r at A[(i * taps[1] + j) * m + r])."""
+
+    h: int
+    w: int
+    oh: int
+    ow: int
+    taps: tuple[int, int]
+    strides: tuple[int, int]
+    dilations: tuple[int, int]
+    pads: tuple[int, int]       # rows above, columns to the left
+
+
 @dataclass(eq=False)
 class GemmCall:
     """C[b] = alpha * op(A[b]) @ op(B[b]) (+ C[b] if accumulate), for each batch index b of
@@ -210,6 +226,8 @@ class GemmCall:
     # a 1x1 convolution over planar images (graphc.lower.conv_pointwise): A is the filter
     # packed in panels of rows, B each image read where it lies (LLVM targets only)
     pointwise: bool = False
+    # a depthwise convolution over planar images (graphc.lower.conv_depthwise; LLVM targets only)
+    depthwise: DepthwiseWindows | None = None
 
     @property
     def work(self) -> int:

@@ -17,6 +17,7 @@ from . import index as iexpr
 from .loop_builder import LoopBuilder, condition, index_value
 from .conv_geometry import backward_tap, forward_tap, hwc, layout, pads
 from .conv_gemm import conv2d_as_gemm, conv2d_backprop_filter_as_gemm, conv2d_backprop_input_as_gemm
+from .conv_depthwise import conv2d_depthwise
 from .conv_direct import conv2d_direct, pointwise_direct
 from .conv_pointwise import conv2d_pointwise
 from .conv_unrolled import conv2d_unrolled, group_channel
@@ -34,6 +35,8 @@ UNROLLED_TERMS = 32
 def _conv2d(lw: Any, node: Node) -> None:
     x, f = node.inputs
     terms = f.shape[0] * f.shape[1] * f.shape[2]
+    if conv2d_depthwise(lw, node):
+        return
     if terms > UNROLLED_BEFORE_GEMM and (pointwise_direct(lw, node) or conv2d_pointwise(lw, node)
                                           or conv2d_direct(lw, node) or conv2d_as_gemm(lw, node)):
         return

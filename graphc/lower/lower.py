@@ -22,7 +22,7 @@ from ..program import FusionGroup, Program
 from . import index as iexpr
 from .loop_builder import LoopBuilder, substitute
 from . import library, library_loops, library_nn  # noqa: F401  (their @library rules fill the table)
-from .kernel import Buffer, KernelProgram, LoopKernel
+from .kernel import Buffer, GemmCall, KernelProgram, LoopKernel
 from .kernel import NS_PER_PRIM, schedule_host_calls
 from .chains import row_chains
 from .gemm_epilogue import attach_epilogue
@@ -41,6 +41,17 @@ def cheap(nodes: list[Node]) -> bool:
     selects): no transcendental, division, square root or random draw."""
     exprs = [n.op.scalar_expr([t.dtype for t in n.inputs], dict(n.attrs)) for n in nodes]
     return not any(e.prim in EXPENSIVE_PRIMS or e.prim.startswith("philox") for x in exprs for e in sexpr.nodes_of(x))
+
+
+DEPTHWISE_ANY_TAIL = True   # False: only cheap tails, as for the other products (to measure)
+
+
+def _depthwise(kernels: list) -> bool:
+    """Whether a rule's kernels are a depthwise convolution (graphc.lower.conv_depthwise): any
+    tail rides in its blocks, a swish included. Its blocks are a few planes, and the tail as a
+    pass of its own read them back from memory (as a loop kernel, the convolution had its
+    swish chained over channels with it)."""
+    return DEPTHWISE_ANY_TAIL and any(isinstance(k, GemmCall) and k.depthwise is not None for k in kernels)
 
 
 class Lowering:
@@ -129,7 +140,8 @@ class Lowering:
         chained = {id(k) for chain in row_chains(KernelProgram(self.buffers, self.kernels, [], []), unit_lead=False)
                    for k in self.kernels[chain.first:chain.last]}
         fused = {id(tail) for rule_kernels, c, tail, nodes in self.gemm_tails
-                 if id(tail) not in chained and cheap(nodes) and attach_epilogue(rule_kernels, c, tail)}
+                 if id(tail) not in chained and (cheap(nodes) or _depthwise(rule_kernels))
+                 and attach_epilogue(rule_kernels, c, tail)}
         self.kernels = [k for k in self.kernels if id(k) not in fused]
         self.gemm_tails = []
 

@@ -10,9 +10,18 @@ import numpy as np
 import pytest
 
 import graphc as gc
+import graphc.lower.conv_depthwise as conv_depthwise
 from graphc.lower.chains import row_chains
 from graphc.lower.kernel import GemmCall
 from graphc.runtime import cpu, native_pool, threads
+
+
+@pytest.fixture(autouse=True)
+def _loop_kernel_depthwise(monkeypatch):
+    """These tests are about the loop-kernel forms of grouped and depthwise convolutions (NHWC,
+    channel multipliers, column strides past 2, GRAPHC_DIRECT_CONV=0 keep them); an NCHW
+    depthwise convolution takes the depthwise kernel otherwise (tests/lower/test_conv_depthwise.py)."""
+    monkeypatch.setattr(conv_depthwise, "ENABLED", False)
 
 TESTED_OPS = {"Conv2D", "Relu6"}
 

@@ -14,10 +14,19 @@ import numpy as np
 import pytest
 
 import graphc as gc
+import graphc.lower.conv_depthwise as conv_depthwise
 import graphc.lower.conv_gemm as conv_gemm
 import graphc.lower.conv_unrolled as conv_unrolled
 import graphc.lower.library_nn as library_nn
 from tests.helpers import assert_close
+
+
+@pytest.fixture(autouse=True)
+def _loop_kernel_depthwise(monkeypatch):
+    """These tests are about the loop-kernel forms of grouped and depthwise convolutions (NHWC,
+    channel multipliers, column strides past 2, GRAPHC_DIRECT_CONV=0 keep them); an NCHW
+    depthwise convolution takes the depthwise kernel otherwise (tests/lower/test_conv_depthwise.py)."""
+    monkeypatch.setattr(conv_depthwise, "ENABLED", False)
 
 # (data format, batch, input channels, (h, w), output channels, (kh, kw), strides, padding, dilation)
 GEOMETRIES = [

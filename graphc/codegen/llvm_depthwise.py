@@ -1,0 +1,222 @@
+"""A depthwise convolution over planar (NCHW) images, generated as LLVM IR: each channel's plane
+convolved with its own kh x kw taps, straight from the unpadded input (graphc.lower.conv_depthwise
+says when it is used).
+
+Why: as loop kernels, mobilenet_v2's and efficientnet_b0's depthwise convolutions took two or
+three passes over their planes (a padded copy, the convolution, and for narrow planes a pass
+compacting rows computed over the padded width), plus an epilogue pass where it could not be
+fused; these layers read and write more than they compute (9 or 25 multiply-adds per element),
+so each pass cost about as much as the convolution. Here one pass reads the input and writes
+the output, and the block's epilogue (bias, clip, swish) runs on it while it is in cache:
+- a vector holds L consecutive output columns of one row (L = 16 float32 with AVX-512); tap
+  (i, j) reads input row y * sh + i * dh - pt at columns x * sw + j * dw - pl. With stride 1
+  that is one unaligned load; with stride 2, two loads and one shuffle taking every other lane;
+- vectors whose taps all fall inside the plane (most of a wide plane) use plain loads; those
+  at a border load through lane masks (the padding reads as 0 and is never touched), so no
+  padded copy is made;
+- the taps' weights are splat once per channel and stay in registers over the plane.
+
+One function per dtype and tap geometry (kh, kw, strides, dilations: unrolled), compiled once
+per process like the own GEMM's blocks (graphc.backends.gemm_library), or defined in an AOT
+library's module; plane sizes and padding are arguments.
+"""
+from __future__ import annotations
+
+import re
+
+from llvmlite import ir
+
+from . import llvm_types
+from .llvm_gemm_own import _const, _element, _function, define_if_declared, host_vector_bytes
+from .llvm_loops import counted_loop
+
+I64 = llvm_types.I64
+I32 = llvm_types.I32
+DEPTHWISE_PREFIX = "graphc_depthwise_"
+_SYMBOL = re.compile(DEPTHWISE_PREFIX + r"(f32|f64)_(\d+)x(\d+)_s(\d+)x(\d+)_d(\d+)x(\d+)$")
+
+
+def depthwise_symbol(dtype_name: str, taps: tuple[int, int], strides: tuple[int, int],
+                     dilations: tuple[int, int]) -> str:
+    """The block function's name: its dtype and tap geometry, which its code is unrolled for."""
+    kind = "f32" if dtype_name == "float32" else "f64"
+    return f"{DEPTHWISE_PREFIX}{kind}_{taps[0]}x{taps[1]}_s{strides[0]}x{strides[1]}_d{dilations[0]}x{dilations[1]}"
+
+
+def _depthwise_type(dtype_name: str) -> ir.FunctionType:
+    p_t = _element(dtype_name)[0].as_pointer()
+    # w, x, c, channels, h, wd, oh, ow, pt, pl, ldw
+    return ir.FunctionType(llvm_types.VOID, [p_t, p_t, p_t] + [I64] * 8)
+
+
+def declare_depthwise(module: ir.Module, symbol: str) -> ir.Function:
+    """The module's declaration of a block function (resolved like the own GEMM's blocks)."""
+    fn = module.globals.get(symbol)
+    if fn is not None:
+        return fn
+    dtype_name = "float32" if _SYMBOL.match(symbol).group(1) == "f32" else "float64"
+    return ir.Function(module, _depthwise_type(dtype_name), name=symbol)
+
+
+def depthwise_block_function(module: ir.Module, symbol: str, vector_bytes: int | None = None) -> ir.Function:
+    """depthwise(w, x, c, channels, h, wd, oh, ow, pt, pl, ldw): for each channel q < channels,
+    c[q * oh * ow + y * ow + x] = sum over taps (i, j) of w[(i * kw + j) * ldw + q] *
+    x[q * h * wd + (y * sh + i * dh - pt) * wd + x * sw + j * dw - pl], the taps outside the
+    plane counting 0."""
+    fn = declare_depthwise(module, symbol)
+    if not fn.is_declaration:
+        return fn
+    kind, kh, kw, sh, sw, dh, dw = _SYMBOL.match(symbol).groups()
+    kh, kw, sh, sw, dh, dw = (int(v) for v in (kh, kw, sh, sw, dh, dw))
+    if sw not in (1, 2):
+        raise ValueError(f"depthwise block function: column stride {sw} (1 or 2 only)")
+    t, size = _element("float32" if kind == "f32" else "float64")
+    lanes = max(1, (vector_bytes or host_vector_bytes()) // size)
+    vec = ir.VectorType(t, lanes)
+    mask_t = ir.VectorType(llvm_types.I1, lanes)
+    ids_t = ir.VectorType(I32, lanes)
+    sfx = llvm_types.suffix(t)
+    fma = llvm_types.intrinsic(module, f"llvm.fmuladd.v{lanes}{sfx}", vec, [vec, vec, vec])
+    load_m = llvm_types.intrinsic(module, f"llvm.masked.load.v{lanes}{sfx}.p0", vec,
+                                  [vec.as_pointer(), I32, mask_t, vec])
+    store_m = llvm_types.intrinsic(module, f"llvm.masked.store.v{lanes}{sfx}.p0", llvm_types.VOID,
+                                   [vec, vec.as_pointer(), I32, mask_t])
+    plane_fn = _plane_function(module, symbol, t, size, lanes, (kh, kw, sh, sw, dh, dw),
+                               (vec, mask_t, ids_t, fma, load_m, store_m))
+    fn.attributes.add("noinline")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    w, x, c, channels, h, wd, oh, ow, pt, pl, ldw = fn.args
+    for arg in (w, x, c):
+        arg.add_attribute("noalias")
+    # the lane masks of every column of vectors (which input lanes lie inside a row, per tap
+    # column and part), made once for the block's planes: all of a plane's vectors are at its
+    # border where it is narrow, and masks made per vector cost a third of their time
+    bits_t = ir.IntType(lanes)
+    per_column = kw * sw
+    columns = b.sdiv(b.add(ow, _const(lanes - 1)), _const(lanes))
+    table = b.alloca(bits_t, size=b.mul(columns, _const(per_column)), name="masks")
+    lane_ids = ir.Constant(ids_t, list(range(lanes)))
+    wd_lanes = b.shuffle_vector(b.insert_element(ir.Constant(ids_t, ir.Undefined), b.trunc(wd, I32), ir.Constant(I32, 0)),
+                                ir.Constant(ids_t, ir.Undefined), ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
+
+    def column_masks(v: ir.Value) -> None:
+        left = b.sub(b.mul(v, _const(lanes * sw)), pl)
+        for j in range(kw):
+            for part in range(sw):
+                first = b.trunc(b.add(left, _const(j * dw + part * lanes)), I32)
+                pos = b.add(b.shuffle_vector(b.insert_element(ir.Constant(ids_t, ir.Undefined), first, ir.Constant(I32, 0)),
+                                             ir.Constant(ids_t, ir.Undefined),
+                                             ir.Constant(ir.VectorType(I32, lanes), [0] * lanes)), lane_ids)
+                inside = b.and_(b.icmp_signed(">=", pos, ir.Constant(ids_t, [0] * lanes)), b.icmp_signed("<", pos, wd_lanes))
+                b.store(b.bitcast(inside, bits_t), b.gep(table, [b.add(b.mul(v, _const(per_column)), _const(j * sw + part))]))
+
+    counted_loop(b, fn, _const(0), columns, _const(1), column_masks, name="masks")
+
+    def channel(q: ir.Value) -> None:
+        b.call(plane_fn, [b.gep(w, [q]), b.gep(x, [b.mul(q, b.mul(h, wd))]), b.gep(c, [b.mul(q, b.mul(oh, ow))]),
+                          h, wd, oh, ow, pt, pl, ldw, table])
+
+    counted_loop(b, fn, _const(0), channels, _const(1), channel, name="channel")
+    b.ret_void()
+    return fn
+
+
+def _plane_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes: int,
+                    geometry: tuple[int, ...], kit: tuple) -> ir.Function:
+    """plane(w, x, c, h, wd, oh, ow, pt, pl, ldw, masks): one channel's plane (see
+    depthwise_block_function), row by row (column by column, each column of vectors read the
+    input's rows a vector apart, and wide planes ran 1.45x as long)."""
+    kh, kw, sh, sw, dh, dw = geometry
+    vec, mask_t, ids_t, fma, load_m, store_m = kit
+    p_t = t.as_pointer()
+    bits_t = ir.IntType(lanes)
+    fn, b = _function(module, f"{symbol}_plane", [p_t, p_t, p_t] + [I64] * 7 + [bits_t.as_pointer()])
+    w, x, c, h, wd, oh, ow, pt, pl, ldw, table = fn.args
+    for arg in (w, x, c):
+        arg.add_attribute("noalias")
+    zero_vec = ir.Constant(vec, [0.0] * lanes)
+    lane_ids = ir.Constant(ids_t, list(range(lanes)))
+    every_other = ir.Constant(ir.VectorType(I32, lanes), [2 * lane for lane in range(lanes)])
+
+    def splat(value: ir.Value, vtype: ir.Type) -> ir.Value:
+        one = b.insert_element(ir.Constant(vtype, ir.Undefined), value, ir.Constant(I32, 0))
+        return b.shuffle_vector(one, ir.Constant(vtype, ir.Undefined), ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
+
+    weights = [[splat(b.load(b.gep(w, [b.mul(_const(i * kw + j), ldw)])), vec) for j in range(kw)] for i in range(kh)]
+
+    def vector_at(base: ir.Value, offset: ir.Value) -> ir.Value:
+        return b.bitcast(b.gep(base, [offset]), vec.as_pointer())
+
+    def taps(starts: list[ir.Value], left: ir.Value, row_ok: list[ir.Value] | None, column: ir.Value) -> ir.Value:
+        """The vector's sums; with row_ok (a vector at the plane's border), each tap row only
+        where it lies inside the plane (a branch), each read through the mask of the lanes
+        inside the row."""
+        total = zero_vec
+        masks = []
+        if row_ok is not None:
+            first = b.mul(column, _const(kw * sw))
+            masks = [[b.bitcast(b.load(b.gep(table, [b.add(first, _const(j * sw + part))])), mask_t)
+                      for part in range(sw)] for j in range(kw)]
+        for i in range(kh):
+            if row_ok is not None:
+                before = b.block
+                inside_bb, after_bb = fn.append_basic_block(f"taprow{i}"), fn.append_basic_block(f"taprow{i}.end")
+                b.cbranch(row_ok[i], inside_bb, after_bb)
+                b.position_at_end(inside_bb)
+            summed = total
+            for j in range(kw):
+                parts = []
+                for part in range(sw):
+                    at = vector_at(starts[i], b.add(left, _const(j * dw + part * lanes)))
+                    if row_ok is None:
+                        parts.append(b.load(at, align=size))
+                    else:
+                        parts.append(b.call(load_m, [at, ir.Constant(I32, size), masks[j][part], zero_vec]))
+                value = parts[0] if sw == 1 else b.shuffle_vector(parts[0], parts[1], every_other)
+                summed = b.call(fma, [value, weights[i][j], summed])
+            if row_ok is None:
+                total = summed
+            else:
+                inside_end = b.block
+                b.branch(after_bb)
+                b.position_at_end(after_bb)
+                merged = b.phi(vec)
+                merged.add_incoming(total, before)
+                merged.add_incoming(summed, inside_end)
+                total = merged
+        return total
+
+    def row(y: ir.Value) -> None:
+        top = b.sub(b.mul(y, _const(sh)), pt)                 # input row of tap row 0
+        rows = [b.add(top, _const(i * dh)) for i in range(kh)]
+        starts = [b.gep(x, [b.mul(r, wd)]) for r in rows]
+        out_row = b.gep(c, [b.mul(y, ow)])
+        rows_inside = b.and_(b.icmp_signed(">=", top, _const(0)), b.icmp_signed("<", rows[-1], h))
+        row_ok = [b.and_(b.icmp_signed(">=", r, _const(0)), b.icmp_signed("<", r, h)) for r in rows]
+
+        def vector(x0: ir.Value) -> None:
+            left = b.sub(b.mul(x0, _const(sw)), pl)                 # input column of lane 0, tap column 0
+            right = b.add(left, _const((lanes - 1) * sw + (kw - 1) * dw))
+            inside = b.and_(rows_inside, b.and_(b.and_(b.icmp_signed(">=", left, _const(0)), b.icmp_signed("<", right, wd)),
+                                                b.icmp_signed("<=", b.add(x0, _const(lanes)), ow)))
+            at = vector_at(out_row, x0)
+            column = b.sdiv(x0, _const(lanes))
+            with b.if_else(inside, likely=True) as (plain, border):
+                with plain:
+                    b.store(taps(starts, left, None, column), at, align=size)
+                with border:
+                    stored = b.icmp_signed("<", lane_ids, splat(b.trunc(b.sub(ow, x0), I32), ids_t))
+                    b.call(store_m, [taps(starts, left, row_ok, column), at, ir.Constant(I32, size), stored])
+
+        counted_loop(b, fn, _const(0), ow, _const(lanes), vector, name="vector")
+
+    counted_loop(b, fn, _const(0), oh, _const(1), row, name="row")
+    b.ret_void()
+    return fn
+
+
+def define_declared_depthwise(module: ir.Module, vector_bytes: int | None = None) -> None:
+    """Define, with internal linkage, each depthwise block function the module declares (an AOT
+    library carries its own)."""
+    for name in [g.name for g in module.globals.values() if isinstance(g, ir.Function) and _SYMBOL.match(g.name)]:
+        define_if_declared(module, name, lambda name=name: depthwise_block_function(module, name, vector_bytes))
