@@ -33,6 +33,7 @@ from .llvm_loops import counted_loop
 I64 = llvm_types.I64
 I32 = llvm_types.I32
 DEPTHWISE_PREFIX = "graphc_depthwise_"
+PAIRED_LOADS = True
 _SYMBOL = re.compile(DEPTHWISE_PREFIX + r"(f32|f64)_(\d+)x(\d+)_s(\d+)x(\d+)_d(\d+)x(\d+)$")
 
 
@@ -45,8 +46,8 @@ def depthwise_symbol(dtype_name: str, taps: tuple[int, int], strides: tuple[int,
 
 def _depthwise_type(dtype_name: str) -> ir.FunctionType:
     p_t = _element(dtype_name)[0].as_pointer()
-    # w, x, c, channels, h, wd, oh, ow, pt, pl, ldw
-    return ir.FunctionType(llvm_types.VOID, [p_t, p_t, p_t] + [I64] * 8)
+    # w, x, c, channels, h, wd, oh, ow, pt, pl, ldw, flat masks (or null), their stride
+    return ir.FunctionType(llvm_types.VOID, [p_t, p_t, p_t] + [I64] * 8 + [llvm_types.I8P, I64])
 
 
 def declare_depthwise(module: ir.Module, symbol: str) -> ir.Function:
@@ -83,11 +84,21 @@ def depthwise_block_function(module: ir.Module, symbol: str, vector_bytes: int |
                                    [vec, vec.as_pointer(), I32, mask_t])
     plane_fn = _plane_function(module, symbol, t, size, lanes, (kh, kw, sh, sw, dh, dw),
                                (vec, mask_t, ids_t, fma, load_m, store_m))
+    kit = (vec, mask_t, ids_t, fma, load_m, store_m)
+    flat_fn = _flat_function(module, symbol, t, size, lanes, (kh, kw, dh, dw), kit) if (sh, sw) == (1, 1) else None
     fn.attributes.add("noinline")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    w, x, c, channels, h, wd, oh, ow, pt, pl, ldw = fn.args
+    w, x, c, channels, h, wd, oh, ow, pt, pl, ldw, flat, flat_stride = fn.args
     for arg in (w, x, c):
         arg.add_attribute("noalias")
+    if flat_fn is not None:
+        with b.if_then(b.icmp_unsigned("!=", flat, ir.Constant(llvm_types.I8P, None)), likely=False):
+            def flat_channel(q: ir.Value) -> None:
+                b.call(flat_fn, [b.gep(w, [q]), b.gep(x, [b.mul(q, b.mul(h, wd))]), b.gep(c, [b.mul(q, b.mul(oh, ow))]),
+                                 b.mul(oh, ow), wd, pt, pl, ldw, flat, flat_stride])
+
+            counted_loop(b, fn, _const(0), channels, _const(1), flat_channel, name="flat_channel")
+            b.ret_void()
     # the lane masks of every column of vectors (which input lanes lie inside a row, per tap
     # column and part), made once for the block's planes: all of a plane's vectors are at its
     # border where it is narrow, and masks made per vector cost a third of their time
@@ -137,6 +148,7 @@ def _plane_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes
     zero_vec = ir.Constant(vec, [0.0] * lanes)
     lane_ids = ir.Constant(ids_t, list(range(lanes)))
     every_other = ir.Constant(ir.VectorType(I32, lanes), [2 * lane for lane in range(lanes)])
+    odd_lanes = ir.Constant(ir.VectorType(I32, lanes), [2 * lane + 1 for lane in range(lanes)])
 
     def splat(value: ir.Value, vtype: ir.Type) -> ir.Value:
         one = b.insert_element(ir.Constant(vtype, ir.Undefined), value, ir.Constant(I32, 0))
@@ -164,15 +176,30 @@ def _plane_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes
                 b.cbranch(row_ok[i], inside_bb, after_bb)
                 b.position_at_end(inside_bb)
             summed = total
+            loaded: dict[int, list[ir.Value]] = {}
+
+            def parts_at(j: int) -> list[ir.Value]:
+                """The sw vectors from tap column j's first input column on."""
+                if j not in loaded:
+                    parts = []
+                    for part in range(sw):
+                        at = vector_at(starts[i], b.add(left, _const(j * dw + part * lanes)))
+                        if row_ok is None:
+                            parts.append(b.load(at, align=size))
+                        else:
+                            parts.append(b.call(load_m, [at, ir.Constant(I32, size), masks[j][part], zero_vec]))
+                    loaded[j] = parts
+                return loaded[j]
+
             for j in range(kw):
-                parts = []
-                for part in range(sw):
-                    at = vector_at(starts[i], b.add(left, _const(j * dw + part * lanes)))
-                    if row_ok is None:
-                        parts.append(b.load(at, align=size))
-                    else:
-                        parts.append(b.call(load_m, [at, ir.Constant(I32, size), masks[j][part], zero_vec]))
-                value = parts[0] if sw == 1 else b.shuffle_vector(parts[0], parts[1], every_other)
+                if sw == 1:
+                    value = parts_at(j)[0]
+                elif dw == 1 and PAIRED_LOADS:   # tap columns j and j + 1 from the same two vectors
+                    pair = parts_at(j - j % 2)
+                    value = b.shuffle_vector(pair[0], pair[1], every_other if j % 2 == 0 else odd_lanes)
+                else:
+                    pair = parts_at(j)
+                    value = b.shuffle_vector(pair[0], pair[1], every_other)
                 summed = b.call(fma, [value, weights[i][j], summed])
             if row_ok is None:
                 total = summed
@@ -211,6 +238,48 @@ def _plane_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes
         counted_loop(b, fn, _const(0), ow, _const(lanes), vector, name="vector")
 
     counted_loop(b, fn, _const(0), oh, _const(1), row, name="row")
+    b.ret_void()
+    return fn
+
+
+def _flat_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes: int,
+                   geometry: tuple[int, ...], kit: tuple) -> ir.Function:
+    """flat(w, x, c, pixels, wd, pt, pl, ldw, masks, stride): one channel's plane, stride 1, the
+    output as wide as the input, as whole vectors of its pixels: output pixel q reads input
+    q + (i * dh - pt) * wd + j * dw - pl at tap (i, j), through the lane mask the table gives
+    (masks[(i * kw + j) * stride + q], made at compile time). A plane of 7 x 7 is 4 vectors
+    where rows of 7 were 7."""
+    kh, kw, dh, dw = geometry
+    vec, mask_t, ids_t, fma, load_m, store_m = kit
+    p_t = t.as_pointer()
+    fn, b = _function(module, f"{symbol}_flat", [p_t, p_t, p_t] + [I64] * 5 + [llvm_types.I8P, I64])
+    w, x, c, pixels, wd, pt, pl, ldw, masks, stride = fn.args
+    for arg in (w, x, c, masks):
+        arg.add_attribute("noalias")
+    zero_vec = ir.Constant(vec, [0.0] * lanes)
+    bytes_t = ir.VectorType(llvm_types.I8, lanes)
+    lane_ids = ir.Constant(ids_t, list(range(lanes)))
+
+    def splat(value: ir.Value, vtype: ir.Type) -> ir.Value:
+        one = b.insert_element(ir.Constant(vtype, ir.Undefined), value, ir.Constant(I32, 0))
+        return b.shuffle_vector(one, ir.Constant(vtype, ir.Undefined), ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
+
+    weights = [[splat(b.load(b.gep(w, [b.mul(_const(i * kw + j), ldw)])), vec) for j in range(kw)] for i in range(kh)]
+
+    def vector(q: ir.Value) -> None:
+        total = zero_vec
+        for i in range(kh):
+            for j in range(kw):
+                row = b.gep(masks, [b.add(b.mul(_const(i * kw + j), stride), q)])
+                mask = b.icmp_unsigned("!=", b.load(b.bitcast(row, bytes_t.as_pointer()), align=1),
+                                       ir.Constant(bytes_t, [0] * lanes))
+                offset = b.add(b.mul(b.sub(_const(i * dh), pt), wd), b.sub(_const(j * dw), pl))
+                at = b.bitcast(b.gep(x, [b.add(q, offset)]), vec.as_pointer())
+                total = b.call(fma, [b.call(load_m, [at, ir.Constant(I32, size), mask, zero_vec]), weights[i][j], total])
+        stored = b.icmp_signed("<", lane_ids, splat(b.trunc(b.sub(pixels, q), I32), ids_t))
+        b.call(store_m, [total, b.bitcast(b.gep(c, [q]), vec.as_pointer()), ir.Constant(I32, size), stored])
+
+    counted_loop(b, fn, _const(0), pixels, _const(lanes), vector, name="flat")
     b.ret_void()
     return fn
 

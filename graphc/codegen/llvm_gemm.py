@@ -182,12 +182,14 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
                     b.gep(pointers[g.c.id], [c_off]), const(max(g.n, 1))]
             if not (g.m and g.n):
                 return
-            if g.depthwise is not None:   # depthwise(w, x, c, channels, h, wd, oh, ow, pt, pl, ldw)
+            if g.depthwise is not None:   # depthwise(w, x, c, channels, h, wd, oh, ow, pt, pl, ldw, flat, flat_stride)
                 d = g.depthwise
                 b.call(depthwise, [b.gep(pointers[g.a.id], [first]),
                                    b.gep(pointers[g.b.id], [b.add(image, b.mul(first, const(d.h * d.w)))]),
                                    b.gep(pointers[g.c.id], [row_start]), rows, const(d.h), const(d.w), const(d.oh),
-                                   const(d.ow), const(d.pads[0]), const(d.pads[1]), const(g.m)])
+                                   const(d.ow), const(d.pads[0]), const(d.pads[1]), const(g.m),
+                                   ir.Constant(llvm_types.I8P, None) if d.flat_masks is None else
+                                   b.bitcast(pointers[d.flat_masks.id], llvm_types.I8P), const(d.flat_stride)])
             elif g.window is not None:   # conv(w, x, koff, c, ldc, ldp, k, rows, p0, cols, ow, row_step, col_step)
                 w = g.window
                 if w.channels_last:   # C[p, r]: the block's first channel in the image's output

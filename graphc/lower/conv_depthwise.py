@@ -19,13 +19,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ir.dtypes import float32, float64
+import numpy as np
+
+from ..ir.dtypes import bool_, float32, float64
 from ..ir.node import Node
 from .conv_gemm import conv_shape, image_layout
 from .kernel import DepthwiseWindows, GemmCall
 from .library_table import stored
 
 ENABLED = True           # False: the loop kernels (graphc.lower.conv_unrolled), to measure the difference
+# stride 1, the output as wide as the input, and a table of lane masks of at most this many
+# bytes (taps x pixels: 3 x 3 taps over 56 x 56, not over 112 x 112): the flattened form
+FLAT_TABLE_BYTES = 32 << 10
 BLOCK_ELEMENTS = 16384   # elements of C per block at most (64 KB of float32): the epilogue hits L1/L2
 MIN_BLOCKS = 8           # blocks per image at least where there are channels enough: every thread gets work
 
@@ -45,11 +50,33 @@ def conv2d_depthwise(lw: Any, node: Node) -> bool:
             or s.sw not in (1, 2) or min(s.n, s.oh, s.ow, s.co) == 0:
         return False
     plane = s.h * s.w
-    window = DepthwiseWindows(s.h, s.w, s.oh, s.ow, (s.kh, s.kw), (s.sh, s.sw), (s.dh, s.dw), (s.pt, s.pl))
+    masks, stride = flat_masks(lw, node, s) if flattened(s) else (None, 0)
+    window = DepthwiseWindows(s.h, s.w, s.oh, s.ow, (s.kh, s.kw), (s.sh, s.sw), (s.dh, s.dw), (s.pt, s.pl),
+                              masks, stride)
     lw.kernels.append(GemmCall(f"k{len(lw.kernels)}_gemm", stored(lw, node, f), stored(lw, node, x),
                                lw.buffer_of[out], s.co, s.oh * s.ow, s.kh * s.kw, False, False, (s.n,), (0,),
                                (s.ci * plane,), node, layout=image_layout(s.fmt), depthwise=window))
     return True
+
+
+def flattened(s: Any) -> bool:
+    """Whether the convolution takes the flattened form."""
+    return (s.sh, s.sw) == (1, 1) and s.ow == s.w and s.kh * s.kw * s.oh * s.ow <= FLAT_TABLE_BYTES
+
+
+def flat_masks(lw: Any, node: Node, s: Any) -> tuple[Any, int]:
+    """The flattened form's table (a constant): row (i * kw + j), column q (an output pixel,
+    y * ow + x), whether tap (i, j) of that pixel reads inside the plane, 0 past the last
+    pixel; columns padded to a multiple of 64 (whole vectors of any width)."""
+    pixels = s.oh * s.ow
+    stride = -(-pixels // 64) * 64
+    y, x = np.divmod(np.arange(stride), s.ow)
+    table = np.zeros((s.kh * s.kw, stride), np.bool_)
+    for i in range(s.kh):
+        for j in range(s.kw):
+            row, col = y + i * s.dh - s.pt, x + j * s.dw - s.pl
+            table[i * s.kw + j] = (np.arange(stride) < pixels) & (row >= 0) & (row < s.h) & (col >= 0) & (col < s.w)
+    return lw.new_buffer(f"{node.name}/flat_masks", bool_, table.shape, kind="const", value=table), stride
 
 
 def depthwise_blocks(channels: int, pixels: int) -> int:

@@ -185,6 +185,10 @@ class DepthwiseWindows:
     strides: tuple[int, int]
     dilations: tuple[int, int]
     pads: tuple[int, int]       # rows above, columns to the left
+    # planes narrower than a vector with stride 1 and the input's width (graphc.lower.conv_depthwise):
+    # bool [kh * kw, flat_stride], whether output pixel q reads inside the plane at tap (i, j)
+    flat_masks: Buffer | None = None
+    flat_stride: int = 0
 
 
 @dataclass(eq=False)
@@ -235,6 +239,8 @@ class GemmCall:
 
     def reads(self) -> list[Buffer]:
         operands = [self.a, self.b] if self.window is None else [self.a, self.b, self.window.koff]
+        if self.depthwise is not None and self.depthwise.flat_masks is not None:
+            operands.append(self.depthwise.flat_masks)
         if self.epilogue is None:
             return operands
         return operands + self.epilogue.reads()

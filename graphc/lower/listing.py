@@ -102,7 +102,8 @@ def _gemm_lines(k: GemmCall) -> list[str]:
     if k.depthwise is not None:   # a depthwise convolution: each plane of B with its channel's taps
         d = k.depthwise
         return [f"{k.name} depthwise-conv %{k.c.id}[{k.m}x{d.oh}x{d.ow}] = taps {a}[{d.taps[0]}x{d.taps[1]}x{k.m}] * "
-                f"%{k.b.id}[{k.m}x{d.h}x{d.w}] strides {d.strides} dilations {d.dilations} pads {d.pads}{batch}"
+                f"%{k.b.id}[{k.m}x{d.h}x{d.w}] strides {d.strides} dilations {d.dilations} pads {d.pads}"
+                f"{' flat' if d.flat_masks is not None else ''}{batch}"
                 f"{_origin(k.node)}"] + _epilogue_lines(k)
     if k.pointwise:   # a 1x1 convolution: A packed in panels of rows, B the image as it lies
         return [f"{k.name} pointwise-conv %{k.c.id}[{k.m}x{k.n}] = {a}[{k.m}x{k.k}] @ %{k.b.id}[{k.k}x{k.n}]{batch}"

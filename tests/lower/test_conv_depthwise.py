@@ -19,15 +19,20 @@ from tests.helpers import assert_close
 # (channels, (h, w), taps, strides, padding, dilations)
 GEOMETRIES = [
     (5, (9, 9), 3, (1, 1), "SAME", (1, 1)),             # one partial vector per row
-    (3, (40, 37), 3, (1, 1), "SAME", (1, 1)),            # plain vectors inside, borders both sides
+    (3, (40, 37), 3, (1, 1), "SAME", (1, 1)),            # flattened: vectors across rows
+    (2, (70, 67), 3, (1, 1), "SAME", (1, 1)),            # by rows: plain vectors inside, borders both sides
     (4, (14, 14), 3, (2, 2), "SAME", (1, 1)),            # stride 2: two loads and a shuffle per tap
     (3, (37, 45), 3, (2, 2), [(1, 1), (1, 1)], (1, 1)),  # stride 2 with plain vectors
     (6, (13, 13), 5, (2, 2), "SAME", (1, 1)),            # 25 taps, stride 2
-    (2, (30, 33), 5, (1, 1), "SAME", (1, 1)),            # 25 taps over two vectors a row
+    (2, (30, 33), 5, (1, 1), "SAME", (1, 1)),            # 25 taps, flattened
+    (2, (40, 36), 5, (1, 1), "SAME", (1, 1)),            # 25 taps over three vectors a row
     (3, (11, 10), 3, (2, 1), [(1, 0), (2, 1)], (1, 1)),  # uneven strides and padding
     (4, (20, 19), 3, (1, 1), "SAME", (2, 2)),            # dilated
     (3, (8, 40), 3, (1, 2), "VALID", (1, 1)),            # no padding, a column stride only
-    (2, (3, 3), 5, (1, 1), "SAME", (1, 1)),              # taps wider than the plane
+    (2, (3, 3), 5, (1, 1), "SAME", (1, 1)),              # taps wider than the plane (flattened)
+    (6, (7, 7), 3, (1, 1), "SAME", (1, 1)),              # flattened: 4 vectors of the 49 pixels
+    (4, (8, 8), 3, (1, 1), "SAME", (2, 2)),              # flattened and dilated
+    (3, (10, 7), 3, (1, 1), [(0, 0), (1, 1)], (1, 1)),   # flattened, rows unpadded
 ]
 
 
@@ -51,7 +56,11 @@ def test_it_matches_the_reference(case, dtype):
     x = gc.placeholder(dtype, xv.shape)
     out = gc.nn.conv2d(x, gc.constant(fv), list(strides), padding, data_format="NCHW", dilations=list(dilations),
                        groups=c)
-    assert " depthwise-conv " in _listing([out], {x: xv})
+    listing = _listing([out], {x: xv})
+    assert " depthwise-conv " in listing
+    oh, ow = tuple(out.shape)[2:]
+    flat = strides == (1, 1) and ow == w and taps * taps * oh * ow <= conv_depthwise.FLAT_TABLE_BYTES
+    assert (" flat " in listing) == flat
     got = gc.Session(backend="llvm").run(out, {x: xv})
     want = gc.Session(backend="numpy").run(out, {x: xv})
     assert_close(got, want, dtype=dtype)
