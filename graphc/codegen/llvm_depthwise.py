@@ -7,18 +7,26 @@ three passes over their planes (a padded copy, the convolution, and for narrow p
 compacting rows computed over the padded width), plus an epilogue pass where it could not be
 fused; these layers read and write more than they compute (9 or 25 multiply-adds per element),
 so each pass cost about as much as the convolution. Here one pass reads the input and writes
-the output, and the block's epilogue (bias, clip, swish) runs on it while it is in cache:
-- a vector holds L consecutive output columns of one row (L = 16 float32 with AVX-512); tap
-  (i, j) reads input row y * sh + i * dh - pt at columns x * sw + j * dw - pl. With stride 1
-  that is one unaligned load; with stride 2, two loads and one shuffle taking every other lane;
-- vectors whose taps all fall inside the plane (most of a wide plane) use plain loads; those
-  at a border load through lane masks (the padding reads as 0 and is never touched), so no
-  padded copy is made;
-- the taps' weights are splat once per channel and stay in registers over the plane.
+the output, and the block's epilogue (bias, clip, swish) runs on it while it is in cache.
+Two forms of a plane:
+- by rows: a vector holds L consecutive output columns of one row (L = 16 float32 with
+  AVX-512); tap (i, j) reads input row y * sh + i * dh - pt at columns x * sw + j * dw - pl.
+  With stride 1 that is one unaligned load; with stride 2, tap columns j and j + 1 are the
+  even and odd lanes of the same two loads (one shuffle each; two loads per tap measured 1.2-1.4x
+  the time). Vectors whose taps all fall inside the plane (most of a wide plane) use plain
+  loads; those at a border load through lane masks (the padding reads as 0 and is never
+  touched; rows outside the plane are skipped), so no padded copy is made. The masks of each
+  column of vectors are made once per call (made per vector, narrow planes ran 1.3x as long);
+  rows outer and columns inner (a column of vectors at a time, wide planes ran 1.45x as long);
+- flattened (stride 1, the output as wide as the input, graphc.lower.conv_depthwise.flattened):
+  vectors of L consecutive pixels of the plane, across rows, each tap one load through a lane
+  mask from a table made at compile time. A 7 x 7 plane is 4 vectors where its rows were 7
+  (mobilenet_v2's 960-channel layers 55 -> 36 us in the model, one thread; 14 x 14 73 -> 60).
+The taps' weights are splat once per channel and stay in registers over the plane.
 
 One function per dtype and tap geometry (kh, kw, strides, dilations: unrolled), compiled once
 per process like the own GEMM's blocks (graphc.backends.gemm_library), or defined in an AOT
-library's module; plane sizes and padding are arguments.
+library's module; plane sizes, padding and the flattened form's table are arguments.
 """
 from __future__ import annotations
 

@@ -6,10 +6,15 @@ their input, and over planes narrower than a vector's worth of columns computed 
 padded width and compacted them in a third pass; with strides their epilogue (bias, ReLU6)
 kept a pass of its own. Each pass costs about what the convolution does (9 or 25
 multiply-adds per element), and in mobilenet_v2 the depthwise layers took 2.3 ms against
-onnxruntime's 1.4 at one thread. As a GemmCall (rows: channels, columns: a plane's pixels,
-reduction: the taps) the product gets the GEMM's machinery: blocks of whole planes split over
-the pool, and the fusion group's tail run on each block while it is in cache
-(graphc.lower.gemm_epilogue).
+onnxruntime's 1.4 at one thread (profiled). As a GemmCall (rows: channels, columns: a plane's
+pixels, reduction: the taps) the product gets the GEMM's machinery: blocks of whole planes
+split over the pool, and the fusion group's tail run on each block while it is in cache
+(graphc.lower.gemm_epilogue). In-process A/B of the first form (by rows only; benchmarks/ab.py
+ENABLED False against True, both ways): mobilenet_v2 0.935-0.975 at one thread, 0.953-0.957 at
+two; efficientnet_b0 within noise (its loop kernels chained the swish with the planes). With
+the stride-2 paired loads and the flattened form (graphc.codegen.llvm_depthwise), the profiled
+depthwise layers of mobilenet_v2 at one thread are within 1.0-1.1x of onnxruntime's, except the
+stride-2 ones into 28 x 28 and 7 x 7 (1.2-2x).
 
 Where: LLVM targets (Lowering.direct_conv; GRAPHC_DIRECT_CONV=0 turns it off), NCHW, one
 input channel per group and as many groups as channels (a channel multiplier of one), column
@@ -83,3 +88,4 @@ def depthwise_blocks(channels: int, pixels: int) -> int:
     """Channels per block (a block is whole planes): at most BLOCK_ELEMENTS of output where a
     plane is smaller, and at least MIN_BLOCKS blocks where there are channels enough."""
     return max(1, min(-(-channels // MIN_BLOCKS), BLOCK_ELEMENTS // max(pixels, 1)))
+

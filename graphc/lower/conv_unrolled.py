@@ -1,6 +1,9 @@
 """Convolutions with few multiply-adds per output (depthwise: kh * kw; one or two input
 channels) as one unrolled expression per output element: no reduction loop, so the innermost
-axis vectorizes. Four forms, each chosen where it measured fastest:
+axis vectorizes. On LLVM targets an NCHW depthwise convolution with a column stride of 1 or 2
+takes graphc.lower.conv_depthwise's kernel instead (one pass, no copies); these forms keep NHWC,
+channel multipliers, other strides, other targets and GRAPHC_DIRECT_CONV=0. Four forms, each
+chosen where it measured fastest:
 
 - rows (the general form): over the output in its own layout, from a padded copy of the input,
   so the taps' reads are plain affine loads without bounds tests;
