@@ -88,4 +88,3 @@ def depthwise_blocks(channels: int, pixels: int) -> int:
     """Channels per block (a block is whole planes): at most BLOCK_ELEMENTS of output where a
     plane is smaller, and at least MIN_BLOCKS blocks where there are channels enough."""
     return max(1, min(-(-channels // MIN_BLOCKS), BLOCK_ELEMENTS // max(pixels, 1)))
-

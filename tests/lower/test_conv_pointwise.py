@@ -27,6 +27,8 @@ CASES = [
     (1, 24, (7, 7), 40, "float32"),      # 49 pixels: a last chunk of one pixel, narrow tiles
     (1, 20, (6, 4), 12, "float32"),      # a last chunk of exactly one AVX2 vector
     (2, 16, (5, 5), 30, "float64"),      # narrow tiles in float64
+    (1, 32, (16, 16), 16, "float32"),    # 16 output channels: a whole tile, then one of 4 rows
+    (1, 13, (9, 9), 20, "float64"),      # 20: a whole tile, then one of 8 rows
 ]
 
 
