@@ -68,10 +68,11 @@ def declare_depthwise(module: ir.Module, symbol: str) -> ir.Function:
 
 
 def depthwise_block_function(module: ir.Module, symbol: str, vector_bytes: int | None = None) -> ir.Function:
-    """depthwise(w, x, c, channels, h, wd, oh, ow, pt, pl, ldw): for each channel q < channels,
-    c[q * oh * ow + y * ow + x] = sum over taps (i, j) of w[(i * kw + j) * ldw + q] *
-    x[q * h * wd + (y * sh + i * dh - pt) * wd + x * sw + j * dw - pl], the taps outside the
-    plane counting 0."""
+    """depthwise(w, x, c, channels, h, wd, oh, ow, pt, pl, ldw, flat, flat_stride): for each
+    channel q < channels, c[q * oh * ow + y * ow + x] = sum over taps (i, j) of
+    w[(i * kw + j) * ldw + q] * x[q * h * wd + (y * sh + i * dh - pt) * wd + x * sw + j * dw - pl],
+    the taps outside the plane counting 0; flattened where `flat` (the lane-mask table, rows
+    flat_stride apart) is not null."""
     fn = declare_depthwise(module, symbol)
     if not fn.is_declaration:
         return fn
@@ -90,9 +91,8 @@ def depthwise_block_function(module: ir.Module, symbol: str, vector_bytes: int |
                                   [vec.as_pointer(), I32, mask_t, vec])
     store_m = llvm_types.intrinsic(module, f"llvm.masked.store.v{lanes}{sfx}.p0", llvm_types.VOID,
                                    [vec, vec.as_pointer(), I32, mask_t])
-    plane_fn = _plane_function(module, symbol, t, size, lanes, (kh, kw, sh, sw, dh, dw),
-                               (vec, mask_t, ids_t, fma, load_m, store_m))
     kit = (vec, mask_t, ids_t, fma, load_m, store_m)
+    plane_fn = _plane_function(module, symbol, t, size, lanes, (kh, kw, sh, sw, dh, dw), kit)
     flat_fn = _flat_function(module, symbol, t, size, lanes, (kh, kw, dh, dw), kit) if (sh, sw) == (1, 1) else None
     fn.attributes.add("noinline")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -231,7 +231,8 @@ def _plane_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes
 
         def vector(x0: ir.Value) -> None:
             left = b.sub(b.mul(x0, _const(sw)), pl)                 # input column of lane 0, tap column 0
-            right = b.add(left, _const((lanes - 1) * sw + (kw - 1) * dw))
+            # the last input column any load reads (stride 2: the second vector's last lane)
+            right = b.add(left, _const(lanes * sw - 1 + (kw - 1) * dw))
             inside = b.and_(rows_inside, b.and_(b.and_(b.icmp_signed(">=", left, _const(0)), b.icmp_signed("<", right, wd)),
                                                 b.icmp_signed("<=", b.add(x0, _const(lanes)), ow)))
             at = vector_at(out_row, x0)

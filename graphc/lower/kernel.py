@@ -171,7 +171,7 @@ class ConvWindows:
     channels_last: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DepthwiseWindows:
     """A GemmCall that is an NCHW depthwise convolution (graphc.lower.conv_depthwise): C's row r
     (channel r) is B's plane r (h x w, unpadded) convolved with A's taps for channel r (the
@@ -185,8 +185,8 @@ class DepthwiseWindows:
     strides: tuple[int, int]
     dilations: tuple[int, int]
     pads: tuple[int, int]       # rows above, columns to the left
-    # planes narrower than a vector with stride 1 and the input's width (graphc.lower.conv_depthwise):
-    # bool [kh * kw, flat_stride], whether output pixel q reads inside the plane at tap (i, j)
+    # the flattened form (graphc.lower.conv_depthwise.flattened): bool [kh * kw, flat_stride],
+    # whether output pixel q reads inside the plane at tap (i, j)
     flat_masks: Buffer | None = None
     flat_stride: int = 0
 
