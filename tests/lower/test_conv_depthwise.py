@@ -23,7 +23,7 @@ GEOMETRIES = [
     (2, (70, 67), 3, (1, 1), "SAME", (1, 1)),            # by rows: plain vectors inside, borders both sides
     (4, (14, 14), 3, (2, 2), "SAME", (1, 1)),            # stride 2: two loads and a shuffle per tap
     (3, (37, 45), 3, (2, 2), [(1, 1), (1, 1)], (1, 1)),  # stride 2 with plain vectors
-    (2, (64, 64), 3, (2, 2), "SAME", (1, 1)),            # stride 2: the last vector's loads end at the row's end
+    (2, (64, 64), 3, (2, 2), [(1, 1), (1, 1)], (1, 1)),  # stride 2: the last vector's loads end at the row's end
     (6, (13, 13), 5, (2, 2), "SAME", (1, 1)),            # 25 taps, stride 2
     (2, (30, 33), 5, (1, 1), "SAME", (1, 1)),            # 25 taps, flattened
     (2, (40, 36), 5, (1, 1), "SAME", (1, 1)),            # 25 taps over three vectors a row
