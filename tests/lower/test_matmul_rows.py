@@ -57,3 +57,20 @@ def test_rows_that_do_not_follow_each_other_stay_batched():
                                                    transpose_a=True)):
         gemms = [k for k in _kernels(y, feed) if isinstance(k, GemmCall)]
         assert gemms and all(g.batch == (4,) for g in gemms)
+
+
+@pytest.mark.parametrize("n, rows", [(1000, 8), (36, 4), (30, 2), (31, 0)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_row_times_a_matrix_runs_several_rows_at_once(n, rows, dtype):
+    """x[1, k] @ W[n, k]^T (a classifier): one reduction loop over k with one accumulator per row
+    of a group of 8, 4 or 2 rows (the most that divides n; an odd n keeps one row at a time)."""
+    rng = np.random.default_rng(n)
+    k = 300
+    x = gc.placeholder(dtype, (1, k))
+    w = gc.constant(rng.normal(size=(n, k)).astype(dtype))
+    y = gc.matmul(x, w, transpose_b=True) + gc.constant(rng.normal(size=n).astype(dtype))
+    kernels = _kernels(y, {x: rng.normal(size=(1, k)).astype(dtype)})
+    product = [kern for kern in kernels if isinstance(kern, LoopKernel) and kern.reduced]
+    assert len(product) == 1 and not any(isinstance(kern, GemmCall) for kern in kernels)
+    assert len(product[0].accumulators) == max(rows, 1)
+    assert product[0].space == ((n // rows, k) if rows else (1, n, k))
