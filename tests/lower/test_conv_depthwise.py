@@ -24,7 +24,9 @@ GEOMETRIES = [
     (4, (14, 14), 3, (2, 2), "SAME", (1, 1)),            # stride 2: two loads and a shuffle per tap
     (3, (37, 45), 3, (2, 2), [(1, 1), (1, 1)], (1, 1)),  # stride 2 with plain vectors
     (2, (64, 64), 3, (2, 2), [(1, 1), (1, 1)], (1, 1)),  # stride 2: the last vector's loads end at the row's end
-    (6, (13, 13), 5, (2, 2), "SAME", (1, 1)),            # 25 taps, stride 2
+    (6, (13, 13), 5, (2, 2), "SAME", (1, 1)),            # 25 taps, stride 2: two output rows a vector (odd rows)
+    (3, (9, 12), 3, (1, 2), "SAME", (1, 1)),             # a column stride of 2 only, two output rows a vector
+    (2, (8, 8), 3, (2, 2), "SAME", (1, 1)),              # 4 columns: two output rows a vector in float64 too
     (2, (30, 33), 5, (1, 1), "SAME", (1, 1)),            # 25 taps, flattened
     (2, (40, 36), 5, (1, 1), "SAME", (1, 1)),            # 25 taps over three vectors a row
     (3, (11, 10), 3, (2, 1), [(1, 0), (2, 1)], (1, 1)),  # uneven strides and padding
