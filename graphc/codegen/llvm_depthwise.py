@@ -8,7 +8,7 @@ compacting rows computed over the padded width), plus an epilogue pass where it 
 fused; these layers read and write more than they compute (9 or 25 multiply-adds per element),
 so each pass cost about as much as the convolution. Here one pass reads the input and writes
 the output, and the block's epilogue (bias, clip, swish) runs on it while it is in cache.
-Two forms of a plane:
+Three forms of a plane:
 - by rows: a vector holds L consecutive output columns of one row (L = 16 float32 with
   AVX-512); tap (i, j) reads input row y * sh + i * dh - pt at columns x * sw + j * dw - pl.
   With stride 1 that is one unaligned load; with stride 2, tap columns j and j + 1 are the
