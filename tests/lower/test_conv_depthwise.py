@@ -36,6 +36,8 @@ GEOMETRIES = [
     (6, (7, 7), 3, (1, 1), "SAME", (1, 1)),              # flattened: 4 vectors of the 49 pixels
     (4, (8, 8), 3, (1, 1), "SAME", (2, 2)),              # flattened and dilated
     (3, (10, 7), 3, (1, 1), [(0, 0), (1, 1)], (1, 1)),   # flattened, rows unpadded
+    (3, (6, 6), 1, (1, 1), [(2, 2), (2, 2)], (1, 1)),    # one tap, padding wider than it: zero borders
+    (2, (10, 10), 3, (2, 2), [(4, 4), (4, 4)], (2, 2)),  # stride 2 and dilated: a load per tap column
 ]
 
 
