@@ -117,17 +117,14 @@ def depthwise_block_function(module: ir.Module, symbol: str, vector_bytes: int |
     columns = b.sdiv(b.add(ow, _const(lanes - 1)), _const(lanes))
     table = b.alloca(bits_t, size=b.mul(columns, _const(per_column)), name="masks")
     lane_ids = ir.Constant(ids_t, list(range(lanes)))
-    wd_lanes = b.shuffle_vector(b.insert_element(ir.Constant(ids_t, ir.Undefined), b.trunc(wd, I32), ir.Constant(I32, 0)),
-                                ir.Constant(ids_t, ir.Undefined), ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
+    wd_lanes = _splat(b, b.trunc(wd, I32), ids_t)
 
     def column_masks(v: ir.Value) -> None:
         left = b.sub(b.mul(v, _const(lanes * sw)), pl)
         for j in range(kw):
             for part in range(sw):
                 first = b.trunc(b.add(left, _const(j * dw + part * lanes)), I32)
-                pos = b.add(b.shuffle_vector(b.insert_element(ir.Constant(ids_t, ir.Undefined), first, ir.Constant(I32, 0)),
-                                             ir.Constant(ids_t, ir.Undefined),
-                                             ir.Constant(ir.VectorType(I32, lanes), [0] * lanes)), lane_ids)
+                pos = b.add(_splat(b, first, ids_t), lane_ids)
                 inside = b.and_(b.icmp_signed(">=", pos, ir.Constant(ids_t, [0] * lanes)), b.icmp_signed("<", pos, wd_lanes))
                 b.store(b.bitcast(inside, bits_t), b.gep(table, [b.add(b.mul(v, _const(per_column)), _const(j * sw + part))]))
 
@@ -153,6 +150,27 @@ def depthwise_block_function(module: ir.Module, symbol: str, vector_bytes: int |
     return fn
 
 
+def _splat(b: ir.IRBuilder, value: ir.Value, vtype: ir.VectorType) -> ir.Value:
+    """`value` in every lane of a vector of type `vtype`."""
+    one = b.insert_element(ir.Constant(vtype, ir.Undefined), value, ir.Constant(I32, 0))
+    return b.shuffle_vector(one, ir.Constant(vtype, ir.Undefined), ir.Constant(ir.VectorType(I32, vtype.count), [0] * vtype.count))
+
+
+def _tap_weights(b: ir.IRBuilder, w: ir.Value, ldw: ir.Value, kh: int, kw: int, vec: ir.VectorType) -> list[list[ir.Value]]:
+    """One channel's taps, each splat over a vector: tap (i, j) at w[(i * kw + j) * ldw]."""
+    return [[_splat(b, b.load(b.gep(w, [b.mul(_const(i * kw + j), ldw)])), vec) for j in range(kw)] for i in range(kh)]
+
+
+def _plane_entry(module: ir.Module, name: str, t: ir.Type, lanes: int) -> tuple[ir.Function, ir.IRBuilder]:
+    """A plane function (by rows, or two output rows a vector): (w, x, c, h, wd, oh, ow, pt, pl,
+    ldw, masks), the row mode's table of lane masks last."""
+    p_t = t.as_pointer()
+    fn, b = _function(module, name, [p_t, p_t, p_t] + [I64] * 7 + [ir.IntType(lanes).as_pointer()])
+    for arg in fn.args[:3]:
+        arg.add_attribute("noalias")
+    return fn, b
+
+
 def _plane_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes: int,
                     geometry: tuple[int, ...], kit: tuple) -> ir.Function:
     """plane(w, x, c, h, wd, oh, ow, pt, pl, ldw, masks): one channel's plane (see
@@ -160,22 +178,14 @@ def _plane_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes
     input's rows a vector apart, and wide planes ran 1.45x as long)."""
     kh, kw, sh, sw, dh, dw = geometry
     vec, mask_t, ids_t, fma, load_m, store_m = kit
-    p_t = t.as_pointer()
-    bits_t = ir.IntType(lanes)
-    fn, b = _function(module, f"{symbol}_plane", [p_t, p_t, p_t] + [I64] * 7 + [bits_t.as_pointer()])
+    fn, b = _plane_entry(module, f"{symbol}_plane", t, lanes)
     w, x, c, h, wd, oh, ow, pt, pl, ldw, table = fn.args
-    for arg in (w, x, c):
-        arg.add_attribute("noalias")
     zero_vec = ir.Constant(vec, [0.0] * lanes)
     lane_ids = ir.Constant(ids_t, list(range(lanes)))
     every_other = ir.Constant(ir.VectorType(I32, lanes), [2 * lane for lane in range(lanes)])
     odd_lanes = ir.Constant(ir.VectorType(I32, lanes), [2 * lane + 1 for lane in range(lanes)])
 
-    def splat(value: ir.Value, vtype: ir.Type) -> ir.Value:
-        one = b.insert_element(ir.Constant(vtype, ir.Undefined), value, ir.Constant(I32, 0))
-        return b.shuffle_vector(one, ir.Constant(vtype, ir.Undefined), ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
-
-    weights = [[splat(b.load(b.gep(w, [b.mul(_const(i * kw + j), ldw)])), vec) for j in range(kw)] for i in range(kh)]
+    weights = _tap_weights(b, w, ldw, kh, kw, vec)
 
     def vector_at(base: ir.Value, offset: ir.Value) -> ir.Value:
         return b.bitcast(b.gep(base, [offset]), vec.as_pointer())
@@ -254,7 +264,7 @@ def _plane_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes
                 with plain:
                     b.store(taps(starts, left, None, column), at, align=size)
                 with border:
-                    stored = b.icmp_signed("<", lane_ids, splat(b.trunc(b.sub(ow, x0), I32), ids_t))
+                    stored = b.icmp_signed("<", lane_ids, _splat(b, b.trunc(b.sub(ow, x0), I32), ids_t))
                     b.call(store_m, [taps(starts, left, row_ok, column), at, ir.Constant(I32, size), stored])
 
         counted_loop(b, fn, _const(0), ow, _const(lanes), vector, name="vector")
@@ -276,31 +286,24 @@ def _row_pairs_function(module: ir.Module, symbol: str, t: ir.Type, size: int, l
     alone, 125 either way in the model)."""
     kh, kw, sh, dh = geometry
     vec, mask_t, ids_t, fma, load_m, store_m = kit
-    p_t = t.as_pointer()
     bits_t = ir.IntType(lanes)
     half = lanes // 2
-    fn, b = _function(module, f"{symbol}_pairs", [p_t, p_t, p_t] + [I64] * 7 + [bits_t.as_pointer()])
+    fn, b = _plane_entry(module, f"{symbol}_pairs", t, lanes)
     w, x, c, h, wd, oh, ow, pt, pl, ldw, table = fn.args
-    for arg in (w, x, c):
-        arg.add_attribute("noalias")
     zero_vec = ir.Constant(vec, [0.0] * lanes)
     lane_ids = ir.Constant(ids_t, list(range(lanes)))
     shuffles = [ir.Constant(ir.VectorType(I32, lanes), [2 * q + odd for q in range(half)] + [lanes + 2 * q + odd for q in range(half)])
                 for odd in (0, 1)]
 
-    def splat(value: ir.Value, vtype: ir.Type) -> ir.Value:
-        one = b.insert_element(ir.Constant(vtype, ir.Undefined), value, ir.Constant(I32, 0))
-        return b.shuffle_vector(one, ir.Constant(vtype, ir.Undefined), ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
-
-    weights = [[splat(b.load(b.gep(w, [b.mul(_const(i * kw + j), ldw)])), vec) for j in range(kw)] for i in range(kh)]
+    weights = _tap_weights(b, w, ldw, kh, kw, vec)
     # the first column of vectors' masks (row mode's table, tap column e, first part): input
     # columns e - pl + l inside the row
     column_bits = [b.load(b.gep(table, [_const(e * 2)])) for e in range(kw)]
     none = ir.Constant(bits_t, 0)
     ow32 = b.trunc(ow, I32)
-    first_row = b.icmp_signed("<", lane_ids, splat(ow32, ids_t))
+    first_row = b.icmp_signed("<", lane_ids, _splat(b, ow32, ids_t))
     second_row = b.and_(b.icmp_signed(">=", lane_ids, ir.Constant(ids_t, [half] * lanes)),
-                        b.icmp_signed("<", lane_ids, splat(b.add(ow32, ir.Constant(I32, half)), ids_t)))
+                        b.icmp_signed("<", lane_ids, _splat(b, b.add(ow32, ir.Constant(I32, half)), ids_t)))
 
     def pair(y: ir.Value) -> None:
         second = b.icmp_signed("<", b.add(y, _const(1)), oh)
@@ -349,11 +352,7 @@ def _flat_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes:
     bytes_t = ir.VectorType(llvm_types.I8, lanes)
     lane_ids = ir.Constant(ids_t, list(range(lanes)))
 
-    def splat(value: ir.Value, vtype: ir.Type) -> ir.Value:
-        one = b.insert_element(ir.Constant(vtype, ir.Undefined), value, ir.Constant(I32, 0))
-        return b.shuffle_vector(one, ir.Constant(vtype, ir.Undefined), ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
-
-    weights = [[splat(b.load(b.gep(w, [b.mul(_const(i * kw + j), ldw)])), vec) for j in range(kw)] for i in range(kh)]
+    weights = _tap_weights(b, w, ldw, kh, kw, vec)
 
     def vector(q: ir.Value) -> None:
         total = zero_vec
@@ -365,7 +364,7 @@ def _flat_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes:
                 offset = b.add(b.mul(b.sub(_const(i * dh), pt), wd), b.sub(_const(j * dw), pl))
                 at = b.bitcast(b.gep(x, [b.add(q, offset)]), vec.as_pointer())
                 total = b.call(fma, [b.call(load_m, [at, ir.Constant(I32, size), mask, zero_vec]), weights[i][j], total])
-        stored = b.icmp_signed("<", lane_ids, splat(b.trunc(b.sub(pixels, q), I32), ids_t))
+        stored = b.icmp_signed("<", lane_ids, _splat(b, b.trunc(b.sub(pixels, q), I32), ids_t))
         b.call(store_m, [total, b.bitcast(b.gep(c, [q]), vec.as_pointer()), ir.Constant(I32, size), stored])
 
     counted_loop(b, fn, _const(0), pixels, _const(lanes), vector, name="flat")
