@@ -35,7 +35,7 @@ def load_blocks(kp: KernelProgram, code_digest: str) -> None:
     for g in walk_kernels(kp.kernels):
         if isinstance(g, GemmCall) and g.depthwise is not None:
             d = g.depthwise
-            symbol = depthwise_symbol(g.c.dtype.name, d.taps, d.strides, d.dilations)
+            symbol = depthwise_symbol(g.c.dtype.name, d.taps, d.strides, d.dilations, d.combiner)
             _load(symbol, lambda module, symbol=symbol: depthwise_block_function(module, symbol), code_digest)
         elif isinstance(g, GemmCall) and g.window is not None:
             _load(conv_symbol(g.c.dtype.name), lambda module, name=g.c.dtype.name: conv_block_function(module, name),

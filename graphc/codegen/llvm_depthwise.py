@@ -42,16 +42,19 @@ from .llvm_loops import counted_loop
 I64 = llvm_types.I64
 I32 = llvm_types.I32
 DEPTHWISE_PREFIX = "graphc_depthwise_"
+MAXPOOL_PREFIX = "graphc_maxpool_"
 PAIRED_LOADS = True
 ROW_PAIRS = True   # stride 2 into rows of at most half a vector: two output rows a vector (see _row_pairs_function)
-_SYMBOL = re.compile(DEPTHWISE_PREFIX + r"(f32|f64)_(\d+)x(\d+)_s(\d+)x(\d+)_d(\d+)x(\d+)$")
+_SYMBOL = re.compile(r"graphc_(depthwise|maxpool)_(f32|f64)_(\d+)x(\d+)_s(\d+)x(\d+)_d(\d+)x(\d+)$")
 
 
 def depthwise_symbol(dtype_name: str, taps: tuple[int, int], strides: tuple[int, int],
-                     dilations: tuple[int, int]) -> str:
-    """The block function's name: its dtype and tap geometry, which its code is unrolled for."""
+                     dilations: tuple[int, int], combiner: str = "sum") -> str:
+    """The block function's name: what it computes (a depthwise convolution, or a max pool with
+    combiner "max"), its dtype and tap geometry, which its code is unrolled for."""
     kind = "f32" if dtype_name == "float32" else "f64"
-    return f"{DEPTHWISE_PREFIX}{kind}_{taps[0]}x{taps[1]}_s{strides[0]}x{strides[1]}_d{dilations[0]}x{dilations[1]}"
+    prefix = MAXPOOL_PREFIX if combiner == "max" else DEPTHWISE_PREFIX
+    return f"{prefix}{kind}_{taps[0]}x{taps[1]}_s{strides[0]}x{strides[1]}_d{dilations[0]}x{dilations[1]}"
 
 
 def _depthwise_type(dtype_name: str) -> ir.FunctionType:
@@ -65,7 +68,7 @@ def declare_depthwise(module: ir.Module, symbol: str) -> ir.Function:
     fn = module.globals.get(symbol)
     if fn is not None:
         return fn
-    dtype_name = "float32" if _SYMBOL.match(symbol).group(1) == "f32" else "float64"
+    dtype_name = "float32" if _SYMBOL.match(symbol).group(2) == "f32" else "float64"
     return ir.Function(module, _depthwise_type(dtype_name), name=symbol)
 
 
@@ -78,7 +81,7 @@ def depthwise_block_function(module: ir.Module, symbol: str, vector_bytes: int |
     fn = declare_depthwise(module, symbol)
     if not fn.is_declaration:
         return fn
-    kind, kh, kw, sh, sw, dh, dw = _SYMBOL.match(symbol).groups()
+    what, kind, kh, kw, sh, sw, dh, dw = _SYMBOL.match(symbol).groups()
     kh, kw, sh, sw, dh, dw = (int(v) for v in (kh, kw, sh, sw, dh, dw))
     if sw not in (1, 2):
         raise ValueError(f"depthwise block function: column stride {sw} (1 or 2 only)")
@@ -88,12 +91,12 @@ def depthwise_block_function(module: ir.Module, symbol: str, vector_bytes: int |
     mask_t = ir.VectorType(llvm_types.I1, lanes)
     ids_t = ir.VectorType(I32, lanes)
     sfx = llvm_types.suffix(t)
-    fma = llvm_types.intrinsic(module, f"llvm.fmuladd.v{lanes}{sfx}", vec, [vec, vec, vec])
+    combine = _Combiner(module, what, vec, sfx)
     load_m = llvm_types.intrinsic(module, f"llvm.masked.load.v{lanes}{sfx}.p0", vec,
                                   [vec.as_pointer(), I32, mask_t, vec])
     store_m = llvm_types.intrinsic(module, f"llvm.masked.store.v{lanes}{sfx}.p0", llvm_types.VOID,
                                    [vec, vec.as_pointer(), I32, mask_t])
-    kit = (vec, mask_t, ids_t, fma, load_m, store_m)
+    kit = (vec, mask_t, ids_t, combine, load_m, store_m)
     plane_fn = _plane_function(module, symbol, t, size, lanes, (kh, kw, sh, sw, dh, dw), kit)
     flat_fn = _flat_function(module, symbol, t, size, lanes, (kh, kw, dh, dw), kit) if (sh, sw) == (1, 1) else None
     fn.attributes.add("noinline")
@@ -156,9 +159,32 @@ def _splat(b: ir.IRBuilder, value: ir.Value, vtype: ir.VectorType) -> ir.Value:
     return b.shuffle_vector(one, ir.Constant(vtype, ir.Undefined), ir.Constant(ir.VectorType(I32, vtype.count), [0] * vtype.count))
 
 
-def _tap_weights(b: ir.IRBuilder, w: ir.Value, ldw: ir.Value, kh: int, kw: int, vec: ir.VectorType) -> list[list[ir.Value]]:
-    """One channel's taps, each splat over a vector: tap (i, j) at w[(i * kw + j) * ldw]."""
+def _tap_weights(b: ir.IRBuilder, w: ir.Value, ldw: ir.Value, kh: int, kw: int, vec: ir.VectorType,
+                 combine: _Combiner) -> list[list[ir.Value | None]]:
+    """One channel's taps, each splat over a vector: tap (i, j) at w[(i * kw + j) * ldw] (None
+    for a pool, which has no weights)."""
+    if not combine.weighted:
+        return [[None] * kw for _ in range(kh)]
     return [[_splat(b, b.load(b.gep(w, [b.mul(_const(i * kw + j), ldw)])), vec) for j in range(kw)] for i in range(kh)]
+
+
+class _Combiner:
+    """How a tap's vector joins the window's running value: a depthwise convolution's
+    multiply-add with the tap's weight from 0, or a max pool's maximum from -inf (graphc's
+    maximum: the running value where it compares greater, else the tap, NaN where either is
+    NaN, as the loop kernels' max pools compute it). Masked loads read `fill` outside the plane."""
+
+    def __init__(self, module: ir.Module, what: str, vec: ir.VectorType, sfx: str) -> None:
+        self.weighted = what == "depthwise"
+        self.fill = ir.Constant(vec, [0.0 if self.weighted else float("-inf")] * vec.count)
+        if self.weighted:
+            self.fma = llvm_types.intrinsic(module, f"llvm.fmuladd.v{vec.count}{sfx}", vec, [vec, vec, vec])
+
+    def __call__(self, b: ir.IRBuilder, value: ir.Value, weight: ir.Value | None, total: ir.Value) -> ir.Value:
+        if self.weighted:
+            return b.call(self.fma, [value, weight, total])
+        kept = b.select(b.fcmp_ordered(">", total, value), total, value)
+        return b.select(b.fcmp_unordered("uno", total, value), b.fadd(total, value), kept)
 
 
 def _plane_entry(module: ir.Module, name: str, t: ir.Type, lanes: int) -> tuple[ir.Function, ir.IRBuilder]:
@@ -177,15 +203,15 @@ def _plane_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes
     depthwise_block_function), row by row (column by column, each column of vectors read the
     input's rows a vector apart, and wide planes ran 1.45x as long)."""
     kh, kw, sh, sw, dh, dw = geometry
-    vec, mask_t, ids_t, fma, load_m, store_m = kit
+    vec, mask_t, ids_t, combine, load_m, store_m = kit
     fn, b = _plane_entry(module, f"{symbol}_plane", t, lanes)
     w, x, c, h, wd, oh, ow, pt, pl, ldw, table = fn.args
-    zero_vec = ir.Constant(vec, [0.0] * lanes)
+    fill = combine.fill
     lane_ids = ir.Constant(ids_t, list(range(lanes)))
     every_other = ir.Constant(ir.VectorType(I32, lanes), [2 * lane for lane in range(lanes)])
     odd_lanes = ir.Constant(ir.VectorType(I32, lanes), [2 * lane + 1 for lane in range(lanes)])
 
-    weights = _tap_weights(b, w, ldw, kh, kw, vec)
+    weights = _tap_weights(b, w, ldw, kh, kw, vec, combine)
 
     def vector_at(base: ir.Value, offset: ir.Value) -> ir.Value:
         return b.bitcast(b.gep(base, [offset]), vec.as_pointer())
@@ -194,7 +220,7 @@ def _plane_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes
         """The vector's sums; with row_ok (a vector at the plane's border), each tap row only
         where it lies inside the plane (a branch), each read through the mask of the lanes
         inside the row."""
-        total = zero_vec
+        total = fill
         masks = []
         if row_ok is not None:
             first = b.mul(column, _const(kw * sw))
@@ -218,7 +244,7 @@ def _plane_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes
                         if row_ok is None:
                             parts.append(b.load(at, align=size))
                         else:
-                            parts.append(b.call(load_m, [at, ir.Constant(I32, size), masks[j][part], zero_vec]))
+                            parts.append(b.call(load_m, [at, ir.Constant(I32, size), masks[j][part], fill]))
                     loaded[j] = parts
                 return loaded[j]
 
@@ -231,7 +257,7 @@ def _plane_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes
                 else:
                     pair = parts_at(j)
                     value = b.shuffle_vector(pair[0], pair[1], every_other)
-                summed = b.call(fma, [value, weights[i][j], summed])
+                summed = combine(b, value, weights[i][j], summed)
             if row_ok is None:
                 total = summed
             else:
@@ -285,17 +311,17 @@ def _row_pairs_function(module: ir.Module, symbol: str, t: ir.Type, size: int, l
     -> 37 us; alone 49 -> 35. With 5 x 5 taps (efficientnet_b0's [672]) no change (109 -> 113
     alone, 125 either way in the model)."""
     kh, kw, sh, dh = geometry
-    vec, mask_t, ids_t, fma, load_m, store_m = kit
+    vec, mask_t, ids_t, combine, load_m, store_m = kit
     bits_t = ir.IntType(lanes)
     half = lanes // 2
     fn, b = _plane_entry(module, f"{symbol}_pairs", t, lanes)
     w, x, c, h, wd, oh, ow, pt, pl, ldw, table = fn.args
-    zero_vec = ir.Constant(vec, [0.0] * lanes)
+    fill = combine.fill
     lane_ids = ir.Constant(ids_t, list(range(lanes)))
     shuffles = [ir.Constant(ir.VectorType(I32, lanes), [2 * q + odd for q in range(half)] + [lanes + 2 * q + odd for q in range(half)])
                 for odd in (0, 1)]
 
-    weights = _tap_weights(b, w, ldw, kh, kw, vec)
+    weights = _tap_weights(b, w, ldw, kh, kw, vec, combine)
     # the first column of vectors' masks (row mode's table, tap column e, first part): input
     # columns e - pl + l inside the row
     column_bits = [b.load(b.gep(table, [_const(e * 2)])) for e in range(kw)]
@@ -307,7 +333,7 @@ def _row_pairs_function(module: ir.Module, symbol: str, t: ir.Type, size: int, l
 
     def pair(y: ir.Value) -> None:
         second = b.icmp_signed("<", b.add(y, _const(1)), oh)
-        total = zero_vec
+        total = fill
         for i in range(kh):
             rows = [b.add(b.sub(b.mul(b.add(y, _const(r)), _const(sh)), pt), _const(i * dh)) for r in (0, 1)]
             ok = [b.and_(b.icmp_signed(">=", r, _const(0)), b.icmp_signed("<", r, h)) for r in rows]
@@ -318,11 +344,11 @@ def _row_pairs_function(module: ir.Module, symbol: str, t: ir.Type, size: int, l
                 for r in (0, 1):
                     mask = b.bitcast(b.select(ok[r], column_bits[e], none), mask_t)
                     at = b.bitcast(b.gep(starts[r], [_const(e)]), vec.as_pointer())
-                    loaded.append(b.call(load_m, [at, ir.Constant(I32, size), mask, zero_vec]))
+                    loaded.append(b.call(load_m, [at, ir.Constant(I32, size), mask, fill]))
                 for j in (e, e + 1):
                     if j < kw:
                         value = b.shuffle_vector(loaded[0], loaded[1], shuffles[j % 2])
-                        total = b.call(fma, [value, weights[i][j], total])
+                        total = combine(b, value, weights[i][j], total)
         out = b.gep(c, [b.mul(y, ow)])
         b.call(store_m, [total, b.bitcast(out, vec.as_pointer()), ir.Constant(I32, size), first_row])
         with b.if_then(second):   # row y + 1 from lane L / 2 on: its first column at lane L / 2
@@ -342,20 +368,20 @@ def _flat_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes:
     (masks[(i * kw + j) * stride + q], made at compile time). A plane of 7 x 7 is 4 vectors
     where rows of 7 were 7."""
     kh, kw, dh, dw = geometry
-    vec, mask_t, ids_t, fma, load_m, store_m = kit
+    vec, mask_t, ids_t, combine, load_m, store_m = kit
     p_t = t.as_pointer()
     fn, b = _function(module, f"{symbol}_flat", [p_t, p_t, p_t] + [I64] * 5 + [llvm_types.I8P, I64])
     w, x, c, pixels, wd, pt, pl, ldw, masks, stride = fn.args
     for arg in (w, x, c, masks):
         arg.add_attribute("noalias")
-    zero_vec = ir.Constant(vec, [0.0] * lanes)
+    fill = combine.fill
     bytes_t = ir.VectorType(llvm_types.I8, lanes)
     lane_ids = ir.Constant(ids_t, list(range(lanes)))
 
-    weights = _tap_weights(b, w, ldw, kh, kw, vec)
+    weights = _tap_weights(b, w, ldw, kh, kw, vec, combine)
 
     def vector(q: ir.Value) -> None:
-        total = zero_vec
+        total = fill
         for i in range(kh):
             for j in range(kw):
                 row = b.gep(masks, [b.add(b.mul(_const(i * kw + j), stride), q)])
@@ -363,7 +389,7 @@ def _flat_function(module: ir.Module, symbol: str, t: ir.Type, size: int, lanes:
                                        ir.Constant(bytes_t, [0] * lanes))
                 offset = b.add(b.mul(b.sub(_const(i * dh), pt), wd), b.sub(_const(j * dw), pl))
                 at = b.bitcast(b.gep(x, [b.add(q, offset)]), vec.as_pointer())
-                total = b.call(fma, [b.call(load_m, [at, ir.Constant(I32, size), mask, zero_vec]), weights[i][j], total])
+                total = combine(b, b.call(load_m, [at, ir.Constant(I32, size), mask, fill]), weights[i][j], total)
         stored = b.icmp_signed("<", lane_ids, _splat(b, b.trunc(b.sub(pixels, q), I32), ids_t))
         b.call(store_m, [total, b.bitcast(b.gep(c, [q]), vec.as_pointer()), ir.Constant(I32, size), stored])
 

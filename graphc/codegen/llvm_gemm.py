@@ -120,7 +120,7 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
         t = llvm_types.value_type(g.c.dtype)
         if g.depthwise is not None:
             d = g.depthwise
-            depthwise = declare_depthwise(module, depthwise_symbol(g.c.dtype.name, d.taps, d.strides, d.dilations))
+            depthwise = declare_depthwise(module, depthwise_symbol(g.c.dtype.name, d.taps, d.strides, d.dilations, d.combiner))
         elif g.window is not None:
             conv = declare_conv(module, g.c.dtype.name)
         elif g.pointwise:

@@ -18,7 +18,8 @@ stride-2 ones into 28 x 28 and 7 x 7 (1.2-2x).
 
 Where: LLVM targets (Lowering.direct_conv; GRAPHC_DIRECT_CONV=0 turns it off), NCHW, one
 input channel per group and as many groups as channels (a channel multiplier of one), column
-strides of 1 or 2, float32 and float64. Everything else keeps the loop kernels.
+strides of 1 or 2, float32 and float64. Everything else keeps the loop kernels. NCHW max pools
+of the same strides take the same kernel with a maximum for the multiply-add (maxpool_planes).
 """
 from __future__ import annotations
 
@@ -28,11 +29,12 @@ import numpy as np
 
 from ..ir.dtypes import bool_, float32, float64
 from ..ir.node import Node
-from .conv_gemm import conv_shape, image_layout
+from .conv_gemm import ConvShape, conv_shape, image_layout
 from .kernel import DepthwiseWindows, GemmCall
 from .library_table import stored
 
 ENABLED = True           # False: the loop kernels (graphc.lower.conv_unrolled), to measure the difference
+MAX_POOLS = True         # False: max pools as loop kernels (graphc.lower.library_nn), to measure the difference
 # stride 1, the output as wide as the input, and a table of lane masks of at most this many
 # bytes (taps x pixels: 3 x 3 taps over 56 x 56, not over 112 x 112): the flattened form
 FLAT_TABLE_BYTES = 32 << 10
@@ -54,14 +56,42 @@ def conv2d_depthwise(lw: Any, node: Node) -> bool:
     if s.fmt != "NCHW" or f.shape[2] != 1 or node.attrs.get("groups", 1) != s.ci or s.co != s.ci \
             or s.sw not in (1, 2) or min(s.n, s.oh, s.ow, s.co) == 0:
         return False
+    _planes(lw, node, stored(lw, node, f), x, out, s, "sum")
+    return True
+
+
+def maxpool_planes(lw: Any, node: Node, s: ConvShape) -> bool:
+    """Lower an NCHW max pool (s: its window as a convolution's shape, one channel per group) as
+    the depthwise kernel with a maximum for the multiply-add; False (nothing emitted) where it
+    does not apply.
+
+    Why: as a loop kernel, a 3 x 3 stride-2 max pool read each tap through a bounds test and a
+    select, and its stride-2 columns vectorized as gathers. Here vectors at the plane's border
+    load through lane masks (-inf outside) and stride 2 takes the even and odd lanes of two
+    loads, as in the convolutions. resnet18's pool alone ([64] 112 x 112 -> 56 x 56, profiled):
+    252 -> 209 us at one thread, 137 -> 107 at two. In the model it is bound by its input
+    coming from L3 (in-process A/B, MAX_POOLS False against True, both ways: resnet18 within
+    noise, 0.998-1.004; squeezenet1_1 0.977 and 1/1.006 at two threads)."""
+    x = node.inputs[0]
+    out = node.outputs[0]
+    if not (ENABLED and MAX_POOLS and lw.direct_conv) or s.fmt != "NCHW" or x.dtype != out.dtype \
+            or x.dtype not in (float32, float64) or s.sw not in (1, 2) or min(s.n, s.oh, s.ow, s.co) == 0:
+        return False
+    _planes(lw, node, None, x, out, s, "max")
+    return True
+
+
+def _planes(lw: Any, node: Node, a: Any, x: Any, out: Any, s: ConvShape, combiner: str) -> None:
+    """The GemmCall: rows are channels, columns a plane's pixels, the reduction its taps (A
+    holds them; a max pool has none, and passes B for A)."""
     plane = s.h * s.w
     masks, stride = flat_masks(lw, node, s) if flattened(s) else (None, 0)
     window = DepthwiseWindows(s.h, s.w, s.oh, s.ow, (s.kh, s.kw), (s.sh, s.sw), (s.dh, s.dw), (s.pt, s.pl),
-                              masks, stride)
-    lw.kernels.append(GemmCall(f"k{len(lw.kernels)}_gemm", stored(lw, node, f), stored(lw, node, x),
+                              masks, stride, combiner)
+    b = stored(lw, node, x)
+    lw.kernels.append(GemmCall(f"k{len(lw.kernels)}_gemm", b if a is None else a, b,
                                lw.buffer_of[out], s.co, s.oh * s.ow, s.kh * s.kw, False, False, (s.n,), (0,),
                                (s.ci * plane,), node, layout=image_layout(s.fmt), depthwise=window))
-    return True
 
 
 def flattened(s: Any) -> bool:

@@ -189,6 +189,8 @@ class DepthwiseWindows:
     # whether output pixel q reads inside the plane at tap (i, j)
     flat_masks: Buffer | None = None
     flat_stride: int = 0
+    # "sum": a convolution (A holds the taps); "max": a max pool (A is unused, taps outside count -inf)
+    combiner: str = "sum"
 
 
 @dataclass(eq=False)

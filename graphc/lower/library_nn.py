@@ -16,8 +16,8 @@ from ..ops import scalar as sexpr
 from . import index as iexpr
 from .loop_builder import LoopBuilder, condition, index_value
 from .conv_geometry import backward_tap, forward_tap, hwc, layout, pads
-from .conv_gemm import conv2d_as_gemm, conv2d_backprop_filter_as_gemm, conv2d_backprop_input_as_gemm
-from .conv_depthwise import conv2d_depthwise
+from .conv_gemm import ConvShape, conv2d_as_gemm, conv2d_backprop_filter_as_gemm, conv2d_backprop_input_as_gemm
+from .conv_depthwise import conv2d_depthwise, maxpool_planes
 from .conv_direct import conv2d_direct, pointwise_direct
 from .conv_pointwise import conv2d_pointwise
 from .conv_unrolled import conv2d_unrolled, group_channel
@@ -159,6 +159,9 @@ def _pool(lw: Any, node: Node) -> None:
     (x,) = node.inputs
     out = node.outputs[0]
     fmt, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl = _pool_setup(node, tuple(x.shape), tuple(out.shape))
+    if node.type == "MaxPool" and maxpool_planes(lw, node, ConvShape(fmt, n, h, w, c, oh, ow, c, kh, kw, sh, sw,
+                                                                      *_dilations(node), pt, pl)):
+        return
     if fmt == "NCHW" and kh * kw <= UNROLLED_POOL_TAPS:
         _pool_unrolled(lw, node)
         return

@@ -99,6 +99,11 @@ def _gemm_lines(k: GemmCall) -> list[str]:
         b = f"windows(%{k.b.id}, steps %{w.koff.id}, ow={w.ow}, row_step={w.row_step}, col_step={w.col_step})"
         return [f"{k.name} direct-conv %{k.c.id}[{k.m}x{k.n}] = {a}[{k.m}x{k.k}] @ {b}{batch}{_origin(k.node)}"] + \
             _epilogue_lines(k)
+    if k.depthwise is not None and k.depthwise.combiner == "max":   # a max pool over each plane of B
+        d = k.depthwise
+        return [f"{k.name} max-pool %{k.c.id}[{k.m}x{d.oh}x{d.ow}] = windows {d.taps[0]}x{d.taps[1]} of "
+                f"%{k.b.id}[{k.m}x{d.h}x{d.w}] strides {d.strides} dilations {d.dilations} pads {d.pads}"
+                f"{' flat' if d.flat_masks is not None else ''}{batch}{_origin(k.node)}"] + _epilogue_lines(k)
     if k.depthwise is not None:   # a depthwise convolution: each plane of B with its channel's taps
         d = k.depthwise
         return [f"{k.name} depthwise-conv %{k.c.id}[{k.m}x{d.oh}x{d.ow}] = taps {a}[{d.taps[0]}x{d.taps[1]}x{k.m}] * "
