@@ -97,18 +97,20 @@ def test_blocks_are_whole_panels_and_tiles_small_and_enough(m, n, k):
     else:
         assert rows * cols <= max(BLOCK_ELEMENTS, PANEL_ROWS * 64)
     blocks = -(-m // rows) * -(-n // cols)
-    if m * n * k >= SPLIT_WORK:   # every thread gets work
-        assert blocks >= min(MIN_BLOCKS, -(-m // PANEL_ROWS) * -(-n // 32)), (rows, cols)
+    if m * n * k >= SPLIT_WORK:   # every thread gets work (a projection: in blocks of columns only)
+        projection = k >= m and rows == m and blocks >= conv_pointwise.COLUMN_ONLY_BLOCKS
+        assert projection or blocks >= min(MIN_BLOCKS, -(-m // PANEL_ROWS) * -(-n // 32)), (rows, cols)
 
 
-def test_a_projection_packs_its_pixels_for_few_blocks_of_rows():
-    """A long reduction (a projection) is cut into columns first: cut into blocks of channels,
-    each block of one panel would pack all of x again."""
-    m, n, k = 96, 196, 576
-    rows, cols = pointwise_blocks(m, n, k)
-    assert rows > PANEL_ROWS and cols < n
-    rows, cols = pointwise_blocks(m, n, CHANNEL_BLOCK_MAX_K)   # an expansion's short reduction
-    assert (rows, cols) == (PANEL_ROWS, n)
+def test_a_projection_packs_its_pixels_once():
+    """A long reduction (a projection) is cut into columns only, where they make blocks enough:
+    each block of rows would pack its chunks of pixels again (14 x 14 and 28 x 28 planes: 7
+    columns of blocks, cut into 2 row blocks before)."""
+    for m, n, k in [(96, 196, 576), (64, 196, 384), (32, 784, 192), (24, 3136, 144)]:
+        rows, cols = pointwise_blocks(m, n, k)
+        assert rows == m and cols < n and -(-n // cols) >= conv_pointwise.COLUMN_ONLY_BLOCKS
+    rows, cols = pointwise_blocks(96, 196, CHANNEL_BLOCK_MAX_K)   # an expansion's short reduction
+    assert (rows, cols) == (PANEL_ROWS, 196)
 
 
 def test_it_is_left_to_the_other_forms_where_it_does_not_apply(monkeypatch):
