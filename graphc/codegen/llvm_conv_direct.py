@@ -33,7 +33,12 @@ patch matrix read where it lies:
   others; the group's leading tile also prefetches its filter lines PREFETCH_STEPS ahead to L2.
   In a model the weights are cold (each convolution's were last read a whole forward pass
   ago): resnet18's layer4 ran 0.77 of its time, layer3 0.87, the whole model 0.90 at one
-  thread; with every tile prefetching, convolutions whose filter is in L2 lost 3-7%;
+  thread; with every tile prefetching, convolutions whose filter is in L2 lost 3-7%. The steps
+  are cut into round(k / chunk) even chunks (BALANCED_CHUNKS, a multiple of UNROLL steps each),
+  not full chunks and a rest: resnet18's stem (147 steps) ran a chunk of 128 and one of 19, the
+  tiles' sums going through scratch in between; as one chunk it ran in 0.82-0.87 of its time at
+  one thread, 0.89-0.93 at two (profiled in the model, processes alternating), and the 576-step
+  layers as 4 x 144 in 0.96-0.98 at one thread;
 - a block's last tile, when it has fewer than MR pixels, runs as tiles of power-of-two widths
   (7 = 4 + 2 + 1; with one width, 7x7 images ran 8 tiles' work for 7 tiles' worth of pixels).
   Only the full tile has the prefetching loop. The block function compiles in 0.65 s (0.38 s
@@ -58,6 +63,7 @@ MAX_PIXELS = 8        # pixels per tile at most (more registers would make longe
 TILE_VECTORS = 2      # vectors of output channels per tile at most
 UNROLL = 8            # reduction steps per iteration of the tile's loop
 CHUNK_BYTES = 16384   # bytes of a filter panel's steps a group of tiles takes in turn (in L1)
+BALANCED_CHUNKS = True   # the steps cut into round(k / chunk) even chunks (False: chunks of CHUNK_BYTES and a rest)
 GROUP_TILES = 8       # tiles of a group: their sums wait in scratch between chunks
 TRANSPOSE_IN_REGISTERS = True   # NCHW tiles stored after a transposition in registers (see above)
 PREFETCH_STEPS = 64   # steps ahead of a group's leading tile whose filter lines it prefetches to L2
@@ -128,6 +134,13 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
         arg.add_attribute("noalias")
     end = b.add(p0, cols)
     chunk = max(UNROLL, CHUNK_BYTES // (cb * size) // UNROLL * UNROLL)
+    if BALANCED_CHUNKS:   # k in round(k / chunk) even chunks, a multiple of UNROLL steps each
+        pieces = b.sdiv(b.add(k, _const(chunk // 2)), _const(chunk))
+        pieces = b.select(b.icmp_signed("<", pieces, _const(1)), _const(1), pieces)
+        even = b.sdiv(b.add(k, b.sub(pieces, _const(1))), pieces)
+        chunk = b.mul(b.sdiv(b.add(even, _const(UNROLL - 1)), _const(UNROLL)), _const(UNROLL))
+    else:
+        chunk = _const(chunk)
     group = GROUP_TILES * mr
     scratch = b.alloca(t, size=group * tc)
     scratch.align = 64
@@ -145,7 +158,7 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
                     g_end = _min(b, b.add(g0, _const(group)), end)
 
                     def steps(s0: ir.Value) -> None:
-                        count = _min(b, _const(chunk), b.sub(k, s0))
+                        count = _min(b, chunk, b.sub(k, s0))
                         flags = b.or_(b.select(b.icmp_signed("==", s0, _const(0)), _const(FIRST_CHUNK), _const(0)),
                                       b.select(b.icmp_signed("==", b.add(s0, count), k), _const(LAST_CHUNK), _const(0)))
                         w_steps = b.gep(w_part, [b.mul(s0, _const(cb))])
@@ -183,7 +196,7 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
 
                         counted_loop(b, fn, g0, g_end, _const(mr), tile, name=f"tile{part}")
 
-                    counted_loop(b, fn, _const(0), k, _const(chunk), steps, name=f"chunk{part}")
+                    counted_loop(b, fn, _const(0), k, chunk, steps, name=f"chunk{part}")
 
                 counted_loop(b, fn, p0, end, _const(group), pixel_group, name=f"group{part}")
 

@@ -28,9 +28,10 @@ CASES = [
     (1, 3, (23, 21), 16, (7, 7), (2, 2), "SAME", 1, "float32"),    # a stem: 7x7, stride 2
     (2, 24, (8, 8), 40, (1, 1), (2, 2), "VALID", 1, "float32"),    # a 1x1 stride-2 downsample
     (1, 64, (5, 5), 9, (3, 2), (1, 3), "SAME", 1, "float64"),      # long reduction, uneven strides
-    # 2.25 chunks of the filter's steps, two full groups of tiles and a partial one of 8 + 7
-    # pixels, a partial panel of output channels
+    # 288 steps: two chunks of 144 (2.25 chunks of 128 before), two full groups of tiles and a
+    # partial one of 8 + 7 pixels, a partial panel of output channels
     (1, 32, (13, 11), 40, (3, 3), (1, 1), "SAME", 1, "float32"),
+    (1, 37, (10, 9), 35, (3, 3), (1, 1), "SAME", 1, "float32"),   # 333 steps: chunks of 112, 112 and 109
 ]
 
 
