@@ -45,19 +45,12 @@ MIN_BLOCKS = 8           # blocks per image at least where there are channels en
 def conv2d_depthwise(lw: Any, node: Node) -> bool:
     """Lower an NCHW depthwise convolution as the depthwise kernel; False (nothing emitted)
     where it does not apply."""
-    if not (ENABLED and lw.direct_conv):
-        return False
     x, f = node.inputs
     out = node.outputs[0]
-    dtypes = {t.dtype for t in (x, f, out)}
-    if len(dtypes) != 1 or dtypes.pop() not in (float32, float64):
-        return False
     s = conv_shape(node, tuple(x.shape), tuple(out.shape), tuple(f.shape))
-    if s.fmt != "NCHW" or f.shape[2] != 1 or node.attrs.get("groups", 1) != s.ci or s.co != s.ci \
-            or s.sw not in (1, 2) or min(s.n, s.oh, s.ow, s.co) == 0:
+    if f.shape[2] != 1 or node.attrs.get("groups", 1) != s.ci or s.co != s.ci:
         return False
-    _planes(lw, node, stored(lw, node, f), x, out, s, "sum")
-    return True
+    return _planes(lw, node, s, f, "sum")
 
 
 def maxpool_planes(lw: Any, node: Node, s: ConvShape) -> bool:
@@ -72,26 +65,29 @@ def maxpool_planes(lw: Any, node: Node, s: ConvShape) -> bool:
     252 -> 209 us at one thread, 137 -> 107 at two. In the model it is bound by its input
     coming from L3 (in-process A/B, MAX_POOLS False against True, both ways: resnet18 within
     noise, 0.998-1.004; squeezenet1_1 0.977 and 1/1.006 at two threads)."""
-    x = node.inputs[0]
+    return MAX_POOLS and _planes(lw, node, s, None, "max")
+
+
+def _planes(lw: Any, node: Node, s: ConvShape, taps: Any, combiner: str) -> bool:
+    """Emit the GemmCall where the kernel applies (else nothing, and False): rows are channels,
+    columns a plane's pixels, the reduction its taps (A holds them; a max pool has none, and
+    passes B for A). Its conditions, for convolutions and pools alike: LLVM targets, NCHW, a
+    column stride of 1 or 2, no empty axis, float32 or float64 throughout."""
     out = node.outputs[0]
-    if not (ENABLED and MAX_POOLS and lw.direct_conv) or s.fmt != "NCHW" or x.dtype != out.dtype \
-            or x.dtype not in (float32, float64) or s.sw not in (1, 2) or min(s.n, s.oh, s.ow, s.co) == 0:
+    if not (ENABLED and lw.direct_conv) or s.fmt != "NCHW" or s.sw not in (1, 2) \
+            or min(s.n, s.oh, s.ow, s.co) == 0 or out.dtype not in (float32, float64) \
+            or any(t.dtype != out.dtype for t in node.inputs):
         return False
-    _planes(lw, node, None, x, out, s, "max")
-    return True
-
-
-def _planes(lw: Any, node: Node, a: Any, x: Any, out: Any, s: ConvShape, combiner: str) -> None:
-    """The GemmCall: rows are channels, columns a plane's pixels, the reduction its taps (A
-    holds them; a max pool has none, and passes B for A)."""
     plane = s.h * s.w
     masks, stride = flat_masks(lw, node, s) if flattened(s) else (None, 0)
     window = DepthwiseWindows(s.h, s.w, s.oh, s.ow, (s.kh, s.kw), (s.sh, s.sw), (s.dh, s.dw), (s.pt, s.pl),
                               masks, stride, combiner)
-    b = stored(lw, node, x)
-    lw.kernels.append(GemmCall(f"k{len(lw.kernels)}_gemm", b if a is None else a, b,
-                               lw.buffer_of[out], s.co, s.oh * s.ow, s.kh * s.kw, False, False, (s.n,), (0,),
-                               (s.ci * plane,), node, layout=image_layout(s.fmt), depthwise=window))
+    b = stored(lw, node, node.inputs[0])
+    a = b if taps is None else stored(lw, node, taps)
+    lw.kernels.append(GemmCall(f"k{len(lw.kernels)}_gemm", a, b, lw.buffer_of[out], s.co, s.oh * s.ow, s.kh * s.kw,
+                               False, False, (s.n,), (0,), (s.ci * plane,), node, layout=image_layout(s.fmt),
+                               depthwise=window))
+    return True
 
 
 def flattened(s: Any) -> bool:

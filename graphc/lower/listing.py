@@ -99,17 +99,14 @@ def _gemm_lines(k: GemmCall) -> list[str]:
         b = f"windows(%{k.b.id}, steps %{w.koff.id}, ow={w.ow}, row_step={w.row_step}, col_step={w.col_step})"
         return [f"{k.name} direct-conv %{k.c.id}[{k.m}x{k.n}] = {a}[{k.m}x{k.k}] @ {b}{batch}{_origin(k.node)}"] + \
             _epilogue_lines(k)
-    if k.depthwise is not None and k.depthwise.combiner == "max":   # a max pool over each plane of B
+    if k.depthwise is not None:   # each plane of B with its channel's taps, or a max pool over it
         d = k.depthwise
-        return [f"{k.name} max-pool %{k.c.id}[{k.m}x{d.oh}x{d.ow}] = windows {d.taps[0]}x{d.taps[1]} of "
-                f"%{k.b.id}[{k.m}x{d.h}x{d.w}] strides {d.strides} dilations {d.dilations} pads {d.pads}"
-                f"{' flat' if d.flat_masks is not None else ''}{batch}{_origin(k.node)}"] + _epilogue_lines(k)
-    if k.depthwise is not None:   # a depthwise convolution: each plane of B with its channel's taps
-        d = k.depthwise
-        return [f"{k.name} depthwise-conv %{k.c.id}[{k.m}x{d.oh}x{d.ow}] = taps {a}[{d.taps[0]}x{d.taps[1]}x{k.m}] * "
-                f"%{k.b.id}[{k.m}x{d.h}x{d.w}] strides {d.strides} dilations {d.dilations} pads {d.pads}"
-                f"{' flat' if d.flat_masks is not None else ''}{batch}"
-                f"{_origin(k.node)}"] + _epilogue_lines(k)
+        what = (f"max-pool %{k.c.id}[{k.m}x{d.oh}x{d.ow}] = windows {d.taps[0]}x{d.taps[1]} of"
+                if d.combiner == "max" else
+                f"depthwise-conv %{k.c.id}[{k.m}x{d.oh}x{d.ow}] = taps {a}[{d.taps[0]}x{d.taps[1]}x{k.m}] *")
+        return [f"{k.name} {what} %{k.b.id}[{k.m}x{d.h}x{d.w}] strides {d.strides} dilations {d.dilations} "
+                f"pads {d.pads}{' flat' if d.flat_masks is not None else ''}{batch}{_origin(k.node)}"] + \
+            _epilogue_lines(k)
     if k.pointwise:   # a 1x1 convolution: A packed in panels of rows, B the image as it lies
         return [f"{k.name} pointwise-conv %{k.c.id}[{k.m}x{k.n}] = {a}[{k.m}x{k.k}] @ %{k.b.id}[{k.k}x{k.n}]{batch}"
                 f"{_origin(k.node)}"] + _epilogue_lines(k)
