@@ -89,7 +89,7 @@ def whole_call(g: GemmCall, blocks: int) -> bool:
     operands again, which cost 10-20% on one thread ([128, 256] @ [256, 1024]: 98 against 118
     GFLOP/s). Not for the convolution kernels (their blocks are sized for their epilogues), nor
     with an epilogue over a C too big to stay in cache until it runs."""
-    return (blocks > 1 and g.window is None and not g.pointwise and g.depthwise is None
+    return (blocks > 1 and not g.convolution_kernel
             and (g.epilogue is None or g.m * g.n * g.c.dtype.itemsize <= WHOLE_CALL_EPILOGUE_BYTES))
 
 

@@ -129,26 +129,25 @@ def pointwise_block_function(module: ir.Module, dtype_name: str, vector_bytes: i
 
         with b.if_else(whole, likely=True) as (then, otherwise):
             with then:
-                if short_tiles:   # whole tiles, then the rows left over in a tile of their own height
-                    full_rows = b.mul(b.sdiv(rows, _const(mr)), _const(mr))
-                    counted_loop(b, fn, _const(0), full_rows, _const(mr), tiles(full_tile, mr), name="tile")
-                    rest = b.sub(rows, full_rows)
+                # whole tiles, then the rows left over in a tile of their own height (a whole
+                # tile where no short one holds them)
+                full_rows = b.mul(b.sdiv(rows, _const(mr)), _const(mr))
+                counted_loop(b, fn, _const(0), full_rows, _const(mr), tiles(full_tile, mr), name="tile")
+                rest = b.sub(rows, full_rows)
 
-                    def left_over(options: list[tuple[int, ir.Function]]) -> None:
-                        if not options:
-                            tiles(full_tile, mr)(full_rows)
-                            return
-                        height, function = options[0]
-                        with b.if_else(b.icmp_signed("<=", rest, _const(height))) as (fits, taller):
-                            with fits:
-                                tiles(function, height)(full_rows)
-                            with taller:
-                                left_over(options[1:])
+                def left_over(options: list[tuple[int, ir.Function]]) -> None:
+                    if not options:
+                        tiles(full_tile, mr)(full_rows)
+                        return
+                    height, function = options[0]
+                    with b.if_else(b.icmp_signed("<=", rest, _const(height))) as (fits, taller):
+                        with fits:
+                            tiles(function, height)(full_rows)
+                        with taller:
+                            left_over(options[1:])
 
-                    with b.if_then(b.icmp_signed(">", rest, _const(0))):
-                        left_over(short_tiles)
-                else:
-                    counted_loop(b, fn, _const(0), rows, _const(mr), tiles(full_tile, mr), name="tile")
+                with b.if_then(b.icmp_signed(">", rest, _const(0))):
+                    left_over(short_tiles)
             with otherwise:   # a last chunk of one vector or less: tiles of one vector, twice the rows
                 with b.if_else(b.icmp_signed("<=", pixels, _const(lanes))) as (narrow, wide):
                     with narrow:

@@ -239,6 +239,12 @@ class GemmCall:
     def work(self) -> int:
         return int(np.prod(self.batch, dtype=np.int64)) * self.m * self.n * self.k
 
+    @property
+    def convolution_kernel(self) -> bool:
+        """Whether one of graphc's convolution kernels (direct, pointwise, depthwise) runs it,
+        not a matrix product (BLAS or the own GEMM)."""
+        return self.window is not None or self.pointwise or self.depthwise is not None
+
     def reads(self) -> list[Buffer]:
         operands = [self.a, self.b] if self.window is None else [self.a, self.b, self.window.koff]
         if self.depthwise is not None and self.depthwise.flat_masks is not None:

@@ -92,8 +92,8 @@ class CpuExecutable:
     def __init__(self, kp: KernelProgram, info: Any, engine: Any, program: Any, threads: int | None = None) -> None:
         self.kp, self.info, self.engine, self.program = kp, info, engine, program
         self.threads = threads   # at most this many of the pool's threads (None: all)
-        self._uses_blas = any(isinstance(k, GemmCall) and not k.generated and k.window is None and not k.pointwise
-                              and k.depthwise is None for k in walk_kernels(kp.kernels))
+        self._uses_blas = any(isinstance(k, GemmCall) and not k.generated and not k.convolution_kernel
+                              for k in walk_kernels(kp.kernels))
         # loops and branches may run their bodies' products on the pool while the program runs
         self._lends_pool = any(isinstance(k, (LoopStep, BranchStep)) for k in walk_kernels(kp.kernels))
         n = len(kp.buffers)
