@@ -30,10 +30,13 @@ patch matrix read where it lies:
   time, each tile's sums kept in scratch between chunks: the chunk is read from memory once
   and then from L1 by the group's other tiles, where a whole panel (resnet18's last layer:
   4608 steps, 590 KB) was read from memory by the first tile of each panel and from L2 by the
-  others; the group's leading tile also prefetches its filter lines PREFETCH_STEPS ahead to L2.
-  In a model the weights are cold (each convolution's were last read a whole forward pass
-  ago): resnet18's layer4 ran 0.77 of its time, layer3 0.87, the whole model 0.90 at one
-  thread; with every tile prefetching, convolutions whose filter is in L2 lost 3-7%. The steps
+  others. In a model the weights are cold (each convolution's were last read a whole forward
+  pass ago), so while a group works through one chunk, each of its tiles prefetches its share
+  (1 / GROUP_TILES) of the next chunk to L2 (SPREAD_PREFETCH; after a panel's last chunk, the
+  next panel's first): the filter streams in at the rate the tiles use it. Before, the group's
+  leading tile prefetched its own lines 64 steps ahead, asking in one tile's time for what the
+  group uses in eight; spread, resnet18's convolutions took 0.91-0.95 of their time at one
+  thread (profiled in the model, processes alternating) and the model 0.96-0.98 at two. The steps
   are cut into round(k / chunk) even chunks (BALANCED_CHUNKS, a multiple of UNROLL steps each),
   not full chunks and a rest: resnet18's stem (147 steps) ran a chunk of 128 and one of 19, the
   tiles' sums going through scratch in between; as one chunk it ran in 0.82-0.87 of its time at
@@ -41,8 +44,8 @@ patch matrix read where it lies:
   layers as 4 x 144 in 0.96-0.98 at one thread;
 - a block's last tile, when it has fewer than MR pixels, runs as tiles of power-of-two widths
   (7 = 4 + 2 + 1; with one width, 7x7 images ran 8 tiles' work for 7 tiles' worth of pixels).
-  Only the full tile has the prefetching loop. The block function compiles in 0.65 s (0.38 s
-  before the chunks; 1.8 s with a tile function for every width, each with both loops).
+  Only the full tile prefetches. The block function compiles in 0.65 s (0.38 s before the
+  chunks; 1.8 s with a tile function for every width, each with two loops).
 A last panel of channels is zero-padded in the packed filter and its missing rows are not
 stored.
 
@@ -66,11 +69,12 @@ CHUNK_BYTES = 16384   # bytes of a filter panel's steps a group of tiles takes i
 BALANCED_CHUNKS = True   # the steps cut into round(k / chunk) even chunks (False: chunks of CHUNK_BYTES and a rest)
 GROUP_TILES = 8       # tiles of a group: their sums wait in scratch between chunks
 TRANSPOSE_IN_REGISTERS = True   # NCHW tiles stored after a transposition in registers (see above)
-PREFETCH_STEPS = 64   # steps ahead of a group's leading tile whose filter lines it prefetches to L2
+# each full tile of a group prefetches its share (1 / GROUP_TILES) of the filter's next chunk to L2
+SPREAD_PREFETCH = True
 CONV_PREFIX = "graphc_conv_"
 # bits of a tile call's flags: its chunk of steps is the first (sums start at zero), the last
-# (sums go to C), and the tile leads its group (it prefetches the filter ahead)
-FIRST_CHUNK, LAST_CHUNK, LEADING_TILE = 1, 2, 4
+# (sums go to C)
+FIRST_CHUNK, LAST_CHUNK = 1, 2
 
 
 def tile_channels(dtype_name: str, vector_bytes: int) -> int:
@@ -125,8 +129,8 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
     mr = tile_pixels(dtype_name, vector_bytes)
     # a partial tile (a block's last) computes only its pixels, as tiles of power-of-two widths
     # (7 = 4 + 2 + 1): one function per width kept the block's compile time at 0.5 s, not 1.8
-    full_fn = _tile_function(module, t, size, cb, tc, lanes, vectors, mr, PREFETCH_STEPS)
-    part_fns = {n: _tile_function(module, t, size, cb, tc, lanes, vectors, n, 0) for n in _partial_widths(mr)}
+    full_fn = _tile_function(module, t, size, cb, tc, lanes, vectors, mr, SPREAD_PREFETCH)
+    part_fns = {n: _tile_function(module, t, size, cb, tc, lanes, vectors, n, False) for n in _partial_widths(mr)}
     fn.attributes.add("noinline")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     w, x, koff, c, ldc, ldp, k, rows, p0, cols, ow, row_step, col_step = fn.args
@@ -164,13 +168,22 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
                         w_steps = b.gep(w_part, [b.mul(s0, _const(cb))])
                         koff_steps = b.gep(koff, [s0])
 
+                        # tile i of the group prefetches part i of the next chunk (the next
+                        # panel's first, after the last: the panels are adjacent)
+                        share = b.mul(count, _const(cb // GROUP_TILES))
+                        # past the last panel's last chunk lies no filter (perhaps no mapped
+                        # page): the last chunk's tiles prefetch their own chunk instead
+                        more = b.or_(b.icmp_signed("<", b.add(s0, count), k),
+                                     b.icmp_signed("<", b.add(first_row, _const(cb)), rows))
+                        next_chunk = b.select(more, b.mul(count, _const(cb)), _const(0))
+
                         def tile(first: ir.Value) -> None:
                             pixels = _min(b, _const(mr), b.sub(g_end, first))
+                            ahead = b.add(next_chunk, b.mul(b.sdiv(b.sub(first, g0), _const(mr)), share))
                             bases = [b.add(b.mul(b.sdiv(p, ow), row_step), b.mul(b.srem(p, ow), col_step))
                                      for p in (b.add(first, _const(i)) for i in range(mr))]
                             c_tile = b.gep(c_part, [b.mul(first, ldp)])
                             sums = b.gep(scratch, [b.mul(b.sub(first, g0), _const(tc))])
-                            leading = b.select(b.icmp_signed("==", first, g0), _const(LEADING_TILE), _const(0))
                             done = fn.append_basic_block("tile.done")
                             full = fn.append_basic_block("tile.full")
                             switch = b.switch(pixels, full)
@@ -178,7 +191,7 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
                             # the pixel count stays opaque: seen as a constant, LLVM scheduled the
                             # full tile's loop differently (all broadcasts first), 1.2x slower
                             b.call(full_fn, [w_steps, x, koff_steps, c_tile, ldc, ldp, count, part_rows,
-                                             opaque(b, _const(mr)), sums, b.or_(flags, leading)] + bases)
+                                             opaque(b, _const(mr)), sums, flags, ahead] + bases)
                             b.branch(done)
                             for n in range(1, mr):
                                 case = fn.append_basic_block(f"tile.{n}")
@@ -188,7 +201,7 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
                                 for width in _split(n, part_fns):
                                     b.call(part_fns[width], [w_steps, x, koff_steps, b.gep(c_tile, [b.mul(_const(at), ldp)]),
                                                              ldc, ldp, count, part_rows, opaque(b, _const(width)),
-                                                             b.gep(sums, [_const(at * tc)]), flags]
+                                                             b.gep(sums, [_const(at * tc)]), flags, ahead]
                                            + bases[at:at + width])
                                     at += width
                                 b.branch(done)
@@ -221,20 +234,21 @@ def _split(pixels: int, widths: dict) -> list[int]:
 
 
 def _tile_function(module: ir.Module, t: ir.Type, size: int, cb: int, tc: int, lanes: int, vectors: int,
-                   mr: int, prefetch_steps: int) -> ir.Function:
-    """tile(w, x, koff, c, ldc, ldp, k, rows, pixels, sums, flags, base_0 .. base_{MR-1}): k steps
-    of one MR x TC tile (the filter's steps CB elements apart). Its sums start at zero where
-    flags has FIRST_CHUNK, else from `sums` (MR x TC, each pixel's channels adjacent); they go
-    to C where flags has LAST_CHUNK, else back to `sums`; with LEADING_TILE (and a full tile's
-    prefetch_steps) it prefetches the filter ahead."""
-    name = f"gc_conv_tile_{llvm_types.suffix(t)}_{mr}x{tc}_{cb}_{lanes}_{prefetch_steps}"
+                   mr: int, spread: bool) -> ir.Function:
+    """tile(w, x, koff, c, ldc, ldp, k, rows, pixels, sums, flags, ahead, base_0 .. base_{MR-1}):
+    k steps of one MR x TC tile (the filter's steps CB elements apart). Its sums start at zero
+    where flags has FIRST_CHUNK, else from `sums` (MR x TC, each pixel's channels adjacent); they
+    go to C where flags has LAST_CHUNK, else back to `sums`. With `spread`, it prefetches
+    k * CB / GROUP_TILES elements of filter from w[ahead] on (its share of the next chunk)."""
+    name = f"gc_conv_tile_{llvm_types.suffix(t)}_{mr}x{tc}_{cb}_{lanes}{'_spread' if spread else ''}"
     if name in module.globals:
         return module.globals[name]
     p_t = t.as_pointer()
     vec = ir.VectorType(t, lanes)
-    fn, b = _function(module, name, [p_t, p_t, I64.as_pointer(), p_t, I64, I64, I64, I64, I64, p_t, I64] + [I64] * mr)
-    w, x, koff, c, ldc, ldp, k, rows, pixels, sums, flags = fn.args[:11]
-    bases = fn.args[11:]
+    fn, b = _function(module, name, [p_t, p_t, I64.as_pointer(), p_t, I64, I64, I64, I64, I64, p_t, I64, I64]
+                      + [I64] * mr)
+    w, x, koff, c, ldc, ldp, k, rows, pixels, sums, flags, ahead = fn.args[:12]
+    bases = fn.args[12:]
     for arg in (w, x, koff, c, sums):
         arg.add_attribute("noalias")
     fma = llvm_types.intrinsic(module, f"llvm.fmuladd.v{lanes}{llvm_types.suffix(t)}", vec, [vec, vec, vec])
@@ -243,17 +257,25 @@ def _tile_function(module: ir.Module, t: ir.Type, size: int, cb: int, tc: int, l
     zero_vec = ir.Constant(vec, [0.0] * lanes)
     windows = [b.gep(x, [base]) for base in bases]
 
-    def step(s: ir.Value, acc: list[ir.Value], fetch_ahead: bool = False) -> list[ir.Value]:
+    prefetch = llvm_types.intrinsic(module, "llvm.prefetch.p0", llvm_types.VOID,
+                                    [llvm_types.I8P, llvm_types.I32, llvm_types.I32, llvm_types.I32])
+
+    def prefetch_to_l2(at: ir.Value) -> None:
+        read, to_l2, data = (ir.Constant(llvm_types.I32, v) for v in (0, 2, 1))
+        b.call(prefetch, [b.bitcast(at, llvm_types.I8P), read, to_l2, data])
+
+    def prefetch_share(p: ir.Value) -> None:
+        """The lines of this tile's share of the next chunk that steps p .. p + UNROLL - 1 cover
+        (CB / GROUP_TILES elements a step). Addressed from w: as a pointer argument of its own,
+        the same prefetches ran the kernel 1.35x slower."""
+        per_step = cb // GROUP_TILES
+        for line in range(0, UNROLL * per_step * size, 64):
+            prefetch_to_l2(b.gep(w, [b.add(b.add(ahead, b.mul(p, _const(per_step))), _const(line // size))]))
+
+    def step(s: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
         """acc[i][v] += x[base_i + koff[s]] * w[s][v * lanes:(v + 1) * lanes]."""
         off = b.load(b.gep(koff, [s]))
         row = b.mul(s, _const(cb))
-        if fetch_ahead:
-            prefetch = llvm_types.intrinsic(module, "llvm.prefetch.p0", llvm_types.VOID,
-                                            [llvm_types.I8P, llvm_types.I32, llvm_types.I32, llvm_types.I32])
-            read, to_l2, data = (ir.Constant(llvm_types.I32, v) for v in (0, 2, 1))
-            for line in range(0, cb * size, 64):   # each cache line of the step
-                ahead = b.gep(w, [b.add(row, _const(prefetch_steps * cb + line // size))])
-                b.call(prefetch, [b.bitcast(ahead, llvm_types.I8P), read, to_l2, data])
         w_vecs = [b.load(b.bitcast(b.gep(w, [b.add(row, _const(v * lanes))]), vec.as_pointer()), align=size)
                   for v in range(vectors)]
         out = []
@@ -280,22 +302,7 @@ def _tile_function(module: ir.Module, t: ir.Type, size: int, cb: int, tc: int, l
         phi.add_incoming(zero_vec, fresh_block)
         phi.add_incoming(value, resumed_block)
         start.append(phi)
-    if prefetch_steps:
-        with b.if_else(b.icmp_signed("!=", b.and_(flags, _const(LEADING_TILE)), _const(0))) as (leading, following):
-            with leading:
-                acc_leading = reduction_loops(b, fn, k, UNROLL, start, lambda s, a: step(s, a, True), "conv_ahead")
-                leading_block = b.block
-            with following:
-                acc_following = reduction_loops(b, fn, k, UNROLL, start, step, "conv")
-                following_block = b.block
-        acc = []
-        for one, other in zip(acc_leading, acc_following):
-            phi = b.phi(vec)
-            phi.add_incoming(one, leading_block)
-            phi.add_incoming(other, following_block)
-            acc.append(phi)
-    else:
-        acc = reduction_loops(b, fn, k, UNROLL, start, step, "conv")
+    acc = reduction_loops(b, fn, k, UNROLL, start, step, "conv", prefetch_share if spread else None)
     with b.if_then(b.icmp_signed("==", b.and_(flags, _const(LAST_CHUNK)), _const(0)), likely=False):
         for i in range(mr):
             for v in range(vectors):

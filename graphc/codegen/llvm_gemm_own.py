@@ -213,9 +213,11 @@ def _pack(module: ir.Module, t: ir.Type, width: int, along_panel: bool) -> ir.Fu
 
 # --------------------------------------------------------------------------- micro-kernel
 def reduction_loops(b: ir.IRBuilder, fn: ir.Function, count: ir.Value, unroll: int, acc: list[ir.Value],
-                    step: Callable[[ir.Value, list[ir.Value]], list[ir.Value]], label: str) -> list[ir.Value]:
+                    step: Callable[[ir.Value, list[ir.Value]], list[ir.Value]], label: str,
+                    each_iteration: Callable[[ir.Value], None] | None = None) -> list[ir.Value]:
     """acc after step(p, acc) for p in [0, count): `unroll` steps per iteration, then the rest
-    one by one; the accumulators (vectors) stay in phis, so in registers."""
+    one by one; the accumulators (vectors) stay in phis, so in registers. each_iteration(p), where
+    given, is emitted once in each unrolled iteration (steps p .. p + unroll - 1)."""
     def loop(lo: ir.Value, hi: ir.Value, stride: int, acc: list[ir.Value], name: str) -> list[ir.Value]:
         pre = b.block
         head, body, done = (fn.append_basic_block(f"{name}.{part}") for part in ("head", "body", "done"))
@@ -231,6 +233,8 @@ def reduction_loops(b: ir.IRBuilder, fn: ir.Function, count: ir.Value, unroll: i
         b.cbranch(b.icmp_signed("<", p, hi), body, done)
         b.position_at_end(body)
         current: list[ir.Value] = phis
+        if each_iteration is not None and stride > 1:
+            each_iteration(p)
         for u in range(stride):
             current = step(b.add(p, _const(u)), current)
         p.add_incoming(b.add(p, _const(stride)), b.block)
