@@ -6,7 +6,10 @@ apart, more than most changes are worth. Here both sides are compiled in the sam
 module attribute set to each value in turn before its session is built, each with a fresh
 compile) and timed alternately, round after round (timing.compare), so drift hits both alike.
 Prints each round's B / A time ratio and their median; the outputs of both sides must agree.
-Values are Python expressions. Needs torch and torchvision to export the model (the bench extra).
+Values are Python expressions. Settings of the direct convolution's and the pointwise kernel's
+block functions work too (their symbols carry a tag of their settings, so each side calls its
+own build); the other block functions are compiled once per process. Needs torch and torchvision
+to export the model (the bench extra).
 Run it both ways (A B, then B A): on the AVX-512 VM the side compiled second measured about 1-2%
 faster than the same setting compiled first, so a one-way median can favour B.
 """

@@ -58,7 +58,8 @@ from llvmlite import ir
 
 from ..lower.conv_direct import panel_channels
 from . import llvm_types
-from .llvm_gemm_own import _const, _element, _function, _min, define_if_declared, host_vector_bytes, reduction_loops
+from .llvm_gemm_own import (_const, _element, _function, _min, define_if_declared, host_vector_bytes, reduction_loops,
+                             settings_tag)
 from .llvm_loops import counted_loop, opaque
 
 I64 = llvm_types.I64
@@ -96,7 +97,10 @@ def tile_pixels(dtype_name: str, vector_bytes: int) -> int:
 
 
 def conv_symbol(dtype_name: str) -> str:
-    return f"{CONV_PREFIX}{'f32' if dtype_name == 'float32' else 'f64'}"
+    """The block function's name: its dtype and a tag of the settings it is generated with."""
+    tag = settings_tag(panel_channels(4), MAX_PIXELS, TILE_VECTORS, UNROLL, CHUNK_BYTES, BALANCED_CHUNKS,
+                       GROUP_TILES, TRANSPOSE_IN_REGISTERS, SPREAD_PREFETCH)
+    return f"{CONV_PREFIX}{'f32' if dtype_name == 'float32' else 'f64'}_{tag}"
 
 
 def _conv_type(dtype_name: str) -> ir.FunctionType:

@@ -28,6 +28,7 @@ block function is defined per (dtype, transposes) in a module and shared by ever
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -100,6 +101,13 @@ def host_vector_bytes() -> int:
     if features.get("avx"):
         return 32
     return 16
+
+
+def settings_tag(*settings: object) -> str:
+    """A short digest of the settings a block function is generated with, for its symbol: sessions
+    built under different settings in one process (benchmarks/ab.py) then each call their own,
+    where one name would resolve to whichever was compiled first."""
+    return hashlib.sha256(repr(settings).encode()).hexdigest()[:8]
 
 
 def _element(dtype_name: str) -> tuple[ir.Type, int]:

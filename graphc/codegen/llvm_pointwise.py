@@ -36,7 +36,8 @@ from llvmlite import ir
 
 from ..lower.conv_pointwise import PACK_BYTES, PANEL_ROWS
 from . import llvm_types
-from .llvm_gemm_own import _const, _element, _function, _min, define_if_declared, host_vector_bytes, reduction_loops
+from .llvm_gemm_own import (_const, _element, _function, _min, define_if_declared, host_vector_bytes, reduction_loops,
+                             settings_tag)
 from .llvm_loops import counted_loop
 
 I64 = llvm_types.I64
@@ -67,7 +68,9 @@ def tile_pixels(dtype_name: str, vector_bytes: int | None = None) -> int:
 
 
 def pointwise_symbol(dtype_name: str) -> str:
-    return f"{POINTWISE_PREFIX}{'f32' if dtype_name == 'float32' else 'f64'}"
+    """The block function's name: its dtype and a tag of the settings it is generated with."""
+    tag = settings_tag(PANEL_ROWS, PACK_BYTES, VECTORS, UNROLL, SHORT_ROWS)
+    return f"{POINTWISE_PREFIX}{'f32' if dtype_name == 'float32' else 'f64'}_{tag}"
 
 
 def _pointwise_type(dtype_name: str) -> ir.FunctionType:
