@@ -72,6 +72,7 @@ GROUP_TILES = 8       # tiles of a group: their sums wait in scratch between chu
 TRANSPOSE_IN_REGISTERS = True   # NCHW tiles stored after a transposition in registers (see above)
 # each full tile of a group prefetches its share (1 / GROUP_TILES) of the filter's next chunk to L2
 SPREAD_PREFETCH = True
+WINDOWS_BY_STEPPING = True
 CONV_PREFIX = "graphc_conv_"
 # bits of a tile call's flags: its chunk of steps is the first (sums start at zero), the last
 # (sums go to C)
@@ -99,7 +100,7 @@ def tile_pixels(dtype_name: str, vector_bytes: int) -> int:
 def conv_symbol(dtype_name: str) -> str:
     """The block function's name: its dtype and a tag of the settings it is generated with."""
     tag = settings_tag(panel_channels(4), MAX_PIXELS, TILE_VECTORS, UNROLL, CHUNK_BYTES, BALANCED_CHUNKS,
-                       GROUP_TILES, TRANSPOSE_IN_REGISTERS, SPREAD_PREFETCH)
+                       GROUP_TILES, TRANSPOSE_IN_REGISTERS, SPREAD_PREFETCH, WINDOWS_BY_STEPPING)
     return f"{CONV_PREFIX}{'f32' if dtype_name == 'float32' else 'f64'}_{tag}"
 
 
@@ -184,8 +185,7 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
                         def tile(first: ir.Value) -> None:
                             pixels = _min(b, _const(mr), b.sub(g_end, first))
                             ahead = b.add(next_chunk, b.mul(b.sdiv(b.sub(first, g0), _const(mr)), share))
-                            bases = [b.add(b.mul(b.sdiv(p, ow), row_step), b.mul(b.srem(p, ow), col_step))
-                                     for p in (b.add(first, _const(i)) for i in range(mr))]
+                            bases = _window_bases(b, first, mr, ow, row_step, col_step)
                             c_tile = b.gep(c_part, [b.mul(first, ldp)])
                             sums = b.gep(scratch, [b.mul(b.sub(first, g0), _const(tc))])
                             done = fn.append_basic_block("tile.done")
@@ -220,6 +220,27 @@ def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | 
     counted_loop(b, fn, _const(0), rows, _const(cb), panel, name="panel")
     b.ret_void()
     return fn
+
+
+def _window_bases(b: ir.IRBuilder, first: ir.Value, mr: int, ow: ir.Value, row_step: ir.Value,
+                  col_step: ir.Value) -> list[ir.Value]:
+    """base(p) for the tile's pixels first .. first + MR - 1: one division for the first pixel's
+    row and column, then each next pixel one column on, wrapping to the next row at ow."""
+    if not WINDOWS_BY_STEPPING:
+        return [b.add(b.mul(b.sdiv(p, ow), row_step), b.mul(b.srem(p, ow), col_step))
+                for p in (b.add(first, _const(i)) for i in range(mr))]
+    row, col = b.sdiv(first, ow), b.srem(first, ow)
+    base = b.add(b.mul(row, row_step), b.mul(col, col_step))
+    # from the last column of a row to the first of the next: one row on, ow - 1 columns back
+    wrap_step = b.sub(row_step, b.mul(b.sub(ow, _const(1)), col_step))
+    bases = [base]
+    for _ in range(1, mr):
+        col = b.add(col, _const(1))
+        wraps = b.icmp_signed("==", col, ow)
+        base = b.add(base, b.select(wraps, wrap_step, col_step))
+        col = b.select(wraps, _const(0), col)
+        bases.append(base)
+    return bases
 
 
 def _partial_widths(mr: int) -> list[int]:
