@@ -35,8 +35,9 @@ patch matrix read where it lies:
   (1 / GROUP_TILES) of the next chunk to L2 (SPREAD_PREFETCH; after a panel's last chunk, the
   next panel's first): the filter streams in at the rate the tiles use it. Before, the group's
   leading tile prefetched its own lines 64 steps ahead, asking in one tile's time for what the
-  group uses in eight; spread, resnet18's convolutions took 0.91-0.95 of their time at one
-  thread (profiled in the model, processes alternating) and the model 0.96-0.98 at two. The steps
+  group uses in eight; spread, resnet18's convolutions took 0.90-0.91 of their time at one
+  thread (profiled in the model, processes alternating), and against onnxruntime at two threads
+  resnet18 went from 1.08-1.11 to 1.05-1.10 (four alternating pairs of processes). The steps
   are cut into round(k / chunk) even chunks (BALANCED_CHUNKS, a multiple of UNROLL steps each),
   not full chunks and a rest: resnet18's stem (147 steps) ran a chunk of 128 and one of 19, the
   tiles' sums going through scratch in between; as one chunk it ran in 0.82-0.87 of its time at
@@ -72,7 +73,7 @@ GROUP_TILES = 8       # tiles of a group: their sums wait in scratch between chu
 TRANSPOSE_IN_REGISTERS = True   # NCHW tiles stored after a transposition in registers (see above)
 # each full tile of a group prefetches its share (1 / GROUP_TILES) of the filter's next chunk to L2
 SPREAD_PREFETCH = True
-WINDOWS_BY_STEPPING = True
+WINDOWS_BY_STEPPING = True   # a tile's window bases stepped from its first pixel's (False: a division each)
 CONV_PREFIX = "graphc_conv_"
 # bits of a tile call's flags: its chunk of steps is the first (sums start at zero), the last
 # (sums go to C)
