@@ -1,6 +1,7 @@
 """Helpers for comparing graphc with NumPy."""
 from __future__ import annotations
 
+import io
 from typing import Any, Sequence
 
 import numpy as np
@@ -45,3 +46,15 @@ def random_array(rng: np.random.Generator, shape: Sequence[int], dtype: Any, low
     if dtype.kind == "i":
         return rng.integers(int(np.floor(low)), int(np.ceil(high)), size=shape, endpoint=True).astype(dtype)
     return rng.uniform(low, high, size=shape).astype(dtype)
+
+
+def kernel_listing(fetches: Any, feed_dict: dict | None = None) -> str:
+    """The LLVM backend's kernel listing for `fetches` (which kernel runs which node) as text."""
+    return gc.debugprint(fetches, feed_dict, level="kernels", backend="llvm", file=io.StringIO())
+
+
+def window_case_id(case: tuple) -> str:
+    """A test id for a window case (channels, (h, w), window, strides, padding, dilations)."""
+    c, (h, w), window, strides, padding, dilations = case
+    pad = padding if isinstance(padding, str) else "explicit"
+    return f"{c}x{h}x{w}-{window}x{window}-s{strides[0]}{strides[1]}-{pad}-d{dilations[0]}"

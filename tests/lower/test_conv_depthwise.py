@@ -6,15 +6,13 @@ shuffles, dilations, uneven padding), with fused epilogues, on one and two threa
 AOT library; where it does not apply, the loop kernels keep the convolution."""
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 
 import graphc as gc
 import graphc.lower.conv_depthwise as conv_depthwise
 from graphc.lower.conv_depthwise import depthwise_blocks
-from tests.helpers import assert_close
+from tests.helpers import assert_close, kernel_listing, window_case_id
 
 # (channels, (h, w), taps, strides, padding, dilations)
 GEOMETRIES = [
@@ -41,27 +39,17 @@ GEOMETRIES = [
 ]
 
 
-def _ids(case):
-    c, (h, w), taps, strides, padding, dilations = case
-    pad = padding if isinstance(padding, str) else "explicit"
-    return f"{c}x{h}x{w}-{taps}x{taps}-s{strides[0]}{strides[1]}-{pad}-d{dilations[0]}"
-
-
-def _listing(fetches, feed) -> str:
-    return gc.debugprint(fetches, feed, level="kernels", backend="llvm", file=io.StringIO())
-
-
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("case", GEOMETRIES, ids=_ids)
+@pytest.mark.parametrize("case", GEOMETRIES, ids=window_case_id)
 def test_it_matches_the_reference(case, dtype):
     c, (h, w), taps, strides, padding, dilations = case
-    rng = np.random.default_rng(sum(map(ord, _ids(case))))
+    rng = np.random.default_rng(sum(map(ord, window_case_id(case))))
     xv = rng.uniform(-1, 1, (2, c, h, w)).astype(dtype)
     fv = rng.uniform(-1, 1, (taps, taps, 1, c)).astype(dtype)
     x = gc.placeholder(dtype, xv.shape)
     out = gc.nn.conv2d(x, gc.constant(fv), list(strides), padding, data_format="NCHW", dilations=list(dilations),
                        groups=c)
-    listing = _listing([out], {x: xv})
+    listing = kernel_listing([out], {x: xv})
     assert " depthwise-conv " in listing
     oh, ow = tuple(out.shape)[2:]
     flat = strides == (1, 1) and ow == w and taps * taps * oh * ow <= conv_depthwise.FLAT_TABLE_BYTES
@@ -85,7 +73,7 @@ def test_the_tail_runs_on_its_blocks(epilogue, threads):
     bias = gc.constant(rng.uniform(-1, 1, (c, 1, 1)).astype(np.float32))
     y = {"bias-relu6": lambda: gc.nn.relu6(y + bias), "silu": lambda: y * gc.sigmoid(y),
          "residual": lambda: y + x}[epilogue]()
-    listing = _listing([y], {x: xv})
+    listing = kernel_listing([y], {x: xv})
     assert " depthwise-conv " in listing
     if epilogue != "silu":
         assert "then on each block" in listing
@@ -151,14 +139,14 @@ def test_it_is_left_to_the_loop_kernels_where_it_does_not_apply(monkeypatch):
                       data_format="NCHW", groups=c), {x: xv}),
         (gc.nn.conv2d(x, gc.constant(fv), 3, "SAME", data_format="NCHW", groups=c), {x: xv}),
     ]
-    assert " depthwise-conv " in _listing([native], {x: xv})
+    assert " depthwise-conv " in kernel_listing([native], {x: xv})
     for fetch, feed in others:
-        assert " depthwise-conv " not in _listing([fetch], feed)
+        assert " depthwise-conv " not in kernel_listing([fetch], feed)
         assert_close(gc.Session(backend="llvm").run(fetch, feed), gc.Session(backend="numpy").run(fetch, feed),
                      dtype="float32")
     kernel = gc.Session(backend="llvm").run(native, {x: xv})
     monkeypatch.setenv("GRAPHC_DIRECT_CONV", "0")
-    assert " depthwise-conv " not in _listing([native], {x: xv})
+    assert " depthwise-conv " not in kernel_listing([native], {x: xv})
     assert_close(gc.Session(backend="llvm").run(native, {x: xv}), kernel, dtype="float32")
 
 

@@ -6,7 +6,6 @@ leave a partial tile; with epilogues; in an AOT library blocked for SSE2 vectors
 it must leave alone."""
 from __future__ import annotations
 
-import io
 import os
 import re
 import sys
@@ -17,7 +16,7 @@ import pytest
 import graphc as gc
 from graphc.codegen.llvm_conv_direct import transpose_plan
 from graphc.lower.conv_direct import packed_filter, panel_channels
-from tests.helpers import assert_close
+from tests.helpers import assert_close, kernel_listing
 
 # (batch, input channels, (h, w), output channels, (kh, kw), strides, padding, dilation, dtype)
 CASES = [
@@ -52,16 +51,12 @@ def _conv(case, rng, epilogue: str = "bias-relu"):
     return y, {x: rng.uniform(-1, 1, (n, ci, h, w)).astype(dtype)}
 
 
-def _listing(fetch, feed) -> str:
-    return gc.debugprint([fetch], feed, level="kernels", backend="llvm", file=io.StringIO())
-
-
 @pytest.mark.parametrize("epilogue", ["none", "bias-relu", "residual"])
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_a_direct_convolution_matches_the_reference(case, epilogue):
     rng = np.random.default_rng(21)
     out, feed = _conv(case, rng, epilogue)
-    listing = _listing(out, feed)
+    listing = kernel_listing(out, feed)
     assert " direct-conv " in listing and "/patches" not in listing and "/padded_channels_last" in listing, listing
     if epilogue != "none":   # the tail runs on each block of the direct kernel's output
         assert "then on each block" in listing, listing
@@ -100,11 +95,11 @@ def test_it_is_left_to_patches_and_blas_where_it_does_not_apply(monkeypatch):
     grouped = gc.nn.conv2d(x, gc.constant(fv[:, :, :4]), [1, 1], "SAME", data_format="NCHW", groups=2)
     constant = gc.nn.conv2d(x, gc.constant(fv), [1, 1], "SAME", data_format="NCHW")
     for fetch in (pointwise, grouped):
-        assert " direct-conv " not in _listing(fetch, xv)
-    assert " direct-conv " in _listing(constant, xv)
+        assert " direct-conv " not in kernel_listing(fetch, xv)
+    assert " direct-conv " in kernel_listing(constant, xv)
     direct = gc.Session(backend="llvm").run(constant, xv)
     monkeypatch.setenv("GRAPHC_DIRECT_CONV", "0")
-    assert " direct-conv " not in _listing(constant, xv)
+    assert " direct-conv " not in kernel_listing(constant, xv)
     assert_close(gc.Session(backend="llvm").run(constant, xv), direct, dtype="float32")
 
 
@@ -133,7 +128,7 @@ def test_an_nhwc_convolution_with_a_constant_or_variable_filter_runs_direct(case
         y = gc.nn.relu(gc.nn.conv2d(x, f, [stride, stride], padding, dilations=dil)
                        + gc.constant(rng.uniform(-1, 1, co).astype(np.float32)))
         feed = {x: rng.uniform(-1, 1, (n, h, w, ci)).astype(np.float32)}
-        listing = _listing(y, feed)
+        listing = kernel_listing(y, feed)
         assert " direct-conv " in listing and "/patches" not in listing and "then on each block" in listing, listing
         packing = re.search(rf"k\d+_Conv2D loop [^\n]*i4<{panel_channels(4)} ", listing)   # [panels, kh, kw, ci, CB]
         assert (packing is not None) == variable, listing   # packed by a kernel only when variable
@@ -157,7 +152,7 @@ def test_a_training_step_through_a_direct_convolution_matches_the_reference():
         loss = gc.reduce_mean(gc.square(gc.nn.relu(gc.nn.conv2d(x, f, [1, 1], "SAME"))))
         step = gc.train.GradientDescentOptimizer(0.1).minimize(loss)
         xv = rng.normal(size=(4, 8, 8, 3)).astype(np.float32)
-        assert " direct-conv " in _listing(loss, {x: xv})
+        assert " direct-conv " in kernel_listing(loss, {x: xv})
         results = []
         for backend in ("llvm", "numpy"):
             session = gc.Session(backend=backend)
@@ -202,7 +197,7 @@ def test_a_filter_that_is_a_view_is_packed_without_a_copy():
     fp = gc.placeholder(gc.float32, (16, 3, 3, 8))
     out = gc.nn.conv2d(x, gc.transpose(fp, [1, 2, 3, 0]), [1, 1], "SAME", data_format="NHWC")
     feed = {x: rng.normal(size=(1, 10, 10, 8)).astype(np.float32), fp: rng.normal(size=(16, 3, 3, 8)).astype(np.float32)}
-    listing = _listing(out, feed)
+    listing = kernel_listing(out, feed)
     assert " direct-conv " in listing and "/contiguous " not in listing, listing
     got, want = gc.Session(backend="llvm").run(out, feed), gc.Session(backend="numpy").run(out, feed)
     scale = float(np.abs(want).max())
@@ -236,7 +231,7 @@ def test_a_1x1_convolution_over_a_small_plane_runs_direct_from_the_input_as_it_l
                      data_format="NCHW")
     y = gc.nn.relu6(y + gc.constant(rng.uniform(-1, 1, (co, 1, 1)).astype(np.float32)))
     feed = {x: rng.uniform(-1, 1, (n, ci, h, w)).astype(np.float32)}
-    listing = _listing(y, feed)
+    listing = kernel_listing(y, feed)
     assert " direct-conv " in listing and " pointwise-conv " not in listing and "padded" not in listing, listing
     got = gc.Session(backend="llvm", config=gc.ConfigProto(intra_op_parallelism_threads=threads)).run(y, feed)
     # a sum of up to 1280 products in another order than NumPy's, then clipped near zero

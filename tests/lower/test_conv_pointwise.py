@@ -5,7 +5,6 @@ leave a partial panel, pixel counts that leave a partial tile, one and two threa
 epilogues; in an AOT library for SSE2 vectors; and the convolutions it must leave alone."""
 from __future__ import annotations
 
-import io
 import os
 import sys
 
@@ -14,9 +13,17 @@ import pytest
 
 import graphc as gc
 from graphc.lower import conv_direct, conv_pointwise
-from graphc.lower.conv_pointwise import (BLOCK_ELEMENTS, CHANNEL_BLOCK_MAX_K, MIN_BLOCKS, PANEL_ROWS, ROW_BLOCK_ELEMENTS, SPLIT_WORK,
-                                         packed_rows, pointwise_blocks)
-from tests.helpers import assert_close
+from graphc.lower.conv_pointwise import (
+    BLOCK_ELEMENTS,
+    CHANNEL_BLOCK_MAX_K,
+    MIN_BLOCKS,
+    PANEL_ROWS,
+    ROW_BLOCK_ELEMENTS,
+    SPLIT_WORK,
+    packed_rows,
+    pointwise_blocks,
+)
+from tests.helpers import assert_close, kernel_listing
 
 # (batch, input channels, (h, w), output channels, dtype)
 CASES = [
@@ -49,10 +56,6 @@ def _conv(case, rng, epilogue: str = "bias-relu6"):
     return x, y, {x: rng.uniform(-1, 1, (n, ci, h, w)).astype(dtype)}
 
 
-def _listing(fetch, feed) -> str:
-    return gc.debugprint([fetch], feed, level="kernels", backend="llvm", file=io.StringIO())
-
-
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("epilogue", ["none", "bias-relu6", "residual"])
 @pytest.mark.parametrize("case", CASES, ids=_ids)
@@ -62,7 +65,7 @@ def test_a_pointwise_convolution_matches_the_reference(case, epilogue, threads, 
     monkeypatch.setattr(conv_direct, "POINTWISE_MAX_PIXELS", 0)
     rng = np.random.default_rng(31)
     _, out, feed = _conv(case, rng, epilogue)
-    listing = _listing(out, feed)
+    listing = kernel_listing(out, feed)
     assert " pointwise-conv " in listing and " direct-conv " not in listing, listing
     if epilogue != "none":   # the tail runs on each block of the kernel's output
         assert "then on each block" in listing, listing
@@ -130,22 +133,22 @@ def test_it_is_left_to_the_other_forms_where_it_does_not_apply(monkeypatch):
     on_small = gc.nn.conv2d(small, gc.constant(fv), [1, 1], "VALID", data_format="NCHW")
     nhwc_x = gc.placeholder(gc.float32, (1, 16, 16, 16))
     nhwc = gc.nn.conv2d(nhwc_x, gc.constant(fv), [1, 1], "VALID")
-    assert " pointwise-conv " in _listing(constant, xv)
+    assert " pointwise-conv " in kernel_listing(constant, xv)
     for fetch, feed in ((strided, xv), (variable, xv), (on_small, {small: xv[x][:, :, :3, :3]}),
                         (on_wide, {wide: np.ones(tuple(wide.shape), np.float32)}),
                         (nhwc, {nhwc_x: xv[x].transpose(0, 2, 3, 1)})):
-        assert " pointwise-conv " not in _listing(fetch, feed)
+        assert " pointwise-conv " not in kernel_listing(fetch, feed)
     with gc.Session(backend="llvm") as sess:
         sess.run(gc.global_variables_initializer())
         got = sess.run([constant, variable], xv)
     assert_close(got[1], got[0], dtype="float32")
     pointwise = gc.Session(backend="llvm").run(constant, xv)
     monkeypatch.setenv("GRAPHC_DIRECT_CONV", "0")
-    assert " pointwise-conv " not in _listing(constant, xv)
+    assert " pointwise-conv " not in kernel_listing(constant, xv)
     assert_close(gc.Session(backend="llvm").run(constant, xv), pointwise, dtype="float32")
     monkeypatch.setattr(conv_pointwise, "MIN_PIXELS", 1 << 30)
     monkeypatch.delenv("GRAPHC_DIRECT_CONV")
-    assert " pointwise-conv " not in _listing(constant, xv)
+    assert " pointwise-conv " not in kernel_listing(constant, xv)
 
 
 def test_an_aot_library_carries_its_pointwise_kernel(tmp_path):
@@ -155,7 +158,7 @@ def test_an_aot_library_carries_its_pointwise_kernel(tmp_path):
         pytest.skip("x86-64 levels run on an x86-64 host only")
     rng = np.random.default_rng(9)
     x, out, feed = _conv(CASES[1][:-1] + ("float32",), rng)
-    assert " pointwise-conv " in _listing(out, feed)
+    assert " pointwise-conv " in kernel_listing(out, feed)
     lib = gc.aot.compile(out, [x], tmp_path, "pointwise", cpu="x86-64")
     want = gc.Session(backend="numpy").run(out, feed)
     assert_close(lib.load()(feed[x])[0], want, dtype="float32")

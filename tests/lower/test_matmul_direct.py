@@ -3,18 +3,11 @@ rows (graphc.lower.matmul_direct), against the NumPy reference: 2-D and batched 
 a transposed constant, float64, epilogues, one and two threads; and where the rule stays out."""
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 
 import graphc as gc
-from tests.helpers import assert_close
-
-
-def _listing(fetch, feed) -> str:
-    return gc.debugprint([fetch], feed, level="kernels", backend="llvm", file=io.StringIO())
-
+from tests.helpers import assert_close, kernel_listing
 
 # (left operand's shape, k, n, transpose_b, dtype, epilogue)
 CASES = [
@@ -40,7 +33,7 @@ def test_a_product_with_constant_weights_runs_direct_and_matches_the_reference(c
     elif epilogue == "residual":
         y = y + gc.constant(rng.uniform(-1, 1, tuple(y.shape)).astype(dtype))
     feed = {x: rng.uniform(-1, 1, shape).astype(dtype)}
-    listing = _listing(y, feed)
+    listing = kernel_listing(y, feed)
     assert " direct-conv " in listing and "row_step=0" in listing, listing
     if epilogue != "none":
         assert "then on each block" in listing, listing
@@ -62,7 +55,7 @@ def test_it_stays_out_of_variables_single_rows_and_transposed_left_operands():
     sess = gc.Session(backend="llvm")
     sess.run(gc.global_variables_initializer())
     for product in (gc.matmul(x, v), gc.matmul(row, w), gc.matmul(xt, w, transpose_a=True)):
-        assert " direct-conv " not in _listing(product, feed)
+        assert " direct-conv " not in kernel_listing(product, feed)
         got = sess.run(product, feed)
         ref = gc.Session(backend="numpy")
         ref.run(gc.global_variables_initializer())

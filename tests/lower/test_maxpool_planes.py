@@ -7,13 +7,12 @@ on one and two threads, with a fused tail, under gradients, and in an AOT librar
 not apply, the loop kernels keep the pool."""
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 
 import graphc as gc
 import graphc.lower.conv_depthwise as conv_depthwise
+from tests.helpers import kernel_listing, window_case_id
 
 # (channels, (h, w), window, strides, padding, dilations)
 GEOMETRIES = [
@@ -31,16 +30,6 @@ GEOMETRIES = [
 ]
 
 
-def _ids(case):
-    c, (h, w), window, strides, padding, dilations = case
-    pad = padding if isinstance(padding, str) else "explicit"
-    return f"{c}x{h}x{w}-{window}x{window}-s{strides[0]}{strides[1]}-{pad}-d{dilations[0]}"
-
-
-def _listing(fetches, feed) -> str:
-    return gc.debugprint(fetches, feed, level="kernels", backend="llvm", file=io.StringIO())
-
-
 def _pool(x, case):
     _, _, window, strides, padding, dilations = case
     return gc.nn.max_pool2d(x, window, list(strides), padding, data_format="NCHW", dilations=list(dilations))
@@ -48,7 +37,7 @@ def _pool(x, case):
 
 def _input(case, dtype, seed=0):
     c, (h, w), *_ = case
-    rng = np.random.default_rng(seed + sum(map(ord, _ids(case))))
+    rng = np.random.default_rng(seed + sum(map(ord, window_case_id(case))))
     xv = rng.uniform(-1, 1, (2, c, h, w)).astype(dtype)
     xv[0, 0, 0, :3] = [np.nan, np.inf, -np.inf]   # NaN wins its windows, as in the reference
     xv[1, -1, h // 2, w // 2] = np.nan
@@ -56,12 +45,12 @@ def _input(case, dtype, seed=0):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("case", GEOMETRIES, ids=_ids)
+@pytest.mark.parametrize("case", GEOMETRIES, ids=window_case_id)
 def test_it_matches_the_reference_bit_for_bit(case, dtype):
     xv = _input(case, dtype)
     x = gc.placeholder(dtype, xv.shape)
     y = _pool(x, case)
-    assert " max-pool " in _listing([y], {x: xv})
+    assert " max-pool " in kernel_listing([y], {x: xv})
     got = gc.Session(backend="llvm").run(y, {x: xv})
     want = gc.Session(backend="numpy").run(y, {x: xv})
     assert got.dtype == want.dtype and got.shape == want.shape
@@ -86,7 +75,7 @@ def test_a_tail_runs_on_its_blocks_and_gradients_match():
     xv = rng.uniform(-1, 1, (2, 8, 17, 17)).astype(np.float32)
     x = gc.placeholder(gc.float32, xv.shape)
     y = gc.nn.relu(gc.nn.max_pool2d(x, 3, 2, "SAME", data_format="NCHW") - 0.25)
-    listing = _listing([y], {x: xv})
+    listing = kernel_listing([y], {x: xv})
     assert " max-pool " in listing and "then on each block" in listing
     weights = gc.constant(rng.uniform(-1, 1, tuple(y.shape)).astype(np.float32))
     fetches = [y, gc.gradients(gc.reduce_sum(y * weights), [x])[0]]
@@ -108,18 +97,18 @@ def test_it_is_left_to_the_loop_kernels_where_it_does_not_apply(monkeypatch):
         (gc.nn.max_pool2d(x, 3, 3, "SAME", data_format="NCHW"), {x: xv}),
         (gc.nn.avg_pool2d(x, 3, 2, "SAME", data_format="NCHW"), {x: xv}),
     ]
-    assert " max-pool " in _listing([native], {x: xv})
+    assert " max-pool " in kernel_listing([native], {x: xv})
     for fetch, feed in others:
-        assert " max-pool " not in _listing([fetch], feed)
+        assert " max-pool " not in kernel_listing([fetch], feed)
         np.testing.assert_allclose(gc.Session(backend="llvm").run(fetch, feed),
                                    gc.Session(backend="numpy").run(fetch, feed), rtol=1e-6)
     kernel = gc.Session(backend="llvm").run(native, {x: xv})
     monkeypatch.setattr(conv_depthwise, "MAX_POOLS", False)
-    assert " max-pool " not in _listing([native], {x: xv})
+    assert " max-pool " not in kernel_listing([native], {x: xv})
     np.testing.assert_array_equal(gc.Session(backend="llvm").run(native, {x: xv}), kernel)
     monkeypatch.setattr(conv_depthwise, "MAX_POOLS", True)
     monkeypatch.setenv("GRAPHC_DIRECT_CONV", "0")
-    assert " max-pool " not in _listing([native], {x: xv})
+    assert " max-pool " not in kernel_listing([native], {x: xv})
 
 
 def test_an_aot_library_carries_its_own(tmp_path):

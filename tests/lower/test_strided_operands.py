@@ -6,20 +6,15 @@ NumPy reference, on OpenBLAS and on graphc's own GEMM; views that are not affine
 or run backwards keep their copy."""
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 
 import graphc as gc
-
-
-def _listing(fetches, feed) -> str:
-    return gc.debugprint(fetches, feed, level="kernels", backend="llvm", file=io.StringIO())
+from tests.helpers import kernel_listing
 
 
 def _check(fetches, feed) -> str:
-    listing = _listing(fetches, feed)
+    listing = kernel_listing(fetches, feed)
     got = gc.Session(backend="llvm").run(fetches, feed)
     want = gc.Session(backend="numpy").run(fetches, feed)
     for g, w in zip(got, want):
