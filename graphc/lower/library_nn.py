@@ -162,7 +162,7 @@ def _pool(lw: Any, node: Node) -> None:
     if node.type == "MaxPool" and maxpool_planes(lw, node, ConvShape(fmt, n, h, w, c, oh, ow, c, kh, kw, sh, sw,
                                                                       *_dilations(node), pt, pl)):
         return
-    if fmt == "NCHW" and kh * kw <= UNROLLED_POOL_TAPS:
+    if kh * kw <= UNROLLED_POOL_TAPS:
         _pool_unrolled(lw, node)
         return
     kb = kernel_builder(lw, node, (n, oh, ow, c, kh, kw), reduced=(4, 5))
@@ -183,16 +183,22 @@ UNROLLED_POOL_TAPS = 16
 
 
 def _pool_unrolled(lw: Any, node: Node) -> None:
-    """An NCHW pool with a small window as one expression per output element (the max or the sum
-    of its taps), over the output in its own layout: the output's columns are the innermost
-    loop and vectorize, where the reduction loop over a 3 x 3 window ran innermost (resnet18's
-    3 x 3 stride-2 max pool: 617 -> 214 us, in-process)."""
+    """A pool with a small window as one expression per output element (the max or the sum of
+    its taps), over the output in its own layout: the output's last axis (NCHW: columns; NHWC:
+    channels) is the innermost loop and vectorizes, where the reduction loop over a 3 x 3
+    window ran innermost (resnet18's 3 x 3 stride-2 max pool, NCHW: 617 -> 214 us,
+    in-process). Channels last, alone at one thread: [480] 28 x 28 3 x 3 stride-1 max pool
+    430 -> 227 us, [288] 35 x 35 3 x 3 average pool 225 -> 172, [768] 17 x 17 139 -> 89."""
     (x,) = node.inputs
     out = node.outputs[0]
     fmt, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl = _pool_setup(node, tuple(x.shape), tuple(out.shape))
     is_max = node.type == "MaxPool"
-    kb = kernel_builder(lw, node, (n, c, oh, ow))
-    vn, vc, voh, vow = kb.vars
+    if fmt == "NCHW":
+        kb = kernel_builder(lw, node, (n, c, oh, ow))
+        vn, vc, voh, vow = kb.vars
+    else:
+        kb = kernel_builder(lw, node, (n, oh, ow, c))
+        vn, voh, vow, vc = kb.vars
     total = None
     for i in range(kh):
         for j in range(kw):
@@ -202,9 +208,11 @@ def _pool_unrolled(lw: Any, node: Node) -> None:
     if not is_max:
         count = iexpr.mul(_count(voh, sh, pt, kh, h), _count(vow, sw, pl, kw, w))
         total = total / sexpr.cast(index_value(count), out.dtype)
-    # as for depthwise convolutions: a cheap epilogue inside with stride 1; with strides it
-    # stopped the strided loop vectorizing, and keeps its own pass
-    lw.store_result(kb, out, kb.vars, total, inline="cheap" if (sh, sw) == (1, 1) else False)
+    # as for depthwise convolutions: NCHW takes a cheap epilogue inside with stride 1 (with
+    # strides it stopped the strided loop vectorizing, and keeps its own pass); NHWC, whose
+    # channels are the vector, takes any epilogue inside
+    inline = True if fmt == "NHWC" else "cheap" if (sh, sw) == (1, 1) else False
+    lw.store_result(kb, out, kb.vars, total, inline=inline)
     kb.finish()
 
 
