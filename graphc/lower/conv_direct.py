@@ -44,6 +44,7 @@ PANEL_BYTES = 128   # output channels per panel of the packed filter: two AVX-51
 # NCHW 1x1 convolutions over planes of at most this many pixels run as direct kernels (see
 # pointwise_direct)
 POINTWISE_MAX_PIXELS = 64
+POINTWISE_NHWC = True   # NHWC 1x1 stride-1 convolutions as direct kernels too (their input read in place)
 # C of an NHWC direct convolution over [n, oh, ow, co]: batch n, rows co, columns oh x ow
 CHANNELS_ROWS_NHWC = GemmLayout((0,), (3,), (1, 2), (0,))
 
@@ -115,7 +116,7 @@ def conv2d_direct(lw: Any, node: Node) -> bool:
     x, f = node.inputs
     out = node.outputs[0]
     s = conv_shape(node, tuple(x.shape), tuple(out.shape), tuple(f.shape))
-    if s.pointwise:
+    if s.pointwise and not (POINTWISE_NHWC and s.fmt == "NHWC"):
         return False
     padded = channels_last_input(lw, node, x, s)
     wp = padded_size(s)[1]

@@ -109,6 +109,7 @@ NHWC_CASES = [
     (1, (12, 11), 8, 33, 3, 2, "SAME", 1),     # stride 2, a partial panel of output channels
     (3, (7, 7), 16, 16, 3, 1, "VALID", 1),     # no padding: the input is read as it is
     (2, (10, 10), 4, 8, 3, 1, "SAME", 2),      # dilated
+    (2, (6, 5), 24, 40, 1, 1, "VALID", 1),     # 1x1 stride 1: steps are the channels, read in place
 ]
 
 
