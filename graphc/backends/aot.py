@@ -20,6 +20,7 @@ from ..codegen.llvm_pointwise import define_declared_pointwise
 from ..codegen.llvm_gemm_own import define_declared_blocks
 from ..errors import CompileError
 from ..lower import KernelProgram
+from ..passes import CHANNELS_LAST_PIPELINE
 from ..program import Program
 from ..runtime import jit
 from .target import KernelTarget
@@ -44,6 +45,7 @@ class AotTarget(KernelTarget):
     generated_gemm = True
     gemm_epilogues = True
     direct_conv = True
+    default_pipeline = CHANNELS_LAST_PIPELINE   # convolution regions channels last (graphc.passes.layout)
     strided_operands = True
     temps_in_outputs = True
 

@@ -20,6 +20,7 @@ from ..codegen.llvm_split import split_module
 from ..lower import KernelProgram
 from ..lower.kernel import GemmCall, LoopKernel
 from ..lower.fingerprint import fingerprint
+from ..passes import CHANNELS_LAST_PIPELINE, DEFAULT_PIPELINE
 from ..program import Program
 from ..runtime import cache, compile_workers, jit
 from ..runtime.cpu import CpuExecutable, parallel_kernels, plan_segments
@@ -58,6 +59,11 @@ class LLVMTarget(KernelTarget):
         + BLAS (graphc.lower.conv_direct); GRAPHC_DIRECT_CONV=0 keeps patches + BLAS, to measure
         the difference."""
         return os.environ.get("GRAPHC_DIRECT_CONV", "1").strip() != "0"
+
+    @property
+    def default_pipeline(self) -> tuple[str, ...]:   # type: ignore[override]
+        """With the direct kernel, convolution regions run channels last (graphc.passes.layout)."""
+        return CHANNELS_LAST_PIPELINE if self.direct_conv else DEFAULT_PIPELINE
 
     @property
     def generated_gemm(self) -> bool:   # type: ignore[override]

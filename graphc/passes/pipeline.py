@@ -27,6 +27,7 @@ from .decompose import decompose
 from .fold import constant_folding
 from .functions import optimize_functions
 from .fuse import fuse
+from .layout import channels_last
 from .loops import restructure_loops
 from .simplify import simplify
 from .stabilize import stabilize
@@ -41,12 +42,17 @@ PASSES: dict[str, Callable[[Program], Program]] = {
     "decompose": decompose,
     "fuse": fuse,
     "loops": restructure_loops,
+    "layout": channels_last,
 }
 
 DEFAULT_PIPELINE: tuple[str, ...] = (
     "fold", "cse", "loops", "simplify", "stabilize", "fold", "cse", "simplify",
     "decompose", "cse", "simplify", "dce", "fuse",
 )
+# Targets whose convolutions run graphc's direct kernel (channels last) run their convolution
+# regions in NHWC (graphc.passes.layout), before composite ops are decomposed
+CHANNELS_LAST_PIPELINE: tuple[str, ...] = DEFAULT_PIPELINE[:DEFAULT_PIPELINE.index("decompose")] + ("layout",) \
+    + DEFAULT_PIPELINE[DEFAULT_PIPELINE.index("decompose"):]
 
 
 def resolve(pipeline: Any, backend_default: Sequence[str]) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.passes import DEFAULT_PIPELINE
+from graphc.passes import CHANNELS_LAST_PIPELINE
 
 PACKAGE = Path(gc.__file__).resolve().parent
 
@@ -80,7 +80,7 @@ def test_aot_honours_the_pipeline(tmp_path):
     plain = gc.aot.compile(y, [x], tmp_path / "plain", "plain", pipeline=None)
     tuned = gc.aot.compile(y, [x], tmp_path / "tuned", "tuned")
     assert [line.split(":")[0] for line in plain.log[1:]] == ["decompose", "fuse"]
-    assert [line.split(":")[0] for line in tuned.log[1:]] == list(DEFAULT_PIPELINE)
+    assert [line.split(":")[0] for line in tuned.log[1:]] == list(CHANNELS_LAST_PIPELINE)
     with pytest.raises(gc.CompileError, match="'decompose' is missing"):
         gc.aot.compile(y, [x], tmp_path / "bad", "bad", pipeline=["fuse"])
     value = np.linspace(-3, 3, 12, dtype=np.float32).reshape(3, 4)

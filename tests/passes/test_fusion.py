@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.passes import DEFAULT_PIPELINE
+from graphc.passes import CHANNELS_LAST_PIPELINE, DEFAULT_PIPELINE
 from graphc.passes.fuse import kind_of
 
 TESTED_OPS = {"Tanh", "Sigmoid", "Exp", "Softmax", "Max", "Sum", "MatMul", "Relu", "Mean", "LogSumExp",
@@ -135,7 +135,8 @@ def test_pipeline_choices():
     y = x * 1.0
     assert gc.Session(backend="numpy").pipeline == ()          # the reference runs programs as written
     assert gc.Session(backend="numpy", pipeline="default").pipeline == ()
-    assert gc.Session().pipeline == tuple(DEFAULT_PIPELINE)     # the compiled default backend: every pass
+    # the compiled default backend: every pass, NCHW convolution regions channels last (its direct kernel)
+    assert gc.Session().pipeline == tuple(CHANNELS_LAST_PIPELINE)
     assert gc.Session(backend="numpy", pipeline=["cse", "dce"]).pipeline == ("cse", "dce")
     with pytest.raises(gc.CompileError, match="unknown pass"):
         gc.Session(backend="numpy", pipeline=["cse", "magic"])
