@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ...api import array as array_ops
+from ...api.convert import constant
 from ...api import math as math_ops
 from ...api import nn as nn_ops
 from ...ir.dtypes import float64
@@ -283,7 +284,12 @@ def _pool(ctx, node, ins, attrs):
             y = nn_ops.max_pool2d(padded, kernel, strides, "VALID", data_format="NCHW", dilations=dilations)
     else:
         summed = nn_ops.avg_pool2d(array_ops.pad(x4, total), kernel, strides, "VALID", data_format="NCHW")
-        ones = array_ops.ones_like(x4)
+        # the count of each window's counted elements depends on the pixel only: one plane of
+        # ones, a constant the compiler folds, broadcast over batch and channels (as ones_like(x),
+        # inception_v3's counts were a pad and a pool of every channel on every call)
+        plane = tuple(x4.shape[2:])
+        ones = (constant(np.ones((1, 1) + plane, x4.dtype.np)) if None not in plane
+                else array_ops.ones_like(x4))
         if include_pad:
             ones = array_ops.pad(ones, [[0, 0], [0, 0], list(padding[0]), list(padding[1])], constant_values=1)
             counted = [[0, 0], [0, 0], [0, extra[0]], [0, extra[1]]]
