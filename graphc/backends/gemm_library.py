@@ -38,7 +38,9 @@ def load_blocks(kp: KernelProgram, code_digest: str) -> None:
             symbol = depthwise_symbol(g.c.dtype.name, d.taps, d.strides, d.dilations, d.combiner)
             _load(symbol, lambda module, symbol=symbol: depthwise_block_function(module, symbol), code_digest)
         elif isinstance(g, GemmCall) and g.window is not None:
-            _load(conv_symbol(g.c.dtype.name), lambda module, name=g.c.dtype.name: conv_block_function(module, name),
+            width = g.window.panel_bytes
+            _load(conv_symbol(g.c.dtype.name, width),
+                  lambda module, name=g.c.dtype.name, width=width: conv_block_function(module, name, panel_bytes=width),
                   code_digest)
         elif isinstance(g, GemmCall) and g.pointwise:
             _load(pointwise_symbol(g.c.dtype.name),

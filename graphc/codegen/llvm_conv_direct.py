@@ -57,7 +57,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from ..lower.conv_direct import panel_channels
+from ..lower.conv_direct import PANEL_BYTES, PANEL_WIDTHS, panel_channels
 from . import llvm_types
 from .llvm_gemm_own import (_const, _element, _function, _min, define_if_declared, host_vector_bytes, reduction_loops,
                              settings_tag)
@@ -80,27 +80,30 @@ CONV_PREFIX = "graphc_conv_"
 FIRST_CHUNK, LAST_CHUNK = 1, 2
 
 
-def tile_channels(dtype_name: str, vector_bytes: int) -> int:
-    """TC: output channels per tile, at most two vectors (the packed filter's panels hold CB >= TC
-    channels; a narrower target runs a panel as CB / TC tiles' worth of channels)."""
+def tile_channels(dtype_name: str, vector_bytes: int, panel_bytes: int = PANEL_BYTES) -> int:
+    """TC: output channels per tile, at most TILE_VECTORS vectors per PANEL_BYTES of panel where
+    the target has 32 vector registers, else TILE_VECTORS (the packed filter's panels hold CB >=
+    TC channels; a narrower target runs a panel as CB / TC tiles' worth of channels)."""
     size = _element(dtype_name)[1]
     lanes = max(1, vector_bytes // size)
-    return min(panel_channels(size), TILE_VECTORS * lanes)
+    vectors = TILE_VECTORS * max(1, panel_bytes // PANEL_BYTES) if vector_bytes >= 64 else TILE_VECTORS
+    return min(panel_channels(size, panel_bytes), vectors * lanes)
 
 
-def tile_pixels(dtype_name: str, vector_bytes: int) -> int:
+def tile_pixels(dtype_name: str, vector_bytes: int, panel_bytes: int = PANEL_BYTES) -> int:
     """MR: as many pixels as the registers hold accumulators for, next to the filter's vectors
     and one broadcast (16 registers without AVX-512, 32 with it)."""
     size = _element(dtype_name)[1]
     lanes = max(1, vector_bytes // size)
-    vectors = max(1, tile_channels(dtype_name, vector_bytes) // lanes)
+    vectors = max(1, tile_channels(dtype_name, vector_bytes, panel_bytes) // lanes)
     registers = 32 if vector_bytes >= 64 else 16
     return max(1, min(MAX_PIXELS, (registers - vectors - 1) // vectors))
 
 
-def conv_symbol(dtype_name: str) -> str:
-    """The block function's name: its dtype and a tag of the settings it is generated with."""
-    tag = settings_tag(panel_channels(4), MAX_PIXELS, TILE_VECTORS, UNROLL, CHUNK_BYTES, BALANCED_CHUNKS,
+def conv_symbol(dtype_name: str, panel_bytes: int = PANEL_BYTES) -> str:
+    """The block function's name: its dtype, panel width and a tag of the settings it is
+    generated with."""
+    tag = settings_tag(panel_bytes, MAX_PIXELS, TILE_VECTORS, UNROLL, CHUNK_BYTES, BALANCED_CHUNKS,
                        GROUP_TILES, TRANSPOSE_IN_REGISTERS, SPREAD_PREFETCH, WINDOWS_BY_STEPPING)
     return f"{CONV_PREFIX}{'f32' if dtype_name == 'float32' else 'f64'}_{tag}"
 
@@ -111,28 +114,29 @@ def _conv_type(dtype_name: str) -> ir.FunctionType:
     return ir.FunctionType(llvm_types.VOID, [p_t, p_t, I64.as_pointer(), p_t] + [I64] * 9)
 
 
-def declare_conv(module: ir.Module, dtype_name: str) -> ir.Function:
+def declare_conv(module: ir.Module, dtype_name: str, panel_bytes: int = PANEL_BYTES) -> ir.Function:
     """The module's declaration of the block function (resolved like the own GEMM's blocks)."""
-    name = conv_symbol(dtype_name)
+    name = conv_symbol(dtype_name, panel_bytes)
     fn = module.globals.get(name)
     return fn if fn is not None else ir.Function(module, _conv_type(dtype_name), name=name)
 
 
-def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | None = None) -> ir.Function:
+def conv_block_function(module: ir.Module, dtype_name: str, vector_bytes: int | None = None,
+                        panel_bytes: int = PANEL_BYTES) -> ir.Function:
     """conv(w, x, koff, c, ldc, ldp, k, rows, p0, cols, ow, row_step, col_step): for output
     channels [0, rows) of the block (its packed filter panels start at w) and pixels
     [p0, p0 + cols), c[r * ldc + p * ldp] = sum over steps s < k of w[r // CB][s][r % CB] *
     x[base(p) + koff[s]]."""
-    fn = declare_conv(module, dtype_name)
+    fn = declare_conv(module, dtype_name, panel_bytes)
     if not fn.is_declaration:
         return fn
     t, size = _element(dtype_name)
     vector_bytes = vector_bytes or host_vector_bytes()
-    cb = panel_channels(size)
-    tc = tile_channels(dtype_name, vector_bytes)
+    cb = panel_channels(size, panel_bytes)
+    tc = tile_channels(dtype_name, vector_bytes, panel_bytes)
     lanes = min(tc, max(1, vector_bytes // size))
     vectors = tc // lanes
-    mr = tile_pixels(dtype_name, vector_bytes)
+    mr = tile_pixels(dtype_name, vector_bytes, panel_bytes)
     # a partial tile (a block's last) computes only its pixels, as tiles of power-of-two widths
     # (7 = 4 + 2 + 1): one function per width kept the block's compile time at 0.5 s, not 1.8
     full_fn = _tile_function(module, t, size, cb, tc, lanes, vectors, mr, SPREAD_PREFETCH)
@@ -434,5 +438,6 @@ def define_declared_conv(module: ir.Module, vector_bytes: int | None = None) -> 
     """Define, with internal linkage, each direct convolution the module declares (an AOT
     library carries its own)."""
     for dtype_name in ("float32", "float64"):
-        define_if_declared(module, conv_symbol(dtype_name),
-                           lambda d=dtype_name: conv_block_function(module, d, vector_bytes))
+        for panel_bytes in PANEL_WIDTHS:
+            define_if_declared(module, conv_symbol(dtype_name, panel_bytes),
+                               lambda d=dtype_name, w=panel_bytes: conv_block_function(module, d, vector_bytes, w))

@@ -78,7 +78,7 @@ def gemm_blocks(g: GemmCall) -> tuple[int, int]:
     unit = column_unit(g)
     rows = _ceil(g.m, r)
     if g.window is not None:   # a direct convolution's blocks are whole panels of output channels
-        panel = panel_channels(g.c.dtype.itemsize)
+        panel = panel_channels(g.c.dtype.itemsize, g.window.panel_bytes)
         rows = _ceil(rows, panel) * panel
     return rows, _ceil(_ceil(g.n, s), unit) * unit
 
@@ -122,7 +122,7 @@ def render_gemm(module: ir.Module, name: str, g: GemmCall) -> ir.Function:
             d = g.depthwise
             depthwise = declare_depthwise(module, depthwise_symbol(g.c.dtype.name, d.taps, d.strides, d.dilations, d.combiner))
         elif g.window is not None:
-            conv = declare_conv(module, g.c.dtype.name)
+            conv = declare_conv(module, g.c.dtype.name, g.window.panel_bytes)
         elif g.pointwise:
             pointwise = declare_pointwise(module, g.c.dtype.name)
         elif g.generated:

@@ -41,6 +41,10 @@ from .kernel import ConvWindows, GemmCall
 from .library_table import kernel_builder, stored
 
 PANEL_BYTES = 128   # output channels per panel of the packed filter: two AVX-512 vectors
+# ... four, for a convolution whose output channels fill such panels (resnet's 64 to 512): each
+# input value broadcast then feeds four multiply-adds, not two (see wide_panels)
+WIDE_PANEL_BYTES = 256
+PANEL_WIDTHS = (PANEL_BYTES, WIDE_PANEL_BYTES)
 # NCHW 1x1 convolutions over planes of at most this many pixels run as direct kernels (see
 # pointwise_direct)
 POINTWISE_MAX_PIXELS = 64
@@ -49,15 +53,29 @@ POINTWISE_NHWC = True   # NHWC 1x1 stride-1 convolutions as direct kernels too (
 CHANNELS_ROWS_NHWC = GemmLayout((0,), (3,), (1, 2), (0,))
 
 
-def panel_channels(itemsize: int) -> int:
-    """CB: output channels per panel (32 float32, 16 float64)."""
-    return PANEL_BYTES // itemsize
+def panel_channels(itemsize: int, panel_bytes: int = PANEL_BYTES) -> int:
+    """CB: output channels per panel (32 float32, 16 float64; twice that in wide panels)."""
+    return panel_bytes // itemsize
 
 
-def packed_filter(hwio: np.ndarray, itemsize: int) -> np.ndarray:
+def wide_panels(co: int, itemsize: int) -> int:
+    """The panel width of a spatial convolution with co output channels: WIDE_PANEL_BYTES where
+    they fill its panels, else PANEL_BYTES (a half-empty wide panel would compute zeros).
+
+    Why: with 64-channel panels a tile is 6 pixels x 4 vectors, each input value broadcast
+    once for four multiply-adds where 8 x 2 tiles broadcast it for two. In-process A/B
+    (`benchmarks/ab.py MODEL graphc.lower.conv_direct.WIDE_PANEL_BYTES 128 256`): resnet18
+    0.969 and 1 / 1.034 at two threads, 0.971 at one; resnet50 0.955; mobilenet_v2 0.996 and
+    efficientnet_b0 0.995 (noise: their convolutions keep narrow panels). As the only width,
+    mobilenet_v2 took 1.061 of its time and efficientnet_b0 1.025: their 32-channel stems and
+    pointwise convolutions of 160 channels would fill half a panel."""
+    return WIDE_PANEL_BYTES if co % panel_channels(itemsize, WIDE_PANEL_BYTES) == 0 else PANEL_BYTES
+
+
+def packed_filter(hwio: np.ndarray, itemsize: int, panel_bytes: int = PANEL_BYTES) -> np.ndarray:
     """An HWIO filter as [ceil(co / CB)][kh * kw * ci][CB], steps ordered (row, column, channel)."""
     kh, kw, ci, co = hwio.shape
-    cb = panel_channels(itemsize)
+    cb = panel_channels(itemsize, panel_bytes)
     panels = -(-co // cb)
     steps = np.zeros((kh * kw * ci, panels * cb), hwio.dtype)
     steps[:, :co] = hwio.reshape(kh * kw * ci, co)
@@ -88,15 +106,15 @@ def channels_last_input(lw: Any, node: Node, x: Any, s: Any) -> Any:
     return padded_channels_last(lw, node, x, s)
 
 
-def filter_panels(lw: Any, node: Node, f: Any, s: Any) -> Any | None:
+def filter_panels(lw: Any, node: Node, f: Any, s: Any, panel_bytes: int = PANEL_BYTES) -> Any | None:
     """A: the HWIO filter packed in panels of output channels ([ceil(co / CB)][k][CB]): at
     compile time for a constant, else by a kernel each call (a variable: training). The
     kernel is one pass over the filter, which the product reads oh * ow times per image."""
     fb = lw.buffer_of.get(f)   # a constant has its buffer from the start (not stored(): a view's copy)
     if fb is not None and fb.kind == "const" and fb.value is not None:
-        weights = packed_filter(np.asarray(fb.value), fb.dtype.itemsize)
+        weights = packed_filter(np.asarray(fb.value), fb.dtype.itemsize, panel_bytes)
         return lw.new_buffer(f"{node.name}/filter_panels", fb.dtype, weights.shape, kind="const", value=weights)
-    cb = panel_channels(f.dtype.itemsize)
+    cb = panel_channels(f.dtype.itemsize, panel_bytes)
     panels = -(-s.co // cb)
     buf = lw.new_buffer(f"{node.name}/filter_panels", f.dtype, (panels, s.kh, s.kw, s.ci, cb))
     kb = kernel_builder(lw, node, buf.shape)
@@ -123,13 +141,15 @@ def conv2d_direct(lw: Any, node: Node) -> bool:
     steps = np.array([(i * s.dh * wp + j * s.dw) * s.ci + c
                       for i in range(s.kh) for j in range(s.kw) for c in range(s.ci)], np.int64)
     koff = lw.new_buffer(f"{node.name}/window_steps", int64, steps.shape, kind="const", value=steps)
-    a = filter_panels(lw, node, f, s)
+    panel_bytes = wide_panels(s.co, f.dtype.itemsize)
+    a = filter_panels(lw, node, f, s, panel_bytes)
     nhwc = s.fmt == "NHWC"
     image = int(np.prod(padded.shape[1:]))
     lw.kernels.append(GemmCall(f"k{len(lw.kernels)}_gemm", a, padded, lw.buffer_of[out], s.co, s.oh * s.ow, s.k,
                                False, False, (s.n,), (0,), (image,), node,
                                layout=CHANNELS_ROWS_NHWC if nhwc else image_layout(s.fmt),
-                               window=ConvWindows(koff, s.ow, s.sh * wp * s.ci, s.sw * s.ci, channels_last=nhwc)))
+                               window=ConvWindows(koff, s.ow, s.sh * wp * s.ci, s.sw * s.ci, channels_last=nhwc,
+                                                  panel_bytes=panel_bytes)))
     return True
 
 

@@ -169,6 +169,7 @@ class ConvWindows:
     # C's row r (an output channel) of column p (a pixel) at p * m + r (an NHWC output) instead
     # of the GEMM form's r * n + p (NCHW)
     channels_last: bool = False
+    panel_bytes: int = 128   # bytes of output channels per panel of the packed filter (A)
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,7 +15,7 @@ import pytest
 
 import graphc as gc
 from graphc.codegen.llvm_conv_direct import transpose_plan
-from graphc.lower.conv_direct import packed_filter, panel_channels
+from graphc.lower.conv_direct import packed_filter, panel_channels, wide_panels
 from tests.helpers import assert_close, kernel_listing
 
 # (batch, input channels, (h, w), output channels, (kh, kw), strides, padding, dilation, dtype)
@@ -31,6 +31,9 @@ CASES = [
     # partial one of 8 + 7 pixels, a partial panel of output channels
     (1, 32, (13, 11), 40, (3, 3), (1, 1), "SAME", 1, "float32"),
     (1, 37, (10, 9), 35, (3, 3), (1, 1), "SAME", 1, "float32"),   # 333 steps: chunks of 112, 112 and 109
+    # output channels that fill wide panels (64 float32, 32 float64): tiles of 6 pixels x 4 vectors
+    (1, 16, (9, 10), 128, (3, 3), (1, 1), "SAME", 1, "float32"),
+    (2, 5, (7, 8), 32, (3, 3), (2, 2), "SAME", 1, "float64"),
 ]
 
 
@@ -64,6 +67,11 @@ def test_a_direct_convolution_matches_the_reference(case, epilogue):
     want = gc.Session(backend="numpy").run(out, feed)
     scale = max(1.0, float(np.abs(want).max()))
     assert_close(got / scale, want / scale, dtype=case[-1])
+
+
+def test_wide_panels_only_where_the_output_channels_fill_them():
+    assert [wide_panels(co, 4) for co in (64, 512, 32, 96, 160)] == [256, 256, 128, 128, 128]
+    assert [wide_panels(co, 8) for co in (32, 16, 48)] == [256, 128, 128]
 
 
 def test_the_packed_filter_holds_each_panel_of_output_channels_step_by_step():
@@ -110,6 +118,7 @@ NHWC_CASES = [
     (3, (7, 7), 16, 16, 3, 1, "VALID", 1),     # no padding: the input is read as it is
     (2, (10, 10), 4, 8, 3, 1, "SAME", 2),      # dilated
     (2, (6, 5), 24, 40, 1, 1, "VALID", 1),     # 1x1 stride 1: steps are the channels, read in place
+    (1, (7, 9), 12, 64, 3, 1, "SAME", 1),      # a wide panel
 ]
 
 
@@ -131,7 +140,8 @@ def test_an_nhwc_convolution_with_a_constant_or_variable_filter_runs_direct(case
         feed = {x: rng.uniform(-1, 1, (n, h, w, ci)).astype(np.float32)}
         listing = kernel_listing(y, feed)
         assert " direct-conv " in listing and "/patches" not in listing and "then on each block" in listing, listing
-        packing = re.search(rf"k\d+_Conv2D loop [^\n]*i4<{panel_channels(4)} ", listing)   # [panels, kh, kw, ci, CB]
+        cb = panel_channels(4, wide_panels(co, 4))
+        packing = re.search(rf"k\d+_Conv2D loop [^\n]*i4<{cb} ", listing)   # [panels, kh, kw, ci, CB]
         assert (packing is not None) == variable, listing   # packed by a kernel only when variable
         assert ("/padded_channels_last" in listing) == (padding == "SAME"), listing
         results = []
@@ -166,12 +176,12 @@ def test_a_training_step_through_a_direct_convolution_matches_the_reference():
 
 
 @pytest.mark.parametrize("cpu", ["x86-64", "x86-64-v3"])
-@pytest.mark.parametrize("fmt", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("fmt", ["NCHW", "NHWC", "NCHW-wide"])
 def test_an_aot_library_carries_its_direct_convolution(tmp_path, fmt, cpu):
     """An AOT library for SSE2 vectors (x86-64: 4 float32 lanes, tiles of 8 channels, four to a
     panel of 32) or AVX2 ones (x86-64-v3: tiles of 16, two to a panel) defines the direct kernel
     itself and computes the reference's result, in either layout, 33 channels leaving a panel of
-    one."""
+    one; 128 channels take wide panels (64 channels, run as eight or four tiles' worth)."""
     if not sys.platform.startswith("linux") or os.uname().machine != "x86_64":
         pytest.skip("x86-64 levels run on an x86-64 host only")
     from llvmlite import binding
@@ -180,6 +190,8 @@ def test_an_aot_library_carries_its_direct_convolution(tmp_path, fmt, cpu):
     rng = np.random.default_rng(9)
     if fmt == "NCHW":
         out, feed = _conv(CASES[3], rng)
+    elif fmt == "NCHW-wide":
+        out, feed = _conv(CASES[-2], rng)
     else:
         x = gc.placeholder(gc.float32, (2, 7, 7, 16))
         out = gc.nn.relu(gc.nn.conv2d(x, gc.constant(rng.uniform(-1, 1, (3, 3, 16, 33)).astype(np.float32)), [1, 1], "SAME"))
