@@ -10,7 +10,11 @@ patch matrix read where it lies:
   AVX-512, 16 with AVX2, 8 with SSE2), held in MR * 2 vector registers; the filter's panels
   hold CB = 32 float32 channels, so a narrower target runs each panel as CB / TC parts. With
   AVX-512, tiles of one vector (16 channels, 8 accumulators: the panels were 64 bytes then)
-  were load-bound: resnet18's convolutions took 1.09-1.12x the time of two-vector tiles;
+  were load-bound: resnet18's convolutions took 1.09-1.12x the time of two-vector tiles.
+  A convolution whose output channels fill panels of 64 (graphc.lower.conv_direct.wide_panels:
+  resnet's, vgg's) calls a block function of its own with such panels: with AVX-512 its tiles
+  are 6 pixels x 4 vectors, each broadcast feeding four multiply-adds (resnet18 0.97 of its
+  time); narrower targets run a wide panel as more parts;
 - each reduction step s (a tap and an input channel) loads the filter's TC channels for s as
   vectors (the filter is packed [channel panels][steps][CB], so a part of a panel is one
   stream with a stride of CB elements) and broadcasts the MR input values under the tile's
