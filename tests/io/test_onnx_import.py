@@ -116,6 +116,26 @@ def test_conv_batchnorm_pool_model():
         np.testing.assert_allclose(sess.run(outputs[0], {inputs[0]: x}), want, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("include_pad,ceil_mode", [(1, 0), (0, 1), (1, 1)])
+def test_average_pool_window_counts_are_folded_at_compile_time(include_pad, ceil_mode):
+    """An average pool that pads itself (count_include_pad, ceil_mode) divides by each window's
+    count; the counts depend on the pixel only and fold to a constant plane: the compiled
+    program pads the input and nothing else (inception_v3 padded and pooled a tensor of ones
+    the input's size on every call)."""
+    x = RNG.normal(size=(1, 32, 12, 12)).astype(np.float32)   # a tensor of ones this size is not folded
+    nodes = [helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2],
+                              count_include_pad=include_pad, ceil_mode=ceil_mode)]
+    model = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32, 12, 12])],
+                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32, None, None])])
+    graph, inputs, outputs = gc.onnx.load(model)
+    import onnxruntime as ort
+
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with gc.Session(graph) as sess:
+        np.testing.assert_allclose(sess.run(outputs[0], {inputs[0]: x}), want, rtol=1e-5, atol=1e-6)
+        assert sess.compile([outputs[0]], {inputs[0]: x}).program.op_counts().get("Pad", 0) == 1
+
+
 def test_softmax_before_opset_13_coerces_to_2d():
     x = RNG.normal(size=(2, 3, 4)).astype(np.float32)
     node = helper.make_node("Softmax", ["x"], ["y"], axis=1)
