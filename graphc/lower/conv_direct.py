@@ -22,8 +22,11 @@ Operands:
 C is the output: NCHW as the GEMM form's C ([co, oh * ow] per image); NHWC with each pixel's
 channels adjacent (ConvWindows.channels_last). Bias, batch norm, residual add and activation
 run on its blocks as GEMM epilogues. LLVM targets only (Lowering.direct_conv; GRAPHC_DIRECT_CONV=0
-turns it off); grouped convolutions keep their forms, and so do 1x1 stride-1 ones except over
-small NCHW planes (pointwise_direct).
+turns it off); grouped convolutions keep their forms, and so do NCHW 1x1 stride-1 ones except over
+small planes (pointwise_direct). NHWC 1x1 stride-1 ones run direct, reading their input as it
+lies (the steps are its channels): as OpenBLAS GEMMs (AVX2 kernels on the AVX-512 VMs, which
+set OPENBLAS_CORETYPE=Haswell) resnet50's, channels last, took 38.6 ms of kernel time at two
+threads, direct 30.2.
 """
 from __future__ import annotations
 
@@ -127,8 +130,8 @@ def filter_panels(lw: Any, node: Node, f: Any, s: Any, panel_bytes: int = PANEL_
 
 def conv2d_direct(lw: Any, node: Node) -> bool:
     """Lower a convolution as a direct kernel; False (nothing emitted) where it does not apply:
-    other targets, groups, and 1x1 stride-1 convolutions (their input is already the patch
-    matrix: a plain GEMM). NCHW and NHWC, constant and variable filters."""
+    other targets, groups, and NCHW 1x1 stride-1 convolutions (their input is already the patch
+    matrix: a plain GEMM, or pointwise_direct). NCHW and NHWC, constant and variable filters."""
     if not lw.direct_conv or not conv_gemm.eligible(lw, node):
         return False
     x, f = node.inputs

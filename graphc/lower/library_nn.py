@@ -187,8 +187,10 @@ def _pool_unrolled(lw: Any, node: Node) -> None:
     its taps), over the output in its own layout: the output's last axis (NCHW: columns; NHWC:
     channels) is the innermost loop and vectorizes, where the reduction loop over a 3 x 3
     window ran innermost (resnet18's 3 x 3 stride-2 max pool, NCHW: 617 -> 214 us,
-    in-process). Channels last, alone at one thread: [480] 28 x 28 3 x 3 stride-1 max pool
-    430 -> 227 us, [288] 35 x 35 3 x 3 average pool 225 -> 172, [768] 17 x 17 139 -> 89."""
+    in-process). Channels last, alone at one thread, against the reduction loop: [480] 28 x 28
+    3 x 3 stride-1 max pool 430 -> 227 us, [288] 35 x 35 3 x 3 average pool 225 -> 172, [768]
+    17 x 17 139 -> 89 (with graphc.codegen.llvm_loops's unmasked last axis; without it the
+    unrolled reads were gathers, and slower)."""
     (x,) = node.inputs
     out = node.outputs[0]
     fmt, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl = _pool_setup(node, tuple(x.shape), tuple(out.shape))

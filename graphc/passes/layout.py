@@ -14,13 +14,16 @@ stores whole vectors of channels.
 A region is a connected set of ops that can run in either layout: convolutions (NCHW, one
 group, constant filter: an imported model's weights; grouped and depthwise ones have faster
 NCHW kernels), max and average pools, elementwise ops, reductions keeping their axes (a global
-average pool), concatenations and pads, linked by 4-D tensors. A region changes layout only with at least
-MIN_CONVOLUTIONS spatial convolutions (not 1x1 stride 1: those are GEMMs either way, and NCHW
-has the faster kernel over small planes), so the transposes at its edges are paid for; a model
-whose convolutions are separated by depthwise ones (mobilenet_v2) keeps NCHW. Inside a region
-every op gets the same computation in NHWC: data_format NHWC, a reduction's axes permuted, a
-broadcast operand (a bias [1, C, 1, 1]) transposed (constants at compile time). Where a region's
-tensor leaves it (another op, a program output) it is transposed back, once per tensor.
+average pool), concatenations and pads, linked by 4-D tensors. A region changes layout only
+with at least MIN_CONVOLUTIONS spatial convolutions (1x1 stride-1 ones join regions but do not
+count: NCHW has the faster kernel for them over small planes), and at least as many as the
+planes that cross its edge, so the transposes there are paid for; a model whose convolutions
+are separated by depthwise ones (mobilenet_v2) keeps NCHW. Inside a region every op gets the
+same computation in NHWC: data_format NHWC, a reduction's, concatenation's or pad's axes
+permuted, a broadcast operand (a bias [1, C, 1, 1]) transposed (constants at compile time).
+Where a region's tensor leaves it (another op, a program output) it is transposed back, once
+per tensor; where it is flattened into products with constant weights (a classifier after
+vgg's last pool), the weights' rows are reordered instead.
 """
 from __future__ import annotations
 
