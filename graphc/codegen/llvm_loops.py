@@ -77,6 +77,14 @@ def opaque(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
 # over 7 x 7 took LLVM 0.25-0.4 s per kernel to unroll and re-vectorize (15 ms with the bound
 # opaque); below it, unrolling a short window (3 x 3 taps) is cheap and pays
 OPAQUE_REDUCTION_TRIPS = 16
+# The loops around an innermost loop of OPAQUE_OUTER_INNER_TRIPS trips or more get opaque bounds
+# too (not a reduction's): LLVM unrolled a channels-last kernel's constant 14-trip column loop
+# around its vectorized channels completely (a batch norm + ReLU over [1, 14, 14, 352]: 261 ms
+# of LLVM time -> 35 ms; densenet121 channels last, 13.1 s -> 10.3 s). Run times within noise:
+# ab.py OPAQUE_OUTER False True on resnet18, mobilenet_v2, efficientnet_b0 and densenet121
+# 0.996-1.001; graphc bench cnn and --quick alike.
+OPAQUE_OUTER = True
+OPAQUE_OUTER_INNER_TRIPS = 64
 LOOP_SELF = "graphc.loop.self"   # the same string as graphc.runtime.llvm_compile's (which imports nothing)
 # An innermost loop over kept elements shorter than PREDICATE_BELOW_TRIPS, and not a multiple of
 # PREDICATE_LANES, with unit-stride reads and stores (LoopRenderer.unit_stride), runs as one
@@ -296,9 +304,13 @@ class LoopRenderer:
                 and all(steps_by_one(st.index) for st in self.k.stores))
 
     def trip_count(self, b: ir.IRBuilder, i: int, trips: int) -> ir.Value:
-        """The bound of the loop at position i: opaque for a long enough reduction loop."""
+        """The bound of the loop at position i: opaque for a long enough reduction loop, and for
+        a loop around a long innermost one (OPAQUE_OUTER)."""
         bound = ir.Constant(llvm_types.I64, trips)
         if i >= len(self.k.order) - len(self.k.reduced) and trips >= OPAQUE_REDUCTION_TRIPS:
+            return opaque(b, bound)
+        inner = self.k.space[self.k.order[-1]] if self.k.order else 0
+        if OPAQUE_OUTER and i < len(self.k.order) - 1 and not self.k.reduced and inner >= OPAQUE_OUTER_INNER_TRIPS:
             return opaque(b, bound)
         return bound
 
