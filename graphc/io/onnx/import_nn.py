@@ -284,12 +284,7 @@ def _pool(ctx, node, ins, attrs):
             y = nn_ops.max_pool2d(padded, kernel, strides, "VALID", data_format="NCHW", dilations=dilations)
     else:
         summed = nn_ops.avg_pool2d(array_ops.pad(x4, total), kernel, strides, "VALID", data_format="NCHW")
-        # the count of each window's counted elements depends on the pixel only: one plane of
-        # ones, a constant the compiler folds, broadcast over batch and channels (as ones_like(x),
-        # inception_v3's counts were a pad and a pool of every channel on every call)
-        plane = tuple(x4.shape[2:])
-        ones = (constant(np.ones((1, 1) + plane, x4.dtype.np)) if None not in plane
-                else array_ops.ones_like(x4))
+        ones = _count_ones(x4)
         if include_pad:
             ones = array_ops.pad(ones, [[0, 0], [0, 0], list(padding[0]), list(padding[1])], constant_values=1)
             counted = [[0, 0], [0, 0], [0, extra[0]], [0, extra[1]]]
@@ -369,6 +364,15 @@ def _layer_norm(ctx, node, ins, attrs):
     return [y, mean, inv][: max(1, len([o for o in node.output if o]))]
 
 
+def _count_ones(x: Tensor) -> Tensor:
+    """The ones an average pool pads and pools to count each window's elements. The count
+    depends on the pixel only: one plane of them, a constant the compiler folds, broadcast over
+    batch and channels (as ones_like(x), inception_v3's counts were a pad and a pool of every
+    channel on every call); ones_like(x) where a spatial size is unknown."""
+    plane = tuple(x.shape[2:])
+    return constant(np.ones((1, 1) + plane, x.dtype.np)) if None not in plane else array_ops.ones_like(x)
+
+
 def pool_by_slices(ctx: ImportContext, op: str, x: Tensor, attrs: dict[str, Any]) -> Tensor:
     """Pooling of any spatial rank, dilation, padding and ceil_mode as the max (or sum) of one
     strided slice per kernel offset; needs known spatial sizes. Used where graphc's own 2-D
@@ -416,10 +420,10 @@ def pool_by_slices(ctx: ImportContext, op: str, x: Tensor, attrs: dict[str, Any]
     full = [[0, 0], [0, 0]] + [[lo, hi + ex] for (lo, hi), ex in zip(pads, extra)]
     xp = array_ops.pad(x, full, constant_values=fill)
     if attrs.get("count_include_pad", 0):
-        ones = array_ops.pad(array_ops.ones_like(x), [[0, 0], [0, 0]] + [list(p) for p in pads], constant_values=1)
+        ones = array_ops.pad(_count_ones(x), [[0, 0], [0, 0]] + [list(p) for p in pads], constant_values=1)
         ones = array_ops.pad(ones, [[0, 0], [0, 0]] + [[0, ex] for ex in extra])
     else:
-        ones = array_ops.pad(array_ops.ones_like(x), full)
+        ones = array_ops.pad(_count_ones(x), full)
 
     def window(t: Tensor, offset: tuple[int, ...]) -> Tensor:
         key = (slice(None), slice(None)) + tuple(
