@@ -190,7 +190,7 @@ class _Relayout:
         product as a view, and vgg11's 25088 x 4096 matrix-vector product ran 1.25x slower."""
         n, c, h, w = node.inputs[0].shape
         flat = self.rw.emit("Reshape", [self.nhwc[node.inputs[0]]], {"shape": tuple(node.outputs[0].shape)}, node)
-        self.rw.mapping[node.outputs[0]] = flat
+        self.rw.replace(node, [flat])
         order = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
         for reader in consumers[node.outputs[0]]:
             self.rows[reader.id] = order
@@ -221,10 +221,7 @@ class _Relayout:
                 inputs = [self.nchw(t, node) for t in node.inputs]
                 if node.id in self.rows:
                     inputs = self.reordered_rows(node, inputs)
-                copy = self.rw.copy(node, inputs)
-                for old, new in zip(node.outputs, copy.outputs):
-                    if new is not old:
-                        self.rw.mapping[old] = new
+                self.rw.replace(node, self.rw.copy(node, inputs).outputs)
         like = nodes[-1]
         return p.derive([self.nchw(t, like) for t in p.outputs], [(v, self.nchw(t, like)) for v, t in p.updates],
                         [self.nchw(t, like) for t in p.effects], note=f"layout: {len(members)} ops to NHWC"

@@ -54,16 +54,19 @@ class Rewriter:
     def note(self, rule: str) -> None:
         self.fired[rule] += 1
 
+    def replace(self, node: Node, outputs: Sequence[Tensor]) -> None:
+        """Later readers of node's outputs read `outputs` instead (where they differ)."""
+        for old, new in zip(node.outputs, outputs):
+            if new is not old:
+                self.mapping[old] = new
+
     def run(self, rule: Rule) -> Program:
         for node in self.program.nodes():
             if node.type == "Placeholder":
                 continue
             inputs = [self.value(t) for t in node.inputs]
             replaced = rule(self, node, inputs)
-            outputs = self.copy(node, inputs).outputs if replaced is None else replaced
-            for old, new in zip(node.outputs, outputs):
-                if new is not old:
-                    self.mapping[old] = new
+            self.replace(node, self.copy(node, inputs).outputs if replaced is None else replaced)
         return self.finish()
 
     def finish(self) -> Program:
