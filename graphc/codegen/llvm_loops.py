@@ -361,10 +361,9 @@ class LoopRenderer:
     def load_slot(self, b: ir.IRBuilder, slot: Any, index: IndexEmitter) -> ir.Value:
         buf = slot.buffer
         valid = index.condition(slot.valid)
-        last = self.unmasked_last_axis(slot)
         if valid is None:
             offset = self.offset(buf, slot.index, index)
-        elif last is not None:   # the last axis's position kept: rows start masked, columns stay affine
+        elif self.last_axis_unmasked(slot):   # rows start masked, columns stay affine
             rest = self.offset(buf, slot.index[:-1] + (iexpr.const(0),), index)
             offset = b.add(b.select(valid, rest, ir.Constant(llvm_types.I64, 0)), index.emit(slot.index[-1]))
         else:
@@ -377,21 +376,21 @@ class LoopRenderer:
             value = b.select(valid, value, llvm_types.constant(buf.dtype, slot.fill))
         return value
 
-    def unmasked_last_axis(self, slot: Any) -> int | None:
-        """For a masked read whose last index is one loop variable running within the buffer's
-        last axis (a channels-last pool's or padded copy's channel), that variable: its
-        invalid positions can fall back to row 0 at the same column, in bounds, so only the
-        rest of the offset needs the select. Why: with the whole offset selected, LLVM saw no
+    def last_axis_unmasked(self, slot: Any) -> bool:
+        """Whether a masked read's last index is one loop variable running within the buffer's
+        last axis (a channels-last pool's or padded copy's channel): its invalid positions can
+        then fall back to row 0 at the same column, in bounds, so only the rest of the offset
+        needs the select. Why: with the whole offset selected, LLVM saw no
         consecutive addresses along the channels and vectorized the reads as gathers
         (resnet18's channels-last 3 x 3 max pool, unrolled over its taps, took 345 us against
         170-190 for a reduction loop; split, the unrolled form is the faster one)."""
-        if slot.valid is None or not isinstance(slot.index, tuple) or not slot.index:
-            return None
+        if not isinstance(slot.index, tuple) or not slot.index:
+            return False
         form = iexpr.affine(slot.index[-1])
         if form is None or form[1] != 0 or len(form[0]) != 1:
-            return None
+            return False
         (axis, coefficient), = form[0].items()
-        return axis if coefficient == 1 and self.k.space[axis] <= slot.buffer.shape[-1] else None
+        return coefficient == 1 and self.k.space[axis] <= slot.buffer.shape[-1]
 
     def offset(self, buf: Buffer, idx: Any, index: IndexEmitter) -> ir.Value:
         flat = idx if not isinstance(idx, tuple) else flatten(idx, buf.shape)

@@ -189,7 +189,7 @@ def _pool_unrolled(lw: Any, node: Node) -> None:
     window ran innermost (resnet18's 3 x 3 stride-2 max pool, NCHW: 617 -> 214 us,
     in-process). Channels last, alone at one thread, against the reduction loop: [480] 28 x 28
     3 x 3 stride-1 max pool 430 -> 227 us, [288] 35 x 35 3 x 3 average pool 225 -> 172, [768]
-    17 x 17 139 -> 89 (with graphc.codegen.llvm_loops's unmasked last axis; without it the
+    17 x 17 139 -> 89 (with graphc.codegen.llvm_loops's last_axis_unmasked; without it the
     unrolled reads were gathers, and slower)."""
     (x,) = node.inputs
     out = node.outputs[0]
